@@ -1,0 +1,302 @@
+#!/usr/bin/env bash
+# Local Kubernetes control plane for integration tests (issue 3, docs/testcluster.md).
+#
+#   scripts/testcluster.sh build     build (or reuse) the binaries; prints the bin directory
+#   scripts/testcluster.sh up        build if needed, start etcd, kube-apiserver,
+#                                    kube-controller-manager, kube-scheduler and kwok, create
+#                                    the fake nodes, wait until everything is ready
+#   scripts/testcluster.sh down      stop exactly the processes `up` started, remove the data
+#   scripts/testcluster.sh status    processes, server version, readiness, nodes
+#   scripts/testcluster.sh env       print `export KUBECONFIG=...` (and MODELOPS_TEST_KUBECONFIG)
+#   scripts/testcluster.sh logs      print the component logs (last $MODELOPS_TESTCLUSTER_LOG_LINES
+#                                    lines each, default 200; 0 = whole files)
+#   scripts/testcluster.sh kubeconfig  print the kubeconfig path
+#
+# Environment:
+#   MODELOPS_TESTCLUSTER_CACHE  build cache root (default ~/.cache/modelops-testcluster);
+#                               binaries go to $CACHE/bin/<key>, key = hash of go.mod, go.sum,
+#                               our Go sources, ldflags and the Go version
+#   MODELOPS_TESTCLUSTER_DIR    state directory of the running cluster (default $CACHE/run):
+#                               kubeconfig, pki/, data/, logs/, pids/, stages/
+#   MODELOPS_TESTCLUSTER_NODES  number of fake kwok nodes (default 2)
+#   MODELOPS_TESTCLUSTER_TIMEOUT  seconds to wait for each readiness step (default 180)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TC="$ROOT/testcluster"
+CACHE="${MODELOPS_TESTCLUSTER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/modelops-testcluster}"
+STATE="${MODELOPS_TESTCLUSTER_DIR:-$CACHE/run}"
+NODES="${MODELOPS_TESTCLUSTER_NODES:-2}"
+TIMEOUT="${MODELOPS_TESTCLUSTER_TIMEOUT:-180}"
+KUBECONFIG_PATH="$STATE/kubeconfig"
+# Start order; `down` stops in reverse order.
+COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+
+export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS="${GOFLAGS:--buildvcs=false}"
+
+log() { printf '[testcluster %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+k8s_version() { awk '$1 == "k8s.io/kubernetes" && $2 ~ /^v/ {print $2; exit}' "$TC/go.mod"; }
+kwok_version() { awk '$1 == "sigs.k8s.io/kwok" && $2 ~ /^v/ {print $2; exit}' "$TC/go.mod"; }
+
+ldflags() {
+  local v major minor
+  v="$(k8s_version)"; [ -n "$v" ] || die "cannot read the k8s.io/kubernetes version from $TC/go.mod"
+  major="${v#v}"; major="${major%%.*}"
+  minor="${v#v*.}"; minor="${minor%%.*}"
+  local kv; kv="$(kwok_version)"
+  printf '%s' "-s -w -X k8s.io/component-base/version.gitVersion=$v -X k8s.io/component-base/version.gitMajor=$major -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean -X sigs.k8s.io/kwok/pkg/consts.Version=${kv#v}"
+}
+
+build_key() {
+  {
+    cat "$TC/go.mod" "$TC/go.sum"
+    (cd "$TC" && find cmd -name '*.go' -print0 | sort -z | xargs -0 sha256sum)
+    ldflags; echo
+    go version
+    echo "CGO_ENABLED=$CGO_ENABLED"
+  } | sha256sum | cut -c1-16
+}
+
+# name -> go package
+pkg_of() {
+  case "$1" in
+    etcd) echo ./cmd/etcd ;;
+    tcutil) echo ./cmd/tcutil ;;
+    kwok) echo sigs.k8s.io/kwok/cmd/kwok ;;
+    kube-apiserver|kube-controller-manager|kube-scheduler) echo "k8s.io/kubernetes/cmd/$1" ;;
+    *) die "unknown binary $1" ;;
+  esac
+}
+
+BIN=""
+# build: one `go build` at a time (memory), into $CACHE/bin/<key>; reused when complete.
+build() {
+  command -v go >/dev/null || die "go is not installed"
+  local key; key="$(build_key)"
+  BIN="$CACHE/bin/$key"
+  if [ -f "$BIN/.complete" ]; then
+    return 0
+  fi
+  mkdir -p "$CACHE/bin"
+  exec 8>"$CACHE/bin/.build.lock"
+  log "waiting for the build lock" ; flock 8
+  if [ -f "$BIN/.complete" ]; then exec 8>&-; return 0; fi
+  local partial="$BIN.partial" ld t0 t
+  ld="$(ldflags)"
+  mkdir -p "$partial"
+  t0=$(date +%s)
+  log "building control-plane binaries into $BIN (k8s $(k8s_version), kwok $(kwok_version)); a cold build takes tens of minutes"
+  for b in tcutil etcd kwok kube-apiserver kube-controller-manager kube-scheduler; do
+    if [ -x "$partial/$b" ]; then continue; fi
+    t=$(date +%s)
+    log "go build $(pkg_of "$b")"
+    (cd "$TC" && go build -p "${MODELOPS_TESTCLUSTER_BUILD_P:-2}" -trimpath -ldflags "$ld" -o "$partial/$b.tmp" "$(pkg_of "$b")") \
+      || die "go build of $b failed"
+    mv "$partial/$b.tmp" "$partial/$b"
+    log "built $b in $(( $(date +%s) - t ))s"
+  done
+  printf 'key=%s\nk8s=%s\nkwok=%s\nldflags=%s\nbuild_seconds=%s\n' "$key" "$(k8s_version)" "$(kwok_version)" "$ld" "$(( $(date +%s) - t0 ))" > "$partial/BUILDINFO"
+  touch "$partial/.complete"
+  rm -rf "$BIN"
+  mv "$partial" "$BIN"
+  exec 8>&-
+  log "build finished in $(( $(date +%s) - t0 ))s"
+}
+
+pid_alive() { # pidfile -> 0 if that process is alive and is our binary
+  local f="$1" pid exe
+  [ -f "$f" ] || return 1
+  pid="$(cat "$f")"
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+  exe="$(readlink "/proc/$pid/exe" 2>/dev/null || true)"
+  # Only our own binaries: guards against pid reuse after a crash or reboot.
+  case "$exe" in "$CACHE"/bin/*|"$(cat "$STATE/bindir" 2>/dev/null)"/*) return 0 ;; esac
+  return 1
+}
+
+any_alive() {
+  local c
+  for c in "${COMPONENTS[@]}"; do pid_alive "$STATE/pids/$c.pid" && return 0; done
+  return 1
+}
+
+all_alive() {
+  local c
+  for c in "${COMPONENTS[@]}"; do pid_alive "$STATE/pids/$c.pid" || return 1; done
+  return 0
+}
+
+start() { # name args...
+  local name="$1"; shift
+  local bin="$BIN/$name"
+  log "starting $name"
+  # setsid: the components must not die with the shell (or CI step) that started them.
+  # 8>&- 9>&-: do not let the components inherit (and hold) the build/state locks.
+  setsid "$bin" "$@" >"$STATE/logs/$name.log" 2>&1 < /dev/null 8>&- 9>&- &
+  echo $! > "$STATE/pids/$name.pid"
+}
+
+dead_components() {
+  local c out=""
+  for c in "${COMPONENTS[@]}"; do
+    [ -f "$STATE/pids/$c.pid" ] || continue
+    pid_alive "$STATE/pids/$c.pid" || out="$out $c"
+  done
+  echo "$out"
+}
+
+fail_up() {
+  log "ERROR: $*"
+  local dead; dead="$(dead_components)"
+  [ -z "$dead" ] || log "components that exited:$dead"
+  MODELOPS_TESTCLUSTER_LOG_LINES="${MODELOPS_TESTCLUSTER_LOG_LINES:-60}" logs >&2 || true
+  log "stopping what was started"
+  down_impl >&2 || true
+  exit 1
+}
+
+up() {
+  mkdir -p "$STATE"
+  exec 9>"$STATE.lock"
+  flock 9
+  if any_alive; then
+    if all_alive; then
+      log "already running (state $STATE); not starting a second cluster"
+      echo "$KUBECONFIG_PATH"
+      return 0
+    fi
+    die "a previous cluster in $STATE is partly running (dead:$(dead_components)); run '$0 down' first"
+  fi
+  build
+  local t0; t0=$(date +%s)
+  # Fresh state (keeps nothing from a previous run).
+  rm -rf "$STATE/data" "$STATE/pki" "$STATE/pids" "$STATE/logs" "$STATE/stages" "$KUBECONFIG_PATH" "$STATE/info"
+  mkdir -p "$STATE/data" "$STATE/pids" "$STATE/logs" "$STATE/stages"
+  echo "$BIN" > "$STATE/bindir"
+  cp "$TC"/stages/*.yaml "$STATE/stages/"
+  local T="$BIN/tcutil"
+  "$T" pki -dir "$STATE/pki"
+  local ports; mapfile -t ports < <("$T" ports -n 7)
+  local etcd_client=${ports[0]} etcd_peer=${ports[1]} api=${ports[2]} kcm=${ports[3]} sched=${ports[4]} kwok_node=${ports[5]} kwok_srv=${ports[6]}
+  local P="$STATE/pki" K="$KUBECONFIG_PATH"
+  "$T" kubeconfig -server "https://127.0.0.1:$api" -pki "$P" -out "$K"
+  printf 'etcd=http://127.0.0.1:%s\napiserver=https://127.0.0.1:%s\nkube-controller-manager=https://127.0.0.1:%s\nkube-scheduler=https://127.0.0.1:%s\nkwok=https://127.0.0.1:%s\nbin=%s\n' \
+    "$etcd_client" "$api" "$kcm" "$sched" "$kwok_srv" "$BIN" > "$STATE/info"
+
+  start etcd --data-dir "$STATE/data/etcd" --client-port "$etcd_client" --peer-port "$etcd_peer"
+  "$T" wait-url -timeout "${TIMEOUT}s" "http://127.0.0.1:$etcd_client/health" || fail_up "etcd did not become healthy"
+
+  start kube-apiserver \
+    --etcd-servers="http://127.0.0.1:$etcd_client" --etcd-prefix=/registry \
+    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$api" \
+    --tls-cert-file="$P/admin.crt" --tls-private-key-file="$P/admin.key" \
+    --client-ca-file="$P/ca.crt" \
+    --authorization-mode=Node,RBAC \
+    --service-account-key-file="$P/admin.key" \
+    --service-account-signing-key-file="$P/admin.key" \
+    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+    --service-cluster-ip-range=10.96.0.0/12 \
+    --proxy-client-cert-file="$P/admin.crt" --proxy-client-key-file="$P/admin.key" \
+    --requestheader-client-ca-file="$P/ca.crt" --requestheader-allowed-names=kwok-admin \
+    --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
+    --requestheader-extra-headers-prefix=X-Remote-Extra- \
+    --endpoint-reconciler-type=none \
+    --allow-privileged=true \
+    --enable-priority-and-fairness=false \
+    --profiling=false
+  "$T" wait-cluster -kubeconfig "$K" -service-account=false -timeout "${TIMEOUT}s" || fail_up "kube-apiserver did not become ready"
+
+  local common=(--kubeconfig="$K" --authentication-kubeconfig="$K" --authorization-kubeconfig="$K"
+    --bind-address=127.0.0.1 --leader-elect=false
+    --authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics)
+  start kube-controller-manager "${common[@]}" --secure-port="$kcm" \
+    --root-ca-file="$P/ca.crt" --service-account-private-key-file="$P/admin.key" \
+    --cluster-signing-cert-file="$P/ca.crt" --cluster-signing-key-file="$P/ca.key" \
+    --node-monitor-period=5s --node-monitor-grace-period=40s --profiling=false
+  start kube-scheduler "${common[@]}" --secure-port="$sched" --profiling=false
+  local stage_args=() f
+  for f in "$STATE"/stages/*.yaml; do stage_args+=("--config=$f"); done
+  start kwok --kubeconfig="$K" --manage-all-nodes=true "${stage_args[@]}" \
+    --node-ip=127.0.0.1 --node-port="$kwok_node" --server-address="127.0.0.1:$kwok_srv" \
+    --tls-cert-file="$P/admin.crt" --tls-private-key-file="$P/admin.key" \
+    --node-lease-duration-seconds=40 --cidr=10.244.0.1/16
+
+  "$T" wait-url -timeout "${TIMEOUT}s" "https://127.0.0.1:$kcm/healthz" || fail_up "kube-controller-manager did not become healthy"
+  "$T" wait-url -timeout "${TIMEOUT}s" "https://127.0.0.1:$sched/healthz" || fail_up "kube-scheduler did not become healthy"
+  "$T" wait-cluster -kubeconfig "$K" -timeout "${TIMEOUT}s" || fail_up "the control plane is not complete (no default ServiceAccount)"
+  "$T" nodes -kubeconfig "$K" -count "$NODES" -timeout "${TIMEOUT}s" || fail_up "the kwok nodes did not become Ready"
+  all_alive || fail_up "a component exited during start-up"
+  log "cluster up in $(( $(date +%s) - t0 ))s; kubeconfig: $K"
+  echo "$K"
+}
+
+down_impl() {
+  local i c f pid n
+  for (( i=${#COMPONENTS[@]}-1; i>=0; i-- )); do
+    c="${COMPONENTS[$i]}"; f="$STATE/pids/$c.pid"
+    [ -f "$f" ] || continue
+    if pid_alive "$f"; then
+      pid="$(cat "$f")"
+      log "stopping $c (pid $pid)"
+      kill -TERM "$pid" 2>/dev/null || true
+      for n in $(seq 1 100); do pid_alive "$f" || break; sleep 0.1; done
+      if pid_alive "$f"; then log "killing $c (pid $pid)"; kill -KILL "$pid" 2>/dev/null || true; fi
+    fi
+    rm -f "$f"
+  done
+  # Remove the data; keep logs/ so they can still be printed after `down`.
+  rm -rf "$STATE/data" "$STATE/pki" "$STATE/pids" "$STATE/stages" "$KUBECONFIG_PATH" "$STATE/info" "$STATE/bindir"
+}
+
+down() {
+  [ -d "$STATE" ] || { log "nothing to stop ($STATE does not exist)"; return 0; }
+  exec 9>"$STATE.lock"
+  flock 9
+  down_impl
+  log "stopped; data removed (logs kept in $STATE/logs)"
+}
+
+logs() {
+  local lines="${MODELOPS_TESTCLUSTER_LOG_LINES:-200}" c f
+  for c in "${COMPONENTS[@]}"; do
+    f="$STATE/logs/$c.log"
+    [ -f "$f" ] || continue
+    echo "===== $c ($f)$( [ "$lines" = 0 ] || echo ", last $lines lines") ====="
+    if [ "$lines" = 0 ]; then cat "$f"; else tail -n "$lines" "$f"; fi
+  done
+}
+
+status() {
+  local c rc=0
+  echo "state: $STATE"
+  for c in "${COMPONENTS[@]}"; do
+    if pid_alive "$STATE/pids/$c.pid"; then
+      local pid; pid="$(cat "$STATE/pids/$c.pid")"
+      echo "$c: running (pid $pid, rss $(awk '/VmRSS/ {print $2, $3}' "/proc/$pid/status"))"
+    else
+      echo "$c: not running"; rc=1
+    fi
+  done
+  [ -f "$STATE/info" ] && cat "$STATE/info"
+  if [ -f "$KUBECONFIG_PATH" ] && [ -x "$(cat "$STATE/bindir" 2>/dev/null)/tcutil" ]; then
+    echo "kubeconfig: $KUBECONFIG_PATH"
+    "$(cat "$STATE/bindir")/tcutil" status -kubeconfig "$KUBECONFIG_PATH" || rc=1
+  fi
+  return $rc
+}
+
+case "${1:-}" in
+  build) build; echo "$BIN" ;;
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  logs) logs ;;
+  env)
+    echo "export KUBECONFIG=$KUBECONFIG_PATH"
+    echo "export MODELOPS_TEST_KUBECONFIG=$KUBECONFIG_PATH"
+    ;;
+  kubeconfig) echo "$KUBECONFIG_PATH" ;;
+  *) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac

@@ -1,0 +1,405 @@
+// Command tcutil is the small helper scripts/testcluster.sh uses instead of kubectl and
+// openssl: it generates the PKI, picks free ports, writes the kubeconfig, and waits for the
+// control plane, the fake nodes and the default service account.
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+)
+
+func die(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "tcutil: "+format+"\n", args...)
+	os.Exit(1)
+}
+
+func main() {
+	if len(os.Args) < 2 {
+		die("usage: tcutil pki|ports|kubeconfig|wait-url|wait-cluster|nodes|status ...")
+	}
+	cmd, args := os.Args[1], os.Args[2:]
+	var err error
+	switch cmd {
+	case "pki":
+		err = pkiCmd(args)
+	case "ports":
+		err = portsCmd(args)
+	case "kubeconfig":
+		err = kubeconfigCmd(args)
+	case "wait-url":
+		err = waitURLCmd(args)
+	case "wait-cluster":
+		err = waitClusterCmd(args)
+	case "nodes":
+		err = nodesCmd(args)
+	case "status":
+		err = statusCmd(args)
+	default:
+		err = fmt.Errorf("unknown command %q", cmd)
+	}
+	if err != nil {
+		die("%s: %v", cmd, err)
+	}
+}
+
+// ---- pki ----
+
+func writePEM(path, typ string, der []byte, mode os.FileMode) error {
+	return os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), mode)
+}
+
+func newKey() (*ecdsa.PrivateKey, []byte, error) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	return k, der, err
+}
+
+// pkiCmd writes ca.crt/ca.key and admin.crt/admin.key (CN kwok-admin, O system:masters, usable
+// as server and client certificate). admin.key also signs service-account tokens.
+func pkiCmd(args []string) error {
+	fs := flag.NewFlagSet("pki", flag.ExitOnError)
+	dir := fs.String("dir", "", "output directory")
+	_ = fs.Parse(args)
+	if *dir == "" {
+		return errors.New("--dir is required")
+	}
+	if err := os.MkdirAll(*dir, 0o700); err != nil {
+		return err
+	}
+	now := time.Now().Add(-time.Hour)
+	caKey, caDER, err := newKey()
+	if err != nil {
+		return err
+	}
+	caTmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "modelops-testcluster-ca"},
+		NotBefore:             now,
+		NotAfter:              now.Add(10 * 365 * 24 * time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	caCertDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return err
+	}
+	caCert, err := x509.ParseCertificate(caCertDER)
+	if err != nil {
+		return err
+	}
+	adminKey, adminDER, err := newKey()
+	if err != nil {
+		return err
+	}
+	adminTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2),
+		Subject:      pkix.Name{CommonName: "kwok-admin", Organization: []string{"system:masters"}},
+		NotBefore:    now,
+		NotAfter:     now.Add(10 * 365 * 24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		DNSNames: []string{"kubernetes", "kubernetes.default", "kubernetes.default.svc",
+			"kubernetes.default.svc.cluster.local", "localhost"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1"), net.ParseIP("10.96.0.1")},
+	}
+	adminCertDER, err := x509.CreateCertificate(rand.Reader, adminTmpl, caCert, &adminKey.PublicKey, caKey)
+	if err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		name, typ string
+		der       []byte
+		mode      os.FileMode
+	}{
+		{"ca.crt", "CERTIFICATE", caCertDER, 0o644},
+		{"ca.key", "PRIVATE KEY", caDER, 0o600},
+		{"admin.crt", "CERTIFICATE", adminCertDER, 0o644},
+		{"admin.key", "PRIVATE KEY", adminDER, 0o600},
+	} {
+		if err := writePEM(filepath.Join(*dir, f.name), f.typ, f.der, f.mode); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ---- ports ----
+
+// portsCmd prints N distinct free TCP ports on 127.0.0.1, one per line.
+func portsCmd(args []string) error {
+	fs := flag.NewFlagSet("ports", flag.ExitOnError)
+	n := fs.Int("n", 1, "how many ports")
+	_ = fs.Parse(args)
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			_ = l.Close()
+		}
+	}()
+	for i := 0; i < *n; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		ls = append(ls, l)
+		fmt.Println(l.Addr().(*net.TCPAddr).Port)
+	}
+	return nil
+}
+
+// ---- kubeconfig ----
+
+func kubeconfigCmd(args []string) error {
+	fs := flag.NewFlagSet("kubeconfig", flag.ExitOnError)
+	server := fs.String("server", "", "https://127.0.0.1:PORT")
+	pki := fs.String("pki", "", "directory with ca.crt admin.crt admin.key")
+	out := fs.String("out", "", "output path")
+	name := fs.String("name", "modelops-testcluster", "cluster/context/user name")
+	_ = fs.Parse(args)
+	if *server == "" || *pki == "" || *out == "" {
+		return errors.New("--server, --pki and --out are required")
+	}
+	read := func(f string) ([]byte, error) { return os.ReadFile(filepath.Join(*pki, f)) }
+	ca, err := read("ca.crt")
+	if err != nil {
+		return err
+	}
+	crt, err := read("admin.crt")
+	if err != nil {
+		return err
+	}
+	key, err := read("admin.key")
+	if err != nil {
+		return err
+	}
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters[*name] = &clientcmdapi.Cluster{Server: *server, CertificateAuthorityData: ca}
+	cfg.AuthInfos[*name] = &clientcmdapi.AuthInfo{ClientCertificateData: crt, ClientKeyData: key}
+	cfg.Contexts[*name] = &clientcmdapi.Context{Cluster: *name, AuthInfo: *name, Namespace: "default"}
+	cfg.CurrentContext = *name
+	tmp := *out + ".tmp"
+	if err := clientcmd.WriteToFile(*cfg, tmp); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, *out)
+}
+
+// ---- waits ----
+
+func poll(ctx context.Context, what string, every time.Duration, f func(context.Context) (bool, string)) error {
+	last := ""
+	for {
+		ok, msg := f(ctx)
+		if ok {
+			return nil
+		}
+		last = msg
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("timed out waiting for %s (last: %s)", what, last)
+		case <-time.After(every):
+		}
+	}
+}
+
+// waitURLCmd polls an HTTPS health endpoint (certificate not verified: it is only a liveness
+// probe of a local component) until it answers 200.
+func waitURLCmd(args []string) error {
+	fs := flag.NewFlagSet("wait-url", flag.ExitOnError)
+	timeout := fs.Duration("timeout", 2*time.Minute, "timeout")
+	_ = fs.Parse(args)
+	if fs.NArg() != 1 {
+		return errors.New("usage: wait-url [--timeout D] URL")
+	}
+	url := fs.Arg(0)
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // loopback health probe
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	return poll(ctx, url, 250*time.Millisecond, func(ctx context.Context) (bool, string) {
+		resp, err := client.Get(url)
+		if err != nil {
+			return false, err.Error()
+		}
+		defer resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, resp.Status
+	})
+}
+
+func clientFor(kubeconfig string) (*kubernetes.Clientset, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Timeout = 10 * time.Second
+	return kubernetes.NewForConfig(cfg)
+}
+
+// waitClusterCmd waits for /readyz of the API server and for the default ServiceAccount in the
+// "default" namespace (proof that kube-controller-manager runs).
+func waitClusterCmd(args []string) error {
+	fs := flag.NewFlagSet("wait-cluster", flag.ExitOnError)
+	kc := fs.String("kubeconfig", "", "kubeconfig")
+	timeout := fs.Duration("timeout", 2*time.Minute, "timeout")
+	sa := fs.Bool("service-account", true, "also wait for ServiceAccount default/default")
+	_ = fs.Parse(args)
+	cs, err := clientFor(*kc)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	if err := poll(ctx, "kube-apiserver /readyz", 250*time.Millisecond, func(ctx context.Context) (bool, string) {
+		body, err := cs.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+		if err != nil {
+			return false, err.Error() + " " + string(body)
+		}
+		return true, ""
+	}); err != nil {
+		return err
+	}
+	if !*sa {
+		return nil
+	}
+	return poll(ctx, "ServiceAccount default/default (kube-controller-manager)", 250*time.Millisecond, func(ctx context.Context) (bool, string) {
+		_, err := cs.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		return true, ""
+	})
+}
+
+func nodeReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// nodesCmd creates fake nodes kwok-node-0..N-1 (if missing) and waits until all are Ready.
+func nodesCmd(args []string) error {
+	fs := flag.NewFlagSet("nodes", flag.ExitOnError)
+	kc := fs.String("kubeconfig", "", "kubeconfig")
+	count := fs.Int("count", 2, "number of fake nodes")
+	timeout := fs.Duration("timeout", 2*time.Minute, "timeout")
+	_ = fs.Parse(args)
+	cs, err := clientFor(*kc)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	res := corev1.ResourceList{
+		corev1.ResourceCPU:    resource.MustParse("32"),
+		corev1.ResourceMemory: resource.MustParse("256Gi"),
+		corev1.ResourcePods:   resource.MustParse("110"),
+	}
+	for i := 0; i < *count; i++ {
+		name := fmt.Sprintf("kwok-node-%d", i)
+		node := &corev1.Node{
+			ObjectMeta: metav1.ObjectMeta{
+				Name:        name,
+				Annotations: map[string]string{"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+				Labels: map[string]string{
+					"type": "kwok", "kubernetes.io/role": "agent", "kubernetes.io/hostname": name,
+					"kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+				},
+			},
+			Status: corev1.NodeStatus{
+				Allocatable: res, Capacity: res,
+				NodeInfo: corev1.NodeSystemInfo{Architecture: "amd64", OperatingSystem: "linux"},
+			},
+		}
+		err := poll(ctx, "create node "+name, 500*time.Millisecond, func(ctx context.Context) (bool, string) {
+			_, err := cs.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})
+			if err == nil || apierrors.IsAlreadyExists(err) {
+				return true, ""
+			}
+			return false, err.Error()
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return poll(ctx, fmt.Sprintf("%d Ready nodes (kwok)", *count), 250*time.Millisecond, func(ctx context.Context) (bool, string) {
+		nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: "type=kwok"})
+		if err != nil {
+			return false, err.Error()
+		}
+		ready := 0
+		for i := range nodes.Items {
+			if nodeReady(&nodes.Items[i]) {
+				ready++
+			}
+		}
+		return ready >= *count, fmt.Sprintf("%d/%d ready", ready, *count)
+	})
+}
+
+// statusCmd prints the server version, readiness and the nodes.
+func statusCmd(args []string) error {
+	fs := flag.NewFlagSet("status", flag.ExitOnError)
+	kc := fs.String("kubeconfig", "", "kubeconfig")
+	_ = fs.Parse(args)
+	cs, err := clientFor(*kc)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	v, err := cs.Discovery().ServerVersion()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("server version: %s\n", v.GitVersion)
+	body, err := cs.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+	fmt.Printf("readyz: %s", strings.TrimSpace(string(body)))
+	if err != nil {
+		fmt.Printf(" (%v)", err)
+	}
+	fmt.Println()
+	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	for i := range nodes.Items {
+		n := &nodes.Items[i]
+		fmt.Printf("node %s ready=%v\n", n.Name, nodeReady(n))
+	}
+	return nil
+}
