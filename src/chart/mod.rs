@@ -1,0 +1,324 @@
+//! Helm's chart layout (DESIGN §5) with Handlebars templates: loading a chart directory or `.tgz`
+//! with its sub-charts, and coalescing values the way Helm does.
+
+pub mod package;
+
+use crate::archive::{self, Files, Limits};
+use crate::schema::type_name;
+use crate::values;
+use serde_json::{Map, Value};
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChartError {
+    #[error(transparent)]
+    Archive(#[from] archive::ArchiveError),
+    #[error("{chart}: {file}: {reason}")]
+    Invalid { chart: String, file: String, reason: String },
+    #[error("{chart}: dependency `{dependency}` is declared in Chart.yaml but not present in charts/")]
+    MissingDependency { chart: String, dependency: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct Chart {
+    pub meta: ChartMeta,
+    /// Path used in template names and `# Source:` lines: `modelops/charts/scoring-flow`.
+    pub path: String,
+    pub defaults: Value,
+    pub templates: Vec<TemplateFile>,
+    /// `templates/_*.tpl`: named partials only, never rendered on their own.
+    pub partials: Vec<TemplateFile>,
+    pub subcharts: Vec<Chart>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TemplateFile {
+    /// `<chart path>/templates/<file>`, as Helm names templates.
+    pub name: String,
+    pub source: String,
+}
+
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ChartMeta {
+    pub api_version: String,
+    pub name: String,
+    pub version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_version: Option<String>,
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub chart_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dependencies: Vec<Dependency>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keywords: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub home: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintainers: Option<Vec<Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Dependency {
+    pub name: String,
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub repository: Option<String>,
+    #[serde(default)]
+    pub condition: Option<String>,
+    #[serde(default)]
+    pub alias: Option<String>,
+}
+
+impl Dependency {
+    /// The key of the parent's values that configures this sub-chart.
+    pub fn key(&self) -> &str {
+        self.alias.as_deref().unwrap_or(&self.name)
+    }
+}
+
+impl Chart {
+    /// Loads a chart directory or a packaged `.tgz`.
+    pub fn load(path: &Path) -> Result<Chart, ChartError> {
+        let limits = Limits::default();
+        let files = if path.is_dir() {
+            archive::read_dir(path, &limits)?
+        } else {
+            let bytes = std::fs::read(path).map_err(|err| ChartError::Invalid {
+                chart: path.display().to_string(),
+                file: String::new(),
+                reason: format!("cannot read: {err}"),
+            })?;
+            archive::read_tar_gz(&path.display().to_string(), &bytes, &limits)?.strip_single_top_dir()
+        };
+        Chart::from_files(&files, None)
+    }
+
+    /// Builds a chart from its files (paths relative to the chart root).
+    pub fn from_files(files: &Files, parent_path: Option<&str>) -> Result<Chart, ChartError> {
+        let origin = files.origin.clone();
+        let invalid = |file: &str, reason: String| ChartError::Invalid { chart: origin.clone(), file: file.to_string(), reason };
+        let text = |file: &str| -> Result<Option<String>, ChartError> {
+            match files.get(file) {
+                None => Ok(None),
+                Some(f) => String::from_utf8(f.bytes.clone()).map(Some).map_err(|_| invalid(file, "is not valid UTF-8".into())),
+            }
+        };
+        let meta_text = text("Chart.yaml")?.ok_or_else(|| invalid("Chart.yaml", "is missing; is this a chart directory?".into()))?;
+        let meta_value = crate::yaml::parse_one(&meta_text).map_err(|err| invalid("Chart.yaml", err.to_string()))?;
+        let meta: ChartMeta = serde_json::from_value(meta_value).map_err(|err| invalid("Chart.yaml", err.to_string()))?;
+        if meta.api_version != "v2" {
+            return Err(invalid("Chart.yaml", format!("apiVersion `{}` is not supported; use v2", meta.api_version)));
+        }
+        if !crate::names::is_dns1123_label(&meta.name) {
+            return Err(invalid("Chart.yaml", format!("name `{}` is not a valid chart name", meta.name)));
+        }
+        let defaults = match text("values.yaml")? {
+            None => Value::Object(Map::new()),
+            Some(text) => match crate::yaml::parse_one(&text).map_err(|err| invalid("values.yaml", err.to_string()))? {
+                Value::Null => Value::Object(Map::new()),
+                value @ Value::Object(_) => value,
+                other => return Err(invalid("values.yaml", format!("must be a mapping, found {}", type_name(&other)))),
+            },
+        };
+        let path = match parent_path {
+            None => meta.name.clone(),
+            Some(parent) => parent.to_string(),
+        };
+
+        let mut templates = Vec::new();
+        let mut partials = Vec::new();
+        for file in files.files.iter().filter(|f| f.path.starts_with("templates/")) {
+            let base = file.path.rsplit('/').next().unwrap_or_default();
+            if base == "NOTES.txt" {
+                continue;
+            }
+            let source = String::from_utf8(file.bytes.clone()).map_err(|_| invalid(&file.path, "is not valid UTF-8".into()))?;
+            let template = TemplateFile { name: format!("{path}/{}", file.path), source };
+            if base.starts_with('_') {
+                partials.push(template);
+            } else {
+                templates.push(template);
+            }
+        }
+
+        let mut subcharts = Vec::new();
+        let mut sub_dirs: Vec<String> = Vec::new();
+        for file in files.files.iter().filter_map(|f| f.path.strip_prefix("charts/").map(|rest| (f, rest))) {
+            let (file, rest) = file;
+            match rest.split_once('/') {
+                Some((dir, _)) if !sub_dirs.iter().any(|d| d == dir) => sub_dirs.push(dir.to_string()),
+                Some(_) => {}
+                None if rest.ends_with(".tgz") => {
+                    let sub_origin = format!("{origin}/{}", file.path);
+                    let sub_files = archive::read_tar_gz(&sub_origin, &file.bytes, &Limits::default())?.strip_single_top_dir();
+                    let stem = rest.trim_end_matches(".tgz");
+                    subcharts.push(Chart::from_files(&sub_files, Some(&format!("{path}/charts/{stem}")))?);
+                }
+                None => {}
+            }
+        }
+        for dir in sub_dirs {
+            let prefix = format!("charts/{dir}/");
+            let sub_files = Files {
+                origin: format!("{origin}/charts/{dir}"),
+                files: files
+                    .files
+                    .iter()
+                    .filter_map(|f| f.path.strip_prefix(&prefix).map(|p| archive::File { path: p.to_string(), bytes: f.bytes.clone() }))
+                    .collect(),
+            };
+            subcharts.push(Chart::from_files(&sub_files, Some(&format!("{path}/charts/{dir}")))?);
+        }
+        subcharts.sort_by(|a, b| a.path.cmp(&b.path));
+        for dependency in &meta.dependencies {
+            if !subcharts.iter().any(|s| s.meta.name == dependency.name) {
+                return Err(ChartError::MissingDependency { chart: origin.clone(), dependency: dependency.name.clone() });
+            }
+        }
+        Ok(Chart { meta, path, defaults, templates, partials, subcharts })
+    }
+
+    /// Every chart of the tree, parent first.
+    pub fn walk(&self) -> Vec<&Chart> {
+        let mut out = vec![self];
+        for sub in &self.subcharts {
+            out.extend(sub.walk());
+        }
+        out
+    }
+}
+
+/// A chart to render with its coalesced values.
+#[derive(Debug)]
+pub struct Scoped<'c> {
+    pub chart: &'c Chart,
+    pub values: Value,
+}
+
+/// Coalesces user values over the chart tree as Helm does: chart defaults < the parent's
+/// `<subchart>:` block < user values; `global` flows down and the parent's wins; a dependency
+/// whose `condition` resolves to false is skipped with its whole subtree. Returns every enabled
+/// chart with its values, parent first.
+pub fn coalesce<'c>(chart: &'c Chart, user: &Value) -> Vec<Scoped<'c>> {
+    let mut out = Vec::new();
+    coalesce_into(chart, user, &mut out);
+    out
+}
+
+fn coalesce_into<'c>(chart: &'c Chart, user: &Value, out: &mut Vec<Scoped<'c>>) -> Value {
+    let mut values = chart.defaults.clone();
+    values::merge(&mut values, user);
+    let index = out.len();
+    out.push(Scoped { chart, values: Value::Null });
+    for sub in &chart.subcharts {
+        let dependency = chart.meta.dependencies.iter().find(|d| d.name == sub.meta.name);
+        let key = dependency.map(Dependency::key).unwrap_or(&sub.meta.name).to_string();
+        if let Some(condition) = dependency.and_then(|d| d.condition.as_deref())
+            && !condition_holds(condition, &values)
+        {
+            continue;
+        }
+        let mut sub_user = match values.get(&key) {
+            Some(Value::Object(block)) => Value::Object(block.clone()),
+            _ => Value::Object(Map::new()),
+        };
+        if let Some(global) = values.get("global") {
+            let mut merged_global = sub.defaults.get("global").cloned().unwrap_or_else(|| Value::Object(Map::new()));
+            values::merge(&mut merged_global, global);
+            sub_user["global"] = merged_global;
+        }
+        let sub_values = coalesce_into(sub, &sub_user, out);
+        // Helm lets a parent read its sub-charts' effective values under their key.
+        let mut visible = sub_values;
+        if let Value::Object(map) = &mut visible {
+            map.remove("global");
+        }
+        values[key] = visible;
+    }
+    out[index].values = values.clone();
+    values
+}
+
+/// Helm's condition: comma-separated paths; the first that holds a boolean decides; none → enabled.
+fn condition_holds(condition: &str, values: &Value) -> bool {
+    condition.split(',').map(str::trim).find_map(|path| values::lookup(values, path).and_then(Value::as_bool)).unwrap_or(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::archive::File;
+    use serde_json::json;
+
+    fn files(entries: &[(&str, &str)]) -> Files {
+        Files {
+            origin: "test-chart".into(),
+            files: entries.iter().map(|(p, t)| File { path: p.to_string(), bytes: t.as_bytes().to_vec() }).collect(),
+        }
+    }
+
+    fn umbrella() -> Chart {
+        Chart::from_files(
+            &files(&[
+                ("Chart.yaml", "apiVersion: v2\nname: top\nversion: 1.0.0\ndependencies:\n- {name: sub, condition: sub.enabled}\n- {name: other, alias: renamed}\n"),
+                ("values.yaml", "global: {registry: top.io}\nsub: {enabled: true, color: red}\nrenamed: {size: 3}\n"),
+                ("templates/a.yaml", "x"),
+                ("templates/_helpers.tpl", "y"),
+                ("charts/sub/Chart.yaml", "apiVersion: v2\nname: sub\nversion: 0.1.0\n"),
+                ("charts/sub/values.yaml", "color: blue\nshape: round\nglobal: {registry: sub.io, own: yes}\n"),
+                ("charts/other/Chart.yaml", "apiVersion: v2\nname: other\nversion: 0.1.0\n"),
+                ("charts/other/values.yaml", "size: 1\n"),
+            ]),
+            None,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn loads_templates_partials_and_subcharts() {
+        let chart = umbrella();
+        assert_eq!(chart.templates.len(), 1);
+        assert_eq!(chart.templates[0].name, "top/templates/a.yaml");
+        assert_eq!(chart.partials.len(), 1);
+        assert_eq!(chart.subcharts.iter().map(|c| c.path.as_str()).collect::<Vec<_>>(), ["top/charts/other", "top/charts/sub"]);
+    }
+
+    #[test]
+    fn coalesces_like_helm() {
+        let chart = umbrella();
+        let scoped = coalesce(&chart, &json!({"sub": {"shape": "square"}, "global": {"trace": true}}));
+        let by_path = |p: &str| &scoped.iter().find(|s| s.chart.path == p).unwrap().values;
+        let sub = by_path("top/charts/sub");
+        assert_eq!(sub["color"], "red", "parent block beats sub-chart default");
+        assert_eq!(sub["shape"], "square", "user values beat both");
+        assert_eq!(sub["global"], json!({"registry": "top.io", "own": "yes", "trace": true}));
+        assert_eq!(by_path("top/charts/other")["size"], 3, "alias selects the block");
+        assert_eq!(by_path("top")["sub"]["shape"], "square", "parent sees sub-chart values");
+    }
+
+    #[test]
+    fn false_condition_skips_subchart() {
+        let chart = umbrella();
+        let scoped = coalesce(&chart, &json!({"sub": {"enabled": false}}));
+        assert!(scoped.iter().all(|s| s.chart.meta.name != "sub"));
+    }
+
+    #[test]
+    fn missing_dependency_and_bad_meta_are_errors() {
+        let err = Chart::from_files(&files(&[("Chart.yaml", "apiVersion: v2\nname: a\nversion: 1.0.0\ndependencies: [{name: gone}]\n")]), None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("dependency `gone` is declared"), "{err}");
+        let err = Chart::from_files(&files(&[("Chart.yaml", "apiVersion: v2\nname: a\nversion: 1.0.0\nbogus: 1\n")]), None).unwrap_err().to_string();
+        assert!(err.contains("unknown field `bogus`"), "{err}");
+        let err = Chart::from_files(&files(&[("values.yaml", "a: 1")]), None).unwrap_err().to_string();
+        assert!(err.contains("Chart.yaml: is missing"), "{err}");
+    }
+}

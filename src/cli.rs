@@ -1,0 +1,262 @@
+//! The command line (DESIGN §1). Flags shared by several subcommands keep one spelling, and every
+//! flag can also come from a `MODELOPS_*` environment variable (the Tekton tasks use both).
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("MODELOPS_GIT_COMMIT"), ")");
+
+#[derive(Debug, Parser)]
+#[command(name = "modelops-executor", version = VERSION, about = "Install, watch and remove ML scoring pipelines on Kubernetes", propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Log format on stderr: readable text for people, JSON lines for machines.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "MODELOPS_LOG_FORMAT")]
+    pub log_format: LogFormat,
+    /// More detail (-v debug, -vv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Only errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum OutputFormat {
+    #[default]
+    Table,
+    Json,
+    Yaml,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Render the chart for an IR without a cluster, like `helm template`.
+    Render(RenderArgs),
+    /// Print the merged values of an IR (channels, parameters, globals applied).
+    Preprocess(InputArgs),
+    /// Fetch, preprocess, render and apply a scoring job (Tekton task `install`).
+    Install(InstallArgs),
+    /// Watch a job until scoring completes, fails, times out or is cancelled (Tekton task `wait`).
+    Wait(WaitArgs),
+    /// Delete everything a job created (Tekton task `finally`).
+    Finally(FinallyArgs),
+    /// Show a job's state, current pipeline task and objects.
+    Status(StatusArgs),
+    /// List jobs.
+    Jobs(JobsArgs),
+    /// Package a chart directory into a reproducible `.tgz`.
+    Package(PackageArgs),
+    /// Plan the sub-charts' container builds as a Tekton Pipeline.
+    BuildPlan(BuildPlanArgs),
+}
+
+/// What shapes the rendered objects: shared by `render`, `preprocess` and `install`.
+#[derive(Debug, Args, Clone)]
+pub struct InputArgs {
+    /// The IR: a directory, a .tar.gz, or an http(s) URL of a .tar.gz.
+    #[arg(long, env = "MODELOPS_IR")]
+    pub ir: String,
+    /// Expected sha256 of the IR archive.
+    #[arg(long, env = "MODELOPS_IR_SHA256")]
+    pub ir_sha256: Option<String>,
+    /// Offline data channel registry: a file or directory of ConfigMaps.
+    #[arg(long, env = "MODELOPS_CHANNELS")]
+    pub channels: Option<PathBuf>,
+    /// Global settings (trace, git server, registry, resources), under `.global`.
+    #[arg(long, env = "MODELOPS_GLOBALS")]
+    pub globals: Option<PathBuf>,
+    /// Pipeline parameter, highest precedence for `${name}` (repeatable).
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// Override a value, Helm syntax (repeatable; wins over everything).
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub sets: Vec<String>,
+    /// Extra values file, merged in order over the generated values (repeatable).
+    #[arg(short = 'f', long = "values", value_name = "FILE")]
+    pub value_files: Vec<PathBuf>,
+    /// The chart: a directory or .tgz (default: ./charts/modelops, then the image's copy).
+    #[arg(long, env = "MODELOPS_CHART")]
+    pub chart: Option<PathBuf>,
+    /// Job id (default: the Tekton PipelineRun, else derived from the inputs).
+    #[arg(long, env = "MODELOPS_JOB_ID")]
+    pub job_id: Option<String>,
+    /// Target namespace (default: the pipeline's, else `default`).
+    #[arg(short, long, env = "MODELOPS_NAMESPACE")]
+    pub namespace: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Write one file per template under this directory instead of printing.
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Namespace of the data channel registry.
+    #[arg(long, default_value = "datachannels", env = "MODELOPS_CHANNELS_NAMESPACE")]
+    pub channels_namespace: String,
+    /// Create the target namespace if it does not exist.
+    #[arg(long, env = "MODELOPS_CREATE_NAMESPACE")]
+    pub create_namespace: bool,
+    /// Ask the API server to validate everything without persisting.
+    #[arg(long, value_name = "MODE", num_args = 0..=1, default_missing_value = "server", value_parser = ["server"])]
+    pub dry_run: Option<String>,
+    /// Objects applied at once within a wave.
+    #[arg(long, default_value_t = 16, env = "MODELOPS_CONCURRENCY")]
+    pub concurrency: usize,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Deadline and Tekton results, shared by the cluster tasks.
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    /// Give up after this long (e.g. 90s, 10m, 1h).
+    #[arg(long, value_parser = parse_duration, env = "MODELOPS_TIMEOUT")]
+    pub timeout: Option<std::time::Duration>,
+    /// Write Tekton results (job-id, values-digest, phase, endpoints, error) here.
+    #[arg(long, env = "MODELOPS_RESULTS_DIR")]
+    pub results_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct JobRef {
+    #[arg(long, env = "MODELOPS_JOB_ID")]
+    pub job_id: String,
+    #[arg(short, long, env = "MODELOPS_NAMESPACE")]
+    pub namespace: String,
+}
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    #[command(flatten)]
+    pub job: JobRef,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct FinallyArgs {
+    #[command(flatten)]
+    pub job: JobRef,
+    /// Delete with grace period 0.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub job: JobRef,
+    #[arg(short, long, value_enum, default_value_t)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct JobsArgs {
+    #[arg(short, long, env = "MODELOPS_NAMESPACE", conflicts_with = "all_namespaces")]
+    pub namespace: Option<String>,
+    /// All namespaces.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+    #[arg(short, long, value_enum, default_value_t)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct PackageArgs {
+    pub chart_dir: PathBuf,
+    /// Directory for the archive.
+    #[arg(short = 'd', long, default_value = ".")]
+    pub destination: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildPlanArgs {
+    #[arg(long, env = "MODELOPS_CHART")]
+    pub chart: Option<PathBuf>,
+    /// Write the Pipeline here instead of stdout.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+}
+
+/// `90s`, `10m`, `1h30m`, `500ms`; a bare number is seconds.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Ok(std::time::Duration::from_secs(seconds));
+    }
+    let mut total = 0u64;
+    let mut number = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let value: u64 = number.parse().map_err(|_| format!("`{text}` is not a duration (e.g. 90s, 10m, 1h30m)"))?;
+        number.clear();
+        let millis = match c {
+            'm' if chars.peek() == Some(&'s') => {
+                chars.next();
+                1
+            }
+            'h' => 3_600_000,
+            'm' => 60_000,
+            's' => 1_000,
+            _ => return Err(format!("`{text}` is not a duration (units: ms, s, m, h)")),
+        };
+        total += value * millis;
+    }
+    if !number.is_empty() {
+        return Err(format!("`{text}` is not a duration: a unit is missing after {number}"));
+    }
+    if total == 0 {
+        return Err(format!("`{text}` must be longer than zero"));
+    }
+    Ok(std::time::Duration::from_millis(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+    use std::time::Duration;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert!(parse_duration("10x").is_err());
+        assert!(parse_duration("10m5").is_err());
+        assert!(parse_duration("0s").is_err());
+    }
+}

@@ -1,0 +1,108 @@
+//! The offline half shared by `render`, `preprocess` and `install`: inputs → values → objects.
+
+use crate::archive::{self, Limits};
+use crate::chart::Chart;
+use crate::cli::InputArgs;
+use crate::diagnostics::{Diagnostics, Origin};
+use crate::ir::fetch::{self, IrSource};
+use crate::manifest::{self, Object, Owner};
+use crate::preprocess::channels::Registry;
+use crate::preprocess::{self, Inputs, PreprocessError, Preprocessed};
+use crate::render::{self, Release};
+use crate::{Error, values};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Where the chart is looked for when `--chart` is not given.
+const CHART_SEARCH: [&str; 2] = ["charts/modelops", "/usr/share/modelops-executor/charts/modelops"];
+
+pub struct Prepared {
+    pub preprocessed: Preprocessed,
+    pub objects: Vec<Object>,
+}
+
+/// Everything up to the merged values.
+pub async fn preprocess(args: &InputArgs) -> Result<Preprocessed, Error> {
+    let limits = Limits::default();
+    let source = IrSource::parse(&args.ir);
+    let files = fetch::fetch(&source, args.ir_sha256.as_deref(), &limits).await?;
+    let ir = crate::ir::parse(&files)?;
+    tracing::info!(pipeline = %ir.pipeline.name, flows = ir.flows.len(), models = ir.models.len(), "IR loaded");
+
+    let mut diagnostics = Diagnostics::default();
+    let registry = match &args.channels {
+        Some(path) => {
+            let files = archive::read_dir(path, &limits).map_err(|err| Error::Usage(format!("--channels {}: {err}", path.display())))?;
+            Registry::from_files(&files, &mut diagnostics)
+        }
+        None => Registry::default(),
+    };
+    if !diagnostics.is_empty() {
+        return Err(PreprocessError::Invalid(diagnostics.into_result(()).unwrap_err()).into());
+    }
+    if registry.is_empty() {
+        tracing::warn!("no data channel registry given (--channels); every flow's source and sink will fail to resolve");
+    }
+    let inputs = Inputs {
+        job_id: args.job_id.clone(),
+        namespace: args.namespace.clone(),
+        params: parse_params(&args.params)?,
+        globals: match &args.globals {
+            Some(path) => Some((path.display().to_string(), read_yaml_file(path)?)),
+            None => None,
+        },
+        value_files: args.value_files.iter().map(|path| read_values_file(path)).collect::<Result<_, _>>()?,
+        sets: args.sets.clone(),
+    };
+    Ok(preprocess::preprocess(&ir, &registry, &inputs)?)
+}
+
+/// Everything up to the rendered, validated, ordered objects. Nothing touches a cluster.
+pub async fn prepare(args: &InputArgs) -> Result<Prepared, Error> {
+    let chart_path = resolve_chart(args.chart.as_deref())?;
+    // Load the chart first: a broken chart is reported before the IR is even fetched.
+    let chart = Chart::load(&chart_path)?;
+    let preprocessed = preprocess(args).await?;
+    let release = Release { name: preprocessed.job_id.clone(), namespace: preprocessed.namespace.clone() };
+    let rendered = render::render(&chart, &preprocessed.values, &release)?;
+    let owner = Owner { job_id: preprocessed.job_id.clone(), pipeline: preprocessed.pipeline.clone(), namespace: preprocessed.namespace.clone() };
+    let objects = manifest::build(&rendered, &owner)?;
+    Ok(Prepared { preprocessed, objects })
+}
+
+pub fn resolve_chart(explicit: Option<&Path>) -> Result<PathBuf, Error> {
+    if let Some(path) = explicit {
+        return Ok(path.to_path_buf());
+    }
+    CHART_SEARCH
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.join("Chart.yaml").is_file())
+        .ok_or_else(|| Error::Usage(format!("no chart given (--chart) and none found at {}", CHART_SEARCH.join(" or "))))
+}
+
+fn parse_params(raw: &[String]) -> Result<BTreeMap<String, String>, Error> {
+    raw.iter()
+        .map(|p| match p.split_once('=') {
+            Some((name, value)) if crate::ir::is_parameter_name(name) => Ok((name.to_string(), value.to_string())),
+            _ => Err(Error::Usage(format!("--param `{p}`: expected NAME=VALUE with a name of letters, digits, '_', '-' or '.'"))),
+        })
+        .collect()
+}
+
+fn read_text(path: &Path) -> Result<String, Error> {
+    std::fs::read_to_string(path).map_err(|err| Error::Usage(format!("cannot read {}: {err}", path.display())))
+}
+
+fn read_yaml_file(path: &Path) -> Result<serde_json::Value, Error> {
+    let text = read_text(path)?;
+    crate::yaml::parse_one(&text).map_err(|err| {
+        let mut diagnostics = Diagnostics::default();
+        diagnostics.push(&Origin::new(path.display().to_string(), 0), "", format!("invalid YAML: {err}"));
+        PreprocessError::Invalid(diagnostics).into()
+    })
+}
+
+fn read_values_file(path: &Path) -> Result<serde_json::Value, Error> {
+    Ok(values::parse_values_file(&path.display().to_string(), &read_text(path)?)?)
+}

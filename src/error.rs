@@ -1,0 +1,80 @@
+//! The crate-level error: one variant per stage, each mapped to an exit code (DESIGN §9).
+
+use std::process::ExitCode;
+
+/// Exit codes of DESIGN §9.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    Success = 0,
+    ScoringFailed = 1,
+    BadInput = 2,
+    Infrastructure = 3,
+    DeadlineExceeded = 4,
+    Interrupted = 130,
+    Terminated = 143,
+}
+
+impl From<ExitStatus> for ExitCode {
+    fn from(status: ExitStatus) -> Self {
+        ExitCode::from(status as u8)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot load the IR")]
+    Fetch(#[from] crate::ir::fetch::FetchError),
+    #[error("the IR is invalid")]
+    Ir(#[from] crate::ir::IrError),
+    #[error("preprocessing failed")]
+    Preprocess(#[from] crate::preprocess::PreprocessError),
+    #[error("invalid values")]
+    Values(#[from] crate::values::ValuesError),
+    #[error("cannot load the chart")]
+    Chart(#[from] crate::chart::ChartError),
+    #[error("rendering failed")]
+    Render(#[from] crate::render::RenderError),
+    #[error("the rendered manifests are invalid")]
+    Manifest(#[from] crate::manifest::ManifestError),
+    #[error("{0}")]
+    Usage(String),
+    #[error("cannot write {path}")]
+    Output {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{0}` needs a cluster and is not implemented yet")]
+    NotImplemented(&'static str),
+}
+
+impl Error {
+    pub fn exit_status(&self) -> ExitStatus {
+        match self {
+            Error::Fetch(_)
+            | Error::Ir(_)
+            | Error::Preprocess(_)
+            | Error::Values(_)
+            | Error::Chart(_)
+            | Error::Render(_)
+            | Error::Manifest(_)
+            | Error::Usage(_) => ExitStatus::BadInput,
+            Error::Output { .. } | Error::NotImplemented(_) => ExitStatus::Infrastructure,
+        }
+    }
+
+    /// The whole chain, outermost first, one cause per line: what `main` prints.
+    pub fn chain(&self) -> String {
+        let mut out = format!("error: {self}");
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            out.push_str(&format!("\n  caused by: {}", indent_continuation(&cause.to_string())));
+            source = cause.source();
+        }
+        out
+    }
+}
+
+fn indent_continuation(text: &str) -> String {
+    text.replace('\n', "\n    ")
+}

@@ -1,0 +1,25 @@
+//! modelops-executor: installs, watches and removes ML scoring pipelines on Kubernetes.
+//!
+//! The data flows through one module per stage:
+//! `ir` (fetch + validate) → `preprocess` (channels, parameters, globals → values)
+//! → `chart` (load + coalesce) → `render` (Handlebars) → `manifest` (objects, labels, order)
+//! → `cluster` (the only module that talks to Kubernetes).
+
+pub mod archive;
+pub mod chart;
+pub mod cli;
+pub mod commands;
+pub mod diagnostics;
+pub mod digest;
+pub mod error;
+pub mod ir;
+pub mod logging;
+pub mod manifest;
+pub mod names;
+pub mod preprocess;
+pub mod render;
+pub mod schema;
+pub mod values;
+pub mod yaml;
+
+pub use error::{Error, ExitStatus};

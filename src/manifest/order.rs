@@ -1,0 +1,100 @@
+//! Install and uninstall order as data, in the spirit of Helm's `kind_sorter.go`, with the waves
+//! of DESIGN §7: scoring services must be ready before scoring flows start.
+
+use super::Object;
+use crate::preprocess::LABEL_COMPONENT;
+
+/// Apply waves; the cluster stage applies one wave at a time and may wait between them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub enum Wave {
+    Namespaces,
+    Definitions,
+    Configuration,
+    Services,
+    ScoringServices,
+    ScoringFlows,
+    Autoscalers,
+}
+
+/// Kinds with a fixed wave, in the order they are applied inside it.
+const KIND_ORDER: [(&str, Wave); 17] = [
+    ("Namespace", Wave::Namespaces),
+    ("CustomResourceDefinition", Wave::Definitions),
+    ("PriorityClass", Wave::Configuration),
+    ("ServiceAccount", Wave::Configuration),
+    ("Secret", Wave::Configuration),
+    ("ConfigMap", Wave::Configuration),
+    ("PersistentVolumeClaim", Wave::Configuration),
+    ("ClusterRole", Wave::Configuration),
+    ("ClusterRoleBinding", Wave::Configuration),
+    ("Role", Wave::Configuration),
+    ("RoleBinding", Wave::Configuration),
+    ("NetworkPolicy", Wave::Configuration),
+    ("Service", Wave::Services),
+    ("Ingress", Wave::Services),
+    ("PodDisruptionBudget", Wave::Autoscalers),
+    ("HorizontalPodAutoscaler", Wave::Autoscalers),
+    ("VerticalPodAutoscaler", Wave::Autoscalers),
+];
+
+/// The component label value of scoring flows; workloads with it run after the services.
+pub const SCORING_FLOW: &str = "scoring-flow";
+
+impl Wave {
+    /// Workloads and custom resources go by component: flows after services.
+    pub fn of(object: &Object) -> Wave {
+        match KIND_ORDER.iter().find(|(kind, _)| *kind == object.kind()) {
+            Some((_, wave)) => *wave,
+            None if object.label(LABEL_COMPONENT) == Some(SCORING_FLOW) => Wave::ScoringFlows,
+            None => Wave::ScoringServices,
+        }
+    }
+}
+
+fn rank(object: &Object) -> (Wave, usize, String) {
+    let kind_rank = KIND_ORDER.iter().position(|(kind, _)| *kind == object.kind()).unwrap_or(KIND_ORDER.len());
+    (Wave::of(object), kind_rank, object.name().to_string())
+}
+
+/// Sorts for applying: by wave, then kind order inside the wave, then name.
+pub fn install_order(objects: &mut [Object]) {
+    objects.sort_by_cached_key(|o| (rank(o), o.kind().to_string()));
+}
+
+/// Sorts for deleting: flows before services, and the reverse of install order throughout.
+pub fn uninstall_order(objects: &mut [Object]) {
+    install_order(objects);
+    objects.reverse();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn object(kind: &str, name: &str, component: &str) -> Object {
+        Object {
+            template: "t".into(),
+            document: 1,
+            value: json!({"apiVersion": "v1", "kind": kind, "metadata": {"name": name, "labels": {LABEL_COMPONENT: component}}}),
+        }
+    }
+
+    #[test]
+    fn services_before_flows_before_autoscalers() {
+        let mut objects = vec![
+            object("HorizontalPodAutoscaler", "scoringflow-f", SCORING_FLOW),
+            object("Job", "f", SCORING_FLOW),
+            object("Deployment", "s", "scoring-service"),
+            object("Service", "s", "scoring-service"),
+            object("ConfigMap", "f-config", SCORING_FLOW),
+            object("Namespace", "n", "scoring-service"),
+        ];
+        install_order(&mut objects);
+        let kinds: Vec<&str> = objects.iter().map(Object::kind).collect();
+        assert_eq!(kinds, ["Namespace", "ConfigMap", "Service", "Deployment", "Job", "HorizontalPodAutoscaler"]);
+        uninstall_order(&mut objects);
+        assert_eq!(objects[0].kind(), "HorizontalPodAutoscaler");
+        assert_eq!(objects[1].kind(), "Job");
+    }
+}

@@ -1,0 +1,305 @@
+//! Preprocessing (DESIGN §3–4): a validated IR plus the channel registry, parameters, globals and
+//! user values become one merged values tree, deterministic, with its sha256 as the values digest.
+
+pub mod channels;
+pub mod params;
+
+use crate::diagnostics::{Diagnostics, Origin};
+use crate::ir::{Flow, Ir, Model, Runtime, StepAction};
+use crate::names::{MAX_BASE_NAME, bounded_name, is_dns1123_label, label_value};
+use crate::values::{self, ValuesError};
+use channels::{ChannelKind, Registry};
+use params::{Scope, substitute};
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+
+pub const MANAGED_BY: &str = "modelops-executor";
+pub const PART_OF: &str = "modelops";
+pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+pub const LABEL_PART_OF: &str = "app.kubernetes.io/part-of";
+pub const LABEL_COMPONENT: &str = "app.kubernetes.io/component";
+pub const LABEL_JOB_ID: &str = "modelops.io/job-id";
+pub const LABEL_PIPELINE: &str = "modelops.io/pipeline";
+
+/// Keys of `global` that the executor owns; a globals file may not set them.
+const RESERVED_GLOBALS: [&str; 5] = ["jobId", "namespace", "pipeline", "mode", "labels"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum PreprocessError {
+    #[error("{0}")]
+    Invalid(Diagnostics),
+    #[error(transparent)]
+    Values(#[from] ValuesError),
+    #[error("job id `{0}` is not a DNS-1123 label (lowercase letters, digits and '-', at most 63 characters)")]
+    JobId(String),
+    #[error("namespace `{0}` is not a DNS-1123 label")]
+    Namespace(String),
+}
+
+/// Everything besides the IR and the registry that shapes the values.
+#[derive(Debug, Clone, Default)]
+pub struct Inputs {
+    pub job_id: Option<String>,
+    pub namespace: Option<String>,
+    /// `--param k=v`, highest precedence for `${k}`.
+    pub params: BTreeMap<String, String>,
+    /// `--globals FILE`: (file name for messages, mapping).
+    pub globals: Option<(String, Value)>,
+    /// `-f FILE`, in command-line order.
+    pub value_files: Vec<Value>,
+    /// `--set a.b=c`, in command-line order.
+    pub sets: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Preprocessed {
+    pub values: Value,
+    /// The values as YAML, byte-identical for identical inputs; what `preprocess` prints.
+    pub yaml: String,
+    /// sha256 of `yaml`.
+    pub digest: String,
+    pub job_id: String,
+    pub namespace: String,
+    pub pipeline: String,
+}
+
+pub fn preprocess(ir: &Ir, registry: &Registry, inputs: &Inputs) -> Result<Preprocessed, PreprocessError> {
+    let namespace = inputs.namespace.clone().or_else(|| ir.pipeline.namespace.clone()).unwrap_or_else(|| "default".to_string());
+    if !is_dns1123_label(&namespace) {
+        return Err(PreprocessError::Namespace(namespace));
+    }
+    if let Some(job_id) = &inputs.job_id
+        && !is_dns1123_label(job_id)
+    {
+        return Err(PreprocessError::JobId(job_id.clone()));
+    }
+    let generated = generate(ir, registry, inputs).map_err(PreprocessError::Invalid)?;
+    let assemble = |job_id: &str| -> Result<Value, ValuesError> {
+        let mut values = generated.clone();
+        let labels = ownership_labels(job_id, &ir.pipeline.name);
+        let global = values["global"].as_object_mut().expect("generate makes a global mapping");
+        global.insert("jobId".into(), json!(job_id));
+        global.insert("labels".into(), labels);
+        for file in &inputs.value_files {
+            values::merge(&mut values, file);
+        }
+        for set in &inputs.sets {
+            values::apply_set(&mut values, set)?;
+        }
+        Ok(values)
+    };
+    let job_id = match &inputs.job_id {
+        Some(job_id) => job_id.clone(),
+        None => default_job_id(&ir.pipeline.name, &assemble("")?),
+    };
+    let values = assemble(&job_id)?;
+    let yaml = crate::yaml::to_string(&values);
+    let digest = crate::digest::sha256_hex(yaml.as_bytes());
+    Ok(Preprocessed { values, yaml, digest, job_id, namespace, pipeline: ir.pipeline.name.clone() })
+}
+
+/// The same inputs give the same id, so re-running an offline render or an install without an
+/// explicit id addresses the same job.
+fn default_job_id(pipeline: &str, values_without_id: &Value) -> String {
+    let hash = crate::digest::sha256_hex(crate::yaml::to_string(values_without_id).as_bytes());
+    format!("{}-{}", bounded_name(&[pipeline], 40), &hash[..8])
+}
+
+pub fn ownership_labels(job_id: &str, pipeline: &str) -> Value {
+    json!({
+        LABEL_MANAGED_BY: MANAGED_BY,
+        LABEL_PART_OF: PART_OF,
+        LABEL_JOB_ID: label_value(job_id),
+        LABEL_PIPELINE: label_value(pipeline),
+    })
+}
+
+/// The values generated from the IR (everything but the job id and user overrides).
+fn generate(ir: &Ir, registry: &Registry, inputs: &Inputs) -> Result<Value, Diagnostics> {
+    let mut diagnostics = Diagnostics::default();
+    let pipeline = &ir.pipeline;
+    let mut pipeline_parameters = pipeline.parameters.clone();
+    pipeline_parameters.extend(inputs.params.clone());
+
+    let mut global = Map::new();
+    if let Some((file, globals)) = &inputs.globals {
+        let origin = Origin::new(file.clone(), 0);
+        match globals {
+            Value::Object(map) => {
+                for (key, value) in map {
+                    if RESERVED_GLOBALS.contains(&key.as_str()) {
+                        diagnostics.push(&origin, key.as_str(), "is set by the executor and may not come from a globals file");
+                    } else {
+                        global.insert(key.clone(), value.clone());
+                    }
+                }
+            }
+            Value::Null => {}
+            other => diagnostics.push(&origin, "", format!("must be a mapping, found {}", crate::schema::type_name(other))),
+        }
+    }
+    global.insert("namespace".into(), json!(inputs.namespace.clone().or_else(|| pipeline.namespace.clone()).unwrap_or_else(|| "default".into())));
+    global.insert("pipeline".into(), json!(pipeline.name));
+    global.insert("mode".into(), json!(pipeline.mode));
+
+    let mut used_models: BTreeMap<Runtime, BTreeSet<&str>> = BTreeMap::new();
+    let mut flows = Vec::new();
+    for flow_name in &pipeline.flows {
+        let Some(flow) = ir.flows.get(flow_name) else { continue };
+        let resolved = resolve_flow(flow, &inputs.params, &pipeline.parameters, &mut diagnostics);
+        let Some(resolved) = resolved else { continue };
+        let mut services = Vec::new();
+        let mut steps = Vec::new();
+        for (i, step) in resolved.steps.iter().enumerate() {
+            match &step.action {
+                StepAction::Model(model_name) => match ir.models.get(model_name) {
+                    Some(model) => {
+                        let runtime = model.format.runtime();
+                        used_models.entry(runtime).or_default().insert(&model.name);
+                        let service = service_name(&pipeline.name, runtime);
+                        if !services.contains(&service) {
+                            services.push(service.clone());
+                        }
+                        steps.push(json!({"name": step.name, "model": model_name, "runtime": runtime.name(), "scoringService": service}));
+                    }
+                    None => {
+                        let hint = crate::diagnostics::suggestion(model_name, ir.models.keys().map(String::as_str));
+                        diagnostics.push(&flow.origin, format!("spec.steps[{i}].model"), format!("no Model named `{model_name}`{hint}"));
+                    }
+                },
+                StepAction::Expression(expression) => steps.push(json!({"name": step.name, "expression": expression})),
+            }
+        }
+        let source = registry.resolve(&resolved.source, ChannelKind::Source);
+        let sink = registry.resolve(&resolved.sink, ChannelKind::Sink);
+        for (field, result) in [("spec.source", &source), ("spec.sink", &sink)] {
+            if let Err(message) = result {
+                diagnostics.push(&flow.origin, field, message.clone());
+            }
+        }
+        let (Ok(source), Ok(sink)) = (source, sink) else { continue };
+        flows.push(json!({
+            "name": bounded_name(&[&pipeline.name, &flow.name], MAX_BASE_NAME),
+            "flow": flow.name,
+            "mode": pipeline.mode,
+            "replicas": flow.replicas,
+            "source": source,
+            "sink": sink,
+            "parameters": resolved.parameters,
+            "steps": steps,
+            "scoringServices": services,
+        }));
+    }
+
+    let services: Vec<Value> = used_models
+        .iter()
+        .map(|(runtime, models)| scoring_service(&pipeline.name, *runtime, models.iter().map(|m| &ir.models[*m])))
+        .collect();
+    check_name_collisions(&services, &flows, &pipeline.origin, &mut diagnostics);
+    for model in ir.models.values().filter(|m| !used_models.values().any(|used| used.contains(m.name.as_str()))) {
+        tracing::warn!(model = %model.name, origin = %model.origin, "model is not used by any step of the pipeline's flows; it is not deployed");
+    }
+    let unused: Vec<&String> = inputs.params.keys().filter(|k| !params_used(ir, k)).collect();
+    if !unused.is_empty() {
+        tracing::warn!(parameters = ?unused, "--param names that no string of the pipeline references");
+    }
+
+    diagnostics.into_result(json!({
+        "global": global,
+        "pipeline": {"name": pipeline.name, "mode": pipeline.mode, "parameters": pipeline_parameters},
+        "scoringServices": services,
+        "scoringFlows": flows,
+    }))
+}
+
+pub fn service_name(pipeline: &str, runtime: Runtime) -> String {
+    bounded_name(&[pipeline, "scoring", runtime.name()], MAX_BASE_NAME)
+}
+
+fn scoring_service<'m>(pipeline: &str, runtime: Runtime, models: impl Iterator<Item = &'m Model>) -> Value {
+    let models: Vec<Value> = models
+        .map(|m| {
+            let mut model = json!({"name": m.name, "format": m.format.name(), "version": m.version, "uri": m.uri});
+            if let Some(sha) = &m.sha256 {
+                model["sha256"] = json!(sha);
+            }
+            model
+        })
+        .collect();
+    // STATISTICA models run only on Windows nodes.
+    let node_selector = if runtime == Runtime::Statistica { json!({"kubernetes.io/os": "windows"}) } else { json!({"kubernetes.io/os": "linux"}) };
+    json!({
+        "name": service_name(pipeline, runtime),
+        "runtime": runtime.name(),
+        "models": models,
+        "replicas": 1,
+        "nodeSelector": node_selector,
+        "autoscaling": {"minReplicas": 1, "maxReplicas": 2, "targetCPUUtilizationPercentage": 50},
+    })
+}
+
+fn check_name_collisions(services: &[Value], flows: &[Value], origin: &Origin, diagnostics: &mut Diagnostics) {
+    let mut seen = BTreeSet::new();
+    for item in services.iter().chain(flows) {
+        let name = item["name"].as_str().unwrap_or_default();
+        if !seen.insert(name) {
+            diagnostics.push(origin, "metadata.name", format!("two components of the pipeline would both be named `{name}`; rename a flow"));
+        }
+    }
+}
+
+/// A flow with every string substituted: flow parameters first (they may reference pipeline and
+/// CLI parameters), then everything else with CLI > flow > pipeline precedence.
+struct ResolvedFlow {
+    source: crate::ir::ChannelRef,
+    sink: crate::ir::ChannelRef,
+    steps: Vec<crate::ir::Step>,
+    parameters: BTreeMap<String, String>,
+}
+
+fn resolve_flow(flow: &Flow, cli: &BTreeMap<String, String>, pipeline: &BTreeMap<String, String>, diagnostics: &mut Diagnostics) -> Option<ResolvedFlow> {
+    let before = diagnostics.len();
+    let mut sub = |text: &str, field: String, scope: &Scope| -> String {
+        substitute(text, scope).unwrap_or_else(|err| {
+            diagnostics.push(&flow.origin, field, err.to_string());
+            text.to_string()
+        })
+    };
+    let outer = Scope::new(vec![cli, pipeline]);
+    let parameters: BTreeMap<String, String> =
+        flow.parameters.iter().map(|(k, v)| (k.clone(), sub(v, format!("spec.parameters.{k}"), &outer))).collect();
+    let scope = Scope::new(vec![cli, &parameters, pipeline]);
+    let channel = |r: &crate::ir::ChannelRef, field: &str, sub: &mut dyn FnMut(&str, String, &Scope) -> String| crate::ir::ChannelRef {
+        channel: sub(&r.channel, format!("{field}.channel"), &scope),
+        format: sub(&r.format, format!("{field}.format"), &scope),
+    };
+    let source = channel(&flow.source, "spec.source", &mut sub);
+    let sink = channel(&flow.sink, "spec.sink", &mut sub);
+    let steps = flow
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, step)| crate::ir::Step {
+            name: sub(&step.name, format!("spec.steps[{i}].name"), &scope),
+            action: match &step.action {
+                StepAction::Model(m) => StepAction::Model(sub(m, format!("spec.steps[{i}].model"), &scope)),
+                StepAction::Expression(e) => StepAction::Expression(sub(e, format!("spec.steps[{i}].expression"), &scope)),
+            },
+        })
+        .collect();
+    let mut effective = pipeline.clone();
+    effective.extend(parameters);
+    effective.extend(cli.clone());
+    (diagnostics.len() == before).then_some(ResolvedFlow { source, sink, steps, parameters: effective })
+}
+
+fn params_used(ir: &Ir, name: &str) -> bool {
+    let needle = format!("${{{name}}}");
+    ir.flows.values().any(|flow| {
+        flow.parameters.values().any(|v| v.contains(&needle))
+            || [&flow.source.channel, &flow.source.format, &flow.sink.channel, &flow.sink.format].iter().any(|v| v.contains(&needle))
+            || flow.steps.iter().any(|s| match &s.action {
+                StepAction::Model(t) | StepAction::Expression(t) => t.contains(&needle) || s.name.contains(&needle),
+            })
+    }) || ir.pipeline.parameters.contains_key(name)
+}

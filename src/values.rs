@@ -1,0 +1,229 @@
+//! Helm-style values: coalescing trees, `--set a.b=c` expressions and `-f values.yaml` files.
+
+use serde_json::{Map, Value};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ValuesError {
+    #[error("--set `{expression}`: {reason}")]
+    Set { expression: String, reason: String },
+    #[error("{file}: {reason}")]
+    File { file: String, reason: String },
+}
+
+/// Overlays `top` onto `base` the way Helm coalesces user values over chart defaults: mappings
+/// merge key by key, anything else (lists included) replaces, and `null` deletes the key.
+pub fn merge(base: &mut Value, top: &Value) {
+    match (base, top) {
+        (Value::Object(base), Value::Object(top)) => {
+            for (key, value) in top {
+                if value.is_null() {
+                    base.remove(key);
+                } else if let Some(existing) = base.get_mut(key) {
+                    merge(existing, value);
+                } else {
+                    base.insert(key.clone(), strip_nulls(value));
+                }
+            }
+        }
+        (base, top) => *base = strip_nulls(top),
+    }
+}
+
+fn strip_nulls(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(map.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), strip_nulls(v))).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Reads a `-f` values file: a YAML mapping (or empty).
+pub fn parse_values_file(file: &str, text: &str) -> Result<Value, ValuesError> {
+    let value = crate::yaml::parse_one(text).map_err(|err| ValuesError::File { file: file.to_string(), reason: err.to_string() })?;
+    match value {
+        Value::Null => Ok(Value::Object(Map::new())),
+        Value::Object(_) => Ok(value),
+        other => Err(ValuesError::File { file: file.to_string(), reason: format!("must be a mapping, found {}", crate::schema::type_name(&other)) }),
+    }
+}
+
+/// Applies one `--set` argument: `a.b=c`, several separated by `,`, `list[0]=x`, `{a,b}` lists,
+/// `\.` and `\,` escapes; `true`/`false`/`null` and integers are typed as Helm types them.
+pub fn apply_set(values: &mut Value, expression: &str) -> Result<(), ValuesError> {
+    let error = |reason: &str| ValuesError::Set { expression: expression.to_string(), reason: reason.to_string() };
+    for assignment in split_unescaped(expression, ',', true) {
+        let (path, raw) = split_once_unescaped(&assignment, '=').ok_or_else(|| error("expected key=value"))?;
+        let segments = parse_path(&path).map_err(|reason| error(&reason))?;
+        let value = typed_value(&raw);
+        set_path(values, &segments, value).map_err(|reason| error(&reason))?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, PartialEq)]
+enum Segment {
+    Key(String),
+    Index(usize),
+}
+
+fn parse_path(path: &str) -> Result<Vec<Segment>, String> {
+    let mut segments = Vec::new();
+    for part in split_unescaped(path, '.', false) {
+        let part = part.replace("\\.", ".");
+        let (key, mut rest) = match part.find('[') {
+            Some(pos) => (&part[..pos], &part[pos..]),
+            None => (part.as_str(), ""),
+        };
+        if key.is_empty() && segments.is_empty() {
+            return Err(format!("empty key in `{path}`"));
+        }
+        if !key.is_empty() {
+            segments.push(Segment::Key(key.to_string()));
+        }
+        while let Some(stripped) = rest.strip_prefix('[') {
+            let end = stripped.find(']').ok_or_else(|| format!("unclosed `[` in `{path}`"))?;
+            let index = stripped[..end].parse().map_err(|_| format!("`{}` is not a list index", &stripped[..end]))?;
+            if index > 10_000 {
+                return Err(format!("list index {index} is too large"));
+            }
+            segments.push(Segment::Index(index));
+            rest = &stripped[end + 1..];
+        }
+        if !rest.is_empty() {
+            return Err(format!("unexpected `{rest}` in `{path}`"));
+        }
+    }
+    if segments.is_empty() {
+        return Err("empty key".to_string());
+    }
+    Ok(segments)
+}
+
+fn set_path(target: &mut Value, segments: &[Segment], value: Value) -> Result<(), String> {
+    let Some((first, rest)) = segments.split_first() else {
+        *target = value;
+        return Ok(());
+    };
+    match first {
+        Segment::Key(key) => {
+            if !target.is_object() {
+                *target = Value::Object(Map::new());
+            }
+            let map = target.as_object_mut().expect("just made an object");
+            let slot = map.entry(key.clone()).or_insert(Value::Null);
+            set_path(slot, rest, value)
+        }
+        Segment::Index(index) => {
+            if !target.is_array() {
+                *target = Value::Array(Vec::new());
+            }
+            let list = target.as_array_mut().expect("just made a list");
+            if list.len() <= *index {
+                list.resize(index + 1, Value::Null);
+            }
+            set_path(&mut list[*index], rest, value)
+        }
+    }
+}
+
+fn typed_value(raw: &str) -> Value {
+    let unescaped = raw.replace("\\,", ",");
+    match unescaped.as_str() {
+        "true" => Value::Bool(true),
+        "false" => Value::Bool(false),
+        "null" => Value::Null,
+        text if text.starts_with('{') && text.ends_with('}') => {
+            let inner = &raw[1..raw.len() - 1];
+            Value::Array(split_unescaped(inner, ',', false).into_iter().filter(|s| !s.is_empty()).map(|s| typed_value(&s)).collect())
+        }
+        text => match text.parse::<i64>() {
+            // Helm keeps "0123" a string: a leading zero is not a number someone meant.
+            Ok(n) if !(text.starts_with('0') && text.len() > 1) => Value::from(n),
+            _ => Value::String(text.to_string()),
+        },
+    }
+}
+
+/// Splits on `sep` unless escaped with `\`; with `respect_braces`, separators inside `{…}` stay.
+fn split_unescaped(text: &str, sep: char, respect_braces: bool) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let mut depth = 0usize;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&sep) => {
+                current.push('\\');
+                current.push(chars.next().expect("peeked"));
+            }
+            '{' if respect_braces => {
+                depth += 1;
+                current.push(c);
+            }
+            '}' if respect_braces => {
+                depth = depth.saturating_sub(1);
+                current.push(c);
+            }
+            c if c == sep && depth == 0 => parts.push(std::mem::take(&mut current)),
+            c => current.push(c),
+        }
+    }
+    parts.push(current);
+    parts
+}
+
+fn split_once_unescaped(text: &str, sep: char) -> Option<(String, String)> {
+    let mut previous = None;
+    for (i, c) in text.char_indices() {
+        if c == sep && previous != Some('\\') {
+            return Some((text[..i].to_string(), text[i + 1..].to_string()));
+        }
+        previous = Some(c);
+    }
+    None
+}
+
+/// Looks up a dotted path (`a.b.c`) in a tree.
+pub fn lookup<'v>(values: &'v Value, path: &str) -> Option<&'v Value> {
+    path.split('.').try_fold(values, |node, key| node.get(key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn merge_follows_helm() {
+        let mut base = json!({"a": {"x": 1, "y": 2}, "list": [1, 2], "gone": 1});
+        merge(&mut base, &json!({"a": {"y": 3, "z": null}, "list": [9], "gone": null, "new": {"k": null, "v": 1}}));
+        assert_eq!(base, json!({"a": {"x": 1, "y": 3}, "list": [9], "new": {"v": 1}}));
+    }
+
+    #[test]
+    fn set_expressions() {
+        let mut values = json!({"a": {"keep": 1}});
+        apply_set(&mut values, "a.b=true,a.c=12,a.d=0123,list[1]=x,dotted\\.key=v,l={x,y}").unwrap();
+        assert_eq!(
+            values,
+            json!({"a": {"keep": 1, "b": true, "c": 12, "d": "0123"}, "list": [null, "x"], "dotted.key": "v", "l": ["x", "y"]})
+        );
+        apply_set(&mut values, "a.text=one\\,two").unwrap();
+        assert_eq!(values["a"]["text"], "one,two");
+    }
+
+    #[test]
+    fn set_errors_name_the_expression() {
+        let mut values = json!({});
+        let err = apply_set(&mut values, "novalue").unwrap_err().to_string();
+        assert_eq!(err, "--set `novalue`: expected key=value");
+        assert!(apply_set(&mut values, "a[x]=1").unwrap_err().to_string().contains("not a list index"));
+        assert!(apply_set(&mut values, "a[99999999]=1").is_err());
+    }
+
+    #[test]
+    fn values_files_must_be_mappings() {
+        assert!(parse_values_file("v.yaml", "").unwrap().is_object());
+        let err = parse_values_file("v.yaml", "- a\n").unwrap_err().to_string();
+        assert_eq!(err, "v.yaml: must be a mapping, found a list");
+    }
+}
