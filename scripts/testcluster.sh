@@ -101,6 +101,11 @@ build() {
   touch "$partial/.complete"
   rm -rf "$BIN"
   mv "$partial" "$BIN"
+  # Keep the cache small: drop binaries of other keys unless a running cluster uses them.
+  local d inuse; inuse="$(cat "$STATE/bindir" 2>/dev/null || true)"
+  for d in "$CACHE"/bin/*; do
+    [ -d "$d" ] && [ "$d" != "$BIN" ] && [ "$d" != "$inuse" ] && rm -rf "$d"
+  done
   exec 8>&-
   log "build finished in $(( $(date +%s) - t0 ))s"
 }
@@ -137,6 +142,8 @@ start() { # name args...
   setsid "$bin" "$@" >"$STATE/logs/$name.log" 2>&1 < /dev/null 8>&- 9>&- &
   echo $! > "$STATE/pids/$name.pid"
 }
+
+started_pids() { cat "$STATE"/pids/*.pid 2>/dev/null | paste -sd, -; }
 
 dead_components() {
   local c out=""
@@ -186,7 +193,7 @@ up() {
     "$etcd_client" "$api" "$kcm" "$sched" "$kwok_srv" "$BIN" > "$STATE/info"
 
   start etcd --data-dir "$STATE/data/etcd" --client-port "$etcd_client" --peer-port "$etcd_peer"
-  "$T" wait-url -timeout "${TIMEOUT}s" "http://127.0.0.1:$etcd_client/health" || fail_up "etcd did not become healthy"
+  "$T" wait-url -pids "$(started_pids)" -timeout "${TIMEOUT}s" "http://127.0.0.1:$etcd_client/health" || fail_up "etcd did not become healthy"
 
   start kube-apiserver \
     --etcd-servers="http://127.0.0.1:$etcd_client" --etcd-prefix=/registry \
@@ -194,7 +201,7 @@ up() {
     --tls-cert-file="$P/admin.crt" --tls-private-key-file="$P/admin.key" \
     --client-ca-file="$P/ca.crt" \
     --authorization-mode=Node,RBAC \
-    --service-account-key-file="$P/admin.key" \
+    --service-account-key-file="$P/admin.pub" \
     --service-account-signing-key-file="$P/admin.key" \
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --service-cluster-ip-range=10.96.0.0/12 \
@@ -206,7 +213,7 @@ up() {
     --allow-privileged=true \
     --enable-priority-and-fairness=false \
     --profiling=false
-  "$T" wait-cluster -kubeconfig "$K" -service-account=false -timeout "${TIMEOUT}s" || fail_up "kube-apiserver did not become ready"
+  "$T" wait-cluster -pids "$(started_pids)" -kubeconfig "$K" -service-account=false -timeout "${TIMEOUT}s" || fail_up "kube-apiserver did not become ready"
 
   local common=(--kubeconfig="$K" --authentication-kubeconfig="$K" --authorization-kubeconfig="$K"
     --bind-address=127.0.0.1 --leader-elect=false
@@ -223,10 +230,10 @@ up() {
     --tls-cert-file="$P/admin.crt" --tls-private-key-file="$P/admin.key" \
     --node-lease-duration-seconds=40 --cidr=10.244.0.1/16
 
-  "$T" wait-url -timeout "${TIMEOUT}s" "https://127.0.0.1:$kcm/healthz" || fail_up "kube-controller-manager did not become healthy"
-  "$T" wait-url -timeout "${TIMEOUT}s" "https://127.0.0.1:$sched/healthz" || fail_up "kube-scheduler did not become healthy"
-  "$T" wait-cluster -kubeconfig "$K" -timeout "${TIMEOUT}s" || fail_up "the control plane is not complete (no default ServiceAccount)"
-  "$T" nodes -kubeconfig "$K" -count "$NODES" -timeout "${TIMEOUT}s" || fail_up "the kwok nodes did not become Ready"
+  "$T" wait-url -pids "$(started_pids)" -timeout "${TIMEOUT}s" "https://127.0.0.1:$kcm/healthz" || fail_up "kube-controller-manager did not become healthy"
+  "$T" wait-url -pids "$(started_pids)" -timeout "${TIMEOUT}s" "https://127.0.0.1:$sched/healthz" || fail_up "kube-scheduler did not become healthy"
+  "$T" wait-cluster -pids "$(started_pids)" -kubeconfig "$K" -timeout "${TIMEOUT}s" || fail_up "the control plane is not complete (no default ServiceAccount)"
+  "$T" nodes -pids "$(started_pids)" -kubeconfig "$K" -count "$NODES" -timeout "${TIMEOUT}s" || fail_up "the kwok nodes did not become Ready"
   all_alive || fail_up "a component exited during start-up"
   log "cluster up in $(( $(date +%s) - t0 ))s; kubeconfig: $K"
   echo "$K"

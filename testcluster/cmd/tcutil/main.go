@@ -20,7 +20,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -77,7 +79,8 @@ func newKey() (*ecdsa.PrivateKey, []byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	der, err := x509.MarshalPKCS8PrivateKey(k)
+	// SEC1 ("EC PRIVATE KEY"): kube-apiserver's --service-account-key-file accepts it.
+	der, err := x509.MarshalECPrivateKey(k)
 	return k, der, err
 }
 
@@ -134,15 +137,20 @@ func pkiCmd(args []string) error {
 	if err != nil {
 		return err
 	}
+	adminPubDER, err := x509.MarshalPKIXPublicKey(&adminKey.PublicKey)
+	if err != nil {
+		return err
+	}
 	for _, f := range []struct {
 		name, typ string
 		der       []byte
 		mode      os.FileMode
 	}{
 		{"ca.crt", "CERTIFICATE", caCertDER, 0o644},
-		{"ca.key", "PRIVATE KEY", caDER, 0o600},
+		{"ca.key", "EC PRIVATE KEY", caDER, 0o600},
 		{"admin.crt", "CERTIFICATE", adminCertDER, 0o644},
-		{"admin.key", "PRIVATE KEY", adminDER, 0o600},
+		{"admin.key", "EC PRIVATE KEY", adminDER, 0o600},
+		{"admin.pub", "PUBLIC KEY", adminPubDER, 0o644},
 	} {
 		if err := writePEM(filepath.Join(*dir, f.name), f.typ, f.der, f.mode); err != nil {
 			return err
@@ -217,9 +225,33 @@ func kubeconfigCmd(args []string) error {
 
 // ---- waits ----
 
+// watchPids holds processes whose death aborts a wait at once (flag -pids).
+var watchPids []int
+
+func addPidsFlag(fs *flag.FlagSet) {
+	fs.Func("pids", "comma-separated pids; stop waiting as soon as one has exited", func(v string) error {
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p == "" {
+				continue
+			}
+			n, err := strconv.Atoi(p)
+			if err != nil {
+				return err
+			}
+			watchPids = append(watchPids, n)
+		}
+		return nil
+	})
+}
+
 func poll(ctx context.Context, what string, every time.Duration, f func(context.Context) (bool, string)) error {
 	last := ""
 	for {
+		for _, pid := range watchPids {
+			if err := syscall.Kill(pid, 0); err != nil {
+				return fmt.Errorf("process %d exited while waiting for %s (last: %s)", pid, what, last)
+			}
+		}
 		ok, msg := f(ctx)
 		if ok {
 			return nil
@@ -237,6 +269,7 @@ func poll(ctx context.Context, what string, every time.Duration, f func(context.
 // probe of a local component) until it answers 200.
 func waitURLCmd(args []string) error {
 	fs := flag.NewFlagSet("wait-url", flag.ExitOnError)
+	addPidsFlag(fs)
 	timeout := fs.Duration("timeout", 2*time.Minute, "timeout")
 	_ = fs.Parse(args)
 	if fs.NArg() != 1 {
@@ -271,6 +304,7 @@ func clientFor(kubeconfig string) (*kubernetes.Clientset, error) {
 // "default" namespace (proof that kube-controller-manager runs).
 func waitClusterCmd(args []string) error {
 	fs := flag.NewFlagSet("wait-cluster", flag.ExitOnError)
+	addPidsFlag(fs)
 	kc := fs.String("kubeconfig", "", "kubeconfig")
 	timeout := fs.Duration("timeout", 2*time.Minute, "timeout")
 	sa := fs.Bool("service-account", true, "also wait for ServiceAccount default/default")
@@ -314,6 +348,7 @@ func nodeReady(n *corev1.Node) bool {
 // nodesCmd creates fake nodes kwok-node-0..N-1 (if missing) and waits until all are Ready.
 func nodesCmd(args []string) error {
 	fs := flag.NewFlagSet("nodes", flag.ExitOnError)
+	addPidsFlag(fs)
 	kc := fs.String("kubeconfig", "", "kubeconfig")
 	count := fs.Int("count", 2, "number of fake nodes")
 	timeout := fs.Duration("timeout", 2*time.Minute, "timeout")
