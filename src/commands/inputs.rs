@@ -32,7 +32,7 @@ pub async fn preprocess(args: &InputArgs) -> Result<Preprocessed, Error> {
     let mut diagnostics = Diagnostics::default();
     let registry = match &args.channels {
         Some(path) => {
-            let files = archive::read_dir(path, &limits).map_err(|err| Error::Usage(format!("--channels {}: {err}", path.display())))?;
+            let files = archive::read_dir(path, &limits).map_err(crate::chart::ChartError::from)?;
             Registry::from_files(&files, &mut diagnostics)
         }
         None => Registry::default(),

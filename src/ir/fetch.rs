@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use sha2::{Digest, Sha256};
 
 use crate::archive::{self, ArchiveError, Files, Limits};
 
@@ -301,17 +300,7 @@ fn parse_sha256(value: &str) -> Result<String, FetchError> {
     }
 }
 
-/// The SHA-256 of `bytes` as 64 lowercase hex digits.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let digest = Sha256::digest(bytes);
-    let mut out = String::with_capacity(2 * digest.len());
-    for byte in digest.iter() {
-        out.push(char::from(HEX[usize::from(byte >> 4)]));
-        out.push(char::from(HEX[usize::from(byte & 0x0f)]));
-    }
-    out
-}
+pub use crate::digest::sha256_hex;
 
 /// `url` without its userinfo, query and fragment, safe to log and show.
 ///
