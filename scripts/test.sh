@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Every test of the project: unit tests, the real binary against golden files and the bad-input
+# corpus, property tests, and the integration tests against the local Kubernetes control plane
+# (scripts/testcluster.sh; built from Go modules on first use, cached in ~/.cache).
+#
+# A cluster that was already running is used and left running; one started here is stopped here.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/modelops-executor/target}"
+
+started_here=0
+if ! scripts/testcluster.sh status >/dev/null 2>&1; then
+  started_here=1
+fi
+finish() {
+  local status=$?
+  if [ "$status" -ne 0 ]; then
+    echo "== tests failed (exit $status); control plane logs follow ==" >&2
+    scripts/testcluster.sh logs >&2 || true
+  fi
+  if [ "$started_here" -eq 1 ]; then
+    scripts/testcluster.sh down >&2 || true
+  fi
+  exit "$status"
+}
+trap finish EXIT
+
+# Build the Rust tests while the control plane starts: the two together fit in 2 cores.
+cargo test --no-run --all-targets --locked 2>&1 | tail -n 3 &
+build_pid=$!
+scripts/testcluster.sh up
+wait "$build_pid"
+
+MODELOPS_TEST_KUBECONFIG="$(scripts/testcluster.sh kubeconfig)"
+export MODELOPS_TEST_KUBECONFIG
+cargo test --all-targets --locked "$@"
