@@ -55,7 +55,11 @@ fn kubeconfig_path(test: &str) -> Option<String> {
                      tests must run against the local control plane (scripts/ci-cluster-tests.sh)"
                 );
             }
-            eprintln!(
+            // Written straight to stderr, bypassing libtest's output capture, so the skip is
+            // visible in a normal `cargo test` run.
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
                 "SKIPPED {test}: MODELOPS_TEST_KUBECONFIG is not set (run `scripts/testcluster.sh up` \
                  and export MODELOPS_TEST_KUBECONFIG=$(scripts/testcluster.sh kubeconfig))"
             );
