@@ -6,7 +6,9 @@
 #
 # Environment: see scripts/testcluster.sh (MODELOPS_TESTCLUSTER_CACHE, MODELOPS_TESTCLUSTER_DIR,
 # MODELOPS_TESTCLUSTER_NODES, MODELOPS_TESTCLUSTER_TIMEOUT). CARGO (default cargo) and
-# CARGO_TEST_FLAGS (e.g. --locked) are honoured.
+# CARGO_TEST_FLAGS (e.g. --locked) are honoured. MODELOPS_CLUSTER_TEST_TARGETS selects what
+# `cargo test` runs with the cluster up (default `--test testcluster`; e.g. `--all-targets` to
+# run every test, with MODELOPS_TEST_KUBECONFIG set, against the cluster).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -47,7 +49,7 @@ echo "testcluster: up took $((t2 - t1))s; kubeconfig $KUBECONFIG_PATH" >&2
 export MODELOPS_TEST_KUBECONFIG="$KUBECONFIG_PATH"
 set +e
 # shellcheck disable=SC2086
-"${CARGO:-cargo}" test ${CARGO_TEST_FLAGS:-} --test testcluster -- "$@"
+"${CARGO:-cargo}" test ${CARGO_TEST_FLAGS:-} ${MODELOPS_CLUSTER_TEST_TARGETS:---test testcluster} -- "$@"
 status=$?
 set -e
 echo "testcluster: tests took $(( $(date +%s) - t2 ))s (exit $status)" >&2

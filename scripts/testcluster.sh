@@ -301,6 +301,7 @@ case "${1:-}" in
   status) status ;;
   logs) logs ;;
   env)
+    all_alive || log "warning: no complete cluster is running in $STATE (run '$0 up')"
     echo "export KUBECONFIG=$KUBECONFIG_PATH"
     echo "export MODELOPS_TEST_KUBECONFIG=$KUBECONFIG_PATH"
     ;;
