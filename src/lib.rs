@@ -17,6 +17,7 @@ pub mod logging;
 pub mod manifest;
 pub mod names;
 pub mod preprocess;
+pub mod readiness;
 pub mod render;
 pub mod schema;
 pub mod values;
