@@ -26,8 +26,8 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Service, ServiceAcco
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
-    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
-    PostParams,
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch,
+    PatchParams, PostParams,
 };
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::wait::{Condition, await_condition, conditions};
@@ -82,7 +82,10 @@ async fn client_from(path: &str) -> Result<Client> {
 }
 
 fn unique_suffix() -> String {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
     format!("{:x}{:x}", std::process::id() & 0xfff, nanos & 0xff_ffff)
 }
 
@@ -93,18 +96,28 @@ where
     F: FnOnce(Client, String) -> Fut,
     Fut: Future<Output = Result<()>> + Send + 'static,
 {
-    let Some(path) = kubeconfig_path(test) else { return };
+    let Some(path) = kubeconfig_path(test) else {
+        return;
+    };
     let client = client_from(&path).await.expect("kube client");
     let ns = format!("it-{}-{}", test.replace('_', "-"), unique_suffix());
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let obj: Namespace = from_json(json!({
         "metadata": { "name": ns, "labels": { "modelops.io/integration-test": test } }
     }));
-    namespaces.create(&PostParams::default(), &obj).await.expect("create namespace");
-    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), &ns);
-    wait_for(&sas, "default", "ServiceAccount default (created by kube-controller-manager)", conditions::is_created())
+    namespaces
+        .create(&PostParams::default(), &obj)
         .await
-        .expect("default service account");
+        .expect("create namespace");
+    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), &ns);
+    wait_for(
+        &sas,
+        "default",
+        "ServiceAccount default (created by kube-controller-manager)",
+        conditions::is_created(),
+    )
+    .await
+    .expect("default service account");
 
     // A spawned task turns a panic in the body into a JoinError, so cleanup still runs.
     let outcome = tokio::spawn(body(client.clone(), ns.clone())).await;
@@ -205,7 +218,9 @@ fn has_condition(conds: Option<&Vec<impl serde::Serialize>>, type_: &str, status
 
 fn deployment_available(replicas: i32) -> impl Condition<Deployment> {
     move |d: Option<&Deployment>| {
-        let Some(status) = d.and_then(|d| d.status.as_ref()) else { return false };
+        let Some(status) = d.and_then(|d| d.status.as_ref()) else {
+            return false;
+        };
         status.available_replicas == Some(replicas)
             && status.ready_replicas == Some(replicas)
             && has_condition(status.conditions.as_ref(), "Available", "True")
@@ -218,54 +233,117 @@ fn deployment_available(replicas: i32) -> impl Condition<Deployment> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn namespace_is_created_served_and_finalized() {
-    let Some(path) = kubeconfig_path("namespace_is_created_served_and_finalized") else { return };
+    let Some(path) = kubeconfig_path("namespace_is_created_served_and_finalized") else {
+        return;
+    };
     let client = client_from(&path).await.expect("client");
     let version = client.apiserver_version().await.expect("/version");
     assert_eq!(version.major, "1", "server version {version:?}");
-    assert!(version.git_version.starts_with("v1."), "server version {version:?}");
+    assert!(
+        version.git_version.starts_with("v1."),
+        "server version {version:?}"
+    );
 
     let name = format!("it-namespace-{}", unique_suffix());
     let namespaces: Api<Namespace> = Api::all(client.clone());
-    let ns: Namespace = from_json(json!({ "metadata": { "name": name, "labels": { "team": "modelops" } } }));
-    let created = namespaces.create(&PostParams::default(), &ns).await.expect("create namespace");
+    let ns: Namespace =
+        from_json(json!({ "metadata": { "name": name, "labels": { "team": "modelops" } } }));
+    let created = namespaces
+        .create(&PostParams::default(), &ns)
+        .await
+        .expect("create namespace");
     assert!(created.uid().is_some(), "the API server assigns a uid");
     let got = namespaces.get(&name).await.expect("get namespace");
-    assert_eq!(got.labels().get("team").map(String::as_str), Some("modelops"));
+    assert_eq!(
+        got.labels().get("team").map(String::as_str),
+        Some("modelops")
+    );
     assert_eq!(got.status.and_then(|s| s.phase).as_deref(), Some("Active"));
     let listed = namespaces
         .list(&ListParams::default().labels("team=modelops"))
         .await
         .expect("list namespaces");
-    assert!(listed.items.iter().any(|n| n.name_any() == name), "label selector finds the namespace");
+    assert!(
+        listed.items.iter().any(|n| n.name_any() == name),
+        "label selector finds the namespace"
+    );
 
     // kube-controller-manager's service-account controller populates it...
     let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), &name);
-    wait_for(&sas, "default", "ServiceAccount default", conditions::is_created()).await.expect("sa");
+    wait_for(
+        &sas,
+        "default",
+        "ServiceAccount default",
+        conditions::is_created(),
+    )
+    .await
+    .expect("sa");
     // ...and its namespace controller finalizes the deletion.
-    namespaces.delete(&name, &DeleteParams::default()).await.expect("delete namespace");
-    wait_gone(&namespaces, &name, "the namespace").await.expect("namespace finalized");
+    namespaces
+        .delete(&name, &DeleteParams::default())
+        .await
+        .expect("delete namespace");
+    wait_gone(&namespaces, &name, "the namespace")
+        .await
+        .expect("namespace finalized");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deployment_with_two_replicas_becomes_available() {
     in_namespace("deployment_available", |client, ns| async move {
         let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
-        deployments.create(&PostParams::default(), &deployment("scorer", 2, json!({}))).await?;
-        let d = wait_for(&deployments, "scorer", "Deployment Available with 2 ready replicas", deployment_available(2)).await?;
-        ensure!(d.status.as_ref().and_then(|s| s.updated_replicas) == Some(2), "updated replicas: {:?}", d.status);
+        deployments
+            .create(&PostParams::default(), &deployment("scorer", 2, json!({})))
+            .await?;
+        let d = wait_for(
+            &deployments,
+            "scorer",
+            "Deployment Available with 2 ready replicas",
+            deployment_available(2),
+        )
+        .await?;
+        ensure!(
+            d.status.as_ref().and_then(|s| s.updated_replicas) == Some(2),
+            "updated replicas: {:?}",
+            d.status
+        );
 
         // Real controllers and scheduler did the work: a ReplicaSet owns 2 pods bound to kwok nodes.
         let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), &ns);
-        let rs_list = rss.list(&ListParams::default().labels("app=scorer")).await?;
-        ensure!(rs_list.items.len() == 1, "expected one ReplicaSet, got {}", rs_list.items.len());
+        let rs_list = rss
+            .list(&ListParams::default().labels("app=scorer"))
+            .await?;
+        ensure!(
+            rs_list.items.len() == 1,
+            "expected one ReplicaSet, got {}",
+            rs_list.items.len()
+        );
         let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
-        let pod_list = pods.list(&ListParams::default().labels("app=scorer")).await?;
-        ensure!(pod_list.items.len() == 2, "expected 2 pods, got {}", pod_list.items.len());
+        let pod_list = pods
+            .list(&ListParams::default().labels("app=scorer"))
+            .await?;
+        ensure!(
+            pod_list.items.len() == 2,
+            "expected 2 pods, got {}",
+            pod_list.items.len()
+        );
         for p in &pod_list.items {
-            let node = p.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default();
-            ensure!(node.starts_with("kwok-node-"), "pod {} scheduled on {node:?}", p.name_any());
+            let node = p
+                .spec
+                .as_ref()
+                .and_then(|s| s.node_name.clone())
+                .unwrap_or_default();
+            ensure!(
+                node.starts_with("kwok-node-"),
+                "pod {} scheduled on {node:?}",
+                p.name_any()
+            );
             let status = p.status.as_ref().context("pod status")?;
-            ensure!(status.phase.as_deref() == Some("Running"), "pod phase {:?}", status.phase);
+            ensure!(
+                status.phase.as_deref() == Some("Running"),
+                "pod phase {:?}",
+                status.phase
+            );
             ensure!(status.pod_ip.is_some(), "pod {} has no IP", p.name_any());
             ensure!(
                 p.owner_references().iter().any(|o| o.kind == "ReplicaSet"),
@@ -305,7 +383,14 @@ async fn job_runs_to_completion() {
 }
 
 /// Creates a bare pod with `modelops.io/test-fail: <mode>` and waits until `cond` sees it.
-async fn failing_pod(client: &Client, ns: &str, name: &str, mode: &str, what: &str, cond: impl Condition<Pod>) -> Result<Pod> {
+async fn failing_pod(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    mode: &str,
+    what: &str,
+    cond: impl Condition<Pod>,
+) -> Result<Pod> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     let pod: Pod = from_json(json!({
         "metadata": { "name": name, "annotations": { "modelops.io/test-fail": mode, "modelops.io/test-exit-code": "3" } },
@@ -316,28 +401,73 @@ async fn failing_pod(client: &Client, ns: &str, name: &str, mode: &str, what: &s
 }
 
 fn waiting_reason(p: &Pod) -> Option<String> {
-    p.status.as_ref()?.container_statuses.as_ref()?.first()?.state.as_ref()?.waiting.as_ref()?.reason.clone()
+    p.status
+        .as_ref()?
+        .container_statuses
+        .as_ref()?
+        .first()?
+        .state
+        .as_ref()?
+        .waiting
+        .as_ref()?
+        .reason
+        .clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pod_in_crash_loop_is_reported() {
     in_namespace("pod_crashloop", |client, ns| async move {
-        let crashing = |p: Option<&Pod>| p.and_then(waiting_reason).as_deref() == Some("CrashLoopBackOff");
-        let p = failing_pod(&client, &ns, "crasher", "crashloop", "container waiting in CrashLoopBackOff", crashing).await?;
+        let crashing =
+            |p: Option<&Pod>| p.and_then(waiting_reason).as_deref() == Some("CrashLoopBackOff");
+        let p = failing_pod(
+            &client,
+            &ns,
+            "crasher",
+            "crashloop",
+            "container waiting in CrashLoopBackOff",
+            crashing,
+        )
+        .await?;
         let status = p.status.as_ref().context("status")?;
-        ensure!(status.phase.as_deref() == Some("Running"), "phase {:?}", status.phase);
-        ensure!(has_condition(status.conditions.as_ref(), "Ready", "False"), "Ready must be False: {:?}", status.conditions);
-        let cs = &status.container_statuses.as_ref().context("container statuses")?[0];
+        ensure!(
+            status.phase.as_deref() == Some("Running"),
+            "phase {:?}",
+            status.phase
+        );
+        ensure!(
+            has_condition(status.conditions.as_ref(), "Ready", "False"),
+            "Ready must be False: {:?}",
+            status.conditions
+        );
+        let cs = &status
+            .container_statuses
+            .as_ref()
+            .context("container statuses")?[0];
         ensure!(cs.restart_count >= 1, "restartCount {}", cs.restart_count);
         ensure!(!cs.ready, "container must not be ready");
-        let last = cs.last_state.as_ref().and_then(|s| s.terminated.as_ref()).context("lastState.terminated")?;
-        ensure!(last.exit_code == 3, "exit code from modelops.io/test-exit-code: {}", last.exit_code);
+        let last = cs
+            .last_state
+            .as_ref()
+            .and_then(|s| s.terminated.as_ref())
+            .context("lastState.terminated")?;
+        ensure!(
+            last.exit_code == 3,
+            "exit code from modelops.io/test-exit-code: {}",
+            last.exit_code
+        );
 
         // The kubelet-like back-off keeps counting restarts.
         let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
         let restarted = |p: Option<&Pod>| {
-            p.and_then(|p| p.status.as_ref()?.container_statuses.as_ref()?.first().map(|c| c.restart_count))
-                .is_some_and(|n| n >= 2)
+            p.and_then(|p| {
+                p.status
+                    .as_ref()?
+                    .container_statuses
+                    .as_ref()?
+                    .first()
+                    .map(|c| c.restart_count)
+            })
+            .is_some_and(|n| n >= 2)
         };
         wait_for(&pods, "crasher", "restartCount >= 2", restarted).await?;
         Ok(())
@@ -348,13 +478,37 @@ async fn pod_in_crash_loop_is_reported() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pod_with_image_pull_error_is_reported() {
     in_namespace("pod_imagepull", |client, ns| async move {
-        let backoff = |p: Option<&Pod>| p.and_then(waiting_reason).as_deref() == Some("ImagePullBackOff");
-        let p = failing_pod(&client, &ns, "unpullable", "imagepull", "container waiting in ImagePullBackOff", backoff).await?;
+        let backoff =
+            |p: Option<&Pod>| p.and_then(waiting_reason).as_deref() == Some("ImagePullBackOff");
+        let p = failing_pod(
+            &client,
+            &ns,
+            "unpullable",
+            "imagepull",
+            "container waiting in ImagePullBackOff",
+            backoff,
+        )
+        .await?;
         let status = p.status.as_ref().context("status")?;
-        ensure!(status.phase.as_deref() == Some("Pending"), "phase {:?}", status.phase);
-        ensure!(has_condition(status.conditions.as_ref(), "Ready", "False"), "conditions {:?}", status.conditions);
-        let msg = status.container_statuses.as_ref().and_then(|c| c[0].state.as_ref()?.waiting.as_ref()?.message.clone());
-        ensure!(msg.unwrap_or_default().contains("registry.invalid/modelops/broken:0.0"), "waiting message names the image");
+        ensure!(
+            status.phase.as_deref() == Some("Pending"),
+            "phase {:?}",
+            status.phase
+        );
+        ensure!(
+            has_condition(status.conditions.as_ref(), "Ready", "False"),
+            "conditions {:?}",
+            status.conditions
+        );
+        let msg = status
+            .container_statuses
+            .as_ref()
+            .and_then(|c| c[0].state.as_ref()?.waiting.as_ref()?.message.clone());
+        ensure!(
+            msg.unwrap_or_default()
+                .contains("registry.invalid/modelops/broken:0.0"),
+            "waiting message names the image"
+        );
         Ok(())
     })
     .await;
@@ -455,30 +609,79 @@ async fn server_side_apply_detects_conflicts_between_managers() {
                 "data": { "threshold": value }
             })
         };
-        let first = cms.patch("settings", &PatchParams::apply("modelops-executor"), &Patch::Apply(&apply("0.5"))).await?;
-        let managers: Vec<_> = first.managed_fields().iter().filter_map(|m| m.manager.clone()).collect();
-        ensure!(managers.contains(&"modelops-executor".to_string()), "managedFields {managers:?}");
+        let first = cms
+            .patch(
+                "settings",
+                &PatchParams::apply("modelops-executor"),
+                &Patch::Apply(&apply("0.5")),
+            )
+            .await?;
+        let managers: Vec<_> = first
+            .managed_fields()
+            .iter()
+            .filter_map(|m| m.manager.clone())
+            .collect();
+        ensure!(
+            managers.contains(&"modelops-executor".to_string()),
+            "managedFields {managers:?}"
+        );
 
         // Re-applying the same intent with the same manager is a no-op, not a conflict.
-        cms.patch("settings", &PatchParams::apply("modelops-executor"), &Patch::Apply(&apply("0.5"))).await?;
+        cms.patch(
+            "settings",
+            &PatchParams::apply("modelops-executor"),
+            &Patch::Apply(&apply("0.5")),
+        )
+        .await?;
 
         // Another manager changing the owned field gets a 409 that names the owner.
-        match cms.patch("settings", &PatchParams::apply("someone-else"), &Patch::Apply(&apply("0.9"))).await {
+        match cms
+            .patch(
+                "settings",
+                &PatchParams::apply("someone-else"),
+                &Patch::Apply(&apply("0.9")),
+            )
+            .await
+        {
             Err(kube::Error::Api(status)) => {
-                ensure!(status.code == 409 && status.is_conflict(), "expected 409 Conflict, got {status:?}");
-                ensure!(status.message.contains("modelops-executor"), "conflict message must name the manager: {}", status.message);
-                ensure!(status.message.contains(".data.threshold"), "conflict message must name the field: {}", status.message);
+                ensure!(
+                    status.code == 409 && status.is_conflict(),
+                    "expected 409 Conflict, got {status:?}"
+                );
+                ensure!(
+                    status.message.contains("modelops-executor"),
+                    "conflict message must name the manager: {}",
+                    status.message
+                );
+                ensure!(
+                    status.message.contains(".data.threshold"),
+                    "conflict message must name the field: {}",
+                    status.message
+                );
             }
             Err(e) => bail!("expected a 409 conflict, got error {e}"),
-            Ok(cm) => bail!("expected a 409 conflict, the apply succeeded: {:?}", cm.data),
+            Ok(cm) => bail!(
+                "expected a 409 conflict, the apply succeeded: {:?}",
+                cm.data
+            ),
         }
-        ensure!(cms.get("settings").await?.data.unwrap_or_default()["threshold"] == "0.5", "value must be unchanged");
+        ensure!(
+            cms.get("settings").await?.data.unwrap_or_default()["threshold"] == "0.5",
+            "value must be unchanged"
+        );
 
         // Forcing takes the field over.
         let forced = cms
-            .patch("settings", &PatchParams::apply("someone-else").force(), &Patch::Apply(&apply("0.9")))
+            .patch(
+                "settings",
+                &PatchParams::apply("someone-else").force(),
+                &Patch::Apply(&apply("0.9")),
+            )
             .await?;
-        ensure!(forced.data.unwrap_or_default()["threshold"] == "0.9", "forced value");
+        ensure!(
+            forced.data.unwrap_or_default()["threshold"] == "0.9",
+            "forced value"
+        );
         Ok(())
     })
     .await;
@@ -551,23 +754,59 @@ async fn custom_resource_definition_is_established_and_usable() {
 async fn foreground_deletion_removes_dependents() {
     in_namespace("foreground_deletion", |client, ns| async move {
         let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
-        deployments.create(&PostParams::default(), &deployment("doomed", 2, json!({}))).await?;
-        wait_for(&deployments, "doomed", "Deployment Available", deployment_available(2)).await?;
+        deployments
+            .create(&PostParams::default(), &deployment("doomed", 2, json!({})))
+            .await?;
+        wait_for(
+            &deployments,
+            "doomed",
+            "Deployment Available",
+            deployment_available(2),
+        )
+        .await?;
         let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), &ns);
         let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
         let lp = ListParams::default().labels("app=doomed");
-        let rs_names: Vec<String> = rss.list(&lp).await?.items.iter().map(|r| r.name_any()).collect();
-        let pod_names: Vec<String> = pods.list(&lp).await?.items.iter().map(|p| p.name_any()).collect();
-        ensure!(rs_names.len() == 1 && pod_names.len() == 2, "rs {rs_names:?} pods {pod_names:?}");
+        let rs_names: Vec<String> = rss
+            .list(&lp)
+            .await?
+            .items
+            .iter()
+            .map(|r| r.name_any())
+            .collect();
+        let pod_names: Vec<String> = pods
+            .list(&lp)
+            .await?
+            .items
+            .iter()
+            .map(|p| p.name_any())
+            .collect();
+        ensure!(
+            rs_names.len() == 1 && pod_names.len() == 2,
+            "rs {rs_names:?} pods {pod_names:?}"
+        );
 
-        deployments.delete("doomed", &DeleteParams::foreground()).await?;
+        deployments
+            .delete("doomed", &DeleteParams::foreground())
+            .await?;
         // With foreground propagation the owner disappears only after its dependents.
-        wait_gone(&deployments, "doomed", "the Deployment (foreground deletion)").await?;
+        wait_gone(
+            &deployments,
+            "doomed",
+            "the Deployment (foreground deletion)",
+        )
+        .await?;
         for rs in &rs_names {
-            ensure!(rss.get_opt(rs).await?.is_none(), "ReplicaSet {rs} still exists after its owner");
+            ensure!(
+                rss.get_opt(rs).await?.is_none(),
+                "ReplicaSet {rs} still exists after its owner"
+            );
         }
         for p in &pod_names {
-            ensure!(pods.get_opt(p).await?.is_none(), "Pod {p} still exists after its owners");
+            ensure!(
+                pods.get_opt(p).await?.is_none(),
+                "Pod {p} still exists after its owners"
+            );
         }
         Ok(())
     })
