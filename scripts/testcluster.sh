@@ -174,7 +174,8 @@ up() {
       echo "$KUBECONFIG_PATH"
       return 0
     fi
-    die "a previous cluster in $STATE is partly running (dead:$(dead_components)); run '$0 down' first"
+    log "a previous cluster in $STATE is only partly running (exited:$(dead_components)); stopping the rest of it"
+    down_impl
   fi
   build
   local t0; t0=$(date +%s)
