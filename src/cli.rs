@@ -125,7 +125,33 @@ pub struct InstallArgs {
     #[arg(long, default_value_t = 16, env = "MODELOPS_CONCURRENCY")]
     pub concurrency: usize,
     #[command(flatten)]
+    pub readiness: ReadinessArgs,
+    #[command(flatten)]
     pub run: RunArgs,
+}
+
+/// Fail-fast thresholds of the readiness rules (DESIGN §7).
+#[derive(Debug, Args, Clone)]
+pub struct ReadinessArgs {
+    /// Restarts in CrashLoopBackOff before a pod counts as failed.
+    #[arg(long, default_value_t = 3, env = "MODELOPS_MAX_RESTARTS")]
+    pub max_restarts: i64,
+    /// How long image pulls may fail before a pod counts as failed.
+    #[arg(long, default_value = "60s", value_parser = parse_duration, env = "MODELOPS_IMAGE_PULL_GRACE")]
+    pub image_pull_grace: std::time::Duration,
+    /// How long a pod may stay unschedulable before it counts as failed.
+    #[arg(long, default_value = "120s", value_parser = parse_duration, env = "MODELOPS_UNSCHEDULABLE_GRACE")]
+    pub unschedulable_grace: std::time::Duration,
+}
+
+impl ReadinessArgs {
+    pub fn policy(&self) -> crate::readiness::Policy {
+        crate::readiness::Policy {
+            image_pull_grace: self.image_pull_grace,
+            unschedulable_grace: self.unschedulable_grace,
+            max_restarts: self.max_restarts,
+        }
+    }
 }
 
 /// Deadline and Tekton results, shared by the cluster tasks.
@@ -151,6 +177,8 @@ pub struct JobRef {
 pub struct WaitArgs {
     #[command(flatten)]
     pub job: JobRef,
+    #[command(flatten)]
+    pub readiness: ReadinessArgs,
     #[command(flatten)]
     pub run: RunArgs,
 }

@@ -36,6 +36,8 @@ pub enum Error {
     Render(#[from] crate::render::RenderError),
     #[error("the rendered manifests are invalid")]
     Manifest(#[from] crate::manifest::ManifestError),
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
     #[error("{0}")]
     Usage(String),
     #[error("cannot write {path}")]
@@ -59,6 +61,7 @@ impl Error {
             | Error::Render(_)
             | Error::Manifest(_)
             | Error::Usage(_) => ExitStatus::BadInput,
+            Error::Cluster(err) => cluster_status(err),
             Error::Output { .. } | Error::NotImplemented(_) => ExitStatus::Infrastructure,
         }
     }
@@ -72,6 +75,18 @@ impl Error {
             source = cause.source();
         }
         out
+    }
+}
+
+fn cluster_status(err: &crate::cluster::ClusterError) -> ExitStatus {
+    use crate::cluster::{ClusterError as E, wait::Signal};
+    match err {
+        E::ScoringFailed(_) => ExitStatus::ScoringFailed,
+        E::NotOurs(_) => ExitStatus::BadInput,
+        E::Deadline { .. } => ExitStatus::DeadlineExceeded,
+        E::Cancelled(Signal::Interrupt) => ExitStatus::Interrupted,
+        E::Cancelled(Signal::Terminate) => ExitStatus::Terminated,
+        _ => ExitStatus::Infrastructure,
     }
 }
 

@@ -7,6 +7,7 @@
 
 pub mod archive;
 pub mod chart;
+pub mod cluster;
 pub mod cli;
 pub mod commands;
 pub mod diagnostics;
@@ -20,6 +21,7 @@ pub mod preprocess;
 pub mod readiness;
 pub mod render;
 pub mod schema;
+pub mod tekton;
 pub mod values;
 pub mod yaml;
 

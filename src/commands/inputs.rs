@@ -21,8 +21,9 @@ pub struct Prepared {
     pub objects: Vec<Object>,
 }
 
-/// Everything up to the merged values.
-pub async fn preprocess(args: &InputArgs) -> Result<Preprocessed, Error> {
+/// Everything up to the merged values. The channel registry comes from `--channels`, else from
+/// `cluster_registry` (install reads it from the cluster), else it is empty.
+pub async fn preprocess(args: &InputArgs, cluster_registry: Option<Registry>) -> Result<Preprocessed, Error> {
     let limits = Limits::default();
     let source = IrSource::parse(&args.ir);
     let files = fetch::fetch(&source, args.ir_sha256.as_deref(), &limits).await?;
@@ -35,7 +36,7 @@ pub async fn preprocess(args: &InputArgs) -> Result<Preprocessed, Error> {
             let files = archive::read_dir(path, &limits).map_err(crate::chart::ChartError::from)?;
             Registry::from_files(&files, &mut diagnostics)
         }
-        None => Registry::default(),
+        None => cluster_registry.unwrap_or_default(),
     };
     if !diagnostics.is_empty() {
         return Err(PreprocessError::Invalid(diagnostics.into_result(()).unwrap_err()).into());
@@ -58,11 +59,11 @@ pub async fn preprocess(args: &InputArgs) -> Result<Preprocessed, Error> {
 }
 
 /// Everything up to the rendered, validated, ordered objects. Nothing touches a cluster.
-pub async fn prepare(args: &InputArgs) -> Result<Prepared, Error> {
+pub async fn prepare(args: &InputArgs, cluster_registry: Option<Registry>) -> Result<Prepared, Error> {
     let chart_path = resolve_chart(args.chart.as_deref())?;
     // Load the chart first: a broken chart is reported before the IR is even fetched.
     let chart = Chart::load(&chart_path)?;
-    let preprocessed = preprocess(args).await?;
+    let preprocessed = preprocess(args, cluster_registry).await?;
     let release = Release { name: preprocessed.job_id.clone(), namespace: preprocessed.namespace.clone() };
     let rendered = render::render(&chart, &preprocessed.values, &release)?;
     let owner = Owner { job_id: preprocessed.job_id.clone(), pipeline: preprocessed.pipeline.clone(), namespace: preprocessed.namespace.clone() };

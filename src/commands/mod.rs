@@ -1,9 +1,13 @@
 //! One thin `exec` per subcommand over the library stages.
 
+mod finally;
 mod inputs;
+mod install;
 mod package;
 mod preprocess;
 mod render;
+mod status;
+mod wait;
 
 use crate::cli::Command;
 use crate::{Error, ExitStatus};
@@ -15,11 +19,24 @@ pub async fn run(command: Command) -> Result<ExitStatus, Error> {
         Command::Render(args) => render::exec(args).await,
         Command::Preprocess(args) => preprocess::exec(args).await,
         Command::Package(args) => package::exec(args),
-        Command::Install(_) => Err(Error::NotImplemented("install")),
-        Command::Wait(_) => Err(Error::NotImplemented("wait")),
-        Command::Finally(_) => Err(Error::NotImplemented("finally")),
-        Command::Status(_) => Err(Error::NotImplemented("status")),
-        Command::Jobs(_) => Err(Error::NotImplemented("jobs")),
+        Command::Install(args) => install::exec(args).await,
+        Command::Wait(args) => wait::exec(args).await,
+        Command::Finally(args) => finally::exec(args).await,
+        Command::Status(args) => status::exec(args).await,
+        Command::Jobs(args) => status::exec_jobs(args).await,
         Command::BuildPlan(_) => Err(Error::NotImplemented("build-plan")),
+    }
+}
+
+/// Writes a Tekton result when `--results-dir` is given.
+fn write_result(dir: Option<&std::path::Path>, name: &str, value: &str) -> Result<(), Error> {
+    crate::tekton::write(dir, name, value).map_err(|source| Error::Output { path: format!("results/{name}"), source })
+}
+
+/// The `error` result: one line, best effort (the command is failing already).
+fn write_error_result(dir: Option<&std::path::Path>, err: &Error) {
+    let line = crate::tekton::error_line(&crate::cluster::apply::one_line(err));
+    if let Err(write_err) = crate::tekton::write(dir, crate::tekton::ERROR, &line) {
+        tracing::error!(error = %write_err, "could not write the error result");
     }
 }

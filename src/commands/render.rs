@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 pub async fn exec(args: RenderArgs) -> Result<ExitStatus, Error> {
-    let prepared = inputs::prepare(&args.input).await?;
+    let prepared = inputs::prepare(&args.input, None).await?;
     match &args.output_dir {
         None => print!("{}", manifest::to_yaml_stream(&prepared.objects)),
         Some(dir) => write_per_template(dir, &prepared.objects)?,

@@ -1,0 +1,323 @@
+//! `install` on a cluster: ownership preflight, the job record first, server-side apply in waves
+//! with bounded concurrency, waits between waves, and pruning of what is no longer rendered.
+
+use super::delete::{self, DeleteOptions};
+use super::record::{self, InventoryEntry, JobRecord, Phase, Task};
+use super::wait::{self, Signal, Target, Until, WaitOptions};
+use super::{Cluster, ClusterError, FIELD_MANAGER, with_retry};
+use crate::manifest::{Object, Wave};
+use crate::preprocess::{LABEL_COMPONENT, LABEL_JOB_ID, LABEL_MANAGED_BY, MANAGED_BY};
+use crate::readiness::Policy;
+use futures::{StreamExt, TryStreamExt, stream};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use std::time::{Duration, Instant};
+
+pub struct InstallOptions {
+    pub concurrency: usize,
+    pub dry_run: bool,
+    pub create_namespace: bool,
+    pub deadline: Option<Duration>,
+    pub policy: Policy,
+}
+
+/// What the job's values say about it, for the record.
+pub struct JobInfo {
+    pub job_id: String,
+    pub namespace: String,
+    pub pipeline: String,
+    pub mode: String,
+    pub values_digest: String,
+}
+
+/// Applies the objects (already in install order) and records everything in the job record.
+/// On failure the record says `Failed` with the reason, and what was applied is in its inventory.
+pub async fn install(
+    cluster: &Cluster,
+    job: &JobInfo,
+    objects: &[Object],
+    options: &InstallOptions,
+    cancel: impl std::future::Future<Output = Signal>,
+) -> Result<JobRecord, ClusterError> {
+    let started = Instant::now();
+    ensure_namespace(cluster, &job.namespace, options.create_namespace, options.dry_run).await?;
+    preflight(cluster, objects, &job.job_id, options.concurrency).await?;
+    if options.dry_run {
+        for (wave, members) in waves(objects) {
+            apply_wave(cluster, &members, options.concurrency, true).await?;
+            tracing::info!(?wave, objects = members.len(), "dry run: the API server accepted the wave");
+        }
+        let mut record = JobRecord::new(&job.job_id, &job.namespace, &job.pipeline, &job.mode, &job.values_digest);
+        record.plan(objects);
+        return Ok(record);
+    }
+
+    let mut record = match record::read(cluster, &job.namespace, &job.job_id).await? {
+        Some(existing) => existing,
+        None => JobRecord::new(&job.job_id, &job.namespace, &job.pipeline, &job.mode, &job.values_digest),
+    };
+    let previous = record.inventory.clone();
+    record.values_digest = job.values_digest.clone();
+    record.phase = Phase::Installing;
+    record.task = Task::Install;
+    record.last_error = None;
+    // The record lists every object before the first one is applied: a crash at any point
+    // leaves finally a complete list.
+    record.plan(objects);
+    record::write(cluster, &mut record).await?;
+    tracing::info!(record = %record.name(), objects = objects.len(), "job record written; applying");
+
+    let outcome = apply_waves(cluster, job, objects, options, &mut record, cancel).await;
+    let outcome = match outcome {
+        Ok(()) => prune(cluster, job, objects, &previous, options).await,
+        Err(err) => Err(err),
+    };
+    match outcome {
+        Ok(()) => {
+            record.inventory.retain(|entry| objects.iter().any(|o| InventoryEntry::of(o).same_object(entry)));
+            record.endpoints = endpoints(objects);
+            record.phase = Phase::Installed;
+            record::write(cluster, &mut record).await?;
+            tracing::info!(objects = objects.len(), seconds = started.elapsed().as_secs_f32(), "installed");
+            Ok(record)
+        }
+        Err(err) => {
+            record.phase = if matches!(err, ClusterError::Cancelled(_)) { Phase::Cancelled } else { Phase::Failed };
+            record.last_error = Some(one_line(&err));
+            if let Err(write_err) = record::write(cluster, &mut record).await {
+                tracing::error!(error = %write_err, "could not record the failure in the job record");
+            }
+            Err(err)
+        }
+    }
+}
+
+async fn apply_waves(
+    cluster: &Cluster,
+    job: &JobInfo,
+    objects: &[Object],
+    options: &InstallOptions,
+    record: &mut JobRecord,
+    cancel: impl std::future::Future<Output = Signal>,
+) -> Result<(), ClusterError> {
+    let deadline = options.deadline.map(|d| Instant::now() + d);
+    tokio::pin!(cancel);
+    for (wave, members) in waves(objects) {
+        let applied = tokio::select! {
+            signal = &mut cancel => return Err(ClusterError::Cancelled(signal)),
+            applied = apply_wave(cluster, &members, options.concurrency, false) => applied,
+        };
+        let applied = applied?;
+        for (entry, uid) in &applied {
+            record.set_uid(entry, uid);
+        }
+        record::write(cluster, record).await?;
+        tracing::info!(?wave, objects = members.len(), "applied");
+        let awaited: Vec<Target> = match wave {
+            Wave::Definitions => members.iter().map(|o| target(o)).collect(),
+            // Flows must not start before the scoring services they call are ready.
+            Wave::ScoringServices => members.iter().filter(|o| o.component() != Some(crate::manifest::SCORING_FLOW)).map(|o| target(o)).collect(),
+            _ => Vec::new(),
+        };
+        if awaited.is_empty() {
+            continue;
+        }
+        tracing::info!(?wave, objects = awaited.len(), "waiting until ready before the next wave");
+        let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let wait_options = WaitOptions {
+            namespace: job.namespace.clone(),
+            job_id: job.job_id.clone(),
+            deadline: remaining,
+            policy: options.policy,
+            until: Until::AllReady,
+        };
+        if wave == Wave::Definitions {
+            wait_crds(cluster, &awaited, remaining, &mut cancel).await?;
+            cluster.refresh_discovery().await;
+        } else {
+            wait::wait_for(cluster, &awaited, &wait_options, &mut cancel).await?;
+        }
+    }
+    Ok(())
+}
+
+fn target(object: &Object) -> Target {
+    Target { api_version: object.api_version().to_string(), kind: object.kind().to_string(), name: object.name().to_string() }
+}
+
+/// CRDs are cluster-scoped and carry no job label: await each by name.
+async fn wait_crds(
+    cluster: &Cluster,
+    crds: &[Target],
+    deadline: Option<Duration>,
+    cancel: &mut (impl std::future::Future<Output = Signal> + Unpin),
+) -> Result<(), ClusterError> {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::runtime::wait::{await_condition, conditions};
+    let api: Api<CustomResourceDefinition> = Api::all(cluster.client.clone());
+    let all = futures::future::try_join_all(crds.iter().map(|crd| await_condition(api.clone(), &crd.name, conditions::is_crd_established())));
+    let limit = deadline.unwrap_or(Duration::from_secs(300));
+    tokio::select! {
+        signal = cancel => Err(ClusterError::Cancelled(signal)),
+        result = tokio::time::timeout(limit, all) => match result {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(err)) => Err(ClusterError::api("wait for CRDs", kube::Error::Service(Box::new(err)))),
+            Err(_) => Err(ClusterError::Deadline { seconds: limit.as_secs(), waiting_for: "CRDs to become Established".into() }),
+        },
+    }
+}
+
+/// Groups objects (in install order) into consecutive waves.
+pub fn waves(objects: &[Object]) -> Vec<(Wave, Vec<&Object>)> {
+    let mut out: Vec<(Wave, Vec<&Object>)> = Vec::new();
+    for object in objects {
+        let wave = Wave::of(object);
+        match out.last_mut() {
+            Some((last, members)) if *last == wave => members.push(object),
+            _ => out.push((wave, vec![object])),
+        }
+    }
+    out
+}
+
+async fn apply_wave(cluster: &Cluster, objects: &[&Object], concurrency: usize, dry_run: bool) -> Result<Vec<(InventoryEntry, String)>, ClusterError> {
+    stream::iter(objects.iter().map(|object| async move {
+        let live = apply_one(cluster, object, dry_run).await?;
+        Ok::<_, ClusterError>((InventoryEntry::of(object), live.metadata.uid.unwrap_or_default()))
+    }))
+    .buffer_unordered(concurrency.max(1))
+    .try_collect()
+    .await
+}
+
+/// Server-side apply without force: a field owned by another manager is a reported conflict,
+/// never silently taken over.
+pub async fn apply_one(cluster: &Cluster, object: &Object, dry_run: bool) -> Result<DynamicObject, ClusterError> {
+    let api = cluster.api_for(object).await?;
+    let mut params = PatchParams::apply(FIELD_MANAGER);
+    params.dry_run = dry_run;
+    let action = format!("apply {}", object.display());
+    let patch = Patch::Apply(&object.value);
+    with_retry(&action, || api.patch(object.name(), &params, &patch)).await.map_err(|err| match err {
+        kube::Error::Api(status) if status.code == 409 => ClusterError::Conflict {
+            object: object.display(),
+            manager: conflicting_manager(&status.message).unwrap_or_else(|| "unknown".into()),
+            message: status.message.clone(),
+        },
+        other => ClusterError::api(action, other),
+    })
+}
+
+/// `Apply failed with 1 conflict: conflict with "kubectl-edit" using apps/v1: .spec.replicas`
+fn conflicting_manager(message: &str) -> Option<String> {
+    let start = message.find("conflict with \"")? + "conflict with \"".len();
+    let end = message[start..].find('"')? + start;
+    Some(message[start..end].to_string())
+}
+
+/// Refuses, before anything is written, if an object of the plan exists and is not this job's.
+pub async fn preflight(cluster: &Cluster, objects: &[Object], job_id: &str, concurrency: usize) -> Result<(), ClusterError> {
+    let job_label = crate::names::label_value(job_id);
+    let problems: Vec<Option<String>> = stream::iter(objects.iter().map(|object| {
+        let job_label = job_label.clone();
+        async move {
+            let api = cluster.api_for(object).await?;
+            let live = with_retry(&format!("read {}", object.display()), || api.get_opt(object.name()))
+                .await
+                .map_err(|e| ClusterError::api(format!("read {}", object.display()), e))?;
+            Ok::<_, ClusterError>(live.and_then(|live| ownership_problem(object, &live, &job_label)))
+        }
+    }))
+    .buffer_unordered(concurrency.max(1))
+    .try_collect()
+    .await?;
+    let mut problems: Vec<String> = problems.into_iter().flatten().collect();
+    problems.sort();
+    if problems.is_empty() { Ok(()) } else { Err(ClusterError::NotOurs(problems)) }
+}
+
+fn ownership_problem(object: &Object, live: &DynamicObject, job_label: &str) -> Option<String> {
+    let labels = live.metadata.labels.clone().unwrap_or_default();
+    let where_ = object.namespace().map(|n| format!(" in namespace {n}")).unwrap_or_default();
+    match (labels.get(LABEL_MANAGED_BY).map(String::as_str), labels.get(LABEL_JOB_ID)) {
+        (Some(MANAGED_BY), Some(job)) if job == job_label => None,
+        (Some(MANAGED_BY), Some(other)) => Some(format!("{}{where_} belongs to job `{other}`", object.display())),
+        (Some(MANAGED_BY), None) => Some(format!("{}{where_} is managed by modelops-executor but has no job label", object.display())),
+        (manager, _) => Some(format!(
+            "{}{where_} exists and is not managed by modelops-executor ({})",
+            object.display(),
+            manager.map(|m| format!("managed by `{m}`")).unwrap_or_else(|| "no managed-by label".into())
+        )),
+    }
+}
+
+async fn ensure_namespace(cluster: &Cluster, namespace: &str, create: bool, dry_run: bool) -> Result<(), ClusterError> {
+    let api: Api<Namespace> = Api::all(cluster.client.clone());
+    let found = with_retry("read namespace", || api.get_opt(namespace)).await.map_err(|e| ClusterError::api(format!("read namespace {namespace}"), e))?;
+    if found.is_some() {
+        return Ok(());
+    }
+    if !create {
+        return Err(ClusterError::NamespaceMissing(namespace.to_string()));
+    }
+    let body: Namespace = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": namespace, "labels": {LABEL_MANAGED_BY: MANAGED_BY}}
+    }))
+    .expect("a valid namespace");
+    let params = PostParams { dry_run, field_manager: Some(FIELD_MANAGER.to_string()) };
+    match api.create(&params, &body).await {
+        Ok(_) => {
+            tracing::info!(%namespace, "namespace created");
+            Ok(())
+        }
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
+        Err(err) => Err(ClusterError::api(format!("create namespace {namespace}"), err)),
+    }
+}
+
+/// Deletes what an earlier install of this job applied and this one no longer renders.
+async fn prune(cluster: &Cluster, job: &JobInfo, objects: &[Object], previous: &[InventoryEntry], options: &InstallOptions) -> Result<(), ClusterError> {
+    let stale: Vec<InventoryEntry> = previous.iter().filter(|entry| !objects.iter().any(|o| InventoryEntry::of(o).same_object(entry))).cloned().collect();
+    if stale.is_empty() {
+        return Ok(());
+    }
+    tracing::info!(objects = stale.len(), "pruning objects no longer rendered");
+    let options = DeleteOptions { force: false, deadline: options.deadline, concurrency: options.concurrency };
+    delete::delete_entries(cluster, &job.job_id, stale, &options).await
+}
+
+/// Scoring service URLs: `http://<service>.<namespace>.svc:<port>`.
+fn endpoints(objects: &[Object]) -> Vec<String> {
+    objects
+        .iter()
+        .filter(|o| o.kind() == "Service" && o.label(LABEL_COMPONENT) == Some("scoring-service"))
+        .map(|o| {
+            let port = o.value.pointer("/spec/ports/0/port").and_then(serde_json::Value::as_i64).unwrap_or(80);
+            format!("http://{}.{}.svc:{port}", o.name(), o.namespace().unwrap_or("default"))
+        })
+        .collect()
+}
+
+/// An error as one line, for the job record and the Tekton `error` result.
+pub fn one_line(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_conflicting_manager() {
+        let message = "Apply failed with 1 conflict: conflict with \"kubectl-edit\" using apps/v1: .spec.replicas";
+        assert_eq!(conflicting_manager(message).as_deref(), Some("kubectl-edit"));
+        assert_eq!(conflicting_manager("other"), None);
+    }
+}

@@ -1,0 +1,194 @@
+//! `finally`: delete everything a job created, flows before services, wait until each object is
+//! really gone (uid-checked), then sweep by the job label for anything the record missed.
+//! Safe to run twice, after a crashed install, or when nothing was installed.
+
+use super::record::{self, InventoryEntry, Phase, Task};
+use super::{Cluster, ClusterError, with_retry};
+use crate::manifest::{Object, Wave, uninstall_order};
+use crate::preprocess::{LABEL_JOB_ID, LABEL_MANAGED_BY, MANAGED_BY};
+use futures::{StreamExt, TryStreamExt, stream};
+use kube::api::{DeleteParams, DynamicObject, ListParams, Preconditions, PropagationPolicy};
+use kube::runtime::wait::{await_condition, conditions};
+use std::time::{Duration, Instant};
+
+/// Kinds swept by label besides those in the record: everything the charts can render.
+const SWEEP_KINDS: [(&str, &str); 10] = [
+    ("autoscaling/v2", "HorizontalPodAutoscaler"),
+    ("batch/v1", "Job"),
+    ("apps/v1", "Deployment"),
+    ("apps/v1", "StatefulSet"),
+    ("v1", "Service"),
+    ("v1", "ConfigMap"),
+    ("v1", "Secret"),
+    ("v1", "ServiceAccount"),
+    ("v1", "PersistentVolumeClaim"),
+    ("policy/v1", "PodDisruptionBudget"),
+];
+
+const DEFAULT_DEADLINE: Duration = Duration::from_secs(600);
+
+pub struct DeleteOptions {
+    pub force: bool,
+    pub deadline: Option<Duration>,
+    pub concurrency: usize,
+}
+
+/// Runs `finally` for a job and returns how many objects were deleted.
+pub async fn uninstall(cluster: &Cluster, namespace: &str, job_id: &str, options: &DeleteOptions) -> Result<usize, ClusterError> {
+    let started = Instant::now();
+    let mut record = record::read(cluster, namespace, job_id).await?;
+    if let Some(record) = &mut record {
+        record.phase = Phase::Uninstalling;
+        record.task = Task::Finally;
+        record::write(cluster, record).await?;
+    } else {
+        tracing::warn!(%job_id, %namespace, "no job record; deleting whatever carries the job label");
+    }
+    let mut entries = record.as_ref().map(|r| r.inventory.clone()).unwrap_or_default();
+    let mut kinds: Vec<(String, String)> = SWEEP_KINDS.iter().map(|(a, k)| (a.to_string(), k.to_string())).collect();
+    kinds.extend(entries.iter().filter(|e| e.namespace.is_some()).map(|e| (e.api_version.clone(), e.kind.clone())));
+    kinds.sort();
+    kinds.dedup();
+    for found in sweep(cluster, namespace, job_id, &kinds).await? {
+        if !entries.iter().any(|e| e.same_object(&found)) {
+            tracing::info!(object = %found.display(), "found by the job label, not in the record");
+            entries.push(found);
+        }
+    }
+    let count = entries.len();
+    let result = delete_entries(cluster, job_id, entries, options).await;
+    let result = match result {
+        Ok(()) => {
+            let remaining = sweep(cluster, namespace, job_id, &kinds).await?;
+            if remaining.is_empty() {
+                Ok(())
+            } else {
+                Err(ClusterError::Leftovers(remaining.iter().map(InventoryEntry::display).collect::<Vec<_>>().join(", ")))
+            }
+        }
+        Err(err) => Err(err),
+    };
+    if let Some(record) = &mut record {
+        match &result {
+            Ok(()) => {
+                record.phase = Phase::Uninstalled;
+                record.inventory.clear();
+                record.endpoints.clear();
+            }
+            Err(err) => record.last_error = Some(super::apply::one_line(err)),
+        }
+        record::write(cluster, record).await?;
+    }
+    result?;
+    tracing::info!(objects = count, seconds = started.elapsed().as_secs_f32(), "uninstalled");
+    Ok(count)
+}
+
+/// Objects of the given kinds that carry the job label.
+pub async fn sweep(cluster: &Cluster, namespace: &str, job_id: &str, kinds: &[(String, String)]) -> Result<Vec<InventoryEntry>, ClusterError> {
+    let selector = format!("{LABEL_JOB_ID}={},{LABEL_MANAGED_BY}={MANAGED_BY}", crate::names::label_value(job_id));
+    let mut found = Vec::new();
+    for (api_version, kind) in kinds {
+        let api = match cluster.api(api_version, kind, Some(namespace)).await {
+            Ok(api) => api,
+            Err(ClusterError::UnknownKind { .. }) => continue,
+            Err(err) => return Err(err),
+        };
+        let params = ListParams::default().labels(&selector);
+        let list = with_retry(&format!("list {kind}"), || api.list(&params)).await.map_err(|e| ClusterError::api(format!("list {kind} by job label"), e))?;
+        for item in list.items {
+            if item.metadata.deletion_timestamp.is_some() && item.metadata.finalizers.as_ref().is_none_or(|f| f.is_empty()) {
+                // Already going away with nothing holding it.
+                continue;
+            }
+            found.push(InventoryEntry {
+                api_version: api_version.clone(),
+                kind: kind.clone(),
+                namespace: Some(namespace.to_string()),
+                name: item.metadata.name.unwrap_or_default(),
+                uid: item.metadata.uid,
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// Deletes the entries wave by wave in uninstall order (flows first), each wave awaited until
+/// its objects are gone. Objects that are not this job's are never touched.
+pub async fn delete_entries(cluster: &Cluster, job_id: &str, entries: Vec<InventoryEntry>, options: &DeleteOptions) -> Result<(), ClusterError> {
+    let deadline = Instant::now() + options.deadline.unwrap_or(DEFAULT_DEADLINE);
+    let job_label = crate::names::label_value(job_id);
+    // Read the live objects: their labels decide the order and whether they are ours.
+    let live: Vec<Option<(Object, DynamicObject)>> = stream::iter(entries.into_iter().map(|entry| {
+        let job_label = job_label.clone();
+        async move {
+            let api = match cluster.api(&entry.api_version, &entry.kind, entry.namespace.as_deref()).await {
+                Ok(api) => api,
+                Err(ClusterError::UnknownKind { .. }) => return Ok(None),
+                Err(err) => return Err(err),
+            };
+            let found = with_retry(&format!("read {}", entry.display()), || api.get_opt(&entry.name))
+                .await
+                .map_err(|e| ClusterError::api(format!("read {}", entry.display()), e))?;
+            let Some(found) = found else { return Ok(None) };
+            let labels = found.metadata.labels.clone().unwrap_or_default();
+            if labels.get(LABEL_MANAGED_BY).map(String::as_str) != Some(MANAGED_BY) || labels.get(LABEL_JOB_ID) != Some(&job_label) {
+                tracing::warn!(object = %entry.display(), "not deleting: it is no longer this job's object");
+                return Ok(None);
+            }
+            if let Some(uid) = &entry.uid
+                && found.metadata.uid.as_ref() != Some(uid)
+            {
+                tracing::info!(object = %entry.display(), "recreated since it was recorded; deleting the current one, which is still this job's");
+            }
+            let mut value = serde_json::to_value(&found).unwrap_or_default();
+            value["apiVersion"] = entry.api_version.clone().into();
+            value["kind"] = entry.kind.clone().into();
+            Ok(Some((Object { template: String::new(), document: 0, value }, found)))
+        }
+    }))
+    .buffer_unordered(options.concurrency.max(1))
+    .try_collect()
+    .await?;
+    let mut objects: Vec<Object> = live.iter().flatten().map(|(o, _)| o.clone()).collect();
+    uninstall_order(&mut objects);
+
+    let mut start = 0;
+    while start < objects.len() {
+        let wave = Wave::of(&objects[start]);
+        let end = objects[start..].iter().position(|o| Wave::of(o) != wave).map_or(objects.len(), |p| start + p);
+        let members = &objects[start..end];
+        stream::iter(members.iter().map(|object| delete_one(cluster, object, options.force, deadline)))
+            .buffer_unordered(options.concurrency.max(1))
+            .try_collect::<Vec<()>>()
+            .await?;
+        tracing::info!(?wave, objects = members.len(), "deleted");
+        start = end;
+    }
+    Ok(())
+}
+
+/// Deletes one object (foreground, so its pods go first) and waits until that uid is gone.
+async fn delete_one(cluster: &Cluster, object: &Object, force: bool, deadline: Instant) -> Result<(), ClusterError> {
+    let api = cluster.api_for(object).await?;
+    let uid = object.value.pointer("/metadata/uid").and_then(serde_json::Value::as_str).unwrap_or_default().to_string();
+    let params = DeleteParams {
+        propagation_policy: Some(PropagationPolicy::Foreground),
+        grace_period_seconds: force.then_some(0),
+        preconditions: Some(Preconditions { uid: Some(uid.clone()), resource_version: None }),
+        ..DeleteParams::default()
+    };
+    let action = format!("delete {}", object.display());
+    match with_retry(&action, || api.delete(object.name(), &params)).await {
+        Ok(_) => {}
+        // Gone already, or replaced by a new object (the uid precondition failed).
+        Err(kube::Error::Api(status)) if status.code == 404 || status.code == 409 => return Ok(()),
+        Err(err) => return Err(ClusterError::api(action, err)),
+    }
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    match tokio::time::timeout(remaining, await_condition(api, object.name(), conditions::is_deleted(&uid))).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(err)) => Err(ClusterError::api(format!("wait for {} to be deleted", object.display()), kube::Error::Service(Box::new(err)))),
+        Err(_) => Err(ClusterError::Deadline { seconds: remaining.as_secs(), waiting_for: format!("{} to be deleted", object.display()) }),
+    }
+}

@@ -1,0 +1,145 @@
+//! The only module that talks to Kubernetes (DESIGN §6–7): discovery, server-side apply in waves,
+//! the job record, watching for readiness, and deletion.
+
+pub mod apply;
+pub mod delete;
+pub mod record;
+mod retry;
+pub mod status;
+pub mod wait;
+
+use crate::diagnostics::Diagnostics;
+use crate::manifest::Object;
+use crate::preprocess::channels::{CHANNEL_LABEL, Registry};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use kube::discovery::{ApiCapabilities, Scope};
+use kube::{Client, Config};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::Mutex;
+
+pub use retry::with_retry;
+
+/// The field manager of every write, so ownership of fields is visible in `managedFields`.
+pub const FIELD_MANAGER: &str = "modelops-executor";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("cannot configure a Kubernetes client (KUBECONFIG or in-cluster service account)")]
+    Config(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("{action}")]
+    Api {
+        action: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("the cluster does not serve {api_version} {kind} (is its CRD installed?)")]
+    UnknownKind { api_version: String, kind: String },
+    #[error("refusing to touch objects that are not this job's:\n  - {}", .0.join("\n  - "))]
+    NotOurs(Vec<String>),
+    #[error("{object}: apply conflicts with field manager `{manager}`: {message}")]
+    Conflict { object: String, manager: String, message: String },
+    #[error("namespace `{0}` does not exist (pass --create-namespace to create it)")]
+    NamespaceMissing(String),
+    #[error("no job record `{name}` in namespace `{namespace}`")]
+    RecordMissing { name: String, namespace: String },
+    #[error("invalid job record {name}: {reason}")]
+    RecordInvalid { name: String, reason: String },
+    #[error("scoring failed: {0}")]
+    ScoringFailed(Box<wait::Failure>),
+    #[error("deadline of {seconds}s exceeded while waiting for: {waiting_for}")]
+    Deadline { seconds: u64, waiting_for: String },
+    #[error("cancelled by {0}")]
+    Cancelled(wait::Signal),
+    #[error("objects with the job label remain after deletion: {0}")]
+    Leftovers(String),
+}
+
+impl ClusterError {
+    pub fn api(action: impl Into<String>, source: kube::Error) -> Self {
+        ClusterError::Api { action: action.into(), source }
+    }
+}
+
+/// A client with a discovery cache keyed by group/version/kind.
+#[derive(Clone)]
+pub struct Cluster {
+    pub client: Client,
+    resources: Arc<Mutex<HashMap<GroupVersionKind, (ApiResource, ApiCapabilities)>>>,
+}
+
+impl Cluster {
+    /// Connects with `KUBECONFIG` / `~/.kube/config`, or in-cluster credentials in a pod.
+    pub async fn connect() -> Result<Cluster, ClusterError> {
+        let config = Config::infer().await.map_err(|e| ClusterError::Config(Box::new(e)))?;
+        Self::from_config(config)
+    }
+
+    pub fn from_config(config: Config) -> Result<Cluster, ClusterError> {
+        let client = Client::try_from(config).map_err(|e| ClusterError::Config(Box::new(e)))?;
+        Ok(Cluster { client, resources: Arc::default() })
+    }
+
+    /// The API resource of a kind, from the cache or one discovery request.
+    pub async fn resource(&self, api_version: &str, kind: &str) -> Result<(ApiResource, ApiCapabilities), ClusterError> {
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let gvk = GroupVersionKind::gvk(group, version, kind);
+        if let Some(found) = self.resources.lock().await.get(&gvk) {
+            return Ok(found.clone());
+        }
+        let found = with_retry(&format!("discover {api_version} {kind}"), || kube::discovery::pinned_kind(&self.client, &gvk))
+            .await
+            .map_err(|err| match &err {
+                kube::Error::Api(status) if status.code == 404 => {
+                    ClusterError::UnknownKind { api_version: api_version.to_string(), kind: kind.to_string() }
+                }
+                kube::Error::Discovery(_) => ClusterError::UnknownKind { api_version: api_version.to_string(), kind: kind.to_string() },
+                _ => ClusterError::api(format!("discover {api_version} {kind}"), err),
+            })?;
+        self.resources.lock().await.insert(gvk, found.clone());
+        Ok(found)
+    }
+
+    /// Forgets discovered kinds, e.g. after CRDs were applied.
+    pub async fn refresh_discovery(&self) {
+        self.resources.lock().await.clear();
+    }
+
+    /// A dynamic API for an object's kind, namespaced when the kind is.
+    pub async fn api(&self, api_version: &str, kind: &str, namespace: Option<&str>) -> Result<Api<DynamicObject>, ClusterError> {
+        let (resource, capabilities) = self.resource(api_version, kind).await?;
+        Ok(match (capabilities.scope, namespace) {
+            (Scope::Namespaced, Some(namespace)) => Api::namespaced_with(self.client.clone(), namespace, &resource),
+            _ => Api::all_with(self.client.clone(), &resource),
+        })
+    }
+
+    pub async fn api_for(&self, object: &Object) -> Result<Api<DynamicObject>, ClusterError> {
+        self.api(object.api_version(), object.kind(), object.namespace()).await
+    }
+}
+
+/// The data channel registry as registered in the cluster: ConfigMaps labelled
+/// `modelops.io/data-channel` in `namespace`.
+pub async fn channel_registry(cluster: &Cluster, namespace: &str) -> Result<(Registry, Diagnostics), ClusterError> {
+    let api: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(cluster.client.clone(), namespace);
+    let params = kube::api::ListParams::default().labels(CHANNEL_LABEL);
+    let list = with_retry("list data channels", || api.list(&params))
+        .await
+        .map_err(|e| ClusterError::api(format!("list data channel ConfigMaps in namespace {namespace}"), e))?;
+    let mut registry = Registry::default();
+    let mut diagnostics = Diagnostics::default();
+    for item in &list.items {
+        let mut value = serde_json::to_value(item).unwrap_or_default();
+        value["kind"] = "ConfigMap".into();
+        let origin = crate::diagnostics::Origin::new(format!("namespace {namespace}"), 0);
+        registry.add_config_map(origin, &value, &mut diagnostics);
+    }
+    tracing::info!(%namespace, channels = registry.len(), "data channel registry read from the cluster");
+    Ok((registry, diagnostics))
+}
+
+/// `kind/name` for messages.
+pub fn describe(kind: &str, name: &str) -> String {
+    format!("{}/{name}", kind.to_ascii_lowercase())
+}

@@ -1,0 +1,26 @@
+use crate::cli::FinallyArgs;
+use crate::cluster::Cluster;
+use crate::cluster::delete::{self, DeleteOptions};
+use crate::tekton;
+use crate::{Error, ExitStatus};
+
+pub async fn exec(args: FinallyArgs) -> Result<ExitStatus, Error> {
+    let results = args.run.results_dir.clone();
+    let outcome = run(&args).await;
+    if let Err(err) = &outcome {
+        super::write_error_result(results.as_deref(), err);
+    }
+    outcome
+}
+
+async fn run(args: &FinallyArgs) -> Result<ExitStatus, Error> {
+    let results = args.run.results_dir.as_deref();
+    let cluster = Cluster::connect().await?;
+    let options = DeleteOptions { force: args.force, deadline: args.run.timeout, concurrency: 16 };
+    let deleted = delete::uninstall(&cluster, &args.job.namespace, &args.job.job_id, &options).await?;
+    super::write_result(results, tekton::JOB_ID, &args.job.job_id)?;
+    super::write_result(results, tekton::PHASE, "Uninstalled")?;
+    super::write_result(results, tekton::ERROR, "")?;
+    tracing::info!(job_id = %args.job.job_id, deleted, "nothing with the job label remains");
+    Ok(ExitStatus::Success)
+}

@@ -1,0 +1,58 @@
+use crate::cli::WaitArgs;
+use crate::cluster::record::{self, Phase, Task};
+use crate::cluster::wait::{self, Target, Until, WaitOptions};
+use crate::cluster::{Cluster, ClusterError};
+use crate::tekton;
+use crate::{Error, ExitStatus};
+
+/// Kinds that only need to exist; everything else in the inventory is watched.
+const NOT_AWAITED: [&str; 9] = ["ConfigMap", "Secret", "Service", "ServiceAccount", "Role", "RoleBinding", "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy"];
+
+pub async fn exec(args: WaitArgs) -> Result<ExitStatus, Error> {
+    let results = args.run.results_dir.clone();
+    let outcome = run(&args).await;
+    if let Err(err) = &outcome {
+        super::write_error_result(results.as_deref(), err);
+    }
+    outcome
+}
+
+async fn run(args: &WaitArgs) -> Result<ExitStatus, Error> {
+    let results = args.run.results_dir.as_deref();
+    let cluster = Cluster::connect().await?;
+    let (namespace, job_id) = (&args.job.namespace, &args.job.job_id);
+    let mut record = record::read_required(&cluster, namespace, job_id).await?;
+    record.task = Task::Wait;
+    record.phase = Phase::Running;
+    record::write(&cluster, &mut record).await?;
+    super::write_result(results, tekton::JOB_ID, job_id)?;
+    super::write_result(results, tekton::ENDPOINTS, &record.endpoints.join("\n"))?;
+
+    let targets: Vec<Target> = record
+        .inventory
+        .iter()
+        .filter(|e| e.namespace.is_some() && !NOT_AWAITED.contains(&e.kind.as_str()))
+        .map(|e| Target { api_version: e.api_version.clone(), kind: e.kind.clone(), name: e.name.clone() })
+        .collect();
+    let until = if record.mode == "streaming" { Until::Forever } else { Until::AllReady };
+    tracing::info!(%job_id, objects = targets.len(), mode = %record.mode, "watching the job");
+    let options = WaitOptions { namespace: namespace.clone(), job_id: job_id.clone(), deadline: args.run.timeout, policy: args.readiness.policy(), until };
+    let outcome = wait::wait_for(&cluster, &targets, &options, wait::shutdown_signal()).await;
+
+    record.phase = match &outcome {
+        Ok(()) => Phase::Succeeded,
+        Err(ClusterError::Cancelled(_)) => Phase::Cancelled,
+        Err(_) => Phase::Failed,
+    };
+    record.last_error = outcome.as_ref().err().map(|e| crate::cluster::apply::one_line(e));
+    // Recording the outcome is what the next task relies on; a failure here is reported but must
+    // not hide the scoring outcome.
+    if let Err(err) = record::write(&cluster, &mut record).await {
+        tracing::error!(error = %err, "could not record the outcome in the job record");
+    }
+    super::write_result(results, tekton::PHASE, &record.phase.to_string())?;
+    outcome?;
+    super::write_result(results, tekton::ERROR, "")?;
+    tracing::info!(%job_id, "scoring succeeded");
+    Ok(ExitStatus::Success)
+}
