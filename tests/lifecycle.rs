@@ -399,3 +399,24 @@ async fn dry_run_server_applies_nothing() {
     // And nothing installed: finally is still fine.
     scene.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_apply_conflict_names_the_other_field_manager() {
+    let Some(scene) = Scene::new("apply_conflict").await else { return };
+    let install = scene.run(&scene.install_args("examples/streaming-recommendations", &[]));
+    assert!(install.status.success(), "{}", stderr(&install));
+    // Someone takes over a field the chart sets, with their own field manager.
+    let config_maps: Api<ConfigMap> = Api::namespaced(scene.client.clone(), &scene.namespace);
+    let name = "recommendations-rank-products-config";
+    let key = config_maps.get(name).await.unwrap().data.unwrap().into_keys().next().unwrap();
+    let theirs = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {key.clone(): "edited by hand"}});
+    config_maps.patch(name, &PatchParams::apply("ops-console").force(), &Patch::Apply(&theirs)).await.unwrap();
+
+    let again = scene.run(&scene.install_args("examples/streaming-recommendations", &[]));
+    assert_eq!(again.status.code(), Some(3), "{}", stderr(&again));
+    let message = stderr(&again);
+    assert!(message.contains(&format!("configmap/{name}: apply conflicts with field manager `ops-console`")), "{message}");
+    assert_eq!(config_maps.get(name).await.unwrap().data.unwrap()[&key], "edited by hand", "the other manager's value was overwritten");
+    assert_eq!(scene.record().await.unwrap()["phase"], "Failed");
+    scene.cleanup().await;
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The main job on the bundled batch example, for real: bring up the local control plane (built
+# from Go modules on first use), register the data channels, then install → wait → status →
+# finally, as the Tekton tasks would. Leaves the control plane running (scripts/testcluster.sh down).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/modelops-executor/target}"
+step() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
+
+step "building modelops-executor"
+cargo build --release --quiet
+BIN="$CARGO_TARGET_DIR/release/modelops-executor"
+
+step "starting the local control plane (scripts/testcluster.sh up)"
+scripts/testcluster.sh up
+KUBECONFIG="$(scripts/testcluster.sh kubeconfig)"
+export KUBECONFIG
+"$BIN" --version
+
+
+JOB_ID="fraud-demo-$(date +%H%M%S)"
+NS=development
+RESULTS=$(mktemp -d)
+step "install (job $JOB_ID in namespace $NS)"
+# The demo reads the channel registry from examples/channels; in production (and in the
+# integration tests) install reads it from the cluster's `datachannels` namespace.
+"$BIN" install --ir examples/batch-fraud --channels examples/channels --globals examples/globals.yaml \
+  --namespace "$NS" --create-namespace \
+  --job-id "$JOB_ID" --timeout 5m --results-dir "$RESULTS"
+
+step "wait until scoring completes"
+"$BIN" wait --job-id "$JOB_ID" --namespace "$NS" --timeout 5m --results-dir "$RESULTS"
+
+step "status"
+"$BIN" status --job-id "$JOB_ID" --namespace "$NS"
+
+step "Tekton results written to $RESULTS"
+for f in "$RESULTS"/*; do printf '%-14s %s\n' "$(basename "$f")" "$(tr '\n' ' ' <"$f")"; done
+
+step "finally: delete everything the job created"
+"$BIN" finally --job-id "$JOB_ID" --namespace "$NS" --results-dir "$RESULTS"
+"$BIN" jobs --namespace "$NS"
+step "done; stop the control plane with: scripts/testcluster.sh down"
