@@ -38,6 +38,8 @@ pub enum Error {
     Manifest(#[from] crate::manifest::ManifestError),
     #[error(transparent)]
     Cluster(#[from] crate::cluster::ClusterError),
+    #[error("cannot plan the container builds")]
+    BuildPlan(#[from] crate::buildplan::BuildPlanError),
     #[error("{0}")]
     Usage(String),
     #[error("cannot write {path}")]
@@ -60,6 +62,7 @@ impl Error {
             | Error::Chart(_)
             | Error::Render(_)
             | Error::Manifest(_)
+            | Error::BuildPlan(_)
             | Error::Usage(_) => ExitStatus::BadInput,
             Error::Cluster(err) => cluster_status(err),
             Error::Output { .. } | Error::NotImplemented(_) => ExitStatus::Infrastructure,

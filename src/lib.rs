@@ -6,6 +6,7 @@
 //! → `cluster` (the only module that talks to Kubernetes).
 
 pub mod archive;
+pub mod buildplan;
 pub mod chart;
 pub mod cluster;
 pub mod cli;

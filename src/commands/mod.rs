@@ -1,5 +1,6 @@
 //! One thin `exec` per subcommand over the library stages.
 
+mod build_plan;
 mod finally;
 mod inputs;
 mod install;
@@ -24,7 +25,7 @@ pub async fn run(command: Command) -> Result<ExitStatus, Error> {
         Command::Finally(args) => finally::exec(args).await,
         Command::Status(args) => status::exec(args).await,
         Command::Jobs(args) => status::exec_jobs(args).await,
-        Command::BuildPlan(_) => Err(Error::NotImplemented("build-plan")),
+        Command::BuildPlan(args) => build_plan::exec(args),
     }
 }
 
