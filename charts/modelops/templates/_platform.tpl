@@ -1,0 +1,156 @@
+{{!--
+  Objects of the platform sub-charts (modelops-server, data-channel, scheduling-server,
+  test-data-sink, ...). Context of every partial: a platform chart's root context (Values, Job,
+  Release, Chart). Platform objects are cluster singletons named after their chart (or
+  Values.fullnameOverride), with component label Values.component.
+--}}
+
+{{#*inline "modelops.platform.name"}}
+{{default Chart.Name Values.fullnameOverride}}
+{{/inline}}
+
+{{#*inline "modelops.platform.labels"}}
+{{include "modelops.labels" (dict "Job" Job "Release" Release "Chart" Chart "name" (include "modelops.platform.name" this) "component" Values.component)}}
+{{/inline}}
+
+{{#*inline "modelops.platform.selectorLabels"}}
+{{include "modelops.selectorLabels" (dict "Release" Release "name" (include "modelops.platform.name" this) "component" Values.component)}}
+{{/inline}}
+
+{{!-- A long-running server: Deployment + Service (see "modelops.platform.service"). --}}
+{{#*inline "modelops.platform.deployment"}}
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{include "modelops.platform.name" this}}
+  labels:{{nindent 4 (include "modelops.platform.labels" this)}}
+spec:
+  replicas: {{Values.replicas}}
+  revisionHistoryLimit: 3
+  selector:
+    matchLabels:{{nindent 6 (include "modelops.platform.selectorLabels" this)}}
+  template:
+    metadata:
+      labels:{{nindent 8 (include "modelops.platform.labels" this)}}
+      {{#if Values.podAnnotations}}
+      annotations:
+        {{#each Values.podAnnotations}}
+        {{@key}}: {{quote this}}
+        {{/each}}
+      {{/if}}
+    spec:
+      {{#if Values.serviceAccountName}}
+      serviceAccountName: {{Values.serviceAccountName}}
+      {{else}}
+      automountServiceAccountToken: false
+      {{/if}}
+      enableServiceLinks: false
+      securityContext:{{nindent 8 (include "modelops.podSecurityContext" (dict "os" "linux"))}}
+      {{#if Values.global.registry.imagePullSecrets}}
+      imagePullSecrets:
+        {{#each Values.global.registry.imagePullSecrets}}
+        - name: {{#if name}}{{name}}{{else}}{{this}}{{/if}}
+        {{/each}}
+      {{/if}}
+      nodeSelector:
+        kubernetes.io/os: linux
+      containers:
+        - name: {{Values.component}}
+          image: {{include "modelops.image" (dict "image" Values.image "Values" Values "Chart" Chart)}}
+          imagePullPolicy: {{Values.image.pullPolicy}}
+          ports:
+            - name: http
+              containerPort: {{Values.port}}
+              protocol: TCP
+          env:
+            - name: PORT
+              value: {{quote Values.port}}
+            {{#if Job.global.trace.enabled}}
+{{indent 12 (include "modelops.traceEnv" (dict "Job" Job "name" (include "modelops.platform.name" this)))}}
+            {{/if}}
+            {{#each Values.env}}
+            - name: {{@key}}
+              value: {{quote this}}
+            {{/each}}
+          readinessProbe:{{nindent 12 (toYaml Values.probes.readiness)}}
+          livenessProbe:{{nindent 12 (toYaml Values.probes.liveness)}}
+          resources:{{nindent 12 (toYaml Values.resources)}}
+          securityContext:{{nindent 12 (include "modelops.containerSecurityContext" (dict "os" "linux"))}}
+          volumeMounts:
+            - name: tmp
+              mountPath: /tmp
+      volumes:
+        - name: tmp
+          emptyDir:
+            sizeLimit: 256Mi
+{{/inline}}
+
+{{#*inline "modelops.platform.service"}}
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{include "modelops.platform.name" this}}
+  labels:{{nindent 4 (include "modelops.platform.labels" this)}}
+spec:
+  type: {{Values.service.type}}
+  selector:{{nindent 4 (include "modelops.platform.selectorLabels" this)}}
+  ports:
+    - name: http
+      port: {{Values.service.port}}
+      targetPort: http
+      protocol: TCP
+{{/inline}}
+
+{{!--
+  A base image that nothing runs by itself (container tools, streaming runtime base): a
+  DaemonSet that pulls it onto every Linux node ahead of time, so that the scoring pods built on
+  it (or using it as an init container) start without waiting for a pull.
+  Context: the chart's root context plus image (the image to pre-pull).
+--}}
+{{#*inline "modelops.platform.prepull"}}
+apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: {{include "modelops.platform.name" this}}-prepull
+  labels:{{nindent 4 (include "modelops.platform.labels" this)}}
+spec:
+  selector:
+    matchLabels:{{nindent 6 (include "modelops.platform.selectorLabels" this)}}
+  updateStrategy:
+    type: RollingUpdate
+    rollingUpdate:
+      maxUnavailable: 25%
+  template:
+    metadata:
+      labels:{{nindent 8 (include "modelops.platform.labels" this)}}
+    spec:
+      automountServiceAccountToken: false
+      enableServiceLinks: false
+      terminationGracePeriodSeconds: 1
+      securityContext:{{nindent 8 (include "modelops.podSecurityContext" (dict "os" "linux"))}}
+      {{#if Values.global.registry.imagePullSecrets}}
+      imagePullSecrets:
+        {{#each Values.global.registry.imagePullSecrets}}
+        - name: {{#if name}}{{name}}{{else}}{{this}}{{/if}}
+        {{/each}}
+      {{/if}}
+      nodeSelector:
+        kubernetes.io/os: linux
+      {{#if Values.prepull.tolerations}}
+      tolerations:{{nindent 8 (toYaml Values.prepull.tolerations)}}
+      {{/if}}
+      initContainers:
+        # Pulling the image is the point; running it only proves it starts.
+        - name: prepull
+          image: {{include "modelops.image" (dict "image" image "Values" Values "Chart" Chart)}}
+          imagePullPolicy: {{default "IfNotPresent" image.pullPolicy}}
+          command: ["/bin/sh", "-c", "true"]
+          resources:{{nindent 12 (toYaml Values.prepull.resources)}}
+          securityContext:{{nindent 12 (include "modelops.containerSecurityContext" (dict "os" "linux"))}}
+      containers:
+        - name: pause
+          image: {{include "modelops.image" (dict "image" Values.prepull.pauseImage "Values" Values "Chart" Chart)}}
+          imagePullPolicy: IfNotPresent
+          resources:{{nindent 12 (toYaml Values.prepull.resources)}}
+          securityContext:{{nindent 12 (include "modelops.containerSecurityContext" (dict "os" "linux"))}}
+{{/inline}}
