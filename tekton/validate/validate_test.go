@@ -513,14 +513,13 @@ func TestTasksMapToCLI(t *testing.T) {
 				t.Errorf("%s: parameter %q must be passed as %s=$(params.%s)", d, p.Name, want, p.Name)
 			}
 		}
-		for _, r := range []string{"phase", "error"} {
-			found := false
-			for _, declared := range task.Spec.Results {
-				found = found || declared.Name == r
-			}
-			if !found {
-				t.Errorf("%s: missing result %q", d, r)
-			}
+		declared := []string{}
+		for _, r := range task.Spec.Results {
+			declared = append(declared, r.Name)
+		}
+		sort.Strings(declared)
+		if written := writtenResults(t, sub); strings.Join(declared, ",") != strings.Join(written, ",") {
+			t.Errorf("%s: declares the results %v, but src/commands/%s.rs writes %v", d, declared, sub, written)
 		}
 		sc := task.Spec.StepTemplate.SecurityContext
 		if step.SecurityContext != nil {
@@ -544,6 +543,41 @@ func TestTasksMapToCLI(t *testing.T) {
 	for name := range subcommands {
 		t.Errorf("Task %s is missing", name)
 	}
+}
+
+var (
+	resultConst = regexp.MustCompile(`pub const ([A-Z_]+): &str = "([a-z-]+)";`)
+	resultUse   = regexp.MustCompile(`tekton::([A-Z_]+)\b`)
+)
+
+// writtenResults lists the Tekton results a subcommand writes: the constants of src/tekton.rs
+// that src/commands/<sub>.rs uses, plus `error`, which every failing command writes.
+func writtenResults(t *testing.T, sub string) []string {
+	t.Helper()
+	consts, err := os.ReadFile(filepath.Join(repoRoot, "src/tekton.rs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]string{}
+	for _, m := range resultConst.FindAllStringSubmatch(string(consts), -1) {
+		names[m[1]] = m[2]
+	}
+	source, err := os.ReadFile(filepath.Join(repoRoot, "src/commands", sub+".rs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := map[string]bool{"error": true}
+	for _, m := range resultUse.FindAllStringSubmatch(string(source), -1) {
+		if name, ok := names[m[1]]; ok {
+			set[name] = true
+		}
+	}
+	out := []string{}
+	for name := range set {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func contains(items []string, want string) bool {
