@@ -234,6 +234,7 @@ up() {
   "$T" wait-url -pids "$(started_pids)" -timeout "${TIMEOUT}s" "https://127.0.0.1:$kcm/healthz" || fail_up "kube-controller-manager did not become healthy"
   "$T" wait-url -pids "$(started_pids)" -timeout "${TIMEOUT}s" "https://127.0.0.1:$sched/healthz" || fail_up "kube-scheduler did not become healthy"
   "$T" wait-cluster -pids "$(started_pids)" -kubeconfig "$K" -timeout "${TIMEOUT}s" || fail_up "the control plane is not complete (no default ServiceAccount)"
+  "$T" apply -pids "$(started_pids)" -kubeconfig "$K" -timeout "${TIMEOUT}s" "$TC"/manifests/*.yaml || fail_up "applying testcluster/manifests failed"
   "$T" nodes -pids "$(started_pids)" -kubeconfig "$K" -count "$NODES" -timeout "${TIMEOUT}s" || fail_up "the kwok nodes did not become Ready"
   all_alive || fail_up "a component exited during start-up"
   log "cluster up in $(( $(date +%s) - t0 ))s; kubeconfig: $K"

@@ -22,7 +22,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Namespace, PersistentVolume, PersistentVolumeClaim, Pod, Service, ServiceAccount,
+};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
@@ -808,6 +810,37 @@ async fn foreground_deletion_removes_dependents() {
                 "Pod {p} still exists after its owners"
             );
         }
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persistent_volume_claim_gets_bound() {
+    in_namespace("pvc_bound", |client, ns| async move {
+        // No storageClassName: the default StorageClass kwok-volume (testcluster/manifests) applies.
+        let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &ns);
+        let pvc: PersistentVolumeClaim = from_json(json!({
+            "metadata": { "name": "model-cache" },
+            "spec": { "accessModes": ["ReadWriteOnce"], "resources": { "requests": { "storage": "5Gi" } } }
+        }));
+        pvcs.create(&PostParams::default(), &pvc).await?;
+        let bound = |p: Option<&PersistentVolumeClaim>| {
+            p.and_then(|p| p.status.as_ref()?.phase.clone()).as_deref() == Some("Bound")
+        };
+        let p = wait_for(&pvcs, "model-cache", "PersistentVolumeClaim phase Bound", bound).await?;
+        let spec = p.spec.context("pvc spec")?;
+        ensure!(spec.storage_class_name.as_deref() == Some("kwok-volume"), "storage class {:?}", spec.storage_class_name);
+        let volume = spec.volume_name.context("volumeName")?;
+        let pvs: Api<PersistentVolume> = Api::all(client.clone());
+        let pv = pvs.get(&volume).await?;
+        let claim = pv.spec.as_ref().and_then(|s| s.claim_ref.as_ref()).context("claimRef")?;
+        ensure!(claim.name.as_deref() == Some("model-cache") && claim.namespace.as_deref() == Some(ns.as_str()), "claimRef {claim:?}");
+
+        // Deleting the claim releases and deletes the volume (reclaim policy Delete).
+        pvcs.delete("model-cache", &DeleteParams::default()).await?;
+        wait_gone(&pvcs, "model-cache", "the PersistentVolumeClaim").await?;
+        wait_gone(&pvs, &volume, "the PersistentVolume").await?;
         Ok(())
     })
     .await;

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -29,7 +30,13 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
@@ -60,6 +67,8 @@ func main() {
 		err = nodesCmd(args)
 	case "status":
 		err = statusCmd(args)
+	case "apply":
+		err = applyCmd(args)
 	default:
 		err = fmt.Errorf("unknown command %q", cmd)
 	}
@@ -438,3 +447,85 @@ func statusCmd(args []string) error {
 	}
 	return nil
 }
+
+// applyCmd server-side applies every object of the given YAML files (field manager
+// modelops-testcluster), retrying while the API server is still settling.
+func applyCmd(args []string) error {
+	fs := flag.NewFlagSet("apply", flag.ExitOnError)
+	addPidsFlag(fs)
+	kc := fs.String("kubeconfig", "", "kubeconfig")
+	timeout := fs.Duration("timeout", time.Minute, "timeout")
+	_ = fs.Parse(args)
+	cfg, err := clientcmd.BuildConfigFromFlags("", *kc)
+	if err != nil {
+		return err
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(cs.Discovery()))
+	var objs []*unstructured.Unstructured
+	for _, path := range fs.Args() {
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		dec := utilyaml.NewYAMLOrJSONDecoder(f, 4096)
+		for {
+			u := &unstructured.Unstructured{}
+			if err := dec.Decode(&u.Object); err != nil {
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				_ = f.Close()
+				return fmt.Errorf("%s: %w", path, err)
+			}
+			if len(u.Object) > 0 {
+				objs = append(objs, u)
+			}
+		}
+		_ = f.Close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	for _, u := range objs {
+		what := u.GetKind() + " " + u.GetName()
+		err := poll(ctx, "apply "+what, 500*time.Millisecond, func(ctx context.Context) (bool, string) {
+			gvk := u.GroupVersionKind()
+			m, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+			if err != nil {
+				mapper.Reset()
+				return false, err.Error()
+			}
+			var ri dynamic.ResourceInterface = dyn.Resource(m.Resource)
+			if m.Scope.Name() == "namespace" {
+				ns := u.GetNamespace()
+				if ns == "" {
+					ns = "default"
+				}
+				ri = dyn.Resource(m.Resource).Namespace(ns)
+			}
+			data, err := u.MarshalJSON()
+			if err != nil {
+				return false, err.Error()
+			}
+			_, err = ri.Patch(ctx, u.GetName(), types.ApplyPatchType, data,
+				metav1.PatchOptions{FieldManager: "modelops-testcluster", Force: ptrTrue()})
+			if err != nil {
+				return false, err.Error()
+			}
+			return true, ""
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func ptrTrue() *bool { t := true; return &t }
