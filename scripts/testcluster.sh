@@ -101,10 +101,14 @@ build() {
   touch "$partial/.complete"
   rm -rf "$BIN"
   mv "$partial" "$BIN"
-  # Keep the cache small: drop binaries of other keys unless a running cluster uses them.
-  local d inuse; inuse="$(cat "$STATE/bindir" 2>/dev/null || true)"
+  # Keep the cache small: drop binaries of other keys unless some running process (a cluster
+  # of any state dir) was started from them.
+  local d running
+  running="$(for e in /proc/[0-9]*/exe; do readlink "$e" 2>/dev/null; done | grep -F "$CACHE/bin/" || true)"
   for d in "$CACHE"/bin/*; do
-    [ -d "$d" ] && [ "$d" != "$BIN" ] && [ "$d" != "$inuse" ] && rm -rf "$d"
+    [ -d "$d" ] && [ "$d" != "$BIN" ] || continue
+    grep -qF "$d/" <<<"$running" && continue
+    rm -rf "$d"
   done
   exec 8>&-
   log "build finished in $(( $(date +%s) - t0 ))s"
