@@ -67,7 +67,14 @@ mod tests {
         let mut status = Status::failure("boom", "Reason");
         status.code = code;
         if retry_after > 0 {
-            status.details = Some(StatusDetails { retry_after_seconds: retry_after, ..StatusDetails::default() });
+            status.details = Some(StatusDetails {
+                name: String::new(),
+                group: String::new(),
+                kind: String::new(),
+                uid: String::new(),
+                causes: Vec::new(),
+                retry_after_seconds: retry_after,
+            });
         }
         kube::Error::Api(status.boxed())
     }

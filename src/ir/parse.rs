@@ -7,6 +7,7 @@ use crate::names::is_dns1123_label;
 use crate::schema::{Reader, join};
 use crate::yaml;
 use serde_json::{Map, Value};
+use std::collections::BTreeSet;
 
 const KINDS: [&str; 3] = ["ScoringPipeline", "Model", "ScoringFlow"];
 
@@ -17,6 +18,9 @@ pub fn parse(files: &Files) -> Result<Ir, IrError> {
     let mut flows: BTreeMap<String, Flow> = BTreeMap::new();
     let mut models: BTreeMap<String, Model> = BTreeMap::new();
     let mut seen_documents = 0;
+    // Every (kind, name) a document declared, valid or not: references to an invalid document
+    // are not reported again as dangling.
+    let mut declared: BTreeSet<(String, String)> = BTreeSet::new();
 
     for file in files.files.iter().filter(|f| is_yaml(&f.path)) {
         let file_origin = Origin::new(file.path.clone(), 0);
@@ -35,7 +39,9 @@ pub fn parse(files: &Files) -> Result<Ir, IrError> {
             seen_documents += 1;
             let origin = Origin::new(file.path.clone(), document.index);
             let mut reader = Reader::new(origin, &mut diagnostics);
-            match read_document(&mut reader, &document.value) {
+            let (identity, parsed) = read_document(&mut reader, &document.value);
+            declared.extend(identity);
+            match parsed {
                 Some(Parsed::Pipeline(p)) => pipelines.push(p),
                 Some(Parsed::Flow(flow)) => insert_unique(&mut flows, flow.name.clone(), flow, |f| &f.origin, &mut diagnostics),
                 Some(Parsed::Model(model)) => {
@@ -50,10 +56,11 @@ pub fn parse(files: &Files) -> Result<Ir, IrError> {
     if seen_documents == 0 {
         diagnostics.push(&root, "", "holds no YAML documents (*.yaml or *.yml files)");
     }
+    let invalid_pipeline = declared.iter().any(|(kind, _)| kind == "ScoringPipeline");
     let pipeline = match pipelines.len() {
         1 => pipelines.pop(),
         0 => {
-            if seen_documents > 0 {
+            if seen_documents > 0 && !invalid_pipeline {
                 diagnostics.push(&root, "", "holds no ScoringPipeline document; exactly one is required");
             }
             None
@@ -67,7 +74,7 @@ pub fn parse(files: &Files) -> Result<Ir, IrError> {
         }
     };
     if let Some(pipeline) = &pipeline {
-        check_references(pipeline, &flows, &models, &mut diagnostics);
+        check_references(pipeline, &flows, &models, &declared, &mut diagnostics);
     }
     match (pipeline, diagnostics.into_result(())) {
         (Some(pipeline), Ok(())) => Ok(Ir { pipeline, flows, models }),
@@ -102,7 +109,14 @@ fn insert_unique<T>(
     }
 }
 
-fn read_document(r: &mut Reader, value: &Value) -> Option<Parsed> {
+/// The document's (kind, name) as soon as they are known, and the parsed object if it is valid.
+fn read_document(r: &mut Reader, value: &Value) -> (Option<(String, String)>, Option<Parsed>) {
+    let mut identity = None;
+    let parsed = read_object(r, value, &mut identity);
+    (identity, parsed)
+}
+
+fn read_object(r: &mut Reader, value: &Value, identity: &mut Option<(String, String)>) -> Option<Parsed> {
     let doc = r.mapping(value, "", &["apiVersion", "kind", "metadata", "spec"])?;
     let api_version = r.required_string(doc, "", "apiVersion");
     if let Some(api_version) = &api_version
@@ -118,6 +132,7 @@ fn read_document(r: &mut Reader, value: &Value) -> Option<Parsed> {
     }
     let metadata = r.required_mapping(doc, "", "metadata", &["name", "namespace", "labels", "annotations"])?;
     let name = r.required_string(metadata, "metadata", "name")?;
+    *identity = Some((kind.clone(), name.clone()));
     r.origin = r.origin.clone().with_object(&kind, &name);
     check_name(r, "metadata.name", &name);
     let namespace = r.optional_string(metadata, "metadata", "namespace");
@@ -168,11 +183,11 @@ fn read_pipeline(r: &mut Reader, spec: &Value, origin: Origin, name: String, nam
     let spec = spec_mapping(r, spec, &["mode", "parameters", "flows"])?;
     let mode = match r.optional_string(spec, "spec", "mode") {
         None => Mode::Batch,
-        Some(text) => Mode::parse(&text).or_else(|| {
+        Some(text) => Mode::parse(&text).unwrap_or_else(|| {
             let hint = suggestion(&text, Mode::NAMES);
             r.error("spec.mode", format!("unknown mode `{text}`{hint}; expected batch or streaming"));
-            None
-        })?,
+            Mode::Batch
+        }),
     };
     let parameters = r.string_map(spec, "spec", "parameters");
     check_parameter_names(r, "spec.parameters", &parameters);
@@ -299,9 +314,16 @@ fn read_step(r: &mut Reader, value: &Value, path: &str) -> Option<Step> {
     Some(Step { name: name?, action })
 }
 
-fn check_references(pipeline: &Pipeline, flows: &BTreeMap<String, Flow>, models: &BTreeMap<String, Model>, d: &mut Diagnostics) {
+fn check_references(
+    pipeline: &Pipeline,
+    flows: &BTreeMap<String, Flow>,
+    models: &BTreeMap<String, Model>,
+    declared: &BTreeSet<(String, String)>,
+    d: &mut Diagnostics,
+) {
+    let is_declared = |kind: &str, name: &str| declared.contains(&(kind.to_string(), name.to_string()));
     for (i, flow) in pipeline.flows.iter().enumerate() {
-        if !flows.contains_key(flow) && !flow.contains("${") {
+        if !flows.contains_key(flow) && !is_declared("ScoringFlow", flow) && !flow.contains("${") {
             let hint = suggestion(flow, flows.keys().map(String::as_str));
             d.push(&pipeline.origin, format!("spec.flows[{i}]"), format!("no ScoringFlow named `{flow}`{hint}"));
         }
@@ -313,6 +335,7 @@ fn check_references(pipeline: &Pipeline, flows: &BTreeMap<String, Flow>, models:
         for (i, step) in flow.steps.iter().enumerate() {
             if let StepAction::Model(model) = &step.action
                 && !models.contains_key(model)
+                && !is_declared("Model", model)
                 && !model.contains("${")
             {
                 let hint = suggestion(model, models.keys().map(String::as_str));
