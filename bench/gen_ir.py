@@ -17,8 +17,10 @@ def main():
     parser.add_argument("--models", type=int, default=200)
     parser.add_argument("--mode", default="batch", choices=["batch", "streaming"])
     parser.add_argument("--name", default="bench")
+    parser.add_argument("--no-windows", action="store_true", help="leave out STATISTICA (Windows-only) models")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
+    formats = [f for f in FORMATS if not (args.no_windows and f == "STATISTICA")]
     flows = [f"flow-{i:04d}" for i in range(args.flows)]
     with open(os.path.join(args.out, "pipeline.yaml"), "w") as f:
         f.write(f"apiVersion: modelops.io/v1\nkind: ScoringPipeline\nmetadata: {{name: {args.name}}}\n"
@@ -27,7 +29,7 @@ def main():
     with open(os.path.join(args.out, "models.yaml"), "w") as f:
         for i in range(args.models):
             f.write(f"---\napiVersion: modelops.io/v1\nkind: Model\nmetadata: {{name: model-{i:04d}}}\n"
-                    f"spec:\n  format: {FORMATS[i % len(FORMATS)]}\n  version: \"{i}\"\n"
+                    f"spec:\n  format: {formats[i % len(formats)]}\n  version: \"{i}\"\n"
                     f"  artifact: {{uri: \"s3://models/model-{i:04d}/model\", sha256: \"{i:064x}\"}}\n")
     with open(os.path.join(args.out, "flows.yaml"), "w") as f:
         for i, name in enumerate(flows):

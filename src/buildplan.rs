@@ -33,13 +33,32 @@ pub enum BuildPlanError {
     #[error("{chart}: values.yaml: `build` {reason}")]
     InvalidBuild { chart: String, reason: String },
     #[error("{chart}: values.yaml: build step {step}: {reason}")]
-    InvalidStep { chart: String, step: String, reason: String },
+    InvalidStep {
+        chart: String,
+        step: String,
+        reason: String,
+    },
     #[error("{chart}: values.yaml: build step {step}: `{field}` is required")]
-    MissingField { chart: String, step: String, field: &'static str },
-    #[error("build step `{step}` is declared twice: in {first_chart} and in {second_chart} (step names are unique across all charts)")]
-    DuplicateStep { step: String, first_chart: String, second_chart: String },
+    MissingField {
+        chart: String,
+        step: String,
+        field: &'static str,
+    },
+    #[error(
+        "build step `{step}` is declared twice: in {first_chart} and in {second_chart} (step names are unique across all charts)"
+    )]
+    DuplicateStep {
+        step: String,
+        first_chart: String,
+        second_chart: String,
+    },
     #[error("{chart}: build step `{step}` depends on `{dependency}`, which no chart declares{}", suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default())]
-    MissingDependency { chart: String, step: String, dependency: String, suggestion: Option<String> },
+    MissingDependency {
+        chart: String,
+        step: String,
+        dependency: String,
+        suggestion: Option<String>,
+    },
     #[error("build steps depend on each other in a cycle: {}", Cycle(.cycle))]
     Cycle {
         /// `(chart, step)` pairs; each depends on the next and the last on the first.
@@ -116,12 +135,29 @@ struct RawStep {
 pub fn plan(chart: &Chart) -> Result<BuildPlan, BuildPlanError> {
     let steps = collect(chart)?;
     if steps.is_empty() {
-        return Err(BuildPlanError::NoSteps { chart: chart.path.clone() });
+        return Err(BuildPlanError::NoSteps {
+            chart: chart.path.clone(),
+        });
     }
     let steps = order(steps)?;
-    let registry = chart.defaults.pointer("/global/registry/host").and_then(Value::as_str).filter(|h| !h.is_empty()).map(str::to_string);
-    let tag = chart.meta.app_version.clone().unwrap_or_else(|| chart.meta.version.clone());
-    Ok(BuildPlan { chart_name: chart.meta.name.clone(), chart_version: chart.meta.version.clone(), registry, tag, steps })
+    let registry = chart
+        .defaults
+        .pointer("/global/registry/host")
+        .and_then(Value::as_str)
+        .filter(|h| !h.is_empty())
+        .map(str::to_string);
+    let tag = chart
+        .meta
+        .app_version
+        .clone()
+        .unwrap_or_else(|| chart.meta.version.clone());
+    Ok(BuildPlan {
+        chart_name: chart.meta.name.clone(),
+        chart_version: chart.meta.version.clone(),
+        registry,
+        tag,
+        steps,
+    })
 }
 
 /// Every chart's `build.steps`, parent charts first, each chart's steps in declared order; all
@@ -145,15 +181,22 @@ pub fn collect(chart: &Chart) -> Result<Vec<BuildStep>, BuildPlanError> {
 }
 
 fn chart_steps(chart: &Chart, errors: &mut Vec<BuildPlanError>) -> Vec<BuildStep> {
-    let Some(build) = chart.defaults.get("build") else { return Vec::new() };
-    let invalid_build = |reason: String| BuildPlanError::InvalidBuild { chart: chart.path.clone(), reason };
+    let Some(build) = chart.defaults.get("build") else {
+        return Vec::new();
+    };
+    let invalid_build = |reason: String| BuildPlanError::InvalidBuild {
+        chart: chart.path.clone(),
+        reason,
+    };
     if build.is_null() {
         return Vec::new();
     }
     let raw: RawBuild = match serde_json::from_value(build.clone()) {
         Ok(raw) => raw,
         Err(err) => {
-            errors.push(invalid_build(format!("must be a mapping with `steps`: {err}")));
+            errors.push(invalid_build(format!(
+                "must be a mapping with `steps`: {err}"
+            )));
             return Vec::new();
         }
     };
@@ -164,7 +207,11 @@ fn chart_steps(chart: &Chart, errors: &mut Vec<BuildPlanError>) -> Vec<BuildStep
             Some(name) if !name.is_empty() => format!("`{name}`"),
             _ => format!("#{}", index + 1),
         };
-        let invalid = |reason: String| BuildPlanError::InvalidStep { chart: chart.path.clone(), step: label.clone(), reason };
+        let invalid = |reason: String| BuildPlanError::InvalidStep {
+            chart: chart.path.clone(),
+            step: label.clone(),
+            reason,
+        };
         let raw: RawStep = match serde_json::from_value(value) {
             Ok(raw) => raw,
             Err(err) => {
@@ -172,18 +219,30 @@ fn chart_steps(chart: &Chart, errors: &mut Vec<BuildPlanError>) -> Vec<BuildStep
                 continue;
             }
         };
-        let mut required = |field: &'static str, value: Option<String>| match value.filter(|v| !v.trim().is_empty()) {
+        let mut required = |field: &'static str, value: Option<String>| match value
+            .filter(|v| !v.trim().is_empty())
+        {
             Some(value) => Some(value),
             None => {
-                errors.push(BuildPlanError::MissingField { chart: chart.path.clone(), step: label.clone(), field });
+                errors.push(BuildPlanError::MissingField {
+                    chart: chart.path.clone(),
+                    step: label.clone(),
+                    field,
+                });
                 None
             }
         };
-        let (Some(name), Some(context), Some(image)) = (required("name", raw.name), required("context", raw.context), required("image", raw.image))
-        else {
+        let (Some(name), Some(context), Some(image)) = (
+            required("name", raw.name),
+            required("context", raw.context),
+            required("image", raw.image),
+        ) else {
             continue;
         };
-        let dockerfile = raw.dockerfile.filter(|d| !d.trim().is_empty()).unwrap_or_else(|| DEFAULT_DOCKERFILE.to_string());
+        let dockerfile = raw
+            .dockerfile
+            .filter(|d| !d.trim().is_empty())
+            .unwrap_or_else(|| DEFAULT_DOCKERFILE.to_string());
         let mut problems = Vec::new();
         if !is_dns1123_label(&name) {
             problems.push(format!(
@@ -206,7 +265,14 @@ fn chart_steps(chart: &Chart, errors: &mut Vec<BuildPlanError>) -> Vec<BuildStep
             errors.extend(problems.into_iter().map(invalid));
             continue;
         }
-        steps.push(BuildStep { chart: chart.path.clone(), name, context, dockerfile, image, depends_on: depends_on.into_iter().collect() });
+        steps.push(BuildStep {
+            chart: chart.path.clone(),
+            name,
+            context,
+            dockerfile,
+            image,
+            depends_on: depends_on.into_iter().collect(),
+        });
     }
     steps
 }
@@ -226,8 +292,14 @@ fn relative_path_problem(path: &str) -> Option<&'static str> {
 fn image_problem(image: &str) -> Option<&'static str> {
     let last = image.rsplit('/').next().unwrap_or(image);
     if image.contains('@') || last.contains(':') {
-        Some("must be a repository without tag or digest (the Pipeline's `tag` parameter is appended)")
-    } else if image.starts_with('/') || image.ends_with('/') || image.contains("//") || image.chars().any(char::is_whitespace) {
+        Some(
+            "must be a repository without tag or digest (the Pipeline's `tag` parameter is appended)",
+        )
+    } else if image.starts_with('/')
+        || image.ends_with('/')
+        || image.contains("//")
+        || image.chars().any(char::is_whitespace)
+    {
         Some("is not an image repository")
     } else if image.chars().any(|c| c.is_ascii_uppercase()) {
         Some("must be lower-case")
@@ -250,7 +322,11 @@ pub fn order(steps: Vec<BuildStep>) -> Result<Vec<BuildStep>, BuildPlanError> {
     let by_name: BTreeMap<&str, &BuildStep> = steps.iter().map(|s| (s.name.as_str(), s)).collect();
     let mut errors = Vec::new();
     for step in &steps {
-        for dependency in step.depends_on.iter().filter(|d| !by_name.contains_key(d.as_str())) {
+        for dependency in step
+            .depends_on
+            .iter()
+            .filter(|d| !by_name.contains_key(d.as_str()))
+        {
             errors.push(BuildPlanError::MissingDependency {
                 chart: step.chart.clone(),
                 step: step.name.clone(),
@@ -262,20 +338,32 @@ pub fn order(steps: Vec<BuildStep>) -> Result<Vec<BuildStep>, BuildPlanError> {
     into_result((), errors)?;
 
     // Kahn's algorithm over "dependency before dependant", the ready set kept sorted by name.
-    let mut waiting: BTreeMap<&str, usize> = steps.iter().map(|s| (s.name.as_str(), s.depends_on.len())).collect();
+    let mut waiting: BTreeMap<&str, usize> = steps
+        .iter()
+        .map(|s| (s.name.as_str(), s.depends_on.len()))
+        .collect();
     let mut dependants: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for step in &steps {
         for dependency in &step.depends_on {
-            dependants.entry(dependency.as_str()).or_default().push(step.name.as_str());
+            dependants
+                .entry(dependency.as_str())
+                .or_default()
+                .push(step.name.as_str());
         }
     }
-    let mut ready: BTreeSet<&str> = waiting.iter().filter(|(_, n)| **n == 0).map(|(name, _)| *name).collect();
+    let mut ready: BTreeSet<&str> = waiting
+        .iter()
+        .filter(|(_, n)| **n == 0)
+        .map(|(name, _)| *name)
+        .collect();
     let mut ordered: Vec<BuildStep> = Vec::with_capacity(steps.len());
     while let Some(name) = ready.pop_first() {
         waiting.remove(name);
         ordered.push(by_name[name].clone());
         for dependant in dependants.get(name).into_iter().flatten() {
-            let count = waiting.get_mut(dependant).expect("a dependant is still waiting");
+            let count = waiting
+                .get_mut(dependant)
+                .expect("a dependant is still waiting");
             *count -= 1;
             if *count == 0 {
                 ready.insert(dependant);
@@ -285,25 +373,42 @@ pub fn order(steps: Vec<BuildStep>) -> Result<Vec<BuildStep>, BuildPlanError> {
     if waiting.is_empty() {
         return Ok(ordered);
     }
-    Err(BuildPlanError::Cycle { cycle: find_cycle(&by_name, &waiting.keys().copied().collect()) })
+    Err(BuildPlanError::Cycle {
+        cycle: find_cycle(&by_name, &waiting.keys().copied().collect()),
+    })
 }
 
 /// Every step left over by Kahn's algorithm waits on another left-over step, so following the
 /// (smallest) left-over dependency from any of them must come back round: that loop is the cycle,
 /// reported from its smallest name.
-fn find_cycle(by_name: &BTreeMap<&str, &BuildStep>, left: &BTreeSet<&str>) -> Vec<(String, String)> {
+fn find_cycle(
+    by_name: &BTreeMap<&str, &BuildStep>,
+    left: &BTreeSet<&str>,
+) -> Vec<(String, String)> {
     let mut path: Vec<&str> = Vec::new();
     let mut current = *left.first().expect("a cycle leaves steps over");
     while !path.contains(&current) {
         path.push(current);
-        current =
-            by_name[current].depends_on.iter().map(String::as_str).find(|d| left.contains(d)).expect("a left-over step waits on a left-over step");
+        current = by_name[current]
+            .depends_on
+            .iter()
+            .map(String::as_str)
+            .find(|d| left.contains(d))
+            .expect("a left-over step waits on a left-over step");
     }
     let start = path.iter().position(|n| *n == current).unwrap_or(0);
     let mut cycle: Vec<&str> = path[start..].to_vec();
-    let smallest = cycle.iter().enumerate().min_by_key(|(_, n)| **n).map(|(i, _)| i).unwrap_or(0);
+    let smallest = cycle
+        .iter()
+        .enumerate()
+        .min_by_key(|(_, n)| **n)
+        .map(|(i, _)| i)
+        .unwrap_or(0);
     cycle.rotate_left(smallest);
-    cycle.into_iter().map(|n| (by_name[n].chart.clone(), n.to_string())).collect()
+    cycle
+        .into_iter()
+        .map(|n| (by_name[n].chart.clone(), n.to_string()))
+        .collect()
 }
 
 fn closest<'a>(wanted: &str, names: impl Iterator<Item = &'a str>) -> Option<String> {
@@ -457,21 +562,40 @@ mod tests {
     /// An umbrella chart with one sub-chart per `(chart, values.yaml)` entry.
     fn tree(subcharts: &[(&str, &str)]) -> Chart {
         let mut files = vec![
-            File { path: "Chart.yaml".into(), bytes: b"apiVersion: v2\nname: top\nversion: 2.0.0\nappVersion: \"2.1\"\n".to_vec() },
-            File { path: "values.yaml".into(), bytes: b"global: {registry: {host: reg.example.com}}\n".to_vec() },
+            File {
+                path: "Chart.yaml".into(),
+                bytes: b"apiVersion: v2\nname: top\nversion: 2.0.0\nappVersion: \"2.1\"\n".to_vec(),
+            },
+            File {
+                path: "values.yaml".into(),
+                bytes: b"global: {registry: {host: reg.example.com}}\n".to_vec(),
+            },
         ];
         for (name, values) in subcharts {
             files.push(File {
                 path: format!("charts/{name}/Chart.yaml"),
                 bytes: format!("apiVersion: v2\nname: {name}\nversion: 0.1.0\n").into_bytes(),
             });
-            files.push(File { path: format!("charts/{name}/values.yaml"), bytes: values.as_bytes().to_vec() });
+            files.push(File {
+                path: format!("charts/{name}/values.yaml"),
+                bytes: values.as_bytes().to_vec(),
+            });
         }
-        Chart::from_files(&Files { origin: "top".into(), files }, None).unwrap()
+        Chart::from_files(
+            &Files {
+                origin: "top".into(),
+                files,
+            },
+            None,
+        )
+        .unwrap()
     }
 
     fn step(name: &str, deps: &[&str]) -> String {
-        format!("    - {{name: {name}, context: images/{name}, dockerfile: Dockerfile, image: acme/{name}, dependsOn: [{}]}}\n", deps.join(", "))
+        format!(
+            "    - {{name: {name}, context: images/{name}, dockerfile: Dockerfile, image: acme/{name}, dependsOn: [{}]}}\n",
+            deps.join(", ")
+        )
     }
 
     fn names(plan: &BuildPlan) -> Vec<&str> {
@@ -481,9 +605,26 @@ mod tests {
     #[test]
     fn orders_by_dependencies_then_name() {
         let chart = tree(&[
-            ("zeta", &format!("build:\n  steps:\n{}{}", step("base", &[]), step("tools", &[]))),
-            ("alpha", &format!("build:\n  steps:\n{}{}", step("server", &["runtime", "tools"]), step("runtime", &["base"]))),
-            ("mid", &format!("build:\n  steps:\n{}", step("app", &["base"]))),
+            (
+                "zeta",
+                &format!(
+                    "build:\n  steps:\n{}{}",
+                    step("base", &[]),
+                    step("tools", &[])
+                ),
+            ),
+            (
+                "alpha",
+                &format!(
+                    "build:\n  steps:\n{}{}",
+                    step("server", &["runtime", "tools"]),
+                    step("runtime", &["base"])
+                ),
+            ),
+            (
+                "mid",
+                &format!("build:\n  steps:\n{}", step("app", &["base"])),
+            ),
             ("none", "replicas: 1\n"),
         ]);
         let plan = plan(&chart).unwrap();
@@ -497,16 +638,31 @@ mod tests {
 
     #[test]
     fn same_charts_give_the_same_pipeline() {
-        let values = format!("build:\n  steps:\n{}{}{}", step("c", &["a"]), step("b", &["a"]), step("a", &[]));
+        let values = format!(
+            "build:\n  steps:\n{}{}{}",
+            step("c", &["a"]),
+            step("b", &["a"]),
+            step("a", &[])
+        );
         let first = plan(&tree(&[("x", &values)])).unwrap().to_yaml();
         let again = plan(&tree(&[("x", &values)])).unwrap().to_yaml();
         assert_eq!(first, again);
-        assert!(first.starts_with("# Generated by `modelops-executor build-plan`"), "{first}");
+        assert!(
+            first.starts_with("# Generated by `modelops-executor build-plan`"),
+            "{first}"
+        );
     }
 
     #[test]
     fn pipeline_has_run_after_edges_and_parameters() {
-        let chart = tree(&[("x", &format!("build:\n  steps:\n{}{}", step("base", &[]), step("app", &["base"])))]);
+        let chart = tree(&[(
+            "x",
+            &format!(
+                "build:\n  steps:\n{}{}",
+                step("base", &[]),
+                step("app", &["base"])
+            ),
+        )]);
         let pipeline = plan(&chart).unwrap().to_pipeline();
         assert_eq!(pipeline["kind"], "Pipeline");
         assert_eq!(pipeline["metadata"]["name"], PIPELINE_NAME);
@@ -514,23 +670,47 @@ mod tests {
         assert_eq!(tasks[0]["name"], "base");
         assert!(tasks[0].get("runAfter").is_none());
         assert_eq!(tasks[1]["runAfter"], json!(["base"]));
-        assert_eq!(tasks[1]["params"][2], json!({"name": "image", "value": "$(params.registry)/acme/app:$(params.tag)"}));
+        assert_eq!(
+            tasks[1]["params"][2],
+            json!({"name": "image", "value": "$(params.registry)/acme/app:$(params.tag)"})
+        );
         assert_eq!(pipeline["spec"]["params"][0]["default"], "reg.example.com");
-        assert_eq!(pipeline["spec"]["results"][1]["value"], "$(tasks.app.results.IMAGE_DIGEST)");
+        assert_eq!(
+            pipeline["spec"]["results"][1]["value"],
+            "$(tasks.app.results.IMAGE_DIGEST)"
+        );
     }
 
     #[test]
     fn cycle_is_reported_with_its_path() {
         let chart = tree(&[
-            ("one", &format!("build:\n  steps:\n{}{}", step("b", &["c"]), step("root", &[]))),
-            ("two", &format!("build:\n  steps:\n{}{}", step("c", &["d"]), step("d", &["b", "root"]))),
+            (
+                "one",
+                &format!(
+                    "build:\n  steps:\n{}{}",
+                    step("b", &["c"]),
+                    step("root", &[])
+                ),
+            ),
+            (
+                "two",
+                &format!(
+                    "build:\n  steps:\n{}{}",
+                    step("c", &["d"]),
+                    step("d", &["b", "root"])
+                ),
+            ),
             ("three", &format!("build:\n  steps:\n{}", step("e", &["d"]))),
         ]);
         let err = plan(&chart).unwrap_err();
         assert_eq!(
             err,
             BuildPlanError::Cycle {
-                cycle: vec![("top/charts/one".into(), "b".into()), ("top/charts/two".into(), "c".into()), ("top/charts/two".into(), "d".into())]
+                cycle: vec![
+                    ("top/charts/one".into(), "b".into()),
+                    ("top/charts/two".into(), "c".into()),
+                    ("top/charts/two".into(), "d".into())
+                ]
             }
         );
         assert_eq!(
@@ -541,29 +721,60 @@ mod tests {
 
     #[test]
     fn self_dependency_is_an_error() {
-        let err = plan(&tree(&[("one", &format!("build:\n  steps:\n{}", step("a", &["a"])))])).unwrap_err().to_string();
-        assert_eq!(err, "top/charts/one: values.yaml: build step `a`: depends on itself");
+        let err = plan(&tree(&[(
+            "one",
+            &format!("build:\n  steps:\n{}", step("a", &["a"])),
+        )]))
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "top/charts/one: values.yaml: build step `a`: depends on itself"
+        );
     }
 
     #[test]
     fn missing_dependency_names_chart_step_and_suggestion() {
-        let chart = tree(&[("one", &format!("build:\n  steps:\n{}{}", step("runtime-base", &[]), step("app", &["runtime-bsae", "gone-entirely"])))]);
+        let chart = tree(&[(
+            "one",
+            &format!(
+                "build:\n  steps:\n{}{}",
+                step("runtime-base", &[]),
+                step("app", &["runtime-bsae", "gone-entirely"])
+            ),
+        )]);
         let err = plan(&chart).unwrap_err();
-        let BuildPlanError::Multiple(errors) = &err else { panic!("{err:?}") };
-        assert_eq!(errors[0].to_string(), "top/charts/one: build step `app` depends on `gone-entirely`, which no chart declares");
+        let BuildPlanError::Multiple(errors) = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(
+            errors[0].to_string(),
+            "top/charts/one: build step `app` depends on `gone-entirely`, which no chart declares"
+        );
         assert_eq!(
             errors[1].to_string(),
             "top/charts/one: build step `app` depends on `runtime-bsae`, which no chart declares (did you mean `runtime-base`?)"
         );
-        assert!(err.to_string().starts_with("2 problems with the build steps:\n  - "), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("2 problems with the build steps:\n  - "),
+            "{err}"
+        );
     }
 
     #[test]
     fn duplicate_step_names_both_charts() {
-        let chart = tree(&[("one", &format!("build:\n  steps:\n{}", step("a", &[]))), ("two", &format!("build:\n  steps:\n{}", step("a", &[])))]);
+        let chart = tree(&[
+            ("one", &format!("build:\n  steps:\n{}", step("a", &[]))),
+            ("two", &format!("build:\n  steps:\n{}", step("a", &[]))),
+        ]);
         assert_eq!(
             plan(&chart).unwrap_err(),
-            BuildPlanError::DuplicateStep { step: "a".into(), first_chart: "top/charts/one".into(), second_chart: "top/charts/two".into() }
+            BuildPlanError::DuplicateStep {
+                step: "a".into(),
+                first_chart: "top/charts/one".into(),
+                second_chart: "top/charts/two".into()
+            }
         );
     }
 
@@ -571,23 +782,59 @@ mod tests {
     fn required_fields_unknown_fields_and_bad_values_are_reported_together() {
         let values = "build:\n  steps:\n    - {name: a, image: acme/a}\n    - {context: x, image: acme/y}\n    - {name: b, context: b, image: acme/b, dependOn: [a]}\n    - {name: C_, context: /abs, image: 'acme/c:1.0'}\n";
         let err = plan(&tree(&[("one", values)])).unwrap_err();
-        let BuildPlanError::Multiple(errors) = &err else { panic!("{err:?}") };
+        let BuildPlanError::Multiple(errors) = &err else {
+            panic!("{err:?}")
+        };
         let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        assert_eq!(messages[0], "top/charts/one: values.yaml: build step `a`: `context` is required");
-        assert_eq!(messages[1], "top/charts/one: values.yaml: build step #2: `name` is required");
-        assert!(messages[2].starts_with("top/charts/one: values.yaml: build step `b`: unknown field `dependOn`"), "{}", messages[2]);
-        assert!(messages[3].contains("build step `C_`: name `C_` must be a DNS-1123 label"), "{}", messages[3]);
-        assert!(messages[4].contains("context `/abs` must be relative"), "{}", messages[4]);
-        assert!(messages[5].contains("image `acme/c:1.0` must be a repository without tag"), "{}", messages[5]);
+        assert_eq!(
+            messages[0],
+            "top/charts/one: values.yaml: build step `a`: `context` is required"
+        );
+        assert_eq!(
+            messages[1],
+            "top/charts/one: values.yaml: build step #2: `name` is required"
+        );
+        assert!(
+            messages[2].starts_with(
+                "top/charts/one: values.yaml: build step `b`: unknown field `dependOn`"
+            ),
+            "{}",
+            messages[2]
+        );
+        assert!(
+            messages[3].contains("build step `C_`: name `C_` must be a DNS-1123 label"),
+            "{}",
+            messages[3]
+        );
+        assert!(
+            messages[4].contains("context `/abs` must be relative"),
+            "{}",
+            messages[4]
+        );
+        assert!(
+            messages[5].contains("image `acme/c:1.0` must be a repository without tag"),
+            "{}",
+            messages[5]
+        );
         assert_eq!(messages.len(), 6, "{messages:#?}");
     }
 
     #[test]
     fn malformed_build_block_and_no_steps() {
-        let err = plan(&tree(&[("one", "build: [a]\n")])).unwrap_err().to_string();
-        assert!(err.starts_with("top/charts/one: values.yaml: `build` must be a mapping with `steps`"), "{err}");
+        let err = plan(&tree(&[("one", "build: [a]\n")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("top/charts/one: values.yaml: `build` must be a mapping with `steps`"),
+            "{err}"
+        );
         let err = plan(&tree(&[("one", "replicas: 2\n")])).unwrap_err();
-        assert_eq!(err, BuildPlanError::NoSteps { chart: "top".into() });
+        assert_eq!(
+            err,
+            BuildPlanError::NoSteps {
+                chart: "top".into()
+            }
+        );
     }
 
     #[test]

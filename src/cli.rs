@@ -4,7 +4,12 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
-pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("MODELOPS_GIT_COMMIT"), ")");
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("MODELOPS_GIT_COMMIT"),
+    ")"
+);
 
 #[derive(Debug, Parser)]
 #[command(name = "modelops-executor", version = VERSION, about = "Install, watch and remove ML scoring pipelines on Kubernetes", propagate_version = true)]
@@ -113,7 +118,11 @@ pub struct InstallArgs {
     #[command(flatten)]
     pub input: InputArgs,
     /// Namespace of the data channel registry.
-    #[arg(long, default_value = "datachannels", env = "MODELOPS_CHANNELS_NAMESPACE")]
+    #[arg(
+        long,
+        default_value = "datachannels",
+        env = "MODELOPS_CHANNELS_NAMESPACE"
+    )]
     pub channels_namespace: String,
     /// Create the target namespace if it does not exist.
     #[arg(long, env = "MODELOPS_CREATE_NAMESPACE")]
@@ -204,7 +213,12 @@ pub struct StatusArgs {
 
 #[derive(Debug, Args)]
 pub struct JobsArgs {
-    #[arg(short, long, env = "MODELOPS_NAMESPACE", conflicts_with = "all_namespaces")]
+    #[arg(
+        short,
+        long,
+        env = "MODELOPS_NAMESPACE",
+        conflicts_with = "all_namespaces"
+    )]
     pub namespace: Option<String>,
     /// All namespaces.
     #[arg(short = 'A', long)]
@@ -244,7 +258,9 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
             number.push(c);
             continue;
         }
-        let value: u64 = number.parse().map_err(|_| format!("`{text}` is not a duration (e.g. 90s, 10m, 1h30m)"))?;
+        let value: u64 = number
+            .parse()
+            .map_err(|_| format!("`{text}` is not a duration (e.g. 90s, 10m, 1h30m)"))?;
         number.clear();
         let millis = match c {
             'm' if chars.peek() == Some(&'s') => {
@@ -259,7 +275,9 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         total += value * millis;
     }
     if !number.is_empty() {
-        return Err(format!("`{text}` is not a duration: a unit is missing after {number}"));
+        return Err(format!(
+            "`{text}` is not a duration: a unit is missing after {number}"
+        ));
     }
     if total == 0 {
         return Err(format!("`{text}` must be longer than zero"));

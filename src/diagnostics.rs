@@ -14,7 +14,11 @@ pub struct Origin {
 
 impl Origin {
     pub fn new(file: impl Into<String>, document: usize) -> Self {
-        Origin { file: file.into(), document, object: None }
+        Origin {
+            file: file.into(),
+            document,
+            object: None,
+        }
     }
 
     pub fn with_object(mut self, kind: &str, name: &str) -> Self {
@@ -60,7 +64,11 @@ pub struct Diagnostics(pub Vec<Diagnostic>);
 
 impl Diagnostics {
     pub fn push(&mut self, origin: &Origin, field: impl Into<String>, message: impl Into<String>) {
-        self.0.push(Diagnostic { origin: origin.clone(), field: field.into(), message: message.into() });
+        self.0.push(Diagnostic {
+            origin: origin.clone(),
+            field: field.into(),
+            message: message.into(),
+        });
     }
 
     pub fn is_empty(&self) -> bool {
@@ -101,17 +109,24 @@ impl fmt::Display for Diagnostics {
 impl std::error::Error for Diagnostics {}
 
 /// "did you mean" for a misspelt key or name, when one candidate is close enough.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|candidate| (strsim::damerau_levenshtein(word, candidate), candidate))
-        .filter(|(distance, candidate)| *distance <= (candidate.len() / 3).max(1) && *distance < word.len().max(1) + 1)
+        .filter(|(distance, candidate)| {
+            *distance <= (candidate.len() / 3).max(1) && *distance < word.len().max(1) + 1
+        })
         .min()
         .map(|(_, candidate)| candidate)
 }
 
 pub fn suggestion<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
-    did_you_mean(word, candidates).map(|c| format!(" (did you mean `{c}`?)")).unwrap_or_default()
+    did_you_mean(word, candidates)
+        .map(|c| format!(" (did you mean `{c}`?)"))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -120,7 +135,10 @@ mod tests {
 
     #[test]
     fn suggests_close_keys_only() {
-        assert_eq!(did_you_mean("replcas", ["replicas", "steps"]), Some("replicas"));
+        assert_eq!(
+            did_you_mean("replcas", ["replicas", "steps"]),
+            Some("replicas")
+        );
         assert_eq!(did_you_mean("zzz", ["replicas", "steps"]), None);
     }
 
@@ -130,6 +148,9 @@ mod tests {
         let origin = Origin::new("flows.yaml", 2).with_object("ScoringFlow", "score");
         d.push(&origin, "spec.replicas", "must be at least 1");
         let text = d.into_result(()).unwrap_err().to_string();
-        assert_eq!(text, "1 problem:\n  - flows.yaml, document 2 (ScoringFlow/score): spec.replicas: must be at least 1");
+        assert_eq!(
+            text,
+            "1 problem:\n  - flows.yaml, document 2 (ScoringFlow/score): spec.replicas: must be at least 1"
+        );
     }
 }

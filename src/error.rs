@@ -74,7 +74,10 @@ impl Error {
         let mut out = format!("error: {self}");
         let mut source = std::error::Error::source(self);
         while let Some(cause) = source {
-            out.push_str(&format!("\n  caused by: {}", indent_continuation(&cause.to_string())));
+            out.push_str(&format!(
+                "\n  caused by: {}",
+                indent_continuation(&cause.to_string())
+            ));
             source = cause.source();
         }
         out

@@ -8,8 +8,8 @@
 pub mod archive;
 pub mod buildplan;
 pub mod chart;
-pub mod cluster;
 pub mod cli;
+pub mod cluster;
 pub mod commands;
 pub mod diagnostics;
 pub mod digest;

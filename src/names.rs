@@ -13,7 +13,9 @@ pub const MAX_BASE_NAME: usize = 47;
 pub fn is_dns1123_label(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= MAX_LABEL
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !name.starts_with('-')
         && !name.ends_with('-')
 }
@@ -22,7 +24,12 @@ pub fn is_dns1123_label(name: &str) -> bool {
 /// too) of at most `max` characters. Too long a name keeps its head and gets an 8-hex hash of the
 /// whole, so distinct inputs stay distinct and the same input always gives the same name.
 pub fn bounded_name(parts: &[&str], max: usize) -> String {
-    let joined = parts.iter().filter(|p| !p.is_empty()).copied().collect::<Vec<_>>().join("-");
+    let joined = parts
+        .iter()
+        .filter(|p| !p.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join("-");
     let mut name = sanitize_dns(&joined);
     if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
         name = format!("m-{name}");
@@ -39,7 +46,13 @@ pub fn bounded_name(parts: &[&str], max: usize) -> String {
 pub fn label_value(text: &str) -> String {
     let cleaned: String = text
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     let trimmed = trim_non_alnum(&cleaned);
     if trimmed.len() <= MAX_LABEL {
@@ -73,8 +86,14 @@ mod tests {
 
     #[test]
     fn short_names_are_joined() {
-        assert_eq!(bounded_name(&["fraud", "pmml"], MAX_BASE_NAME), "fraud-pmml");
-        assert_eq!(bounded_name(&["Fraud_Detection", "", "PMML"], 63), "fraud-detection-pmml");
+        assert_eq!(
+            bounded_name(&["fraud", "pmml"], MAX_BASE_NAME),
+            "fraud-pmml"
+        );
+        assert_eq!(
+            bounded_name(&["Fraud_Detection", "", "PMML"], 63),
+            "fraud-detection-pmml"
+        );
         assert_eq!(bounded_name(&["1st", "flow"], 63), "m-1st-flow");
     }
 

@@ -11,7 +11,11 @@ pub struct Reader<'d> {
 }
 
 pub fn join(path: &str, key: &str) -> String {
-    if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
 }
 
 pub fn type_name(value: &Value) -> &'static str {
@@ -27,7 +31,10 @@ pub fn type_name(value: &Value) -> &'static str {
 
 impl<'d> Reader<'d> {
     pub fn new(origin: Origin, diagnostics: &'d mut Diagnostics) -> Self {
-        Reader { origin, diagnostics }
+        Reader {
+            origin,
+            diagnostics,
+        }
     }
 
     pub fn error(&mut self, field: &str, message: impl Into<String>) {
@@ -35,21 +42,37 @@ impl<'d> Reader<'d> {
     }
 
     /// A mapping with only `allowed` keys; unknown keys are reported with a suggestion.
-    pub fn mapping<'v>(&mut self, value: &'v Value, path: &str, allowed: &[&str]) -> Option<&'v Map<String, Value>> {
+    pub fn mapping<'v>(
+        &mut self,
+        value: &'v Value,
+        path: &str,
+        allowed: &[&str],
+    ) -> Option<&'v Map<String, Value>> {
         let Value::Object(map) = value else {
-            self.error(path, format!("must be a mapping, found {}", type_name(value)));
+            self.error(
+                path,
+                format!("must be a mapping, found {}", type_name(value)),
+            );
             return None;
         };
         for key in map.keys() {
             if !allowed.contains(&key.as_str()) {
                 let hint = suggestion(key, allowed.iter().copied());
-                self.error(&join(path, key), format!("unknown field{hint}; allowed: {}", allowed.join(", ")));
+                self.error(
+                    &join(path, key),
+                    format!("unknown field{hint}; allowed: {}", allowed.join(", ")),
+                );
             }
         }
         Some(map)
     }
 
-    pub fn required<'v>(&mut self, map: &'v Map<String, Value>, path: &str, key: &str) -> Option<&'v Value> {
+    pub fn required<'v>(
+        &mut self,
+        map: &'v Map<String, Value>,
+        path: &str,
+        key: &str,
+    ) -> Option<&'v Value> {
         match map.get(key) {
             Some(Value::Null) | None => {
                 self.error(&join(path, key), "is required");
@@ -77,13 +100,21 @@ impl<'d> Reader<'d> {
             Value::Number(n) => Some(n.to_string()),
             Value::Bool(b) => Some(b.to_string()),
             other => {
-                self.error(path, format!("must be a string, found {}", type_name(other)));
+                self.error(
+                    path,
+                    format!("must be a string, found {}", type_name(other)),
+                );
                 None
             }
         }
     }
 
-    pub fn required_string(&mut self, map: &Map<String, Value>, path: &str, key: &str) -> Option<String> {
+    pub fn required_string(
+        &mut self,
+        map: &Map<String, Value>,
+        path: &str,
+        key: &str,
+    ) -> Option<String> {
         let value = self.required(map, path, key)?;
         let text = self.scalar(value, &join(path, key))?;
         if text.trim().is_empty() {
@@ -93,7 +124,12 @@ impl<'d> Reader<'d> {
         Some(text)
     }
 
-    pub fn optional_string(&mut self, map: &Map<String, Value>, path: &str, key: &str) -> Option<String> {
+    pub fn optional_string(
+        &mut self,
+        map: &Map<String, Value>,
+        path: &str,
+        key: &str,
+    ) -> Option<String> {
         match map.get(key) {
             None | Some(Value::Null) => None,
             Some(value) => self.scalar(value, &join(path, key)),
@@ -101,7 +137,12 @@ impl<'d> Reader<'d> {
     }
 
     /// A string → string mapping (parameters, labels).
-    pub fn string_map(&mut self, map: &Map<String, Value>, path: &str, key: &str) -> BTreeMap<String, String> {
+    pub fn string_map(
+        &mut self,
+        map: &Map<String, Value>,
+        path: &str,
+        key: &str,
+    ) -> BTreeMap<String, String> {
         let mut out = BTreeMap::new();
         let path = join(path, key);
         match map.get(key) {
@@ -113,17 +154,28 @@ impl<'d> Reader<'d> {
                     }
                 }
             }
-            Some(other) => self.error(&path, format!("must be a mapping of strings, found {}", type_name(other))),
+            Some(other) => self.error(
+                &path,
+                format!("must be a mapping of strings, found {}", type_name(other)),
+            ),
         }
         out
     }
 
-    pub fn list<'v>(&mut self, map: &'v Map<String, Value>, path: &str, key: &str) -> Option<&'v Vec<Value>> {
+    pub fn list<'v>(
+        &mut self,
+        map: &'v Map<String, Value>,
+        path: &str,
+        key: &str,
+    ) -> Option<&'v Vec<Value>> {
         match map.get(key) {
             None | Some(Value::Null) => None,
             Some(Value::Array(items)) => Some(items),
             Some(other) => {
-                self.error(&join(path, key), format!("must be a list, found {}", type_name(other)));
+                self.error(
+                    &join(path, key),
+                    format!("must be a list, found {}", type_name(other)),
+                );
                 None
             }
         }
@@ -135,7 +187,10 @@ impl<'d> Reader<'d> {
             Some(n) => Some(n),
             None if value.is_null() => None,
             None => {
-                self.error(&join(path, key), format!("must be a non-negative integer, found {value}"));
+                self.error(
+                    &join(path, key),
+                    format!("must be a non-negative integer, found {value}"),
+                );
                 None
             }
         }
@@ -152,11 +207,19 @@ mod tests {
         let mut diagnostics = Diagnostics::default();
         let mut reader = Reader::new(Origin::new("a.yaml", 1), &mut diagnostics);
         let value = json!({"replcas": 2, "name": 3});
-        let map = reader.mapping(&value, "spec", &["replicas", "name", "steps"]).unwrap();
-        assert_eq!(reader.required_string(map, "spec", "name").as_deref(), Some("3"));
+        let map = reader
+            .mapping(&value, "spec", &["replicas", "name", "steps"])
+            .unwrap();
+        assert_eq!(
+            reader.required_string(map, "spec", "name").as_deref(),
+            Some("3")
+        );
         assert!(reader.required(map, "spec", "steps").is_none());
         let text = diagnostics.to_string();
-        assert!(text.contains("spec.replcas: unknown field (did you mean `replicas`?)"), "{text}");
+        assert!(
+            text.contains("spec.replcas: unknown field (did you mean `replicas`?)"),
+            "{text}"
+        );
         assert!(text.contains("spec.steps: is required"), "{text}");
     }
 }

@@ -31,27 +31,45 @@ pub fn merge(base: &mut Value, top: &Value) {
 
 fn strip_nulls(value: &Value) -> Value {
     match value {
-        Value::Object(map) => Value::Object(map.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), strip_nulls(v))).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), strip_nulls(v)))
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
 
 /// Reads a `-f` values file: a YAML mapping (or empty).
 pub fn parse_values_file(file: &str, text: &str) -> Result<Value, ValuesError> {
-    let value = crate::yaml::parse_one(text).map_err(|err| ValuesError::File { file: file.to_string(), reason: err.to_string() })?;
+    let value = crate::yaml::parse_one(text).map_err(|err| ValuesError::File {
+        file: file.to_string(),
+        reason: err.to_string(),
+    })?;
     match value {
         Value::Null => Ok(Value::Object(Map::new())),
         Value::Object(_) => Ok(value),
-        other => Err(ValuesError::File { file: file.to_string(), reason: format!("must be a mapping, found {}", crate::schema::type_name(&other)) }),
+        other => Err(ValuesError::File {
+            file: file.to_string(),
+            reason: format!(
+                "must be a mapping, found {}",
+                crate::schema::type_name(&other)
+            ),
+        }),
     }
 }
 
 /// Applies one `--set` argument: `a.b=c`, several separated by `,`, `list[0]=x`, `{a,b}` lists,
 /// `\.` and `\,` escapes; `true`/`false`/`null` and integers are typed as Helm types them.
 pub fn apply_set(values: &mut Value, expression: &str) -> Result<(), ValuesError> {
-    let error = |reason: &str| ValuesError::Set { expression: expression.to_string(), reason: reason.to_string() };
+    let error = |reason: &str| ValuesError::Set {
+        expression: expression.to_string(),
+        reason: reason.to_string(),
+    };
     for assignment in split_unescaped(expression, ',', true) {
-        let (path, raw) = split_once_unescaped(&assignment, '=').ok_or_else(|| error("expected key=value"))?;
+        let (path, raw) =
+            split_once_unescaped(&assignment, '=').ok_or_else(|| error("expected key=value"))?;
         let segments = parse_path(&path).map_err(|reason| error(&reason))?;
         let value = typed_value(&raw);
         set_path(values, &segments, value).map_err(|reason| error(&reason))?;
@@ -80,8 +98,12 @@ fn parse_path(path: &str) -> Result<Vec<Segment>, String> {
             segments.push(Segment::Key(key.to_string()));
         }
         while let Some(stripped) = rest.strip_prefix('[') {
-            let end = stripped.find(']').ok_or_else(|| format!("unclosed `[` in `{path}`"))?;
-            let index = stripped[..end].parse().map_err(|_| format!("`{}` is not a list index", &stripped[..end]))?;
+            let end = stripped
+                .find(']')
+                .ok_or_else(|| format!("unclosed `[` in `{path}`"))?;
+            let index = stripped[..end]
+                .parse()
+                .map_err(|_| format!("`{}` is not a list index", &stripped[..end]))?;
             if index > 10_000 {
                 return Err(format!("list index {index} is too large"));
             }
@@ -133,7 +155,13 @@ fn typed_value(raw: &str) -> Value {
         "null" => Value::Null,
         text if text.starts_with('{') && text.ends_with('}') => {
             let inner = &raw[1..raw.len() - 1];
-            Value::Array(split_unescaped(inner, ',', false).into_iter().filter(|s| !s.is_empty()).map(|s| typed_value(&s)).collect())
+            Value::Array(
+                split_unescaped(inner, ',', false)
+                    .into_iter()
+                    .filter(|s| !s.is_empty())
+                    .map(|s| typed_value(&s))
+                    .collect(),
+            )
         }
         text => match text.parse::<i64>() {
             // Helm keeps "0123" a string: a leading zero is not a number someone meant.
@@ -195,14 +223,24 @@ mod tests {
     #[test]
     fn merge_follows_helm() {
         let mut base = json!({"a": {"x": 1, "y": 2}, "list": [1, 2], "gone": 1});
-        merge(&mut base, &json!({"a": {"y": 3, "z": null}, "list": [9], "gone": null, "new": {"k": null, "v": 1}}));
-        assert_eq!(base, json!({"a": {"x": 1, "y": 3}, "list": [9], "new": {"v": 1}}));
+        merge(
+            &mut base,
+            &json!({"a": {"y": 3, "z": null}, "list": [9], "gone": null, "new": {"k": null, "v": 1}}),
+        );
+        assert_eq!(
+            base,
+            json!({"a": {"x": 1, "y": 3}, "list": [9], "new": {"v": 1}})
+        );
     }
 
     #[test]
     fn set_expressions() {
         let mut values = json!({"a": {"keep": 1}});
-        apply_set(&mut values, "a.b=true,a.c=12,a.d=0123,list[1]=x,dotted\\.key=v,l={x,y}").unwrap();
+        apply_set(
+            &mut values,
+            "a.b=true,a.c=12,a.d=0123,list[1]=x,dotted\\.key=v,l={x,y}",
+        )
+        .unwrap();
         assert_eq!(
             values,
             json!({"a": {"keep": 1, "b": true, "c": 12, "d": "0123"}, "list": [null, "x"], "dotted.key": "v", "l": ["x", "y"]})
@@ -216,14 +254,21 @@ mod tests {
         let mut values = json!({});
         let err = apply_set(&mut values, "novalue").unwrap_err().to_string();
         assert_eq!(err, "--set `novalue`: expected key=value");
-        assert!(apply_set(&mut values, "a[x]=1").unwrap_err().to_string().contains("not a list index"));
+        assert!(
+            apply_set(&mut values, "a[x]=1")
+                .unwrap_err()
+                .to_string()
+                .contains("not a list index")
+        );
         assert!(apply_set(&mut values, "a[99999999]=1").is_err());
     }
 
     #[test]
     fn values_files_must_be_mappings() {
         assert!(parse_values_file("v.yaml", "").unwrap().is_object());
-        let err = parse_values_file("v.yaml", "- a\n").unwrap_err().to_string();
+        let err = parse_values_file("v.yaml", "- a\n")
+            .unwrap_err()
+            .to_string();
         assert_eq!(err, "v.yaml: must be a mapping, found a list");
     }
 }

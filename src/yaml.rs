@@ -43,7 +43,11 @@ pub fn parse_documents(text: &str) -> Result<Vec<Document>, YamlError> {
         let value = Option::<Value>::deserialize(de)?;
         let line = starts.get(position).copied().unwrap_or(1);
         if let Some(value) = value {
-            documents.push(Document { index: position + 1, line, value });
+            documents.push(Document {
+                index: position + 1,
+                line,
+                value,
+            });
         }
     }
     Ok(documents)
@@ -55,7 +59,10 @@ pub fn parse_one(text: &str) -> Result<Value, YamlError> {
     match docs.len() {
         0 => Ok(Value::Null),
         1 => Ok(docs.remove(0).value),
-        n => Err(YamlError { message: format!("expected one YAML document, found {n}"), location: None }),
+        n => Err(YamlError {
+            message: format!("expected one YAML document, found {n}"),
+            location: None,
+        }),
     }
 }
 

@@ -11,7 +11,12 @@ fn root() -> PathBuf {
 }
 
 fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).current_dir(root()).env_remove("RUST_LOG").output().expect("the binary runs")
+    Command::new(BIN)
+        .args(args)
+        .current_dir(root())
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("the binary runs")
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -21,13 +26,43 @@ fn text(bytes: &[u8]) -> String {
 /// Each example, the extra flags it is rendered with, and its golden directory.
 const EXAMPLES: [(&str, &[&str]); 3] = [
     ("batch-fraud", &["--globals", "examples/globals.yaml"]),
-    ("streaming-recommendations", &["--globals", "examples/globals.yaml", "--job-id", "reco-42", "--namespace", "shop"]),
-    ("batch-fraud-minimal", &["--param", "threshold=0.8", "--set", "scoringServices[0].replicas=3"]),
+    (
+        "streaming-recommendations",
+        &[
+            "--globals",
+            "examples/globals.yaml",
+            "--job-id",
+            "reco-42",
+            "--namespace",
+            "shop",
+        ],
+    ),
+    (
+        "batch-fraud-minimal",
+        &[
+            "--param",
+            "threshold=0.8",
+            "--set",
+            "scoringServices[0].replicas=3",
+        ],
+    ),
 ];
 
 fn example_args(example: &str, extra: &[&str], command: &str) -> Vec<String> {
-    let ir = if example == "batch-fraud-minimal" { "examples/batch-fraud".to_string() } else { format!("examples/{example}") };
-    let mut args = vec![command.to_string(), "--ir".into(), ir, "--channels".into(), "examples/channels".into(), "--chart".into(), "charts/modelops".into()];
+    let ir = if example == "batch-fraud-minimal" {
+        "examples/batch-fraud".to_string()
+    } else {
+        format!("examples/{example}")
+    };
+    let mut args = vec![
+        command.to_string(),
+        "--ir".into(),
+        ir,
+        "--channels".into(),
+        "examples/channels".into(),
+        "--chart".into(),
+        "charts/modelops".into(),
+    ];
     args.extend(extra.iter().map(|s| s.to_string()));
     args
 }
@@ -39,10 +74,18 @@ fn assert_golden(path: &Path, actual: &str) {
         std::fs::write(path, actual).unwrap();
         return;
     }
-    let expected = std::fs::read_to_string(path).unwrap_or_else(|_| panic!("{} is missing; run with UPDATE_GOLDEN=1", path.display()));
+    let expected = std::fs::read_to_string(path)
+        .unwrap_or_else(|_| panic!("{} is missing; run with UPDATE_GOLDEN=1", path.display()));
     if expected != actual {
-        let line = expected.lines().zip(actual.lines()).position(|(a, b)| a != b).map(|i| i + 1);
-        panic!("{} differs from the output (first differing line: {line:?}); if the change is intended, rerun with UPDATE_GOLDEN=1", path.display());
+        let line = expected
+            .lines()
+            .zip(actual.lines())
+            .position(|(a, b)| a != b)
+            .map(|i| i + 1);
+        panic!(
+            "{} differs from the output (first differing line: {line:?}); if the change is intended, rerun with UPDATE_GOLDEN=1",
+            path.display()
+        );
     }
 }
 
@@ -53,10 +96,20 @@ fn golden_preprocess_and_render_for_every_example() {
             let args = example_args(example, extra, command);
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             let first = run(&args);
-            assert!(first.status.success(), "{example} {command}: {}", text(&first.stderr));
+            assert!(
+                first.status.success(),
+                "{example} {command}: {}",
+                text(&first.stderr)
+            );
             let second = run(&args);
-            assert_eq!(first.stdout, second.stdout, "{example} {command} is not byte-stable across runs");
-            assert_golden(&root().join("tests/golden").join(example).join(file), &text(&first.stdout));
+            assert_eq!(
+                first.stdout, second.stdout,
+                "{example} {command} is not byte-stable across runs"
+            );
+            assert_golden(
+                &root().join("tests/golden").join(example).join(file),
+                &text(&first.stdout),
+            );
         }
     }
 }
@@ -64,14 +117,23 @@ fn golden_preprocess_and_render_for_every_example() {
 #[test]
 fn bad_input_corpus_gives_precise_errors_and_exit_2() {
     let corpus = root().join("tests/corpus");
-    let mut cases: Vec<_> = std::fs::read_dir(&corpus).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut cases: Vec<_> = std::fs::read_dir(&corpus)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     cases.sort();
     assert!(cases.len() >= 20, "the corpus lost cases");
     for case in cases {
         let name = case.file_name().unwrap().to_string_lossy().to_string();
         let expect = std::fs::read_to_string(case.join("expect")).unwrap();
         let mut exit = None;
-        let mut args = vec!["preprocess".to_string(), "--ir".into(), case.join("ir").display().to_string(), "--channels".into(), "examples/channels".into()];
+        let mut args = vec![
+            "preprocess".to_string(),
+            "--ir".into(),
+            case.join("ir").display().to_string(),
+            "--channels".into(),
+            "examples/channels".into(),
+        ];
         let mut wanted = Vec::new();
         for line in expect.lines() {
             match line.split_once(' ') {
@@ -84,16 +146,29 @@ fn bad_input_corpus_gives_precise_errors_and_exit_2() {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let output = run(&args);
         let stderr = text(&output.stderr);
-        assert_eq!(output.status.code(), exit, "{name}: wrong exit code; stderr:\n{stderr}");
-        assert!(output.stdout.is_empty(), "{name}: printed values despite the error");
+        assert_eq!(
+            output.status.code(),
+            exit,
+            "{name}: wrong exit code; stderr:\n{stderr}"
+        );
+        assert!(
+            output.stdout.is_empty(),
+            "{name}: printed values despite the error"
+        );
         for needle in wanted {
-            assert!(stderr.contains(&needle), "{name}: stderr lacks `{needle}`:\n{stderr}");
+            assert!(
+                stderr.contains(&needle),
+                "{name}: stderr lacks `{needle}`:\n{stderr}"
+            );
         }
     }
 }
 
 fn tar_gz(entries: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default()));
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::default(),
+    ));
     for (path, bytes) in entries {
         let mut header = tar::Header::new_gnu();
         header.set_size(bytes.len() as u64);
@@ -113,10 +188,18 @@ fn example_archive() -> Vec<u8> {
     let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .map(|p| (format!("ir/{}", p.file_name().unwrap().to_string_lossy()), std::fs::read(&p).unwrap()))
+        .map(|p| {
+            (
+                format!("ir/{}", p.file_name().unwrap().to_string_lossy()),
+                std::fs::read(&p).unwrap(),
+            )
+        })
         .collect();
     files.sort();
-    let entries: Vec<(&str, &[u8])> = files.iter().map(|(p, b)| (p.as_str(), b.as_slice())).collect();
+    let entries: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(p, b)| (p.as_str(), b.as_slice()))
+        .collect();
     tar_gz(&entries)
 }
 
@@ -128,10 +211,22 @@ fn archive_ir_renders_like_the_directory_and_checks_its_sha256() {
     std::fs::write(&archive, &bytes).unwrap();
     let sha = modelops_executor::digest::sha256_hex(&bytes);
     let archive_arg = archive.display().to_string();
-    let base = ["render", "--channels", "examples/channels", "--chart", "charts/modelops", "--job-id", "j1"];
+    let base = [
+        "render",
+        "--channels",
+        "examples/channels",
+        "--chart",
+        "charts/modelops",
+        "--job-id",
+        "j1",
+    ];
     let from_dir = run(&[&base[..], &["--ir", "examples/batch-fraud"]].concat());
     let from_archive = run(&[&base[..], &["--ir", &archive_arg, "--ir-sha256", &sha]].concat());
-    assert!(from_archive.status.success(), "{}", text(&from_archive.stderr));
+    assert!(
+        from_archive.status.success(),
+        "{}",
+        text(&from_archive.stderr)
+    );
     assert_eq!(from_dir.stdout, from_archive.stdout);
 
     let wrong = "0".repeat(64);
@@ -145,10 +240,27 @@ fn archive_ir_renders_like_the_directory_and_checks_its_sha256() {
 fn malicious_archive_is_refused_before_anything_is_written() {
     let tmp = tempfile::tempdir().unwrap();
     let archive = tmp.path().join("evil.tar.gz");
-    std::fs::write(&archive, tar_gz(&[("ir/pipeline.yaml", b"a: 1\n"), ("../../escape.yaml", b"evil: true\n")])).unwrap();
-    let output = run(&["preprocess", "--ir", &archive.display().to_string(), "--channels", "examples/channels"]);
+    std::fs::write(
+        &archive,
+        tar_gz(&[
+            ("ir/pipeline.yaml", b"a: 1\n"),
+            ("../../escape.yaml", b"evil: true\n"),
+        ]),
+    )
+    .unwrap();
+    let output = run(&[
+        "preprocess",
+        "--ir",
+        &archive.display().to_string(),
+        "--channels",
+        "examples/channels",
+    ]);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
-    assert!(text(&output.stderr).contains("../../escape.yaml"), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("../../escape.yaml"),
+        "{}",
+        text(&output.stderr)
+    );
     assert!(!tmp.path().parent().unwrap().join("escape.yaml").exists());
 }
 
@@ -156,16 +268,33 @@ fn malicious_archive_is_refused_before_anything_is_written() {
 fn render_output_dir_writes_one_file_per_template() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
-    let args = example_args("batch-fraud", &["--output-dir", &out.display().to_string()], "render");
+    let args = example_args(
+        "batch-fraud",
+        &["--output-dir", &out.display().to_string()],
+        "render",
+    );
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let output = run(&args);
     assert!(output.status.success(), "{}", text(&output.stderr));
     let flow_templates = out.join("modelops/charts/scoring-flow/templates");
     let files: Vec<_> = std::fs::read_dir(&flow_templates).unwrap().collect();
-    assert!(!files.is_empty(), "no files under {}", flow_templates.display());
-    let all: String = walk(&out).iter().map(|p| std::fs::read_to_string(p).unwrap()).collect();
-    let printed = run(&example_args("batch-fraud", &[], "render").iter().map(String::as_str).collect::<Vec<_>>());
-    assert_eq!(all.matches("\nkind: ").count(), text(&printed.stdout).matches("\nkind: ").count());
+    assert!(
+        !files.is_empty(),
+        "no files under {}",
+        flow_templates.display()
+    );
+    let all: String = walk(&out)
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    let printed = run(&example_args("batch-fraud", &[], "render")
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>());
+    assert_eq!(
+        all.matches("\nkind: ").count(),
+        text(&printed.stdout).matches("\nkind: ").count()
+    );
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
@@ -185,15 +314,48 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn package_is_reproducible_and_renders_like_the_directory() {
     let tmp = tempfile::tempdir().unwrap();
-    let first = run(&["package", "charts/modelops", "-d", &tmp.path().join("a").display().to_string()]);
-    let second = run(&["package", "charts/modelops", "-d", &tmp.path().join("b").display().to_string()]);
+    let first = run(&[
+        "package",
+        "charts/modelops",
+        "-d",
+        &tmp.path().join("a").display().to_string(),
+    ]);
+    let second = run(&[
+        "package",
+        "charts/modelops",
+        "-d",
+        &tmp.path().join("b").display().to_string(),
+    ]);
     assert!(first.status.success(), "{}", text(&first.stderr));
-    let (sha_a, path_a) = text(&first.stdout).trim().split_once("  ").map(|(s, p)| (s.to_string(), p.to_string())).unwrap();
-    let (sha_b, _) = text(&second.stdout).trim().split_once("  ").map(|(s, p)| (s.to_string(), p.to_string())).unwrap();
+    let (sha_a, path_a) = text(&first.stdout)
+        .trim()
+        .split_once("  ")
+        .map(|(s, p)| (s.to_string(), p.to_string()))
+        .unwrap();
+    let (sha_b, _) = text(&second.stdout)
+        .trim()
+        .split_once("  ")
+        .map(|(s, p)| (s.to_string(), p.to_string()))
+        .unwrap();
     assert_eq!(sha_a, sha_b, "packaging is not reproducible");
-    assert_eq!(sha_a, modelops_executor::digest::sha256_hex(&std::fs::read(&path_a).unwrap()));
+    assert_eq!(
+        sha_a,
+        modelops_executor::digest::sha256_hex(&std::fs::read(&path_a).unwrap())
+    );
 
-    let render = |chart: &str| run(&["render", "--ir", "examples/batch-fraud", "--channels", "examples/channels", "--chart", chart, "--job-id", "j1"]);
+    let render = |chart: &str| {
+        run(&[
+            "render",
+            "--ir",
+            "examples/batch-fraud",
+            "--channels",
+            "examples/channels",
+            "--chart",
+            chart,
+            "--job-id",
+            "j1",
+        ])
+    };
     let from_dir = render("charts/modelops");
     let from_tgz = render(&path_a);
     assert!(from_tgz.status.success(), "{}", text(&from_tgz.stderr));
@@ -205,7 +367,13 @@ fn version_names_the_commit() {
     let output = run(&["--version"]);
     let stdout = text(&output.stdout);
     assert!(output.status.success());
-    assert!(stdout.starts_with(&format!("modelops-executor {} (commit ", env!("CARGO_PKG_VERSION"))), "{stdout}");
+    assert!(
+        stdout.starts_with(&format!(
+            "modelops-executor {} (commit ",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -216,8 +384,12 @@ fn json_logs_are_json_lines() {
     let stderr = text(&output.stderr);
     assert!(!stderr.is_empty());
     for line in stderr.lines() {
-        let value: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
-        assert!(value.get("level").is_some() && value.get("message").is_some(), "{line}");
+        let value: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(
+            value.get("level").is_some() && value.get("message").is_some(),
+            "{line}"
+        );
     }
 }
 
@@ -225,6 +397,12 @@ fn json_logs_are_json_lines() {
 fn usage_errors_exit_2() {
     let output = run(&["render"]);
     assert_eq!(output.status.code(), Some(2));
-    let output = run(&["render", "--ir", "examples/batch-fraud", "--chart", "/nonexistent/chart"]);
+    let output = run(&[
+        "render",
+        "--ir",
+        "examples/batch-fraud",
+        "--chart",
+        "/nonexistent/chart",
+    ]);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
 }

@@ -27,11 +27,16 @@ fn kubeconfig(test: &str) -> Option<String> {
     match std::env::var("MODELOPS_TEST_KUBECONFIG") {
         Ok(path) if !path.trim().is_empty() => Some(path),
         _ if std::env::var("CI").is_ok_and(|v| !v.is_empty()) => {
-            panic!("{test}: MODELOPS_TEST_KUBECONFIG is not set but CI is: lifecycle tests must run against the local control plane")
+            panic!(
+                "{test}: MODELOPS_TEST_KUBECONFIG is not set but CI is: lifecycle tests must run against the local control plane"
+            )
         }
         _ => {
             use std::io::Write as _;
-            let _ = writeln!(std::io::stderr(), "SKIPPED {test}: MODELOPS_TEST_KUBECONFIG is not set (see scripts/test.sh)");
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED {test}: MODELOPS_TEST_KUBECONFIG is not set (see scripts/test.sh)"
+            );
             None
         }
     }
@@ -49,11 +54,35 @@ struct Scene {
 impl Scene {
     async fn new(test: &str) -> Option<Scene> {
         let path = kubeconfig(test)?;
-        let config = Config::from_custom_kubeconfig(Kubeconfig::read_from(&path).unwrap(), &KubeConfigOptions::default()).await.unwrap();
+        let config = Config::from_custom_kubeconfig(
+            Kubeconfig::read_from(&path).unwrap(),
+            &KubeConfigOptions::default(),
+        )
+        .await
+        .unwrap();
         let client = Client::try_from(config).unwrap();
-        let suffix = format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() & 0xff_ffff);
-        let short = test.replace('_', "-").chars().take(30).collect::<String>().trim_end_matches('-').to_string();
-        let scene = Scene { client, kubeconfig: path, namespace: format!("lc-{short}-{suffix}"), job_id: format!("{short}-{suffix}"), results: tempfile::tempdir().unwrap() };
+        let suffix = format!(
+            "{:x}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+                & 0xff_ffff
+        );
+        let short = test
+            .replace('_', "-")
+            .chars()
+            .take(30)
+            .collect::<String>()
+            .trim_end_matches('-')
+            .to_string();
+        let scene = Scene {
+            client,
+            kubeconfig: path,
+            namespace: format!("lc-{short}-{suffix}"),
+            job_id: format!("{short}-{suffix}"),
+            results: tempfile::tempdir().unwrap(),
+        };
         scene.register_channels().await;
         scene.ensure_windows_node().await;
         Some(scene)
@@ -61,18 +90,42 @@ impl Scene {
 
     fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(BIN);
-        command.args(args).current_dir(root()).env("KUBECONFIG", &self.kubeconfig).env_remove("RUST_LOG").env_remove("MODELOPS_JOB_ID");
+        command
+            .args(args)
+            .current_dir(root())
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env_remove("RUST_LOG")
+            .env_remove("MODELOPS_JOB_ID");
         command
     }
 
     fn run(&self, args: &[&str]) -> Output {
         let output = self.command(args).output().expect("the binary runs");
-        eprintln!("$ modelops-executor {}\n{}", args.join(" "), String::from_utf8_lossy(&output.stderr));
+        eprintln!(
+            "$ modelops-executor {}\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        );
         output
     }
 
     fn install_args<'a>(&'a self, ir: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-        let mut args = vec!["install", "--ir", ir, "--chart", "charts/modelops", "--globals", "examples/globals.yaml", "--namespace", &self.namespace, "--create-namespace", "--job-id", &self.job_id, "--timeout", "90s"];
+        let mut args = vec![
+            "install",
+            "--ir",
+            ir,
+            "--chart",
+            "charts/modelops",
+            "--globals",
+            "examples/globals.yaml",
+            "--namespace",
+            &self.namespace,
+            "--create-namespace",
+            "--job-id",
+            &self.job_id,
+            "--timeout",
+            "90s",
+        ];
         args.extend_from_slice(extra);
         args
     }
@@ -88,14 +141,29 @@ impl Scene {
     /// The data channel registry lives in the cluster, as install expects by default.
     async fn register_channels(&self) {
         let namespaces: Api<Namespace> = Api::all(self.client.clone());
-        let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "datachannels"}});
-        namespaces.patch("datachannels", &PatchParams::apply("lifecycle-test"), &Patch::Apply(&ns)).await.unwrap();
+        let ns =
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "datachannels"}});
+        namespaces
+            .patch(
+                "datachannels",
+                &PatchParams::apply("lifecycle-test"),
+                &Patch::Apply(&ns),
+            )
+            .await
+            .unwrap();
         let text = std::fs::read_to_string(root().join("examples/channels/registry.yaml")).unwrap();
         let config_maps: Api<ConfigMap> = Api::namespaced(self.client.clone(), "datachannels");
         for document in text.split("\n---\n") {
             let value: serde_json::Value = serde_norway::from_str(document).unwrap();
             let name = value["metadata"]["name"].as_str().unwrap().to_string();
-            config_maps.patch(&name, &PatchParams::apply("lifecycle-test").force(), &Patch::Apply(&value)).await.unwrap();
+            config_maps
+                .patch(
+                    &name,
+                    &PatchParams::apply("lifecycle-test").force(),
+                    &Patch::Apply(&value),
+                )
+                .await
+                .unwrap();
         }
     }
 
@@ -108,28 +176,50 @@ impl Scene {
                 "labels": {"type": "kwok", "kubernetes.io/os": "windows", "kubernetes.io/hostname": "kwok-windows-0"}},
             "status": {"allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"}, "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"}},
         });
-        nodes.patch("kwok-windows-0", &PatchParams::apply("lifecycle-test").force(), &Patch::Apply(&node)).await.unwrap();
+        nodes
+            .patch(
+                "kwok-windows-0",
+                &PatchParams::apply("lifecycle-test").force(),
+                &Patch::Apply(&node),
+            )
+            .await
+            .unwrap();
     }
 
     async fn labelled<K>(&self) -> Vec<K>
     where
-        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
     {
         let api: Api<K> = Api::namespaced(self.client.clone(), &self.namespace);
-        api.list(&ListParams::default().labels(&format!("{JOB_LABEL}={}", self.job_id))).await.unwrap().items
+        api.list(&ListParams::default().labels(&format!("{JOB_LABEL}={}", self.job_id)))
+            .await
+            .unwrap()
+            .items
     }
 
     /// Every object of the job that the charts render, by kind/name → resourceVersion.
     async fn versions(&self) -> BTreeMap<String, String> {
         let mut out = BTreeMap::new();
         for item in self.labelled::<ConfigMap>().await {
-            out.insert(format!("configmap/{}", item.name_any()), item.resource_version().unwrap());
+            out.insert(
+                format!("configmap/{}", item.name_any()),
+                item.resource_version().unwrap(),
+            );
         }
         for item in self.labelled::<Deployment>().await {
-            out.insert(format!("deployment/{}", item.name_any()), item.resource_version().unwrap());
+            out.insert(
+                format!("deployment/{}", item.name_any()),
+                item.resource_version().unwrap(),
+            );
         }
         for item in self.labelled::<Job>().await {
-            out.insert(format!("job/{}", item.name_any()), item.resource_version().unwrap());
+            out.insert(
+                format!("job/{}", item.name_any()),
+                item.resource_version().unwrap(),
+            );
         }
         out
     }
@@ -144,27 +234,52 @@ impl Scene {
             if current == previous {
                 return current;
             }
-            assert!(started.elapsed() < Duration::from_secs(60), "objects never settled");
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "objects never settled"
+            );
             previous = current;
         }
     }
 
     async fn remaining(&self) -> Vec<String> {
         let mut names: Vec<String> = self.versions().await.into_keys().collect();
-        names.extend(self.labelled::<k8s_openapi::api::core::v1::Service>().await.iter().map(|s| format!("service/{}", s.name_any())));
-        names.extend(self.labelled::<k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler>().await.iter().map(|s| format!("hpa/{}", s.name_any())));
+        names.extend(
+            self.labelled::<k8s_openapi::api::core::v1::Service>()
+                .await
+                .iter()
+                .map(|s| format!("service/{}", s.name_any())),
+        );
+        names.extend(
+            self.labelled::<k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler>()
+                .await
+                .iter()
+                .map(|s| format!("hpa/{}", s.name_any())),
+        );
         names
     }
 
     async fn record(&self) -> Option<BTreeMap<String, String>> {
         let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), &self.namespace);
-        api.get_opt(&format!("modelops-job-{}", self.job_id)).await.unwrap().map(|cm| cm.data.unwrap_or_default())
+        api.get_opt(&format!("modelops-job-{}", self.job_id))
+            .await
+            .unwrap()
+            .map(|cm| cm.data.unwrap_or_default())
     }
 
     async fn cleanup(self) {
-        let finally = self.run(&["finally", "--job-id", &self.job_id, "--namespace", &self.namespace, "--force"]);
+        let finally = self.run(&[
+            "finally",
+            "--job-id",
+            &self.job_id,
+            "--namespace",
+            &self.namespace,
+            "--force",
+        ]);
         let namespaces: Api<Namespace> = Api::all(self.client.clone());
-        let _ = namespaces.delete(&self.namespace, &DeleteParams::background()).await;
+        let _ = namespaces
+            .delete(&self.namespace, &DeleteParams::background())
+            .await;
         assert!(finally.status.success(), "cleanup finally failed");
     }
 }
@@ -180,7 +295,11 @@ fn ir_variant(from: &str, file: &str, edit: impl Fn(String) -> String) -> tempfi
         let path = entry.unwrap().path();
         let text = std::fs::read_to_string(&path).unwrap();
         let name = path.file_name().unwrap();
-        let text = if Path::new(name) == Path::new(file) { edit(text) } else { text };
+        let text = if Path::new(name) == Path::new(file) {
+            edit(text)
+        } else {
+            text
+        };
         std::fs::write(dir.path().join(name), text).unwrap();
     }
     dir
@@ -188,65 +307,144 @@ fn ir_variant(from: &str, file: &str, edit: impl Fn(String) -> String) -> tempfi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batch_lifecycle_install_wait_status_finally() {
-    let Some(scene) = Scene::new("batch_lifecycle").await else { return };
+    let Some(scene) = Scene::new("batch_lifecycle").await else {
+        return;
+    };
     let results = scene.results.path().display().to_string();
-    let install = scene.run(&scene.install_args("examples/batch-fraud", &["--results-dir", &results]));
-    assert!(install.status.success(), "install failed:\n{}", stderr(&install));
-    assert_eq!(String::from_utf8_lossy(&install.stdout).trim(), scene.job_id);
+    let install =
+        scene.run(&scene.install_args("examples/batch-fraud", &["--results-dir", &results]));
+    assert!(
+        install.status.success(),
+        "install failed:\n{}",
+        stderr(&install)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&install.stdout).trim(),
+        scene.job_id
+    );
     assert_eq!(scene.result("job-id"), scene.job_id);
     assert_eq!(scene.result("values-digest").len(), 64);
     assert_eq!(scene.result("phase"), "Installed");
-    assert!(scene.result("endpoints").contains(&format!("http://fraud-detection-scoring-pmml.{}.svc:8080", scene.namespace)));
+    assert!(scene.result("endpoints").contains(&format!(
+        "http://fraud-detection-scoring-pmml.{}.svc:8080",
+        scene.namespace
+    )));
     let record = scene.record().await.expect("job record");
     assert_eq!(record["phase"], "Installed");
-    assert_eq!(record["inventory"].lines().count(), scene.remaining().await.len(), "inventory lists every object");
+    assert_eq!(
+        record["inventory"].lines().count(),
+        scene.remaining().await.len(),
+        "inventory lists every object"
+    );
     for job in scene.labelled::<Job>().await {
-        assert!(job.spec.unwrap().template.metadata.unwrap().labels.unwrap().contains_key(JOB_LABEL));
+        assert!(
+            job.spec
+                .unwrap()
+                .template
+                .metadata
+                .unwrap()
+                .labels
+                .unwrap()
+                .contains_key(JOB_LABEL)
+        );
     }
 
-    let wait = scene.run(&[&["wait", "--timeout", "90s", "--results-dir", &results][..], &scene.job_ref()].concat());
+    let wait = scene.run(
+        &[
+            &["wait", "--timeout", "90s", "--results-dir", &results][..],
+            &scene.job_ref(),
+        ]
+        .concat(),
+    );
     assert!(wait.status.success(), "wait failed:\n{}", stderr(&wait));
     assert_eq!(scene.result("phase"), "Succeeded");
     for job in scene.labelled::<Job>().await {
         let completions = job.spec.as_ref().and_then(|s| s.completions);
-        assert_eq!(job.status.as_ref().and_then(|s| s.succeeded), completions, "{} did not complete", job.name_any());
+        assert_eq!(
+            job.status.as_ref().and_then(|s| s.succeeded),
+            completions,
+            "{} did not complete",
+            job.name_any()
+        );
     }
 
     let status = scene.run(&[&["status", "-o", "json"][..], &scene.job_ref()].concat());
     let status: serde_json::Value = serde_json::from_slice(&status.stdout).expect("status -o json");
     assert_eq!(status["phase"], "Succeeded");
     assert_eq!(status["task"], "wait");
-    assert!(status["objects"].as_array().unwrap().iter().all(|o| o["state"] == "Ready"), "{status:#}");
+    assert!(
+        status["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["state"] == "Ready"),
+        "{status:#}"
+    );
     let jobs = scene.run(&["jobs", "--namespace", &scene.namespace]);
     assert!(String::from_utf8_lossy(&jobs.stdout).contains(&scene.job_id));
 
-    let finally = scene.run(&[&["finally", "--results-dir", &results][..], &scene.job_ref()].concat());
-    assert!(finally.status.success(), "finally failed:\n{}", stderr(&finally));
+    let finally = scene.run(
+        &[
+            &["finally", "--results-dir", &results][..],
+            &scene.job_ref(),
+        ]
+        .concat(),
+    );
+    assert!(
+        finally.status.success(),
+        "finally failed:\n{}",
+        stderr(&finally)
+    );
     assert_eq!(scene.remaining().await, Vec::<String>::new());
-    assert!(scene.labelled::<Pod>().await.is_empty(), "pods of the job remain");
+    assert!(
+        scene.labelled::<Pod>().await.is_empty(),
+        "pods of the job remain"
+    );
     assert_eq!(scene.record().await.unwrap()["phase"], "Uninstalled");
     // Safe to run twice.
     let again = scene.run(&[&["finally"][..], &scene.job_ref()].concat());
-    assert!(again.status.success(), "second finally failed:\n{}", stderr(&again));
+    assert!(
+        again.status.success(),
+        "second finally failed:\n{}",
+        stderr(&again)
+    );
     scene.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streaming_wait_ends_on_sigterm_then_finally() {
-    let Some(scene) = Scene::new("streaming_sigterm").await else { return };
+    let Some(scene) = Scene::new("streaming_sigterm").await else {
+        return;
+    };
     let install = scene.run(&scene.install_args("examples/streaming-recommendations", &[]));
-    assert!(install.status.success(), "install failed:\n{}", stderr(&install));
-    let mut wait = scene.command(&[&["wait"][..], &scene.job_ref()].concat()).stderr(Stdio::piped()).spawn().unwrap();
+    assert!(
+        install.status.success(),
+        "install failed:\n{}",
+        stderr(&install)
+    );
+    let mut wait = scene
+        .command(&[&["wait"][..], &scene.job_ref()].concat())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     // Let it reach its watch loop, then cancel as Tekton does.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(wait.try_wait().unwrap().is_none(), "streaming wait ended by itself");
+    assert!(
+        wait.try_wait().unwrap().is_none(),
+        "streaming wait ended by itself"
+    );
     let signalled = Instant::now();
-    let _ = Command::new("kill").args(["-TERM", &wait.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &wait.id().to_string()])
+        .status();
     let status = loop {
         if let Some(status) = wait.try_wait().unwrap() {
             break status;
         }
-        assert!(signalled.elapsed() < Duration::from_secs(2), "wait did not exit within 2 s of SIGTERM");
+        assert!(
+            signalled.elapsed() < Duration::from_secs(2),
+            "wait did not exit within 2 s of SIGTERM"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(status.code(), Some(143));
@@ -259,7 +457,9 @@ async fn streaming_wait_ends_on_sigterm_then_finally() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reinstall_is_a_no_op_and_changes_update_and_prune() {
-    let Some(scene) = Scene::new("reinstall_update_prune").await else { return };
+    let Some(scene) = Scene::new("reinstall_update_prune").await else {
+        return;
+    };
     let install = scene.run(&scene.install_args("examples/streaming-recommendations", &[]));
     assert!(install.status.success(), "{}", stderr(&install));
     let before = scene.settled_versions().await;
@@ -267,51 +467,117 @@ async fn reinstall_is_a_no_op_and_changes_update_and_prune() {
 
     let again = scene.run(&scene.install_args("examples/streaming-recommendations", &[]));
     assert!(again.status.success(), "{}", stderr(&again));
-    assert_eq!(scene.versions().await, before, "re-running with the same inputs wrote to objects");
+    assert_eq!(
+        scene.versions().await,
+        before,
+        "re-running with the same inputs wrote to objects"
+    );
 
     // Drop the R model: its scoring service must be pruned; the flow changes in place.
     let variant = ir_variant("examples/streaming-recommendations", "ir.yaml", |text| {
-        text.replace("    - {name: affinity, model: basket-affinity}\n", "").replace("replicas: 3", "replicas: 2")
+        text.replace("    - {name: affinity, model: basket-affinity}\n", "")
+            .replace("replicas: 3", "replicas: 2")
     });
     let changed = scene.run(&scene.install_args(&variant.path().display().to_string(), &[]));
     assert!(changed.status.success(), "{}", stderr(&changed));
     let after = scene.versions().await;
-    assert!(!after.contains_key("deployment/recommendations-scoring-r"), "{after:?}");
-    assert!(!after.contains_key("configmap/recommendations-scoring-r-models"), "{after:?}");
-    assert_ne!(after["deployment/recommendations-rank-products"], before["deployment/recommendations-rank-products"]);
+    assert!(
+        !after.contains_key("deployment/recommendations-scoring-r"),
+        "{after:?}"
+    );
+    assert!(
+        !after.contains_key("configmap/recommendations-scoring-r-models"),
+        "{after:?}"
+    );
+    assert_ne!(
+        after["deployment/recommendations-rank-products"],
+        before["deployment/recommendations-rank-products"]
+    );
     let flows: Api<Deployment> = Api::namespaced(scene.client.clone(), &scene.namespace);
-    assert_eq!(flows.get("recommendations-rank-products").await.unwrap().spec.unwrap().replicas, Some(2));
+    assert_eq!(
+        flows
+            .get("recommendations-rank-products")
+            .await
+            .unwrap()
+            .spec
+            .unwrap()
+            .replicas,
+        Some(2)
+    );
     let record = scene.record().await.unwrap();
-    assert!(!record["inventory"].contains("recommendations-scoring-r "), "pruned objects stay in the inventory");
+    assert!(
+        !record["inventory"].contains("recommendations-scoring-r "),
+        "pruned objects stay in the inventory"
+    );
     scene.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refuses_to_touch_an_object_it_does_not_own() {
-    let Some(scene) = Scene::new("refuses_unmanaged").await else { return };
+    let Some(scene) = Scene::new("refuses_unmanaged").await else {
+        return;
+    };
     let namespaces: Api<Namespace> = Api::all(scene.client.clone());
-    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": scene.namespace}});
-    namespaces.patch(&scene.namespace, &PatchParams::apply("someone-else"), &Patch::Apply(&ns)).await.unwrap();
+    let ns =
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": scene.namespace}});
+    namespaces
+        .patch(
+            &scene.namespace,
+            &PatchParams::apply("someone-else"),
+            &Patch::Apply(&ns),
+        )
+        .await
+        .unwrap();
     let config_maps: Api<ConfigMap> = Api::namespaced(scene.client.clone(), &scene.namespace);
     let theirs = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "recommendations-rank-products-config"}, "data": {"owner": "them"}});
-    config_maps.patch("recommendations-rank-products-config", &PatchParams::apply("someone-else"), &Patch::Apply(&theirs)).await.unwrap();
+    config_maps
+        .patch(
+            "recommendations-rank-products-config",
+            &PatchParams::apply("someone-else"),
+            &Patch::Apply(&theirs),
+        )
+        .await
+        .unwrap();
 
     let install = scene.run(&scene.install_args("examples/streaming-recommendations", &[]));
     assert_eq!(install.status.code(), Some(2), "{}", stderr(&install));
     let message = stderr(&install);
-    assert!(message.contains("configmap/recommendations-rank-products-config") && message.contains("not managed by modelops-executor"), "{message}");
-    assert!(scene.record().await.is_none(), "a job record was written although nothing may be applied");
+    assert!(
+        message.contains("configmap/recommendations-rank-products-config")
+            && message.contains("not managed by modelops-executor"),
+        "{message}"
+    );
+    assert!(
+        scene.record().await.is_none(),
+        "a job record was written although nothing may be applied"
+    );
     assert!(scene.remaining().await.is_empty(), "objects were applied");
-    assert_eq!(config_maps.get("recommendations-rank-products-config").await.unwrap().data.unwrap()["owner"], "them");
+    assert_eq!(
+        config_maps
+            .get("recommendations-rank-products-config")
+            .await
+            .unwrap()
+            .data
+            .unwrap()["owner"],
+        "them"
+    );
     scene.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn install_killed_mid_apply_is_cleaned_up_by_finally() {
-    let Some(scene) = Scene::new("killed_mid_apply").await else { return };
+    let Some(scene) = Scene::new("killed_mid_apply").await else {
+        return;
+    };
     // Scoring service pods take 60 s to become ready, so install is stuck between waves.
     let mut install = scene
-        .command(&scene.install_args("examples/streaming-recommendations", &["--set", "scoring-service-r.podAnnotations.modelops\\.io/test-ready-delay=60s"]))
+        .command(&scene.install_args(
+            "examples/streaming-recommendations",
+            &[
+                "--set",
+                "scoring-service-r.podAnnotations.modelops\\.io/test-ready-delay=60s",
+            ],
+        ))
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
@@ -321,24 +587,37 @@ async fn install_killed_mid_apply_is_cleaned_up_by_finally() {
         if !deployments.is_empty() {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(30), "install applied nothing in 30 s");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "install applied nothing in 30 s"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     install.kill().unwrap();
     install.wait().unwrap();
-    assert_eq!(scene.record().await.unwrap()["phase"], "Installing", "the crash left the record mid-install");
+    assert_eq!(
+        scene.record().await.unwrap()["phase"],
+        "Installing",
+        "the crash left the record mid-install"
+    );
     assert!(!scene.remaining().await.is_empty());
 
     let finally = scene.run(&[&["finally"][..], &scene.job_ref()].concat());
     assert!(finally.status.success(), "{}", stderr(&finally));
-    assert!(scene.remaining().await.is_empty(), "{:?}", scene.remaining().await);
+    assert!(
+        scene.remaining().await.is_empty(),
+        "{:?}",
+        scene.remaining().await
+    );
     assert!(scene.labelled::<Pod>().await.is_empty());
     scene.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_scoring_service_pod_fails_wait_within_seconds() {
-    let Some(scene) = Scene::new("failing_service").await else { return };
+    let Some(scene) = Scene::new("failing_service").await else {
+        return;
+    };
     let install = scene.run(&scene.install_args("examples/streaming-recommendations", &[]));
     assert!(install.status.success(), "{}", stderr(&install));
     let pods: Api<Pod> = Api::namespaced(scene.client.clone(), &scene.namespace);
@@ -346,26 +625,51 @@ async fn a_failing_scoring_service_pod_fails_wait_within_seconds() {
         .labelled::<Pod>()
         .await
         .into_iter()
-        .find(|p| p.labels().get("app.kubernetes.io/component").map(String::as_str) == Some("scoring-service"))
+        .find(|p| {
+            p.labels()
+                .get("app.kubernetes.io/component")
+                .map(String::as_str)
+                == Some("scoring-service")
+        })
         .expect("a scoring service pod");
     let results = scene.results.path().display().to_string();
-    let mut wait = scene.command(&[&["wait", "--results-dir", &results][..], &scene.job_ref()].concat()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut wait = scene
+        .command(&[&["wait", "--results-dir", &results][..], &scene.job_ref()].concat())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let annotate = json!({"metadata": {"annotations": {"modelops.io/test-fail": "failed", "modelops.io/test-exit-code": "3"}}});
-    pods.patch(&service_pod.name_any(), &PatchParams::default(), &Patch::Merge(&annotate)).await.unwrap();
+    pods.patch(
+        &service_pod.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&annotate),
+    )
+    .await
+    .unwrap();
     let failed_at = Instant::now();
     let status = loop {
         if let Some(status) = wait.try_wait().unwrap() {
             break status;
         }
-        assert!(failed_at.elapsed() < Duration::from_secs(20), "wait did not notice the failed pod");
+        assert!(
+            failed_at.elapsed() < Duration::from_secs(20),
+            "wait did not notice the failed pod"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let mut message = String::new();
     std::io::Read::read_to_string(wait.stderr.as_mut().unwrap(), &mut message).unwrap();
     assert_eq!(status.code(), Some(1), "{message}");
-    assert!(message.contains(&service_pod.name_any()) && message.contains("exit code 3"), "{message}");
-    assert!(scene.result("error").contains("scoring failed"), "{}", scene.result("error"));
+    assert!(
+        message.contains(&service_pod.name_any()) && message.contains("exit code 3"),
+        "{message}"
+    );
+    assert!(
+        scene.result("error").contains("scoring failed"),
+        "{}",
+        scene.result("error")
+    );
     assert_eq!(scene.result("phase"), "Failed");
     let record = scene.record().await.unwrap();
     assert_eq!(record["phase"], "Failed");
@@ -375,22 +679,44 @@ async fn a_failing_scoring_service_pod_fails_wait_within_seconds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deadline_gives_exit_4() {
-    let Some(scene) = Scene::new("deadline").await else { return };
+    let Some(scene) = Scene::new("deadline").await else {
+        return;
+    };
     // The flow pods take an hour to complete: wait's deadline comes first.
-    let install = scene.run(&scene.install_args("examples/batch-fraud", &["--set", "scoring-flow.podAnnotations.modelops\\.io/test-complete-delay=1h"]));
+    let install = scene.run(&scene.install_args(
+        "examples/batch-fraud",
+        &[
+            "--set",
+            "scoring-flow.podAnnotations.modelops\\.io/test-complete-delay=1h",
+        ],
+    ));
     assert!(install.status.success(), "{}", stderr(&install));
     let wait = scene.run(&[&["wait", "--timeout", "3s"][..], &scene.job_ref()].concat());
     assert_eq!(wait.status.code(), Some(4), "{}", stderr(&wait));
-    assert!(stderr(&wait).contains("deadline of 3s exceeded while waiting for: job/"), "{}", stderr(&wait));
+    assert!(
+        stderr(&wait).contains("deadline of 3s exceeded while waiting for: job/"),
+        "{}",
+        stderr(&wait)
+    );
     scene.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dry_run_server_applies_nothing() {
-    let Some(scene) = Scene::new("dry_run").await else { return };
+    let Some(scene) = Scene::new("dry_run").await else {
+        return;
+    };
     let namespaces: Api<Namespace> = Api::all(scene.client.clone());
-    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": scene.namespace}});
-    namespaces.patch(&scene.namespace, &PatchParams::apply("lifecycle-test"), &Patch::Apply(&ns)).await.unwrap();
+    let ns =
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": scene.namespace}});
+    namespaces
+        .patch(
+            &scene.namespace,
+            &PatchParams::apply("lifecycle-test"),
+            &Patch::Apply(&ns),
+        )
+        .await
+        .unwrap();
     let install = scene.run(&scene.install_args("examples/batch-fraud", &["--dry-run=server"]));
     assert!(install.status.success(), "{}", stderr(&install));
     assert!(stderr(&install).contains("dry run: the API server accepted the wave"));
@@ -402,21 +728,47 @@ async fn dry_run_server_applies_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_apply_conflict_names_the_other_field_manager() {
-    let Some(scene) = Scene::new("apply_conflict").await else { return };
+    let Some(scene) = Scene::new("apply_conflict").await else {
+        return;
+    };
     let install = scene.run(&scene.install_args("examples/streaming-recommendations", &[]));
     assert!(install.status.success(), "{}", stderr(&install));
     // Someone takes over a field the chart sets, with their own field manager.
     let config_maps: Api<ConfigMap> = Api::namespaced(scene.client.clone(), &scene.namespace);
     let name = "recommendations-rank-products-config";
-    let key = config_maps.get(name).await.unwrap().data.unwrap().into_keys().next().unwrap();
+    let key = config_maps
+        .get(name)
+        .await
+        .unwrap()
+        .data
+        .unwrap()
+        .into_keys()
+        .next()
+        .unwrap();
     let theirs = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {key.clone(): "edited by hand"}});
-    config_maps.patch(name, &PatchParams::apply("ops-console").force(), &Patch::Apply(&theirs)).await.unwrap();
+    config_maps
+        .patch(
+            name,
+            &PatchParams::apply("ops-console").force(),
+            &Patch::Apply(&theirs),
+        )
+        .await
+        .unwrap();
 
     let again = scene.run(&scene.install_args("examples/streaming-recommendations", &[]));
     assert_eq!(again.status.code(), Some(3), "{}", stderr(&again));
     let message = stderr(&again);
-    assert!(message.contains(&format!("configmap/{name}: apply conflicts with field manager `ops-console`")), "{message}");
-    assert_eq!(config_maps.get(name).await.unwrap().data.unwrap()[&key], "edited by hand", "the other manager's value was overwritten");
+    assert!(
+        message.contains(&format!(
+            "configmap/{name}: apply conflicts with field manager `ops-console`"
+        )),
+        "{message}"
+    );
+    assert_eq!(
+        config_maps.get(name).await.unwrap().data.unwrap()[&key],
+        "edited by hand",
+        "the other manager's value was overwritten"
+    );
     assert_eq!(scene.record().await.unwrap()["phase"], "Failed");
     scene.cleanup().await;
 }

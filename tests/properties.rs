@@ -8,11 +8,30 @@ use modelops_executor::render::{self, Release};
 use modelops_executor::{diagnostics::Diagnostics, ir};
 use proptest::prelude::*;
 
-const FORMATS: [&str; 8] = ["PMML", "PYTHON_BINARY", "PYTHON_SCRIPT", "STATISTICA", "TENSORFLOW_GRAPH", "TENSORFLOW_MODEL", "R_DATA", "R_OBJECT"];
+const FORMATS: [&str; 8] = [
+    "PMML",
+    "PYTHON_BINARY",
+    "PYTHON_SCRIPT",
+    "STATISTICA",
+    "TENSORFLOW_GRAPH",
+    "TENSORFLOW_MODEL",
+    "R_DATA",
+    "R_OBJECT",
+];
 
 fn registry() -> Registry {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/channels/registry.yaml")).unwrap();
-    let files = Files { origin: "channels".into(), files: vec![File { path: "registry.yaml".into(), bytes: text.into_bytes() }] };
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/channels/registry.yaml"
+    ))
+    .unwrap();
+    let files = Files {
+        origin: "channels".into(),
+        files: vec![File {
+            path: "registry.yaml".into(),
+            bytes: text.into_bytes(),
+        }],
+    };
     let mut diagnostics = Diagnostics::default();
     let registry = Registry::from_files(&files, &mut diagnostics);
     assert!(diagnostics.is_empty());
@@ -23,7 +42,10 @@ fn registry() -> Registry {
 fn documents(formats: &[usize], flows: &[Vec<usize>], params: &[(String, String)]) -> Vec<String> {
     let mut docs = Vec::new();
     let flow_names: Vec<String> = (0..flows.len()).map(|i| format!("flow-{i}")).collect();
-    let parameters: String = params.iter().map(|(k, v)| format!("    {k}: {v:?}\n")).collect();
+    let parameters: String = params
+        .iter()
+        .map(|(k, v)| format!("    {k}: {v:?}\n"))
+        .collect();
     docs.push(format!(
         "apiVersion: modelops.io/v1\nkind: ScoringPipeline\nmetadata: {{name: prop}}\nspec:\n  mode: batch\n  parameters:\n{}  flows: [{}]\n",
         if parameters.is_empty() { "    {}\n".to_string() } else { parameters },
@@ -36,8 +58,15 @@ fn documents(formats: &[usize], flows: &[Vec<usize>], params: &[(String, String)
         ));
     }
     for (i, steps) in flows.iter().enumerate() {
-        let steps: String = steps.iter().enumerate().map(|(j, m)| format!("    - {{name: s{j}, model: model-{m}}}\n")).collect();
-        let reference = params.first().map(|(k, _)| format!("${{{k}}}")).unwrap_or_default();
+        let steps: String = steps
+            .iter()
+            .enumerate()
+            .map(|(j, m)| format!("    - {{name: s{j}, model: model-{m}}}\n"))
+            .collect();
+        let reference = params
+            .first()
+            .map(|(k, _)| format!("${{{k}}}"))
+            .unwrap_or_default();
         docs.push(format!(
             "apiVersion: modelops.io/v1\nkind: ScoringFlow\nmetadata: {{name: flow-{i}}}\nspec:\n  source: {{channel: transactions, format: txn-v1}}\n  sink: {{channel: fraud-alerts, format: alert-v1}}\n  steps:\n{steps}    - {{name: last, expression: \"x > {reference}\"}}\n"
         ));
@@ -50,13 +79,23 @@ fn files(docs: &[String], cuts: &[bool]) -> Files {
     let mut files: Vec<File> = Vec::new();
     for (i, doc) in docs.iter().enumerate() {
         if i == 0 || cuts.get(i).copied().unwrap_or(false) {
-            files.push(File { path: format!("f{:03}.yaml", files.len()), bytes: Vec::new() });
+            files.push(File {
+                path: format!("f{:03}.yaml", files.len()),
+                bytes: Vec::new(),
+            });
         } else {
             files.last_mut().unwrap().bytes.extend_from_slice(b"---\n");
         }
-        files.last_mut().unwrap().bytes.extend_from_slice(doc.as_bytes());
+        files
+            .last_mut()
+            .unwrap()
+            .bytes
+            .extend_from_slice(doc.as_bytes());
     }
-    Files { origin: "prop".into(), files }
+    Files {
+        origin: "prop".into(),
+        files,
+    }
 }
 
 fn preprocess_yaml(files: &Files, registry: &Registry) -> (String, String) {
@@ -65,7 +104,10 @@ fn preprocess_yaml(files: &Files, registry: &Registry) -> (String, String) {
     (p.yaml, p.digest)
 }
 
-fn ir_shape() -> impl Strategy<Value = (Vec<usize>, Vec<Vec<usize>>, Vec<(String, String)>)> {
+/// Model formats (indices into FORMATS), flows (lists of model indices), pipeline parameters.
+type IrShape = (Vec<usize>, Vec<Vec<usize>>, Vec<(String, String)>);
+
+fn ir_shape() -> impl Strategy<Value = IrShape> {
     proptest::collection::vec(0usize..8, 1..8).prop_flat_map(|formats| {
         let models = formats.len();
         (

@@ -14,8 +14,14 @@ pub enum ChartError {
     #[error(transparent)]
     Archive(#[from] archive::ArchiveError),
     #[error("{chart}: {file}: {reason}")]
-    Invalid { chart: String, file: String, reason: String },
-    #[error("{chart}: dependency `{dependency}` is declared in Chart.yaml but not present in charts/")]
+    Invalid {
+        chart: String,
+        file: String,
+        reason: String,
+    },
+    #[error(
+        "{chart}: dependency `{dependency}` is declared in Chart.yaml but not present in charts/"
+    )]
     MissingDependency { chart: String, dependency: String },
 }
 
@@ -95,7 +101,8 @@ impl Chart {
                 file: String::new(),
                 reason: format!("cannot read: {err}"),
             })?;
-            archive::read_tar_gz(&path.display().to_string(), &bytes, &limits)?.strip_single_top_dir()
+            archive::read_tar_gz(&path.display().to_string(), &bytes, &limits)?
+                .strip_single_top_dir()
         };
         Chart::from_files(&files, None)
     }
@@ -103,28 +110,54 @@ impl Chart {
     /// Builds a chart from its files (paths relative to the chart root).
     pub fn from_files(files: &Files, parent_path: Option<&str>) -> Result<Chart, ChartError> {
         let origin = files.origin.clone();
-        let invalid = |file: &str, reason: String| ChartError::Invalid { chart: origin.clone(), file: file.to_string(), reason };
+        let invalid = |file: &str, reason: String| ChartError::Invalid {
+            chart: origin.clone(),
+            file: file.to_string(),
+            reason,
+        };
         let text = |file: &str| -> Result<Option<String>, ChartError> {
             match files.get(file) {
                 None => Ok(None),
-                Some(f) => String::from_utf8(f.bytes.clone()).map(Some).map_err(|_| invalid(file, "is not valid UTF-8".into())),
+                Some(f) => String::from_utf8(f.bytes.clone())
+                    .map(Some)
+                    .map_err(|_| invalid(file, "is not valid UTF-8".into())),
             }
         };
-        let meta_text = text("Chart.yaml")?.ok_or_else(|| invalid("Chart.yaml", "is missing; is this a chart directory?".into()))?;
-        let meta_value = crate::yaml::parse_one(&meta_text).map_err(|err| invalid("Chart.yaml", err.to_string()))?;
-        let meta: ChartMeta = serde_json::from_value(meta_value).map_err(|err| invalid("Chart.yaml", err.to_string()))?;
+        let meta_text = text("Chart.yaml")?.ok_or_else(|| {
+            invalid(
+                "Chart.yaml",
+                "is missing; is this a chart directory?".into(),
+            )
+        })?;
+        let meta_value = crate::yaml::parse_one(&meta_text)
+            .map_err(|err| invalid("Chart.yaml", err.to_string()))?;
+        let meta: ChartMeta = serde_json::from_value(meta_value)
+            .map_err(|err| invalid("Chart.yaml", err.to_string()))?;
         if meta.api_version != "v2" {
-            return Err(invalid("Chart.yaml", format!("apiVersion `{}` is not supported; use v2", meta.api_version)));
+            return Err(invalid(
+                "Chart.yaml",
+                format!("apiVersion `{}` is not supported; use v2", meta.api_version),
+            ));
         }
         if !crate::names::is_dns1123_label(&meta.name) {
-            return Err(invalid("Chart.yaml", format!("name `{}` is not a valid chart name", meta.name)));
+            return Err(invalid(
+                "Chart.yaml",
+                format!("name `{}` is not a valid chart name", meta.name),
+            ));
         }
         let defaults = match text("values.yaml")? {
             None => Value::Object(Map::new()),
-            Some(text) => match crate::yaml::parse_one(&text).map_err(|err| invalid("values.yaml", err.to_string()))? {
+            Some(text) => match crate::yaml::parse_one(&text)
+                .map_err(|err| invalid("values.yaml", err.to_string()))?
+            {
                 Value::Null => Value::Object(Map::new()),
                 value @ Value::Object(_) => value,
-                other => return Err(invalid("values.yaml", format!("must be a mapping, found {}", type_name(&other)))),
+                other => {
+                    return Err(invalid(
+                        "values.yaml",
+                        format!("must be a mapping, found {}", type_name(&other)),
+                    ));
+                }
             },
         };
         let path = match parent_path {
@@ -134,13 +167,21 @@ impl Chart {
 
         let mut templates = Vec::new();
         let mut partials = Vec::new();
-        for file in files.files.iter().filter(|f| f.path.starts_with("templates/")) {
+        for file in files
+            .files
+            .iter()
+            .filter(|f| f.path.starts_with("templates/"))
+        {
             let base = file.path.rsplit('/').next().unwrap_or_default();
             if base == "NOTES.txt" {
                 continue;
             }
-            let source = String::from_utf8(file.bytes.clone()).map_err(|_| invalid(&file.path, "is not valid UTF-8".into()))?;
-            let template = TemplateFile { name: format!("{path}/{}", file.path), source };
+            let source = String::from_utf8(file.bytes.clone())
+                .map_err(|_| invalid(&file.path, "is not valid UTF-8".into()))?;
+            let template = TemplateFile {
+                name: format!("{path}/{}", file.path),
+                source,
+            };
             if base.starts_with('_') {
                 partials.push(template);
             } else {
@@ -150,16 +191,27 @@ impl Chart {
 
         let mut subcharts = Vec::new();
         let mut sub_dirs: Vec<String> = Vec::new();
-        for file in files.files.iter().filter_map(|f| f.path.strip_prefix("charts/").map(|rest| (f, rest))) {
+        for file in files
+            .files
+            .iter()
+            .filter_map(|f| f.path.strip_prefix("charts/").map(|rest| (f, rest)))
+        {
             let (file, rest) = file;
             match rest.split_once('/') {
-                Some((dir, _)) if !sub_dirs.iter().any(|d| d == dir) => sub_dirs.push(dir.to_string()),
+                Some((dir, _)) if !sub_dirs.iter().any(|d| d == dir) => {
+                    sub_dirs.push(dir.to_string())
+                }
                 Some(_) => {}
                 None if rest.ends_with(".tgz") => {
                     let sub_origin = format!("{origin}/{}", file.path);
-                    let sub_files = archive::read_tar_gz(&sub_origin, &file.bytes, &Limits::default())?.strip_single_top_dir();
+                    let sub_files =
+                        archive::read_tar_gz(&sub_origin, &file.bytes, &Limits::default())?
+                            .strip_single_top_dir();
                     let stem = rest.trim_end_matches(".tgz");
-                    subcharts.push(Chart::from_files(&sub_files, Some(&format!("{path}/charts/{stem}")))?);
+                    subcharts.push(Chart::from_files(
+                        &sub_files,
+                        Some(&format!("{path}/charts/{stem}")),
+                    )?);
                 }
                 None => {}
             }
@@ -171,18 +223,36 @@ impl Chart {
                 files: files
                     .files
                     .iter()
-                    .filter_map(|f| f.path.strip_prefix(&prefix).map(|p| archive::File { path: p.to_string(), bytes: f.bytes.clone() }))
+                    .filter_map(|f| {
+                        f.path.strip_prefix(&prefix).map(|p| archive::File {
+                            path: p.to_string(),
+                            bytes: f.bytes.clone(),
+                        })
+                    })
                     .collect(),
             };
-            subcharts.push(Chart::from_files(&sub_files, Some(&format!("{path}/charts/{dir}")))?);
+            subcharts.push(Chart::from_files(
+                &sub_files,
+                Some(&format!("{path}/charts/{dir}")),
+            )?);
         }
         subcharts.sort_by(|a, b| a.path.cmp(&b.path));
         for dependency in &meta.dependencies {
             if !subcharts.iter().any(|s| s.meta.name == dependency.name) {
-                return Err(ChartError::MissingDependency { chart: origin.clone(), dependency: dependency.name.clone() });
+                return Err(ChartError::MissingDependency {
+                    chart: origin.clone(),
+                    dependency: dependency.name.clone(),
+                });
             }
         }
-        Ok(Chart { meta, path, defaults, templates, partials, subcharts })
+        Ok(Chart {
+            meta,
+            path,
+            defaults,
+            templates,
+            partials,
+            subcharts,
+        })
     }
 
     /// Every chart of the tree, parent first.
@@ -216,10 +286,20 @@ fn coalesce_into<'c>(chart: &'c Chart, user: &Value, out: &mut Vec<Scoped<'c>>) 
     let mut values = chart.defaults.clone();
     values::merge(&mut values, user);
     let index = out.len();
-    out.push(Scoped { chart, values: Value::Null });
+    out.push(Scoped {
+        chart,
+        values: Value::Null,
+    });
     for sub in &chart.subcharts {
-        let dependency = chart.meta.dependencies.iter().find(|d| d.name == sub.meta.name);
-        let key = dependency.map(Dependency::key).unwrap_or(&sub.meta.name).to_string();
+        let dependency = chart
+            .meta
+            .dependencies
+            .iter()
+            .find(|d| d.name == sub.meta.name);
+        let key = dependency
+            .map(Dependency::key)
+            .unwrap_or(&sub.meta.name)
+            .to_string();
         if let Some(condition) = dependency.and_then(|d| d.condition.as_deref())
             && !condition_holds(condition, &values)
         {
@@ -230,7 +310,11 @@ fn coalesce_into<'c>(chart: &'c Chart, user: &Value, out: &mut Vec<Scoped<'c>>) 
             _ => Value::Object(Map::new()),
         };
         if let Some(global) = values.get("global") {
-            let mut merged_global = sub.defaults.get("global").cloned().unwrap_or_else(|| Value::Object(Map::new()));
+            let mut merged_global = sub
+                .defaults
+                .get("global")
+                .cloned()
+                .unwrap_or_else(|| Value::Object(Map::new()));
             values::merge(&mut merged_global, global);
             sub_user["global"] = merged_global;
         }
@@ -248,7 +332,11 @@ fn coalesce_into<'c>(chart: &'c Chart, user: &Value, out: &mut Vec<Scoped<'c>>) 
 
 /// Helm's condition: comma-separated paths; the first that holds a boolean decides; none → enabled.
 fn condition_holds(condition: &str, values: &Value) -> bool {
-    condition.split(',').map(str::trim).find_map(|path| values::lookup(values, path).and_then(Value::as_bool)).unwrap_or(true)
+    condition
+        .split(',')
+        .map(str::trim)
+        .find_map(|path| values::lookup(values, path).and_then(Value::as_bool))
+        .unwrap_or(true)
 }
 
 #[cfg(test)]
@@ -260,7 +348,13 @@ mod tests {
     fn files(entries: &[(&str, &str)]) -> Files {
         Files {
             origin: "test-chart".into(),
-            files: entries.iter().map(|(p, t)| File { path: p.to_string(), bytes: t.as_bytes().to_vec() }).collect(),
+            files: entries
+                .iter()
+                .map(|(p, t)| File {
+                    path: p.to_string(),
+                    bytes: t.as_bytes().to_vec(),
+                })
+                .collect(),
         }
     }
 
@@ -287,20 +381,41 @@ mod tests {
         assert_eq!(chart.templates.len(), 1);
         assert_eq!(chart.templates[0].name, "top/templates/a.yaml");
         assert_eq!(chart.partials.len(), 1);
-        assert_eq!(chart.subcharts.iter().map(|c| c.path.as_str()).collect::<Vec<_>>(), ["top/charts/other", "top/charts/sub"]);
+        assert_eq!(
+            chart
+                .subcharts
+                .iter()
+                .map(|c| c.path.as_str())
+                .collect::<Vec<_>>(),
+            ["top/charts/other", "top/charts/sub"]
+        );
     }
 
     #[test]
     fn coalesces_like_helm() {
         let chart = umbrella();
-        let scoped = coalesce(&chart, &json!({"sub": {"shape": "square"}, "global": {"trace": true}}));
+        let scoped = coalesce(
+            &chart,
+            &json!({"sub": {"shape": "square"}, "global": {"trace": true}}),
+        );
         let by_path = |p: &str| &scoped.iter().find(|s| s.chart.path == p).unwrap().values;
         let sub = by_path("top/charts/sub");
         assert_eq!(sub["color"], "red", "parent block beats sub-chart default");
         assert_eq!(sub["shape"], "square", "user values beat both");
-        assert_eq!(sub["global"], json!({"registry": "top.io", "own": "yes", "trace": true}));
-        assert_eq!(by_path("top/charts/other")["size"], 3, "alias selects the block");
-        assert_eq!(by_path("top")["sub"]["shape"], "square", "parent sees sub-chart values");
+        assert_eq!(
+            sub["global"],
+            json!({"registry": "top.io", "own": "yes", "trace": true})
+        );
+        assert_eq!(
+            by_path("top/charts/other")["size"],
+            3,
+            "alias selects the block"
+        );
+        assert_eq!(
+            by_path("top")["sub"]["shape"],
+            "square",
+            "parent sees sub-chart values"
+        );
     }
 
     #[test]
@@ -312,13 +427,29 @@ mod tests {
 
     #[test]
     fn missing_dependency_and_bad_meta_are_errors() {
-        let err = Chart::from_files(&files(&[("Chart.yaml", "apiVersion: v2\nname: a\nversion: 1.0.0\ndependencies: [{name: gone}]\n")]), None)
+        let err = Chart::from_files(
+            &files(&[(
+                "Chart.yaml",
+                "apiVersion: v2\nname: a\nversion: 1.0.0\ndependencies: [{name: gone}]\n",
+            )]),
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("dependency `gone` is declared"), "{err}");
+        let err = Chart::from_files(
+            &files(&[(
+                "Chart.yaml",
+                "apiVersion: v2\nname: a\nversion: 1.0.0\nbogus: 1\n",
+            )]),
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("unknown field `bogus`"), "{err}");
+        let err = Chart::from_files(&files(&[("values.yaml", "a: 1")]), None)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("dependency `gone` is declared"), "{err}");
-        let err = Chart::from_files(&files(&[("Chart.yaml", "apiVersion: v2\nname: a\nversion: 1.0.0\nbogus: 1\n")]), None).unwrap_err().to_string();
-        assert!(err.contains("unknown field `bogus`"), "{err}");
-        let err = Chart::from_files(&files(&[("values.yaml", "a: 1")]), None).unwrap_err().to_string();
         assert!(err.contains("Chart.yaml: is missing"), "{err}");
     }
 }

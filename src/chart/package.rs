@@ -22,19 +22,35 @@ pub fn package(chart_dir: &Path, out_dir: &Path) -> Result<Packaged, ChartError>
     let files = archive::read_dir(chart_dir, &Limits::default())?;
     let bytes = archive_bytes(&chart.meta.name, &files).map_err(|err| io_error(chart_dir, err))?;
     if chart.meta.version.contains(['/', '\\']) {
-        return Err(ChartError::Invalid { chart: chart_dir.display().to_string(), file: "Chart.yaml".into(), reason: "version may not contain path separators".into() });
+        return Err(ChartError::Invalid {
+            chart: chart_dir.display().to_string(),
+            file: "Chart.yaml".into(),
+            reason: "version may not contain path separators".into(),
+        });
     }
     let path = out_dir.join(format!("{}-{}.tgz", chart.meta.name, chart.meta.version));
-    std::fs::create_dir_all(out_dir).and_then(|()| std::fs::write(&path, &bytes)).map_err(|err| io_error(&path, err))?;
-    Ok(Packaged { sha256: crate::digest::sha256_hex(&bytes), bytes: bytes.len(), path })
+    std::fs::create_dir_all(out_dir)
+        .and_then(|()| std::fs::write(&path, &bytes))
+        .map_err(|err| io_error(&path, err))?;
+    Ok(Packaged {
+        sha256: crate::digest::sha256_hex(&bytes),
+        bytes: bytes.len(),
+        path,
+    })
 }
 
 fn io_error(path: &Path, err: std::io::Error) -> ChartError {
-    ChartError::Invalid { chart: path.display().to_string(), file: String::new(), reason: err.to_string() }
+    ChartError::Invalid {
+        chart: path.display().to_string(),
+        file: String::new(),
+        reason: err.to_string(),
+    }
 }
 
 fn archive_bytes(name: &str, files: &archive::Files) -> std::io::Result<Vec<u8>> {
-    let encoder = GzBuilder::new().mtime(0).write(Vec::new(), Compression::default());
+    let encoder = GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), Compression::default());
     let mut builder = tar::Builder::new(encoder);
     builder.mode(tar::HeaderMode::Deterministic);
     for file in &files.files {
@@ -45,7 +61,11 @@ fn archive_bytes(name: &str, files: &archive::Files) -> std::io::Result<Vec<u8>>
         header.set_uid(0);
         header.set_gid(0);
         header.set_entry_type(tar::EntryType::Regular);
-        builder.append_data(&mut header, format!("{name}/{}", file.path), file.bytes.as_slice())?;
+        builder.append_data(
+            &mut header,
+            format!("{name}/{}", file.path),
+            file.bytes.as_slice(),
+        )?;
     }
     builder.into_inner()?.finish()
 }
@@ -56,7 +76,11 @@ mod tests {
 
     fn write_chart(dir: &Path) {
         std::fs::create_dir_all(dir.join("templates")).unwrap();
-        std::fs::write(dir.join("Chart.yaml"), "apiVersion: v2\nname: demo\nversion: 1.2.3\n").unwrap();
+        std::fs::write(
+            dir.join("Chart.yaml"),
+            "apiVersion: v2\nname: demo\nversion: 1.2.3\n",
+        )
+        .unwrap();
         std::fs::write(dir.join("values.yaml"), "a: 1\n").unwrap();
         std::fs::write(dir.join("templates/cm.yaml"), "kind: ConfigMap\n").unwrap();
     }

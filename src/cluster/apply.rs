@@ -40,21 +40,43 @@ pub async fn install(
     cancel: impl std::future::Future<Output = Signal>,
 ) -> Result<JobRecord, ClusterError> {
     let started = Instant::now();
-    ensure_namespace(cluster, &job.namespace, options.create_namespace, options.dry_run).await?;
+    ensure_namespace(
+        cluster,
+        &job.namespace,
+        options.create_namespace,
+        options.dry_run,
+    )
+    .await?;
     preflight(cluster, objects, &job.job_id, options.concurrency).await?;
     if options.dry_run {
         for (wave, members) in waves(objects) {
             apply_wave(cluster, &members, options.concurrency, true).await?;
-            tracing::info!(?wave, objects = members.len(), "dry run: the API server accepted the wave");
+            tracing::info!(
+                ?wave,
+                objects = members.len(),
+                "dry run: the API server accepted the wave"
+            );
         }
-        let mut record = JobRecord::new(&job.job_id, &job.namespace, &job.pipeline, &job.mode, &job.values_digest);
+        let mut record = JobRecord::new(
+            &job.job_id,
+            &job.namespace,
+            &job.pipeline,
+            &job.mode,
+            &job.values_digest,
+        );
         record.plan(objects);
         return Ok(record);
     }
 
     let mut record = match record::read(cluster, &job.namespace, &job.job_id).await? {
         Some(existing) => existing,
-        None => JobRecord::new(&job.job_id, &job.namespace, &job.pipeline, &job.mode, &job.values_digest),
+        None => JobRecord::new(
+            &job.job_id,
+            &job.namespace,
+            &job.pipeline,
+            &job.mode,
+            &job.values_digest,
+        ),
     };
     let previous = record.inventory.clone();
     record.values_digest = job.values_digest.clone();
@@ -74,15 +96,27 @@ pub async fn install(
     };
     match outcome {
         Ok(()) => {
-            record.inventory.retain(|entry| objects.iter().any(|o| InventoryEntry::of(o).same_object(entry)));
+            record.inventory.retain(|entry| {
+                objects
+                    .iter()
+                    .any(|o| InventoryEntry::of(o).same_object(entry))
+            });
             record.endpoints = endpoints(objects);
             record.phase = Phase::Installed;
             record::write(cluster, &mut record).await?;
-            tracing::info!(objects = objects.len(), seconds = started.elapsed().as_secs_f32(), "installed");
+            tracing::info!(
+                objects = objects.len(),
+                seconds = started.elapsed().as_secs_f32(),
+                "installed"
+            );
             Ok(record)
         }
         Err(err) => {
-            record.phase = if matches!(err, ClusterError::Cancelled(_)) { Phase::Cancelled } else { Phase::Failed };
+            record.phase = if matches!(err, ClusterError::Cancelled(_)) {
+                Phase::Cancelled
+            } else {
+                Phase::Failed
+            };
             record.last_error = Some(one_line(&err));
             if let Err(write_err) = record::write(cluster, &mut record).await {
                 tracing::error!(error = %write_err, "could not record the failure in the job record");
@@ -116,13 +150,21 @@ async fn apply_waves(
         let awaited: Vec<Target> = match wave {
             Wave::Definitions => members.iter().map(|o| target(o)).collect(),
             // Flows must not start before the scoring services they call are ready.
-            Wave::ScoringServices => members.iter().filter(|o| o.component() != Some(crate::manifest::SCORING_FLOW)).map(|o| target(o)).collect(),
+            Wave::ScoringServices => members
+                .iter()
+                .filter(|o| o.component() != Some(crate::manifest::SCORING_FLOW))
+                .map(|o| target(o))
+                .collect(),
             _ => Vec::new(),
         };
         if awaited.is_empty() {
             continue;
         }
-        tracing::info!(?wave, objects = awaited.len(), "waiting until ready before the next wave");
+        tracing::info!(
+            ?wave,
+            objects = awaited.len(),
+            "waiting until ready before the next wave"
+        );
         let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         let wait_options = WaitOptions {
             namespace: job.namespace.clone(),
@@ -142,7 +184,11 @@ async fn apply_waves(
 }
 
 fn target(object: &Object) -> Target {
-    Target { api_version: object.api_version().to_string(), kind: object.kind().to_string(), name: object.name().to_string() }
+    Target {
+        api_version: object.api_version().to_string(),
+        kind: object.kind().to_string(),
+        name: object.name().to_string(),
+    }
 }
 
 /// CRDs are cluster-scoped and carry no job label: await each by name.
@@ -155,7 +201,10 @@ async fn wait_crds(
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
     use kube::runtime::wait::{await_condition, conditions};
     let api: Api<CustomResourceDefinition> = Api::all(cluster.client.clone());
-    let all = futures::future::try_join_all(crds.iter().map(|crd| await_condition(api.clone(), &crd.name, conditions::is_crd_established())));
+    let all = futures::future::try_join_all(
+        crds.iter()
+            .map(|crd| await_condition(api.clone(), &crd.name, conditions::is_crd_established())),
+    );
     let limit = deadline.unwrap_or(Duration::from_secs(300));
     tokio::select! {
         signal = cancel => Err(ClusterError::Cancelled(signal)),
@@ -180,10 +229,18 @@ pub fn waves(objects: &[Object]) -> Vec<(Wave, Vec<&Object>)> {
     out
 }
 
-async fn apply_wave(cluster: &Cluster, objects: &[&Object], concurrency: usize, dry_run: bool) -> Result<Vec<(InventoryEntry, String)>, ClusterError> {
+async fn apply_wave(
+    cluster: &Cluster,
+    objects: &[&Object],
+    concurrency: usize,
+    dry_run: bool,
+) -> Result<Vec<(InventoryEntry, String)>, ClusterError> {
     stream::iter(objects.iter().map(|object| async move {
         let live = apply_one(cluster, object, dry_run).await?;
-        Ok::<_, ClusterError>((InventoryEntry::of(object), live.metadata.uid.unwrap_or_default()))
+        Ok::<_, ClusterError>((
+            InventoryEntry::of(object),
+            live.metadata.uid.unwrap_or_default(),
+        ))
     }))
     .buffer_unordered(concurrency.max(1))
     .try_collect()
@@ -192,20 +249,26 @@ async fn apply_wave(cluster: &Cluster, objects: &[&Object], concurrency: usize, 
 
 /// Server-side apply without force: a field owned by another manager is a reported conflict,
 /// never silently taken over.
-pub async fn apply_one(cluster: &Cluster, object: &Object, dry_run: bool) -> Result<DynamicObject, ClusterError> {
+pub async fn apply_one(
+    cluster: &Cluster,
+    object: &Object,
+    dry_run: bool,
+) -> Result<DynamicObject, ClusterError> {
     let api = cluster.api_for(object).await?;
     let mut params = PatchParams::apply(FIELD_MANAGER);
     params.dry_run = dry_run;
     let action = format!("apply {}", object.display());
     let patch = Patch::Apply(&object.value);
-    with_retry(&action, || api.patch(object.name(), &params, &patch)).await.map_err(|err| match err {
-        kube::Error::Api(status) if status.code == 409 => ClusterError::Conflict {
-            object: object.display(),
-            manager: conflicting_manager(&status.message).unwrap_or_else(|| "unknown".into()),
-            message: status.message.clone(),
-        },
-        other => ClusterError::api(action, other),
-    })
+    with_retry(&action, || api.patch(object.name(), &params, &patch))
+        .await
+        .map_err(|err| match err {
+            kube::Error::Api(status) if status.code == 409 => ClusterError::Conflict {
+                object: object.display(),
+                manager: conflicting_manager(&status.message).unwrap_or_else(|| "unknown".into()),
+                message: status.message.clone(),
+            },
+            other => ClusterError::api(action, other),
+        })
 }
 
 /// `Apply failed with 1 conflict: conflict with "kubectl-edit" using apps/v1: .spec.replicas`
@@ -216,16 +279,25 @@ fn conflicting_manager(message: &str) -> Option<String> {
 }
 
 /// Refuses, before anything is written, if an object of the plan exists and is not this job's.
-pub async fn preflight(cluster: &Cluster, objects: &[Object], job_id: &str, concurrency: usize) -> Result<(), ClusterError> {
+pub async fn preflight(
+    cluster: &Cluster,
+    objects: &[Object],
+    job_id: &str,
+    concurrency: usize,
+) -> Result<(), ClusterError> {
     let job_label = crate::names::label_value(job_id);
     let problems: Vec<Option<String>> = stream::iter(objects.iter().map(|object| {
         let job_label = job_label.clone();
         async move {
             let api = cluster.api_for(object).await?;
-            let live = with_retry(&format!("read {}", object.display()), || api.get_opt(object.name()))
-                .await
-                .map_err(|e| ClusterError::api(format!("read {}", object.display()), e))?;
-            Ok::<_, ClusterError>(live.and_then(|live| ownership_problem(object, &live, &job_label)))
+            let live = with_retry(&format!("read {}", object.display()), || {
+                api.get_opt(object.name())
+            })
+            .await
+            .map_err(|e| ClusterError::api(format!("read {}", object.display()), e))?;
+            Ok::<_, ClusterError>(
+                live.and_then(|live| ownership_problem(object, &live, &job_label)),
+            )
         }
     }))
     .buffer_unordered(concurrency.max(1))
@@ -233,27 +305,52 @@ pub async fn preflight(cluster: &Cluster, objects: &[Object], job_id: &str, conc
     .await?;
     let mut problems: Vec<String> = problems.into_iter().flatten().collect();
     problems.sort();
-    if problems.is_empty() { Ok(()) } else { Err(ClusterError::NotOurs(problems)) }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ClusterError::NotOurs(problems))
+    }
 }
 
 fn ownership_problem(object: &Object, live: &DynamicObject, job_label: &str) -> Option<String> {
     let labels = live.metadata.labels.clone().unwrap_or_default();
-    let where_ = object.namespace().map(|n| format!(" in namespace {n}")).unwrap_or_default();
-    match (labels.get(LABEL_MANAGED_BY).map(String::as_str), labels.get(LABEL_JOB_ID)) {
+    let where_ = object
+        .namespace()
+        .map(|n| format!(" in namespace {n}"))
+        .unwrap_or_default();
+    match (
+        labels.get(LABEL_MANAGED_BY).map(String::as_str),
+        labels.get(LABEL_JOB_ID),
+    ) {
         (Some(MANAGED_BY), Some(job)) if job == job_label => None,
-        (Some(MANAGED_BY), Some(other)) => Some(format!("{}{where_} belongs to job `{other}`", object.display())),
-        (Some(MANAGED_BY), None) => Some(format!("{}{where_} is managed by modelops-executor but has no job label", object.display())),
+        (Some(MANAGED_BY), Some(other)) => Some(format!(
+            "{}{where_} belongs to job `{other}`",
+            object.display()
+        )),
+        (Some(MANAGED_BY), None) => Some(format!(
+            "{}{where_} is managed by modelops-executor but has no job label",
+            object.display()
+        )),
         (manager, _) => Some(format!(
             "{}{where_} exists and is not managed by modelops-executor ({})",
             object.display(),
-            manager.map(|m| format!("managed by `{m}`")).unwrap_or_else(|| "no managed-by label".into())
+            manager
+                .map(|m| format!("managed by `{m}`"))
+                .unwrap_or_else(|| "no managed-by label".into())
         )),
     }
 }
 
-async fn ensure_namespace(cluster: &Cluster, namespace: &str, create: bool, dry_run: bool) -> Result<(), ClusterError> {
+async fn ensure_namespace(
+    cluster: &Cluster,
+    namespace: &str,
+    create: bool,
+    dry_run: bool,
+) -> Result<(), ClusterError> {
     let api: Api<Namespace> = Api::all(cluster.client.clone());
-    let found = with_retry("read namespace", || api.get_opt(namespace)).await.map_err(|e| ClusterError::api(format!("read namespace {namespace}"), e))?;
+    let found = with_retry("read namespace", || api.get_opt(namespace))
+        .await
+        .map_err(|e| ClusterError::api(format!("read namespace {namespace}"), e))?;
     if found.is_some() {
         return Ok(());
     }
@@ -264,25 +361,49 @@ async fn ensure_namespace(cluster: &Cluster, namespace: &str, create: bool, dry_
         "metadata": {"name": namespace, "labels": {LABEL_MANAGED_BY: MANAGED_BY}}
     }))
     .expect("a valid namespace");
-    let params = PostParams { dry_run, field_manager: Some(FIELD_MANAGER.to_string()) };
+    let params = PostParams {
+        dry_run,
+        field_manager: Some(FIELD_MANAGER.to_string()),
+    };
     match api.create(&params, &body).await {
         Ok(_) => {
             tracing::info!(%namespace, "namespace created");
             Ok(())
         }
         Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
-        Err(err) => Err(ClusterError::api(format!("create namespace {namespace}"), err)),
+        Err(err) => Err(ClusterError::api(
+            format!("create namespace {namespace}"),
+            err,
+        )),
     }
 }
 
 /// Deletes what an earlier install of this job applied and this one no longer renders.
-async fn prune(cluster: &Cluster, job: &JobInfo, objects: &[Object], previous: &[InventoryEntry], options: &InstallOptions) -> Result<(), ClusterError> {
-    let stale: Vec<InventoryEntry> = previous.iter().filter(|entry| !objects.iter().any(|o| InventoryEntry::of(o).same_object(entry))).cloned().collect();
+async fn prune(
+    cluster: &Cluster,
+    job: &JobInfo,
+    objects: &[Object],
+    previous: &[InventoryEntry],
+    options: &InstallOptions,
+) -> Result<(), ClusterError> {
+    let stale: Vec<InventoryEntry> = previous
+        .iter()
+        .filter(|entry| {
+            !objects
+                .iter()
+                .any(|o| InventoryEntry::of(o).same_object(entry))
+        })
+        .cloned()
+        .collect();
     if stale.is_empty() {
         return Ok(());
     }
     tracing::info!(objects = stale.len(), "pruning objects no longer rendered");
-    let options = DeleteOptions { force: false, deadline: options.deadline, concurrency: options.concurrency };
+    let options = DeleteOptions {
+        force: false,
+        deadline: options.deadline,
+        concurrency: options.concurrency,
+    };
     delete::delete_entries(cluster, &job.job_id, stale, &options).await
 }
 
@@ -292,8 +413,16 @@ fn endpoints(objects: &[Object]) -> Vec<String> {
         .iter()
         .filter(|o| o.kind() == "Service" && o.label(LABEL_COMPONENT) == Some("scoring-service"))
         .map(|o| {
-            let port = o.value.pointer("/spec/ports/0/port").and_then(serde_json::Value::as_i64).unwrap_or(80);
-            format!("http://{}.{}.svc:{port}", o.name(), o.namespace().unwrap_or("default"))
+            let port = o
+                .value
+                .pointer("/spec/ports/0/port")
+                .and_then(serde_json::Value::as_i64)
+                .unwrap_or(80);
+            format!(
+                "http://{}.{}.svc:{port}",
+                o.name(),
+                o.namespace().unwrap_or("default")
+            )
         })
         .collect()
 }
@@ -317,7 +446,10 @@ mod tests {
     #[test]
     fn finds_the_conflicting_manager() {
         let message = "Apply failed with 1 conflict: conflict with \"kubectl-edit\" using apps/v1: .spec.replicas";
-        assert_eq!(conflicting_manager(message).as_deref(), Some("kubectl-edit"));
+        assert_eq!(
+            conflicting_manager(message).as_deref(),
+            Some("kubectl-edit")
+        );
         assert_eq!(conflicting_manager("other"), None);
     }
 }

@@ -34,7 +34,12 @@ pub struct DeleteOptions {
 }
 
 /// Runs `finally` for a job and returns how many objects were deleted.
-pub async fn uninstall(cluster: &Cluster, namespace: &str, job_id: &str, options: &DeleteOptions) -> Result<usize, ClusterError> {
+pub async fn uninstall(
+    cluster: &Cluster,
+    namespace: &str,
+    job_id: &str,
+    options: &DeleteOptions,
+) -> Result<usize, ClusterError> {
     let started = Instant::now();
     let mut record = record::read(cluster, namespace, job_id).await?;
     if let Some(record) = &mut record {
@@ -44,9 +49,20 @@ pub async fn uninstall(cluster: &Cluster, namespace: &str, job_id: &str, options
     } else {
         tracing::warn!(%job_id, %namespace, "no job record; deleting whatever carries the job label");
     }
-    let mut entries = record.as_ref().map(|r| r.inventory.clone()).unwrap_or_default();
-    let mut kinds: Vec<(String, String)> = SWEEP_KINDS.iter().map(|(a, k)| (a.to_string(), k.to_string())).collect();
-    kinds.extend(entries.iter().filter(|e| e.namespace.is_some()).map(|e| (e.api_version.clone(), e.kind.clone())));
+    let mut entries = record
+        .as_ref()
+        .map(|r| r.inventory.clone())
+        .unwrap_or_default();
+    let mut kinds: Vec<(String, String)> = SWEEP_KINDS
+        .iter()
+        .map(|(a, k)| (a.to_string(), k.to_string()))
+        .collect();
+    kinds.extend(
+        entries
+            .iter()
+            .filter(|e| e.namespace.is_some())
+            .map(|e| (e.api_version.clone(), e.kind.clone())),
+    );
     kinds.sort();
     kinds.dedup();
     for found in sweep(cluster, namespace, job_id, &kinds).await? {
@@ -63,7 +79,13 @@ pub async fn uninstall(cluster: &Cluster, namespace: &str, job_id: &str, options
             if remaining.is_empty() {
                 Ok(())
             } else {
-                Err(ClusterError::Leftovers(remaining.iter().map(InventoryEntry::display).collect::<Vec<_>>().join(", ")))
+                Err(ClusterError::Leftovers(
+                    remaining
+                        .iter()
+                        .map(InventoryEntry::display)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ))
             }
         }
         Err(err) => Err(err),
@@ -80,13 +102,25 @@ pub async fn uninstall(cluster: &Cluster, namespace: &str, job_id: &str, options
         record::write(cluster, record).await?;
     }
     result?;
-    tracing::info!(objects = count, seconds = started.elapsed().as_secs_f32(), "uninstalled");
+    tracing::info!(
+        objects = count,
+        seconds = started.elapsed().as_secs_f32(),
+        "uninstalled"
+    );
     Ok(count)
 }
 
 /// Objects of the given kinds that carry the job label.
-pub async fn sweep(cluster: &Cluster, namespace: &str, job_id: &str, kinds: &[(String, String)]) -> Result<Vec<InventoryEntry>, ClusterError> {
-    let selector = format!("{LABEL_JOB_ID}={},{LABEL_MANAGED_BY}={MANAGED_BY}", crate::names::label_value(job_id));
+pub async fn sweep(
+    cluster: &Cluster,
+    namespace: &str,
+    job_id: &str,
+    kinds: &[(String, String)],
+) -> Result<Vec<InventoryEntry>, ClusterError> {
+    let selector = format!(
+        "{LABEL_JOB_ID}={},{LABEL_MANAGED_BY}={MANAGED_BY}",
+        crate::names::label_value(job_id)
+    );
     let mut found = Vec::new();
     for (api_version, kind) in kinds {
         let api = match cluster.api(api_version, kind, Some(namespace)).await {
@@ -95,9 +129,17 @@ pub async fn sweep(cluster: &Cluster, namespace: &str, job_id: &str, kinds: &[(S
             Err(err) => return Err(err),
         };
         let params = ListParams::default().labels(&selector);
-        let list = with_retry(&format!("list {kind}"), || api.list(&params)).await.map_err(|e| ClusterError::api(format!("list {kind} by job label"), e))?;
+        let list = with_retry(&format!("list {kind}"), || api.list(&params))
+            .await
+            .map_err(|e| ClusterError::api(format!("list {kind} by job label"), e))?;
         for item in list.items {
-            if item.metadata.deletion_timestamp.is_some() && item.metadata.finalizers.as_ref().is_none_or(|f| f.is_empty()) {
+            if item.metadata.deletion_timestamp.is_some()
+                && item
+                    .metadata
+                    .finalizers
+                    .as_ref()
+                    .is_none_or(|f| f.is_empty())
+            {
                 // Already going away with nothing holding it.
                 continue;
             }
@@ -115,7 +157,12 @@ pub async fn sweep(cluster: &Cluster, namespace: &str, job_id: &str, kinds: &[(S
 
 /// Deletes the entries wave by wave in uninstall order (flows first), each wave awaited until
 /// its objects are gone. Objects that are not this job's are never touched.
-pub async fn delete_entries(cluster: &Cluster, job_id: &str, entries: Vec<InventoryEntry>, options: &DeleteOptions) -> Result<(), ClusterError> {
+pub async fn delete_entries(
+    cluster: &Cluster,
+    job_id: &str,
+    entries: Vec<InventoryEntry>,
+    options: &DeleteOptions,
+) -> Result<(), ClusterError> {
     let deadline = Instant::now() + options.deadline.unwrap_or(DEFAULT_DEADLINE);
     let job_label = crate::names::label_value(job_id);
     // Read the live objects: their labels decide the order and whether they are ours.
@@ -156,12 +203,19 @@ pub async fn delete_entries(cluster: &Cluster, job_id: &str, entries: Vec<Invent
     let mut start = 0;
     while start < objects.len() {
         let wave = Wave::of(&objects[start]);
-        let end = objects[start..].iter().position(|o| Wave::of(o) != wave).map_or(objects.len(), |p| start + p);
+        let end = objects[start..]
+            .iter()
+            .position(|o| Wave::of(o) != wave)
+            .map_or(objects.len(), |p| start + p);
         let members = &objects[start..end];
-        stream::iter(members.iter().map(|object| delete_one(cluster, object, options.force, deadline)))
-            .buffer_unordered(options.concurrency.max(1))
-            .try_collect::<Vec<()>>()
-            .await?;
+        stream::iter(
+            members
+                .iter()
+                .map(|object| delete_one(cluster, object, options.force, deadline)),
+        )
+        .buffer_unordered(options.concurrency.max(1))
+        .try_collect::<Vec<()>>()
+        .await?;
         tracing::info!(?wave, objects = members.len(), "deleted");
         start = end;
     }
@@ -169,13 +223,26 @@ pub async fn delete_entries(cluster: &Cluster, job_id: &str, entries: Vec<Invent
 }
 
 /// Deletes one object (foreground, so its pods go first) and waits until that uid is gone.
-async fn delete_one(cluster: &Cluster, object: &Object, force: bool, deadline: Instant) -> Result<(), ClusterError> {
+async fn delete_one(
+    cluster: &Cluster,
+    object: &Object,
+    force: bool,
+    deadline: Instant,
+) -> Result<(), ClusterError> {
     let api = cluster.api_for(object).await?;
-    let uid = object.value.pointer("/metadata/uid").and_then(serde_json::Value::as_str).unwrap_or_default().to_string();
+    let uid = object
+        .value
+        .pointer("/metadata/uid")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     let params = DeleteParams {
         propagation_policy: Some(PropagationPolicy::Foreground),
         grace_period_seconds: force.then_some(0),
-        preconditions: Some(Preconditions { uid: Some(uid.clone()), resource_version: None }),
+        preconditions: Some(Preconditions {
+            uid: Some(uid.clone()),
+            resource_version: None,
+        }),
         ..DeleteParams::default()
     };
     let action = format!("delete {}", object.display());
@@ -186,9 +253,20 @@ async fn delete_one(cluster: &Cluster, object: &Object, force: bool, deadline: I
         Err(err) => return Err(ClusterError::api(action, err)),
     }
     let remaining = deadline.saturating_duration_since(Instant::now());
-    match tokio::time::timeout(remaining, await_condition(api, object.name(), conditions::is_deleted(&uid))).await {
+    match tokio::time::timeout(
+        remaining,
+        await_condition(api, object.name(), conditions::is_deleted(&uid)),
+    )
+    .await
+    {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(err)) => Err(ClusterError::api(format!("wait for {} to be deleted", object.display()), kube::Error::Service(Box::new(err)))),
-        Err(_) => Err(ClusterError::Deadline { seconds: remaining.as_secs(), waiting_for: format!("{} to be deleted", object.display()) }),
+        Ok(Err(err)) => Err(ClusterError::api(
+            format!("wait for {} to be deleted", object.display()),
+            kube::Error::Service(Box::new(err)),
+        )),
+        Err(_) => Err(ClusterError::Deadline {
+            seconds: remaining.as_secs(),
+            waiting_for: format!("{} to be deleted", object.display()),
+        }),
     }
 }

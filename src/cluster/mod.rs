@@ -38,7 +38,11 @@ pub enum ClusterError {
     #[error("refusing to touch objects that are not this job's:\n  - {}", .0.join("\n  - "))]
     NotOurs(Vec<String>),
     #[error("{object}: apply conflicts with field manager `{manager}`: {message}")]
-    Conflict { object: String, manager: String, message: String },
+    Conflict {
+        object: String,
+        manager: String,
+        message: String,
+    },
     #[error("namespace `{0}` does not exist (pass --create-namespace to create it)")]
     NamespaceMissing(String),
     #[error("no job record `{name}` in namespace `{namespace}`")]
@@ -57,7 +61,10 @@ pub enum ClusterError {
 
 impl ClusterError {
     pub fn api(action: impl Into<String>, source: kube::Error) -> Self {
-        ClusterError::Api { action: action.into(), source }
+        ClusterError::Api {
+            action: action.into(),
+            source,
+        }
     }
 }
 
@@ -71,31 +78,46 @@ pub struct Cluster {
 impl Cluster {
     /// Connects with `KUBECONFIG` / `~/.kube/config`, or in-cluster credentials in a pod.
     pub async fn connect() -> Result<Cluster, ClusterError> {
-        let config = Config::infer().await.map_err(|e| ClusterError::Config(Box::new(e)))?;
+        let config = Config::infer()
+            .await
+            .map_err(|e| ClusterError::Config(Box::new(e)))?;
         Self::from_config(config)
     }
 
     pub fn from_config(config: Config) -> Result<Cluster, ClusterError> {
         let client = Client::try_from(config).map_err(|e| ClusterError::Config(Box::new(e)))?;
-        Ok(Cluster { client, resources: Arc::default() })
+        Ok(Cluster {
+            client,
+            resources: Arc::default(),
+        })
     }
 
     /// The API resource of a kind, from the cache or one discovery request.
-    pub async fn resource(&self, api_version: &str, kind: &str) -> Result<(ApiResource, ApiCapabilities), ClusterError> {
+    pub async fn resource(
+        &self,
+        api_version: &str,
+        kind: &str,
+    ) -> Result<(ApiResource, ApiCapabilities), ClusterError> {
         let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
         let gvk = GroupVersionKind::gvk(group, version, kind);
         if let Some(found) = self.resources.lock().await.get(&gvk) {
             return Ok(found.clone());
         }
-        let found = with_retry(&format!("discover {api_version} {kind}"), || kube::discovery::pinned_kind(&self.client, &gvk))
-            .await
-            .map_err(|err| match &err {
-                kube::Error::Api(status) if status.code == 404 => {
-                    ClusterError::UnknownKind { api_version: api_version.to_string(), kind: kind.to_string() }
-                }
-                kube::Error::Discovery(_) => ClusterError::UnknownKind { api_version: api_version.to_string(), kind: kind.to_string() },
-                _ => ClusterError::api(format!("discover {api_version} {kind}"), err),
-            })?;
+        let found = with_retry(&format!("discover {api_version} {kind}"), || {
+            kube::discovery::pinned_kind(&self.client, &gvk)
+        })
+        .await
+        .map_err(|err| match &err {
+            kube::Error::Api(status) if status.code == 404 => ClusterError::UnknownKind {
+                api_version: api_version.to_string(),
+                kind: kind.to_string(),
+            },
+            kube::Error::Discovery(_) => ClusterError::UnknownKind {
+                api_version: api_version.to_string(),
+                kind: kind.to_string(),
+            },
+            _ => ClusterError::api(format!("discover {api_version} {kind}"), err),
+        })?;
         self.resources.lock().await.insert(gvk, found.clone());
         Ok(found)
     }
@@ -106,27 +128,44 @@ impl Cluster {
     }
 
     /// A dynamic API for an object's kind, namespaced when the kind is.
-    pub async fn api(&self, api_version: &str, kind: &str, namespace: Option<&str>) -> Result<Api<DynamicObject>, ClusterError> {
+    pub async fn api(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+    ) -> Result<Api<DynamicObject>, ClusterError> {
         let (resource, capabilities) = self.resource(api_version, kind).await?;
         Ok(match (capabilities.scope, namespace) {
-            (Scope::Namespaced, Some(namespace)) => Api::namespaced_with(self.client.clone(), namespace, &resource),
+            (Scope::Namespaced, Some(namespace)) => {
+                Api::namespaced_with(self.client.clone(), namespace, &resource)
+            }
             _ => Api::all_with(self.client.clone(), &resource),
         })
     }
 
     pub async fn api_for(&self, object: &Object) -> Result<Api<DynamicObject>, ClusterError> {
-        self.api(object.api_version(), object.kind(), object.namespace()).await
+        self.api(object.api_version(), object.kind(), object.namespace())
+            .await
     }
 }
 
 /// The data channel registry as registered in the cluster: ConfigMaps labelled
 /// `modelops.io/data-channel` in `namespace`.
-pub async fn channel_registry(cluster: &Cluster, namespace: &str) -> Result<(Registry, Diagnostics), ClusterError> {
-    let api: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(cluster.client.clone(), namespace);
+pub async fn channel_registry(
+    cluster: &Cluster,
+    namespace: &str,
+) -> Result<(Registry, Diagnostics), ClusterError> {
+    let api: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(cluster.client.clone(), namespace);
     let params = kube::api::ListParams::default().labels(CHANNEL_LABEL);
     let list = with_retry("list data channels", || api.list(&params))
         .await
-        .map_err(|e| ClusterError::api(format!("list data channel ConfigMaps in namespace {namespace}"), e))?;
+        .map_err(|e| {
+            ClusterError::api(
+                format!("list data channel ConfigMaps in namespace {namespace}"),
+                e,
+            )
+        })?;
     let mut registry = Registry::default();
     let mut diagnostics = Diagnostics::default();
     for item in &list.items {

@@ -10,8 +10,8 @@ use super::{Cluster, ClusterError, FIELD_MANAGER, with_retry};
 use crate::manifest::Object;
 use crate::names::label_value;
 use crate::preprocess::{LABEL_MANAGED_BY, LABEL_PART_OF, LABEL_PIPELINE, MANAGED_BY, PART_OF};
-use kube::api::{Api, Patch, PatchParams};
 use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, Patch, PatchParams};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -85,7 +85,10 @@ impl InventoryEntry {
     }
 
     pub fn same_object(&self, other: &InventoryEntry) -> bool {
-        self.api_version == other.api_version && self.kind == other.kind && self.namespace == other.namespace && self.name == other.name
+        self.api_version == other.api_version
+            && self.kind == other.kind
+            && self.namespace == other.namespace
+            && self.name == other.name
     }
 
     pub fn display(&self) -> String {
@@ -106,7 +109,9 @@ impl InventoryEntry {
 
     fn decode(line: &str) -> Option<Self> {
         let parts: Vec<&str> = line.split(' ').collect();
-        let [api_version, kind, namespace, name, uid] = parts.as_slice() else { return None };
+        let [api_version, kind, namespace, name, uid] = parts.as_slice() else {
+            return None;
+        };
         let optional = |s: &str| (s != "-").then(|| s.to_string());
         Some(InventoryEntry {
             api_version: api_version.to_string(),
@@ -142,11 +147,20 @@ pub fn record_name(job_id: &str) -> String {
 }
 
 pub fn now() -> String {
-    jiff::Timestamp::now().round(jiff::Unit::Second).unwrap_or_else(|_| jiff::Timestamp::now()).to_string()
+    jiff::Timestamp::now()
+        .round(jiff::Unit::Second)
+        .unwrap_or_else(|_| jiff::Timestamp::now())
+        .to_string()
 }
 
 impl JobRecord {
-    pub fn new(job_id: &str, namespace: &str, pipeline: &str, mode: &str, values_digest: &str) -> Self {
+    pub fn new(
+        job_id: &str,
+        namespace: &str,
+        pipeline: &str,
+        mode: &str,
+        values_digest: &str,
+    ) -> Self {
         let now = now();
         JobRecord {
             job_id: job_id.to_string(),
@@ -206,13 +220,32 @@ impl JobRecord {
 
     pub fn from_config_map(config_map: &ConfigMap) -> Result<Self, ClusterError> {
         let name = config_map.metadata.name.clone().unwrap_or_default();
-        let invalid = |reason: String| ClusterError::RecordInvalid { name: name.clone(), reason };
+        let invalid = |reason: String| ClusterError::RecordInvalid {
+            name: name.clone(),
+            reason,
+        };
         let data = config_map.data.clone().unwrap_or_default();
-        let get = |key: &str| data.get(key).cloned().ok_or_else(|| invalid(format!("data.{key} is missing")));
-        let lines = |key: &str| data.get(key).map(|t| t.lines().filter(|l| !l.is_empty()).map(str::to_string).collect::<Vec<_>>()).unwrap_or_default();
+        let get = |key: &str| {
+            data.get(key)
+                .cloned()
+                .ok_or_else(|| invalid(format!("data.{key} is missing")))
+        };
+        let lines = |key: &str| {
+            data.get(key)
+                .map(|t| {
+                    t.lines()
+                        .filter(|l| !l.is_empty())
+                        .map(str::to_string)
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        };
         let inventory = lines("inventory")
             .iter()
-            .map(|line| InventoryEntry::decode(line).ok_or_else(|| invalid(format!("bad inventory line `{line}`"))))
+            .map(|line| {
+                InventoryEntry::decode(line)
+                    .ok_or_else(|| invalid(format!("bad inventory line `{line}`")))
+            })
             .collect::<Result<_, _>>()?;
         Ok(JobRecord {
             job_id: get("jobId")?,
@@ -253,7 +286,11 @@ fn api(cluster: &Cluster, namespace: &str) -> Api<ConfigMap> {
     Api::namespaced(cluster.client.clone(), namespace)
 }
 
-pub async fn read(cluster: &Cluster, namespace: &str, job_id: &str) -> Result<Option<JobRecord>, ClusterError> {
+pub async fn read(
+    cluster: &Cluster,
+    namespace: &str,
+    job_id: &str,
+) -> Result<Option<JobRecord>, ClusterError> {
     let name = record_name(job_id);
     let api = api(cluster, namespace);
     let found = with_retry(&format!("read job record {name}"), || api.get_opt(&name))
@@ -262,10 +299,17 @@ pub async fn read(cluster: &Cluster, namespace: &str, job_id: &str) -> Result<Op
     found.as_ref().map(JobRecord::from_config_map).transpose()
 }
 
-pub async fn read_required(cluster: &Cluster, namespace: &str, job_id: &str) -> Result<JobRecord, ClusterError> {
+pub async fn read_required(
+    cluster: &Cluster,
+    namespace: &str,
+    job_id: &str,
+) -> Result<JobRecord, ClusterError> {
     read(cluster, namespace, job_id)
         .await?
-        .ok_or_else(|| ClusterError::RecordMissing { name: record_name(job_id), namespace: namespace.to_string() })
+        .ok_or_else(|| ClusterError::RecordMissing {
+            name: record_name(job_id),
+            namespace: namespace.to_string(),
+        })
 }
 
 /// Writes the whole record (server-side apply, forced: the record has one writer).
@@ -276,23 +320,38 @@ pub async fn write(cluster: &Cluster, record: &mut JobRecord) -> Result<(), Clus
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let api = api(cluster, &record.namespace);
     let patch = Patch::Apply(&body);
-    with_retry(&format!("write job record {name}"), || api.patch(&name, &params, &patch))
-        .await
-        .map_err(|e| ClusterError::api(format!("write job record configmap/{name}"), e))?;
+    with_retry(&format!("write job record {name}"), || {
+        api.patch(&name, &params, &patch)
+    })
+    .await
+    .map_err(|e| ClusterError::api(format!("write job record configmap/{name}"), e))?;
     tracing::debug!(record = %name, phase = %record.phase, task = %record.task, "job record written");
     Ok(())
 }
 
 /// Every job record in a namespace, or in all namespaces.
-pub async fn list(cluster: &Cluster, namespace: Option<&str>) -> Result<Vec<JobRecord>, ClusterError> {
+pub async fn list(
+    cluster: &Cluster,
+    namespace: Option<&str>,
+) -> Result<Vec<JobRecord>, ClusterError> {
     let api: Api<ConfigMap> = match namespace {
         Some(namespace) => Api::namespaced(cluster.client.clone(), namespace),
         None => Api::all(cluster.client.clone()),
     };
-    let params = kube::api::ListParams::default().labels(&format!("{LABEL_JOB_RECORD},{LABEL_MANAGED_BY}={MANAGED_BY}"));
-    let list = with_retry("list job records", || api.list(&params)).await.map_err(|e| ClusterError::api("list job records", e))?;
-    let mut records: Vec<JobRecord> = list.items.iter().filter_map(|cm| JobRecord::from_config_map(cm).ok()).collect();
-    records.sort_by(|a, b| (&a.namespace, &a.created_at, &a.job_id).cmp(&(&b.namespace, &b.created_at, &b.job_id)));
+    let params = kube::api::ListParams::default().labels(&format!(
+        "{LABEL_JOB_RECORD},{LABEL_MANAGED_BY}={MANAGED_BY}"
+    ));
+    let list = with_retry("list job records", || api.list(&params))
+        .await
+        .map_err(|e| ClusterError::api("list job records", e))?;
+    let mut records: Vec<JobRecord> = list
+        .items
+        .iter()
+        .filter_map(|cm| JobRecord::from_config_map(cm).ok())
+        .collect();
+    records.sort_by(|a, b| {
+        (&a.namespace, &a.created_at, &a.job_id).cmp(&(&b.namespace, &b.created_at, &b.job_id))
+    });
     Ok(records)
 }
 
@@ -303,13 +362,36 @@ mod tests {
     #[test]
     fn round_trips_through_a_config_map() {
         let mut record = JobRecord::new("job-1", "dev", "fraud", "batch", "abc");
-        record.inventory.push(InventoryEntry { api_version: "apps/v1".into(), kind: "Deployment".into(), namespace: Some("dev".into()), name: "d".into(), uid: Some("u-1".into()) });
-        record.inventory.push(InventoryEntry { api_version: "v1".into(), kind: "Namespace".into(), namespace: None, name: "n".into(), uid: None });
+        record.inventory.push(InventoryEntry {
+            api_version: "apps/v1".into(),
+            kind: "Deployment".into(),
+            namespace: Some("dev".into()),
+            name: "d".into(),
+            uid: Some("u-1".into()),
+        });
+        record.inventory.push(InventoryEntry {
+            api_version: "v1".into(),
+            kind: "Namespace".into(),
+            namespace: None,
+            name: "n".into(),
+            uid: None,
+        });
         record.endpoints.push("http://d.dev.svc:8080".into());
         record.last_error = Some("boom".into());
         let config_map: ConfigMap = serde_json::from_value(record.to_config_map()).unwrap();
-        assert_eq!(config_map.metadata.labels.as_ref().unwrap()[LABEL_JOB_RECORD], "job-1");
-        assert!(!config_map.metadata.labels.as_ref().unwrap().contains_key(crate::preprocess::LABEL_JOB_ID), "the sweep must not delete the record");
+        assert_eq!(
+            config_map.metadata.labels.as_ref().unwrap()[LABEL_JOB_RECORD],
+            "job-1"
+        );
+        assert!(
+            !config_map
+                .metadata
+                .labels
+                .as_ref()
+                .unwrap()
+                .contains_key(crate::preprocess::LABEL_JOB_ID),
+            "the sweep must not delete the record"
+        );
         assert_eq!(JobRecord::from_config_map(&config_map).unwrap(), record);
     }
 

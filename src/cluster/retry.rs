@@ -15,7 +15,11 @@ pub fn classify(err: &kube::Error) -> Option<Option<Duration>> {
     match err {
         kube::Error::Api(status) => match status.code {
             429 | 500 | 502 | 503 | 504 => {
-                let after = status.details.as_ref().map(|d| d.retry_after_seconds).filter(|s| *s > 0);
+                let after = status
+                    .details
+                    .as_ref()
+                    .map(|d| d.retry_after_seconds)
+                    .filter(|s| *s > 0);
                 Some(after.map(|s| Duration::from_secs(u64::from(s)).min(MAX_RETRY_AFTER)))
             }
             _ => None,
@@ -36,7 +40,9 @@ where
         match call().await {
             Ok(value) => return Ok(value),
             Err(err) => {
-                let Some(retry_after) = classify(&err) else { return Err(err) };
+                let Some(retry_after) = classify(&err) else {
+                    return Err(err);
+                };
                 if attempt >= ATTEMPTS {
                     return Err(err);
                 }
@@ -52,7 +58,9 @@ where
 
 /// A random point in the upper half of `delay`, so retrying clients spread out.
 fn jitter(delay: Duration) -> Duration {
-    let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
     let half = delay / 2;
     half + Duration::from_nanos(random % (half.as_nanos() as u64).max(1))
 }
@@ -60,8 +68,8 @@ fn jitter(delay: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kube::core::response::StatusDetails;
     use kube::core::Status;
+    use kube::core::response::StatusDetails;
 
     fn api_error(code: u16, retry_after: u32) -> kube::Error {
         let mut status = Status::failure("boom", "Reason");
@@ -81,7 +89,10 @@ mod tests {
 
     #[test]
     fn classifies_transient_errors() {
-        assert_eq!(classify(&api_error(429, 3)), Some(Some(Duration::from_secs(3))));
+        assert_eq!(
+            classify(&api_error(429, 3)),
+            Some(Some(Duration::from_secs(3)))
+        );
         assert_eq!(classify(&api_error(503, 0)), Some(None));
         assert_eq!(classify(&api_error(409, 0)), None);
         assert_eq!(classify(&api_error(404, 0)), None);
@@ -95,11 +106,20 @@ mod tests {
         let result = with_retry("test", || {
             calls += 1;
             let fail = calls < 3;
-            async move { if fail { Err(api_error(429, 1)) } else { Ok(calls) } }
+            async move {
+                if fail {
+                    Err(api_error(429, 1))
+                } else {
+                    Ok(calls)
+                }
+            }
         })
         .await;
         assert_eq!(result.unwrap(), 3);
-        assert!(started.elapsed() >= Duration::from_secs(2), "Retry-After of 1s was not honoured twice");
+        assert!(
+            started.elapsed() >= Duration::from_secs(2),
+            "Retry-After of 1s was not honoured twice"
+        );
     }
 
     #[tokio::test]
@@ -118,7 +138,10 @@ mod tests {
     fn jitter_stays_in_the_upper_half() {
         for _ in 0..100 {
             let d = jitter(Duration::from_millis(400));
-            assert!(d >= Duration::from_millis(200) && d < Duration::from_millis(400), "{d:?}");
+            assert!(
+                d >= Duration::from_millis(200) && d < Duration::from_millis(400),
+                "{d:?}"
+            );
         }
     }
 }

@@ -21,15 +21,30 @@ pub struct JobStatus {
     pub objects: Vec<ObjectStatus>,
 }
 
-pub async fn status(cluster: &Cluster, namespace: &str, job_id: &str) -> Result<JobStatus, ClusterError> {
+pub async fn status(
+    cluster: &Cluster,
+    namespace: &str,
+    job_id: &str,
+) -> Result<JobStatus, ClusterError> {
     let record = record::read_required(cluster, namespace, job_id).await?;
     let objects = stream::iter(record.inventory.iter().map(|entry| async move {
-        let api = match cluster.api(&entry.api_version, &entry.kind, entry.namespace.as_deref()).await {
+        let api = match cluster
+            .api(&entry.api_version, &entry.kind, entry.namespace.as_deref())
+            .await
+        {
             Ok(api) => api,
-            Err(ClusterError::UnknownKind { .. }) => return Ok(ObjectStatus { object: entry.display(), state: "Unknown".into(), detail: "kind not served".into() }),
+            Err(ClusterError::UnknownKind { .. }) => {
+                return Ok(ObjectStatus {
+                    object: entry.display(),
+                    state: "Unknown".into(),
+                    detail: "kind not served".into(),
+                });
+            }
             Err(err) => return Err(err),
         };
-        let live = with_retry("read object", || api.get_opt(&entry.name)).await.map_err(|e| ClusterError::api(format!("read {}", entry.display()), e))?;
+        let live = with_retry("read object", || api.get_opt(&entry.name))
+            .await
+            .map_err(|e| ClusterError::api(format!("read {}", entry.display()), e))?;
         let (state, detail) = match live {
             None => ("Missing".to_string(), String::new()),
             Some(live) => {
@@ -42,7 +57,11 @@ pub async fn status(cluster: &Cluster, namespace: &str, job_id: &str) -> Result<
                 }
             }
         };
-        Ok::<_, ClusterError>(ObjectStatus { object: entry.display(), state, detail })
+        Ok::<_, ClusterError>(ObjectStatus {
+            object: entry.display(),
+            state,
+            detail,
+        })
     }))
     .buffered(16)
     .try_collect()

@@ -42,7 +42,10 @@ pub async fn shutdown_signal() -> Signal {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
             (Ok(mut term), Ok(mut int)) => tokio::select! {
                 _ = term.recv() => Signal::Terminate,
                 _ = int.recv() => Signal::Interrupt,
@@ -127,12 +130,19 @@ struct State {
 pub enum Verdict {
     Ready,
     Waiting(Vec<String>),
-    Failed { object: String, reason: String, pod: Option<(String, Option<String>)> },
+    Failed {
+        object: String,
+        reason: String,
+        pod: Option<(String, Option<String>)>,
+    },
 }
 
 impl State {
     fn pods(&self) -> impl Iterator<Item = &Value> {
-        self.objects.iter().filter(|((kind, _), _)| kind == "Pod").map(|(_, v)| v)
+        self.objects
+            .iter()
+            .filter(|((kind, _), _)| kind == "Pod")
+            .map(|(_, v)| v)
     }
 
     /// Pods a workload owns: for a Deployment, those its selector matches; for a Job, those
@@ -140,13 +150,20 @@ impl State {
     fn pods_of<'s>(&'s self, kind: &str, object: &'s Value) -> Vec<&'s Value> {
         let selector: BTreeMap<String, String> = match kind {
             "Job" => {
-                let name = object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+                let name = object
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
                 BTreeMap::from([("job-name".to_string(), name.to_string())])
             }
             _ => object
                 .pointer("/spec/selector/matchLabels")
                 .and_then(Value::as_object)
-                .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                        .collect()
+                })
                 .unwrap_or_default(),
         };
         if selector.is_empty() {
@@ -155,7 +172,9 @@ impl State {
         self.pods()
             .filter(|pod| {
                 let labels = pod.pointer("/metadata/labels");
-                selector.iter().all(|(k, v)| labels.and_then(|l| l.get(k)).and_then(Value::as_str) == Some(v.as_str()))
+                selector.iter().all(|(k, v)| {
+                    labels.and_then(|l| l.get(k)).and_then(Value::as_str) == Some(v.as_str())
+                })
             })
             .collect()
     }
@@ -163,7 +182,10 @@ impl State {
     pub fn verdict(&self, targets: &[Target], policy: &Policy, now: jiff::Timestamp) -> Verdict {
         let mut waiting = Vec::new();
         for target in targets {
-            let Some(object) = self.objects.get(&(target.kind.clone(), target.name.clone())) else {
+            let Some(object) = self
+                .objects
+                .get(&(target.kind.clone(), target.name.clone()))
+            else {
                 waiting.push(format!("{}: not found yet", target.display()));
                 continue;
             };
@@ -172,24 +194,44 @@ impl State {
                 let verdict = readiness::pod(pod, policy, Some(now));
                 // A Job retries failed pods up to its backoff limit; its own condition decides.
                 let fatal = match &verdict {
-                    Readiness::Failed(_) if target.kind == "Job" => pod.pointer("/status/phase").and_then(Value::as_str) != Some("Failed"),
+                    Readiness::Failed(_) if target.kind == "Job" => {
+                        pod.pointer("/status/phase").and_then(Value::as_str) != Some("Failed")
+                    }
                     Readiness::Failed(_) => true,
                     _ => false,
                 };
                 if let (true, Readiness::Failed(reason)) = (fatal, verdict) {
-                    return Verdict::Failed { object: target.display(), reason, pod: failing_container(pod) };
+                    return Verdict::Failed {
+                        object: target.display(),
+                        reason,
+                        pod: failing_container(pod),
+                    };
                 }
             }
             match readiness::object(object) {
                 Readiness::Ready => {}
-                Readiness::InProgress(what) => waiting.push(format!("{}: {what}", target.display())),
+                Readiness::InProgress(what) => {
+                    waiting.push(format!("{}: {what}", target.display()))
+                }
                 Readiness::Failed(reason) => {
-                    let pod = self.pods_of(&target.kind, object).into_iter().rev().find_map(failing_container);
-                    return Verdict::Failed { object: target.display(), reason, pod };
+                    let pod = self
+                        .pods_of(&target.kind, object)
+                        .into_iter()
+                        .rev()
+                        .find_map(failing_container);
+                    return Verdict::Failed {
+                        object: target.display(),
+                        reason,
+                        pod,
+                    };
                 }
             }
         }
-        if waiting.is_empty() { Verdict::Ready } else { Verdict::Waiting(waiting) }
+        if waiting.is_empty() {
+            Verdict::Ready
+        } else {
+            Verdict::Waiting(waiting)
+        }
     }
 }
 
@@ -201,7 +243,11 @@ fn failing_container(pod: &Value) -> Option<(String, Option<String>)> {
         .filter_map(|p| pod.pointer(p).and_then(Value::as_array))
         .flatten();
     let container = statuses
-        .filter(|s| s.pointer("/state/terminated").is_some() || s.pointer("/state/waiting").is_some() || s.pointer("/lastState/terminated").is_some())
+        .filter(|s| {
+            s.pointer("/state/terminated").is_some()
+                || s.pointer("/state/waiting").is_some()
+                || s.pointer("/lastState/terminated").is_some()
+        })
         .find(|s| s.get("ready").and_then(Value::as_bool) != Some(true))
         .and_then(|s| s.get("name").and_then(Value::as_str))
         .map(str::to_string);
@@ -215,17 +261,29 @@ pub async fn wait_for(
     options: &WaitOptions,
     cancel: impl std::future::Future<Output = Signal>,
 ) -> Result<(), ClusterError> {
-    let selector = format!("{LABEL_JOB_ID}={}", crate::names::label_value(&options.job_id));
-    let mut kinds: Vec<(String, String)> = targets.iter().map(|t| (t.api_version.clone(), t.kind.clone())).collect();
+    let selector = format!(
+        "{LABEL_JOB_ID}={}",
+        crate::names::label_value(&options.job_id)
+    );
+    let mut kinds: Vec<(String, String)> = targets
+        .iter()
+        .map(|t| (t.api_version.clone(), t.kind.clone()))
+        .collect();
     kinds.push(("v1".into(), "Pod".into()));
     kinds.sort();
     kinds.dedup();
     let mut streams = Vec::new();
     for (api_version, kind) in &kinds {
-        let api = cluster.api(api_version, kind, Some(&options.namespace)).await?;
+        let api = cluster
+            .api(api_version, kind, Some(&options.namespace))
+            .await?;
         let kind = kind.clone();
         let config = watcher::Config::default().labels(&selector);
-        streams.push(watcher(api, config).map(move |event| (kind.clone(), event)).boxed());
+        streams.push(
+            watcher(api, config)
+                .map(move |event| (kind.clone(), event))
+                .boxed(),
+        );
     }
     let mut events = stream::select_all(streams);
     let mut state = State::default();
@@ -276,24 +334,39 @@ pub async fn wait_for(
         }
         match state.verdict(targets, &options.policy, jiff::Timestamp::now()) {
             Verdict::Ready if options.until == Until::AllReady => {
-                tracing::info!(objects = targets.len(), seconds = started.elapsed().as_secs(), "all ready");
+                tracing::info!(
+                    objects = targets.len(),
+                    seconds = started.elapsed().as_secs(),
+                    "all ready"
+                );
                 return Ok(());
             }
             Verdict::Ready => {
                 if !last_waiting.is_empty() || last_progress.elapsed() >= PROGRESS_EVERY * 6 {
-                    tracing::info!(objects = targets.len(), "all scoring objects healthy; running until the deadline or a signal");
+                    tracing::info!(
+                        objects = targets.len(),
+                        "all scoring objects healthy; running until the deadline or a signal"
+                    );
                     last_waiting.clear();
                     last_progress = Instant::now();
                 }
             }
             Verdict::Waiting(waiting) => {
                 if waiting != last_waiting || last_progress.elapsed() >= PROGRESS_EVERY {
-                    tracing::info!(remaining = waiting.len(), "waiting for {}", waiting.join("; "));
+                    tracing::info!(
+                        remaining = waiting.len(),
+                        "waiting for {}",
+                        waiting.join("; ")
+                    );
                     last_progress = Instant::now();
                     last_waiting = waiting;
                 }
             }
-            Verdict::Failed { object, reason, pod } => {
+            Verdict::Failed {
+                object,
+                reason,
+                pod,
+            } => {
                 tracing::error!(%object, %reason, "scoring failed");
                 let failure = diagnose(cluster, &options.namespace, object, reason, pod).await;
                 return Err(ClusterError::ScoringFailed(Box::new(failure)));
@@ -303,7 +376,12 @@ pub async fn wait_for(
 }
 
 fn apply_event(state: &mut State, kind: &str, event: watcher::Event<DynamicObject>) {
-    let key = |object: &DynamicObject| (kind.to_string(), object.metadata.name.clone().unwrap_or_default());
+    let key = |object: &DynamicObject| {
+        (
+            kind.to_string(),
+            object.metadata.name.clone().unwrap_or_default(),
+        )
+    };
     match event {
         watcher::Event::Apply(object) | watcher::Event::InitApply(object) => {
             let mut value = serde_json::to_value(&object).unwrap_or(Value::Null);
@@ -319,23 +397,53 @@ fn apply_event(state: &mut State, kind: &str, event: watcher::Event<DynamicObjec
 }
 
 /// Adds recent events and the failing container's last log lines; best effort and bounded.
-async fn diagnose(cluster: &Cluster, namespace: &str, object: String, reason: String, pod: Option<(String, Option<String>)>) -> Failure {
-    let mut failure = Failure { object, reason, events: Vec::new(), logs: None };
-    let Some((pod_name, container)) = pod else { return failure };
+async fn diagnose(
+    cluster: &Cluster,
+    namespace: &str,
+    object: String,
+    reason: String,
+    pod: Option<(String, Option<String>)>,
+) -> Failure {
+    let mut failure = Failure {
+        object,
+        reason,
+        events: Vec::new(),
+        logs: None,
+    };
+    let Some((pod_name, container)) = pod else {
+        return failure;
+    };
     let events: Api<Event> = Api::namespaced(cluster.client.clone(), namespace);
     let params = ListParams::default().fields(&format!("involvedObject.name={pod_name}"));
     if let Ok(list) = events.list(&params).await {
         let mut items = list.items;
-        items.sort_by_key(|e| e.last_timestamp.clone().map(|t| t.0).or(e.event_time.clone().map(|t| t.0)));
+        items.sort_by_key(|e| {
+            e.last_timestamp
+                .clone()
+                .map(|t| t.0)
+                .or(e.event_time.clone().map(|t| t.0))
+        });
         failure.events = items
             .iter()
             .rev()
             .take(EVENTS_SHOWN)
-            .map(|e| format!("{} {}: {}", e.type_.as_deref().unwrap_or("Normal"), e.reason.as_deref().unwrap_or(""), e.message.as_deref().unwrap_or("").trim()))
+            .map(|e| {
+                format!(
+                    "{} {}: {}",
+                    e.type_.as_deref().unwrap_or("Normal"),
+                    e.reason.as_deref().unwrap_or(""),
+                    e.message.as_deref().unwrap_or("").trim()
+                )
+            })
             .collect();
     }
     let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), namespace);
-    let params = LogParams { container, tail_lines: Some(LOG_TAIL_LINES), limit_bytes: Some(LOG_LIMIT_BYTES), ..LogParams::default() };
+    let params = LogParams {
+        container,
+        tail_lines: Some(LOG_TAIL_LINES),
+        limit_bytes: Some(LOG_LIMIT_BYTES),
+        ..LogParams::default()
+    };
     match pods.logs(&pod_name, &params).await {
         Ok(logs) if !logs.trim().is_empty() => failure.logs = Some(logs.trim_end().to_string()),
         Ok(_) => {}
@@ -353,13 +461,19 @@ mod tests {
     }
 
     fn target(kind: &str, name: &str) -> Target {
-        Target { api_version: "apps/v1".into(), kind: kind.into(), name: name.into() }
+        Target {
+            api_version: "apps/v1".into(),
+            kind: kind.into(),
+            name: name.into(),
+        }
     }
 
     fn state(objects: &[(&str, &str, &str)]) -> State {
         let mut state = State::default();
         for (kind, name, text) in objects {
-            state.objects.insert((kind.to_string(), name.to_string()), yaml(text));
+            state
+                .objects
+                .insert((kind.to_string(), name.to_string()), yaml(text));
         }
         state
     }
@@ -369,14 +483,33 @@ mod tests {
     #[test]
     fn a_failing_pod_fails_its_deployment_even_while_it_progresses() {
         let s = state(&[
-            ("Deployment", "svc", "kind: Deployment\nmetadata: {name: svc, generation: 1}\nspec: {replicas: 1, selector: {matchLabels: {app: svc}}}\nstatus: {observedGeneration: 1, replicas: 1, updatedReplicas: 1}"),
-            ("Pod", "svc-1", "kind: Pod\nmetadata: {name: svc-1, labels: {app: svc}, creationTimestamp: '2026-01-01T00:00:00Z'}\nstatus:\n  phase: Running\n  containerStatuses:\n  - {name: scorer, restartCount: 5, ready: false, state: {waiting: {reason: CrashLoopBackOff}}}"),
+            (
+                "Deployment",
+                "svc",
+                "kind: Deployment\nmetadata: {name: svc, generation: 1}\nspec: {replicas: 1, selector: {matchLabels: {app: svc}}}\nstatus: {observedGeneration: 1, replicas: 1, updatedReplicas: 1}",
+            ),
+            (
+                "Pod",
+                "svc-1",
+                "kind: Pod\nmetadata: {name: svc-1, labels: {app: svc}, creationTimestamp: '2026-01-01T00:00:00Z'}\nstatus:\n  phase: Running\n  containerStatuses:\n  - {name: scorer, restartCount: 5, ready: false, state: {waiting: {reason: CrashLoopBackOff}}}",
+            ),
         ]);
-        let verdict = s.verdict(&[target("Deployment", "svc")], &Policy::default(), NOW.parse().unwrap());
+        let verdict = s.verdict(
+            &[target("Deployment", "svc")],
+            &Policy::default(),
+            NOW.parse().unwrap(),
+        );
         match verdict {
-            Verdict::Failed { object, reason, pod } => {
+            Verdict::Failed {
+                object,
+                reason,
+                pod,
+            } => {
                 assert_eq!(object, "deployment/svc");
-                assert!(reason.contains("CrashLoopBackOff after 5 restarts"), "{reason}");
+                assert!(
+                    reason.contains("CrashLoopBackOff after 5 restarts"),
+                    "{reason}"
+                );
                 assert_eq!(pod, Some(("svc-1".into(), Some("scorer".into()))));
             }
             other => panic!("{other:?}"),
@@ -386,18 +519,50 @@ mod tests {
     #[test]
     fn a_failed_job_pod_is_left_to_the_backoff_limit() {
         let s = state(&[
-            ("Job", "flow", "kind: Job\nmetadata: {name: flow}\nspec: {completions: 1, backoffLimit: 3}\nstatus: {active: 1, failed: 1}"),
-            ("Pod", "flow-a", "kind: Pod\nmetadata: {name: flow-a, labels: {job-name: flow}}\nstatus: {phase: Failed, reason: Error}"),
+            (
+                "Job",
+                "flow",
+                "kind: Job\nmetadata: {name: flow}\nspec: {completions: 1, backoffLimit: 3}\nstatus: {active: 1, failed: 1}",
+            ),
+            (
+                "Pod",
+                "flow-a",
+                "kind: Pod\nmetadata: {name: flow-a, labels: {job-name: flow}}\nstatus: {phase: Failed, reason: Error}",
+            ),
         ]);
-        let verdict = s.verdict(&[target("Job", "flow")], &Policy::default(), NOW.parse().unwrap());
-        assert!(matches!(verdict, Verdict::Waiting(w) if w[0].contains("1 failed (backoff limit 3)")));
+        let verdict = s.verdict(
+            &[target("Job", "flow")],
+            &Policy::default(),
+            NOW.parse().unwrap(),
+        );
+        assert!(
+            matches!(verdict, Verdict::Waiting(w) if w[0].contains("1 failed (backoff limit 3)"))
+        );
     }
 
     #[test]
     fn missing_and_ready_targets() {
-        let s = state(&[("Job", "done", "kind: Job\nmetadata: {name: done}\nstatus:\n  conditions: [{type: Complete, status: 'True'}]")]);
-        assert_eq!(s.verdict(&[target("Job", "done")], &Policy::default(), NOW.parse().unwrap()), Verdict::Ready);
-        let verdict = s.verdict(&[target("Job", "done"), target("Job", "later")], &Policy::default(), NOW.parse().unwrap());
-        assert_eq!(verdict, Verdict::Waiting(vec!["job/later: not found yet".into()]));
+        let s = state(&[(
+            "Job",
+            "done",
+            "kind: Job\nmetadata: {name: done}\nstatus:\n  conditions: [{type: Complete, status: 'True'}]",
+        )]);
+        assert_eq!(
+            s.verdict(
+                &[target("Job", "done")],
+                &Policy::default(),
+                NOW.parse().unwrap()
+            ),
+            Verdict::Ready
+        );
+        let verdict = s.verdict(
+            &[target("Job", "done"), target("Job", "later")],
+            &Policy::default(),
+            NOW.parse().unwrap(),
+        );
+        assert_eq!(
+            verdict,
+            Verdict::Waiting(vec!["job/later: not found yet".into()])
+        );
     }
 }

@@ -12,8 +12,17 @@ pub fn exec(args: BuildPlanArgs) -> Result<ExitStatus, Error> {
     let plan = buildplan::plan(&chart)?;
     let yaml = plan.to_yaml();
     match &args.output {
-        Some(path) => std::fs::write(path, &yaml).map_err(|source| Error::Output { path: path.display().to_string(), source })?,
-        None => std::io::stdout().lock().write_all(yaml.as_bytes()).map_err(|source| Error::Output { path: "stdout".into(), source })?,
+        Some(path) => std::fs::write(path, &yaml).map_err(|source| Error::Output {
+            path: path.display().to_string(),
+            source,
+        })?,
+        None => std::io::stdout()
+            .lock()
+            .write_all(yaml.as_bytes())
+            .map_err(|source| Error::Output {
+                path: "stdout".into(),
+                source,
+            })?,
     }
     tracing::info!(
         chart = %chart_path.display(),

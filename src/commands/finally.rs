@@ -16,8 +16,13 @@ pub async fn exec(args: FinallyArgs) -> Result<ExitStatus, Error> {
 async fn run(args: &FinallyArgs) -> Result<ExitStatus, Error> {
     let results = args.run.results_dir.as_deref();
     let cluster = Cluster::connect().await?;
-    let options = DeleteOptions { force: args.force, deadline: args.run.timeout, concurrency: 16 };
-    let deleted = delete::uninstall(&cluster, &args.job.namespace, &args.job.job_id, &options).await?;
+    let options = DeleteOptions {
+        force: args.force,
+        deadline: args.run.timeout,
+        concurrency: 16,
+    };
+    let deleted =
+        delete::uninstall(&cluster, &args.job.namespace, &args.job.job_id, &options).await?;
     super::write_result(results, tekton::JOB_ID, &args.job.job_id)?;
     super::write_result(results, tekton::PHASE, "Uninstalled")?;
     super::write_result(results, tekton::ERROR, "")?;

@@ -14,7 +14,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Where the chart is looked for when `--chart` is not given.
-const CHART_SEARCH: [&str; 2] = ["charts/modelops", "/usr/share/modelops-executor/charts/modelops"];
+const CHART_SEARCH: [&str; 2] = [
+    "charts/modelops",
+    "/usr/share/modelops-executor/charts/modelops",
+];
 
 pub struct Prepared {
     pub preprocessed: Preprocessed,
@@ -23,7 +26,10 @@ pub struct Prepared {
 
 /// Everything up to the merged values. The channel registry comes from `--channels`, else from
 /// `cluster_registry` (install reads it from the cluster), else it is empty.
-pub async fn preprocess(args: &InputArgs, cluster_registry: Option<Registry>) -> Result<Preprocessed, Error> {
+pub async fn preprocess(
+    args: &InputArgs,
+    cluster_registry: Option<Registry>,
+) -> Result<Preprocessed, Error> {
     let limits = Limits::default();
     let source = IrSource::parse(&args.ir);
     let files = fetch::fetch(&source, args.ir_sha256.as_deref(), &limits).await?;
@@ -42,7 +48,9 @@ pub async fn preprocess(args: &InputArgs, cluster_registry: Option<Registry>) ->
         return Err(PreprocessError::Invalid(diagnostics.into_result(()).unwrap_err()).into());
     }
     if registry.is_empty() {
-        tracing::warn!("no data channel registry given (--channels); every flow's source and sink will fail to resolve");
+        tracing::warn!(
+            "no data channel registry given (--channels); every flow's source and sink will fail to resolve"
+        );
     }
     let inputs = Inputs {
         job_id: args.job_id.clone(),
@@ -52,23 +60,40 @@ pub async fn preprocess(args: &InputArgs, cluster_registry: Option<Registry>) ->
             Some(path) => Some((path.display().to_string(), read_yaml_file(path)?)),
             None => None,
         },
-        value_files: args.value_files.iter().map(|path| read_values_file(path)).collect::<Result<_, _>>()?,
+        value_files: args
+            .value_files
+            .iter()
+            .map(|path| read_values_file(path))
+            .collect::<Result<_, _>>()?,
         sets: args.sets.clone(),
     };
     Ok(preprocess::preprocess(&ir, &registry, &inputs)?)
 }
 
 /// Everything up to the rendered, validated, ordered objects. Nothing touches a cluster.
-pub async fn prepare(args: &InputArgs, cluster_registry: Option<Registry>) -> Result<Prepared, Error> {
+pub async fn prepare(
+    args: &InputArgs,
+    cluster_registry: Option<Registry>,
+) -> Result<Prepared, Error> {
     let chart_path = resolve_chart(args.chart.as_deref())?;
     // Load the chart first: a broken chart is reported before the IR is even fetched.
     let chart = Chart::load(&chart_path)?;
     let preprocessed = preprocess(args, cluster_registry).await?;
-    let release = Release { name: preprocessed.job_id.clone(), namespace: preprocessed.namespace.clone() };
+    let release = Release {
+        name: preprocessed.job_id.clone(),
+        namespace: preprocessed.namespace.clone(),
+    };
     let rendered = render::render(&chart, &preprocessed.values, &release)?;
-    let owner = Owner { job_id: preprocessed.job_id.clone(), pipeline: preprocessed.pipeline.clone(), namespace: preprocessed.namespace.clone() };
+    let owner = Owner {
+        job_id: preprocessed.job_id.clone(),
+        pipeline: preprocessed.pipeline.clone(),
+        namespace: preprocessed.namespace.clone(),
+    };
     let objects = manifest::build(&rendered, &owner)?;
-    Ok(Prepared { preprocessed, objects })
+    Ok(Prepared {
+        preprocessed,
+        objects,
+    })
 }
 
 pub fn resolve_chart(explicit: Option<&Path>) -> Result<PathBuf, Error> {
@@ -79,31 +104,48 @@ pub fn resolve_chart(explicit: Option<&Path>) -> Result<PathBuf, Error> {
         .iter()
         .map(PathBuf::from)
         .find(|p| p.join("Chart.yaml").is_file())
-        .ok_or_else(|| Error::Usage(format!("no chart given (--chart) and none found at {}", CHART_SEARCH.join(" or "))))
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "no chart given (--chart) and none found at {}",
+                CHART_SEARCH.join(" or ")
+            ))
+        })
 }
 
 fn parse_params(raw: &[String]) -> Result<BTreeMap<String, String>, Error> {
     raw.iter()
         .map(|p| match p.split_once('=') {
-            Some((name, value)) if crate::ir::is_parameter_name(name) => Ok((name.to_string(), value.to_string())),
-            _ => Err(Error::Usage(format!("--param `{p}`: expected NAME=VALUE with a name of letters, digits, '_', '-' or '.'"))),
+            Some((name, value)) if crate::ir::is_parameter_name(name) => {
+                Ok((name.to_string(), value.to_string()))
+            }
+            _ => Err(Error::Usage(format!(
+                "--param `{p}`: expected NAME=VALUE with a name of letters, digits, '_', '-' or '.'"
+            ))),
         })
         .collect()
 }
 
 fn read_text(path: &Path) -> Result<String, Error> {
-    std::fs::read_to_string(path).map_err(|err| Error::Usage(format!("cannot read {}: {err}", path.display())))
+    std::fs::read_to_string(path)
+        .map_err(|err| Error::Usage(format!("cannot read {}: {err}", path.display())))
 }
 
 fn read_yaml_file(path: &Path) -> Result<serde_json::Value, Error> {
     let text = read_text(path)?;
     crate::yaml::parse_one(&text).map_err(|err| {
         let mut diagnostics = Diagnostics::default();
-        diagnostics.push(&Origin::new(path.display().to_string(), 0), "", format!("invalid YAML: {err}"));
+        diagnostics.push(
+            &Origin::new(path.display().to_string(), 0),
+            "",
+            format!("invalid YAML: {err}"),
+        );
         PreprocessError::Invalid(diagnostics).into()
     })
 }
 
 fn read_values_file(path: &Path) -> Result<serde_json::Value, Error> {
-    Ok(values::parse_values_file(&path.display().to_string(), &read_text(path)?)?)
+    Ok(values::parse_values_file(
+        &path.display().to_string(),
+        &read_text(path)?,
+    )?)
 }

@@ -21,9 +21,12 @@ async fn run(args: &InstallArgs) -> Result<ExitStatus, Error> {
     let registry = match &args.input.channels {
         Some(_) => None,
         None => {
-            let (registry, diagnostics) = cluster::channel_registry(&cluster, &args.channels_namespace).await?;
+            let (registry, diagnostics) =
+                cluster::channel_registry(&cluster, &args.channels_namespace).await?;
             if !diagnostics.is_empty() {
-                return Err(PreprocessError::Invalid(diagnostics.into_result(()).unwrap_err()).into());
+                return Err(
+                    PreprocessError::Invalid(diagnostics.into_result(()).unwrap_err()).into(),
+                );
             }
             Some(registry)
         }
@@ -37,7 +40,10 @@ async fn run(args: &InstallArgs) -> Result<ExitStatus, Error> {
         job_id: values.job_id.clone(),
         namespace: values.namespace.clone(),
         pipeline: values.pipeline.clone(),
-        mode: values.values["global"]["mode"].as_str().unwrap_or("batch").to_string(),
+        mode: values.values["global"]["mode"]
+            .as_str()
+            .unwrap_or("batch")
+            .to_string(),
         values_digest: values.digest.clone(),
     };
     let options = InstallOptions {
@@ -48,7 +54,14 @@ async fn run(args: &InstallArgs) -> Result<ExitStatus, Error> {
         policy: args.readiness.policy(),
     };
     tracing::info!(job_id = %job.job_id, namespace = %job.namespace, objects = prepared.objects.len(), dry_run = options.dry_run, "installing");
-    let record = apply::install(&cluster, &job, &prepared.objects, &options, wait::shutdown_signal()).await?;
+    let record = apply::install(
+        &cluster,
+        &job,
+        &prepared.objects,
+        &options,
+        wait::shutdown_signal(),
+    )
+    .await?;
     super::write_result(results, tekton::PHASE, &record.phase.to_string())?;
     super::write_result(results, tekton::ENDPOINTS, &record.endpoints.join("\n"))?;
     super::write_result(results, tekton::ERROR, "")?;

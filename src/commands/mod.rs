@@ -31,7 +31,10 @@ pub async fn run(command: Command) -> Result<ExitStatus, Error> {
 
 /// Writes a Tekton result when `--results-dir` is given.
 fn write_result(dir: Option<&std::path::Path>, name: &str, value: &str) -> Result<(), Error> {
-    crate::tekton::write(dir, name, value).map_err(|source| Error::Output { path: format!("results/{name}"), source })
+    crate::tekton::write(dir, name, value).map_err(|source| Error::Output {
+        path: format!("results/{name}"),
+        source,
+    })
 }
 
 /// The `error` result: one line, best effort (the command is failing already).

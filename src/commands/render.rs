@@ -25,7 +25,10 @@ pub async fn exec(args: RenderArgs) -> Result<ExitStatus, Error> {
 fn write_per_template(dir: &Path, objects: &[Object]) -> Result<(), Error> {
     let mut by_template: BTreeMap<&str, Vec<Object>> = BTreeMap::new();
     for object in objects {
-        by_template.entry(object.template.as_str()).or_default().push(object.clone());
+        by_template
+            .entry(object.template.as_str())
+            .or_default()
+            .push(object.clone());
     }
     for (template, objects) in by_template {
         let path = dir.join(template);
@@ -35,7 +38,10 @@ fn write_per_template(dir: &Path, objects: &[Object]) -> Result<(), Error> {
             }
             std::fs::write(&path, manifest::to_yaml_stream(&objects))
         };
-        write().map_err(|source| Error::Output { path: path.display().to_string(), source })?;
+        write().map_err(|source| Error::Output {
+            path: path.display().to_string(),
+            source,
+        })?;
         tracing::info!(file = %path.display(), objects = objects.len(), "wrote");
     }
     Ok(())

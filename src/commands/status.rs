@@ -9,7 +9,17 @@ pub async fn exec(args: StatusArgs) -> Result<ExitStatus, Error> {
     match args.output {
         OutputFormat::Table => {
             let r = &job.record;
-            println!("JOB        {}\nNAMESPACE  {}\nPIPELINE   {} ({})\nPHASE      {}\nTASK       {}\nDIGEST     {}\nUPDATED    {}", r.job_id, r.namespace, r.pipeline, r.mode, r.phase, r.task, r.values_digest, r.updated_at);
+            println!(
+                "JOB        {}\nNAMESPACE  {}\nPIPELINE   {} ({})\nPHASE      {}\nTASK       {}\nDIGEST     {}\nUPDATED    {}",
+                r.job_id,
+                r.namespace,
+                r.pipeline,
+                r.mode,
+                r.phase,
+                r.task,
+                r.values_digest,
+                r.updated_at
+            );
             if let Some(error) = &r.last_error {
                 println!("ERROR      {error}");
             }
@@ -17,7 +27,11 @@ pub async fn exec(args: StatusArgs) -> Result<ExitStatus, Error> {
                 println!("ENDPOINT   {endpoint}");
             }
             if !job.objects.is_empty() {
-                let rows: Vec<[String; 3]> = job.objects.iter().map(|o| [o.object.clone(), o.state.clone(), o.detail.clone()]).collect();
+                let rows: Vec<[String; 3]> = job
+                    .objects
+                    .iter()
+                    .map(|o| [o.object.clone(), o.state.clone(), o.detail.clone()])
+                    .collect();
                 println!();
                 print_table(["OBJECT", "STATE", "DETAIL"], &rows);
             }
@@ -37,7 +51,16 @@ pub async fn exec_jobs(args: JobsArgs) -> Result<ExitStatus, Error> {
     let records = record::list(&cluster, namespace.as_deref()).await?;
     match args.output {
         OutputFormat::Table => {
-            let rows: Vec<[String; 3]> = records.iter().map(|r| [format!("{}/{}", r.namespace, r.job_id), format!("{} ({})", r.phase, r.task), format!("{} {}", r.pipeline, r.updated_at)]).collect();
+            let rows: Vec<[String; 3]> = records
+                .iter()
+                .map(|r| {
+                    [
+                        format!("{}/{}", r.namespace, r.job_id),
+                        format!("{} ({})", r.phase, r.task),
+                        format!("{} {}", r.pipeline, r.updated_at),
+                    ]
+                })
+                .collect();
             print_table(["JOB", "PHASE (TASK)", "PIPELINE UPDATED"], &rows);
         }
         format => print_structured(&records, format),
@@ -48,7 +71,10 @@ pub async fn exec_jobs(args: JobsArgs) -> Result<ExitStatus, Error> {
 fn print_structured(value: &impl Serialize, format: OutputFormat) {
     let value = serde_json::to_value(value).unwrap_or_default();
     match format {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default()),
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&value).unwrap_or_default()
+        ),
         _ => print!("{}", crate::yaml::to_string(&value)),
     }
 }
@@ -60,7 +86,16 @@ fn print_table<const N: usize>(header: [&str; N], rows: &[[String; N]]) {
             widths[i] = widths[i].max(cell.len());
         }
     }
-    let line = |cells: Vec<&str>| cells.iter().enumerate().map(|(i, c)| format!("{c:<width$}", width = widths[i])).collect::<Vec<_>>().join("  ").trim_end().to_string();
+    let line = |cells: Vec<&str>| {
+        cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<width$}", width = widths[i]))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
     println!("{}", line(header.to_vec()));
     for row in rows {
         println!("{}", line(row.iter().map(String::as_str).collect()));

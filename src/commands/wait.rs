@@ -6,7 +6,17 @@ use crate::tekton;
 use crate::{Error, ExitStatus};
 
 /// Kinds that only need to exist; everything else in the inventory is watched.
-const NOT_AWAITED: [&str; 9] = ["ConfigMap", "Secret", "Service", "ServiceAccount", "Role", "RoleBinding", "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy"];
+const NOT_AWAITED: [&str; 9] = [
+    "ConfigMap",
+    "Secret",
+    "Service",
+    "ServiceAccount",
+    "Role",
+    "RoleBinding",
+    "HorizontalPodAutoscaler",
+    "PodDisruptionBudget",
+    "NetworkPolicy",
+];
 
 pub async fn exec(args: WaitArgs) -> Result<ExitStatus, Error> {
     let results = args.run.results_dir.clone();
@@ -32,11 +42,25 @@ async fn run(args: &WaitArgs) -> Result<ExitStatus, Error> {
         .inventory
         .iter()
         .filter(|e| e.namespace.is_some() && !NOT_AWAITED.contains(&e.kind.as_str()))
-        .map(|e| Target { api_version: e.api_version.clone(), kind: e.kind.clone(), name: e.name.clone() })
+        .map(|e| Target {
+            api_version: e.api_version.clone(),
+            kind: e.kind.clone(),
+            name: e.name.clone(),
+        })
         .collect();
-    let until = if record.mode == "streaming" { Until::Forever } else { Until::AllReady };
+    let until = if record.mode == "streaming" {
+        Until::Forever
+    } else {
+        Until::AllReady
+    };
     tracing::info!(%job_id, objects = targets.len(), mode = %record.mode, "watching the job");
-    let options = WaitOptions { namespace: namespace.clone(), job_id: job_id.clone(), deadline: args.run.timeout, policy: args.readiness.policy(), until };
+    let options = WaitOptions {
+        namespace: namespace.clone(),
+        job_id: job_id.clone(),
+        deadline: args.run.timeout,
+        policy: args.readiness.policy(),
+        until,
+    };
     let outcome = wait::wait_for(&cluster, &targets, &options, wait::shutdown_signal()).await;
 
     record.phase = match &outcome {
@@ -44,7 +68,10 @@ async fn run(args: &WaitArgs) -> Result<ExitStatus, Error> {
         Err(ClusterError::Cancelled(_)) => Phase::Cancelled,
         Err(_) => Phase::Failed,
     };
-    record.last_error = outcome.as_ref().err().map(|e| crate::cluster::apply::one_line(e));
+    record.last_error = outcome
+        .as_ref()
+        .err()
+        .map(|e| crate::cluster::apply::one_line(e));
     // Recording the outcome is what the next task relies on; a failure here is reported but must
     // not hide the scoring outcome.
     if let Err(err) = record::write(&cluster, &mut record).await {

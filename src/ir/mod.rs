@@ -100,11 +100,18 @@ impl ModelFormat {
     ];
 
     pub fn parse(text: &str) -> Option<ModelFormat> {
-        Self::ALL.iter().find(|(name, _)| *name == text).map(|(_, format)| *format)
+        Self::ALL
+            .iter()
+            .find(|(name, _)| *name == text)
+            .map(|(_, format)| *format)
     }
 
     pub fn name(self) -> &'static str {
-        Self::ALL.iter().find(|(_, format)| *format == self).map(|(name, _)| *name).unwrap_or("?")
+        Self::ALL
+            .iter()
+            .find(|(_, format)| *format == self)
+            .map(|(name, _)| *name)
+            .unwrap_or("?")
     }
 
     pub fn runtime(self) -> Runtime {

@@ -43,10 +43,20 @@ pub fn parse(files: &Files) -> Result<Ir, IrError> {
             declared.extend(identity);
             match parsed {
                 Some(Parsed::Pipeline(p)) => pipelines.push(p),
-                Some(Parsed::Flow(flow)) => insert_unique(&mut flows, flow.name.clone(), flow, |f| &f.origin, &mut diagnostics),
-                Some(Parsed::Model(model)) => {
-                    insert_unique(&mut models, model.name.clone(), model, |m| &m.origin, &mut diagnostics)
-                }
+                Some(Parsed::Flow(flow)) => insert_unique(
+                    &mut flows,
+                    flow.name.clone(),
+                    flow,
+                    |f| &f.origin,
+                    &mut diagnostics,
+                ),
+                Some(Parsed::Model(model)) => insert_unique(
+                    &mut models,
+                    model.name.clone(),
+                    model,
+                    |m| &m.origin,
+                    &mut diagnostics,
+                ),
                 None => {}
             }
         }
@@ -61,14 +71,22 @@ pub fn parse(files: &Files) -> Result<Ir, IrError> {
         1 => pipelines.pop(),
         0 => {
             if seen_documents > 0 && !invalid_pipeline {
-                diagnostics.push(&root, "", "holds no ScoringPipeline document; exactly one is required");
+                diagnostics.push(
+                    &root,
+                    "",
+                    "holds no ScoringPipeline document; exactly one is required",
+                );
             }
             None
         }
         _ => {
             for extra in &pipelines[1..] {
                 let first = &pipelines[0].origin;
-                diagnostics.push(&extra.origin, "", format!("a second ScoringPipeline; exactly one is allowed (first in {first})"));
+                diagnostics.push(
+                    &extra.origin,
+                    "",
+                    format!("a second ScoringPipeline; exactly one is allowed (first in {first})"),
+                );
             }
             None
         }
@@ -77,7 +95,11 @@ pub fn parse(files: &Files) -> Result<Ir, IrError> {
         check_references(pipeline, &flows, &models, &declared, &mut diagnostics);
     }
     match (pipeline, diagnostics.into_result(())) {
-        (Some(pipeline), Ok(())) => Ok(Ir { pipeline, flows, models }),
+        (Some(pipeline), Ok(())) => Ok(Ir {
+            pipeline,
+            flows,
+            models,
+        }),
         (_, Err(diagnostics)) => Err(IrError { diagnostics }),
         (None, Ok(())) => unreachable!("a missing pipeline is always diagnosed"),
     }
@@ -102,7 +124,10 @@ fn insert_unique<T>(
     diagnostics: &mut Diagnostics,
 ) {
     if let Some(first) = into.get(&name) {
-        let message = format!("duplicate name `{name}` (first defined in {})", origin(first));
+        let message = format!(
+            "duplicate name `{name}` (first defined in {})",
+            origin(first)
+        );
         diagnostics.push(origin(&item), "metadata.name", message);
     } else {
         into.insert(name, item);
@@ -116,21 +141,39 @@ fn read_document(r: &mut Reader, value: &Value) -> (Option<(String, String)>, Op
     (identity, parsed)
 }
 
-fn read_object(r: &mut Reader, value: &Value, identity: &mut Option<(String, String)>) -> Option<Parsed> {
+fn read_object(
+    r: &mut Reader,
+    value: &Value,
+    identity: &mut Option<(String, String)>,
+) -> Option<Parsed> {
     let doc = r.mapping(value, "", &["apiVersion", "kind", "metadata", "spec"])?;
     let api_version = r.required_string(doc, "", "apiVersion");
     if let Some(api_version) = &api_version
         && api_version != API_VERSION
     {
-        r.error("apiVersion", format!("`{api_version}` is not supported; use `{API_VERSION}`"));
+        r.error(
+            "apiVersion",
+            format!("`{api_version}` is not supported; use `{API_VERSION}`"),
+        );
     }
     let kind = r.required_string(doc, "", "kind")?;
     if !KINDS.contains(&kind.as_str()) {
         let hint = suggestion(&kind, KINDS);
-        r.error("kind", format!("unknown kind `{kind}`{hint}; expected one of {}", KINDS.join(", ")));
+        r.error(
+            "kind",
+            format!(
+                "unknown kind `{kind}`{hint}; expected one of {}",
+                KINDS.join(", ")
+            ),
+        );
         return None;
     }
-    let metadata = r.required_mapping(doc, "", "metadata", &["name", "namespace", "labels", "annotations"])?;
+    let metadata = r.required_mapping(
+        doc,
+        "",
+        "metadata",
+        &["name", "namespace", "labels", "annotations"],
+    )?;
     let name = r.required_string(metadata, "metadata", "name")?;
     *identity = Some((kind.clone(), name.clone()));
     r.origin = r.origin.clone().with_object(&kind, &name);
@@ -158,7 +201,10 @@ fn read_object(r: &mut Reader, value: &Value, identity: &mut Option<(String, Str
 
 fn reject_namespace(r: &mut Reader, namespace: &Option<String>) {
     if namespace.is_some() {
-        r.error("metadata.namespace", "only the ScoringPipeline may set a namespace");
+        r.error(
+            "metadata.namespace",
+            "only the ScoringPipeline may set a namespace",
+        );
     }
 }
 
@@ -171,7 +217,11 @@ fn check_name(r: &mut Reader, field: &str, name: &str) {
     }
 }
 
-fn spec_mapping<'v>(r: &mut Reader, spec: &'v Value, allowed: &[&str]) -> Option<&'v Map<String, Value>> {
+fn spec_mapping<'v>(
+    r: &mut Reader,
+    spec: &'v Value,
+    allowed: &[&str],
+) -> Option<&'v Map<String, Value>> {
     if spec.is_null() {
         r.error("spec", "is required");
         return None;
@@ -179,13 +229,22 @@ fn spec_mapping<'v>(r: &mut Reader, spec: &'v Value, allowed: &[&str]) -> Option
     r.mapping(spec, "spec", allowed)
 }
 
-fn read_pipeline(r: &mut Reader, spec: &Value, origin: Origin, name: String, namespace: Option<String>) -> Option<Pipeline> {
+fn read_pipeline(
+    r: &mut Reader,
+    spec: &Value,
+    origin: Origin,
+    name: String,
+    namespace: Option<String>,
+) -> Option<Pipeline> {
     let spec = spec_mapping(r, spec, &["mode", "parameters", "flows"])?;
     let mode = match r.optional_string(spec, "spec", "mode") {
         None => Mode::Batch,
         Some(text) => Mode::parse(&text).unwrap_or_else(|| {
             let hint = suggestion(&text, Mode::NAMES);
-            r.error("spec.mode", format!("unknown mode `{text}`{hint}; expected batch or streaming"));
+            r.error(
+                "spec.mode",
+                format!("unknown mode `{text}`{hint}; expected batch or streaming"),
+            );
             Mode::Batch
         }),
     };
@@ -193,12 +252,19 @@ fn read_pipeline(r: &mut Reader, spec: &Value, origin: Origin, name: String, nam
     check_parameter_names(r, "spec.parameters", &parameters);
     let mut flows = Vec::new();
     match r.list(spec, "spec", "flows") {
-        None => r.error("spec.flows", "is required: list the ScoringFlow names the pipeline runs"),
-        Some(items) if items.is_empty() => r.error("spec.flows", "must name at least one ScoringFlow"),
+        None => r.error(
+            "spec.flows",
+            "is required: list the ScoringFlow names the pipeline runs",
+        ),
+        Some(items) if items.is_empty() => {
+            r.error("spec.flows", "must name at least one ScoringFlow")
+        }
         Some(items) => {
             for (i, item) in items.iter().enumerate() {
                 let field = format!("spec.flows[{i}]");
-                let Some(flow) = r.scalar(item, &field) else { continue };
+                let Some(flow) = r.scalar(item, &field) else {
+                    continue;
+                };
                 if flows.contains(&flow) {
                     r.error(&field, format!("flow `{flow}` is listed twice"));
                 } else {
@@ -207,19 +273,32 @@ fn read_pipeline(r: &mut Reader, spec: &Value, origin: Origin, name: String, nam
             }
         }
     }
-    Some(Pipeline { origin, name, namespace, mode, parameters, flows })
+    Some(Pipeline {
+        origin,
+        name,
+        namespace,
+        mode,
+        parameters,
+        flows,
+    })
 }
 
 fn check_parameter_names(r: &mut Reader, field: &str, parameters: &BTreeMap<String, String>) {
     for name in parameters.keys() {
         if !is_parameter_name(name) {
-            r.error(&join(field, name), "a parameter name may hold only letters, digits, '_', '-' and '.'");
+            r.error(
+                &join(field, name),
+                "a parameter name may hold only letters, digits, '_', '-' and '.'",
+            );
         }
     }
 }
 
 pub fn is_parameter_name(name: &str) -> bool {
-    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
 fn read_model(r: &mut Reader, spec: &Value, origin: Origin, name: String) -> Option<Model> {
@@ -230,7 +309,13 @@ fn read_model(r: &mut Reader, spec: &Value, origin: Origin, name: String) -> Opt
         if format.is_none() {
             let names = ModelFormat::ALL.map(|(name, _)| name);
             let hint = suggestion(text, names);
-            r.error("spec.format", format!("unsupported format `{text}`{hint}; supported: {}", names.join(", ")));
+            r.error(
+                "spec.format",
+                format!(
+                    "unsupported format `{text}`{hint}; supported: {}",
+                    names.join(", ")
+                ),
+            );
         }
         format
     });
@@ -242,23 +327,42 @@ fn read_model(r: &mut Reader, spec: &Value, origin: Origin, name: String) -> Opt
             if let Some(uri) = &uri
                 && !uri.contains("://")
             {
-                r.error("spec.artifact.uri", format!("`{uri}` is not a URI (expected a scheme such as s3://, gs://, https://)"));
+                r.error(
+                    "spec.artifact.uri",
+                    format!(
+                        "`{uri}` is not a URI (expected a scheme such as s3://, gs://, https://)"
+                    ),
+                );
             }
             let sha256 = r.optional_string(artifact, "spec.artifact", "sha256");
             if let Some(sha) = &sha256
                 && !crate::digest::is_sha256_hex(sha)
             {
-                r.error("spec.artifact.sha256", "must be 64 lowercase hexadecimal characters");
+                r.error(
+                    "spec.artifact.sha256",
+                    "must be 64 lowercase hexadecimal characters",
+                );
             }
             (uri, sha256)
         }
         None => (None, None),
     };
-    Some(Model { origin, name, format: format?, version: version?, uri: uri?, sha256 })
+    Some(Model {
+        origin,
+        name,
+        format: format?,
+        version: version?,
+        uri: uri?,
+        sha256,
+    })
 }
 
 fn read_flow(r: &mut Reader, spec: &Value, origin: Origin, name: String) -> Option<Flow> {
-    let spec = spec_mapping(r, spec, &["source", "sink", "steps", "parameters", "replicas"])?;
+    let spec = spec_mapping(
+        r,
+        spec,
+        &["source", "sink", "steps", "parameters", "replicas"],
+    )?;
     let source = read_channel_ref(r, spec, "source");
     let sink = read_channel_ref(r, spec, "sink");
     let parameters = r.string_map(spec, "spec", "parameters");
@@ -276,14 +380,25 @@ fn read_flow(r: &mut Reader, spec: &Value, origin: Origin, name: String) -> Opti
                 let path = format!("spec.steps[{i}]");
                 if let Some(step) = read_step(r, item, &path) {
                     if steps.iter().any(|s: &Step| s.name == step.name) {
-                        r.error(&join(&path, "name"), format!("step name `{}` is used twice", step.name));
+                        r.error(
+                            &join(&path, "name"),
+                            format!("step name `{}` is used twice", step.name),
+                        );
                     }
                     steps.push(step);
                 }
             }
         }
     }
-    Some(Flow { origin, name, source: source?, sink: sink?, steps, parameters, replicas })
+    Some(Flow {
+        origin,
+        name,
+        source: source?,
+        sink: sink?,
+        steps,
+        parameters,
+        replicas,
+    })
 }
 
 fn read_channel_ref(r: &mut Reader, spec: &Map<String, Value>, key: &str) -> Option<ChannelRef> {
@@ -291,7 +406,10 @@ fn read_channel_ref(r: &mut Reader, spec: &Map<String, Value>, key: &str) -> Opt
     let path = join("spec", key);
     let channel = r.required_string(map, &path, "channel");
     let format = r.required_string(map, &path, "format");
-    Some(ChannelRef { channel: channel?, format: format? })
+    Some(ChannelRef {
+        channel: channel?,
+        format: format?,
+    })
 }
 
 fn read_step(r: &mut Reader, value: &Value, path: &str) -> Option<Step> {
@@ -311,7 +429,10 @@ fn read_step(r: &mut Reader, value: &Value, path: &str) -> Option<Step> {
             return None;
         }
     };
-    Some(Step { name: name?, action })
+    Some(Step {
+        name: name?,
+        action,
+    })
 }
 
 fn check_references(
@@ -321,16 +442,28 @@ fn check_references(
     declared: &BTreeSet<(String, String)>,
     d: &mut Diagnostics,
 ) {
-    let is_declared = |kind: &str, name: &str| declared.contains(&(kind.to_string(), name.to_string()));
+    let is_declared =
+        |kind: &str, name: &str| declared.contains(&(kind.to_string(), name.to_string()));
     for (i, flow) in pipeline.flows.iter().enumerate() {
         if !flows.contains_key(flow) && !is_declared("ScoringFlow", flow) && !flow.contains("${") {
             let hint = suggestion(flow, flows.keys().map(String::as_str));
-            d.push(&pipeline.origin, format!("spec.flows[{i}]"), format!("no ScoringFlow named `{flow}`{hint}"));
+            d.push(
+                &pipeline.origin,
+                format!("spec.flows[{i}]"),
+                format!("no ScoringFlow named `{flow}`{hint}"),
+            );
         }
     }
     for flow in flows.values() {
         if !pipeline.flows.contains(&flow.name) {
-            d.push(&flow.origin, "metadata.name", format!("ScoringFlow `{}` is not listed in the pipeline's spec.flows", flow.name));
+            d.push(
+                &flow.origin,
+                "metadata.name",
+                format!(
+                    "ScoringFlow `{}` is not listed in the pipeline's spec.flows",
+                    flow.name
+                ),
+            );
         }
         for (i, step) in flow.steps.iter().enumerate() {
             if let StepAction::Model(model) = &step.action
@@ -339,7 +472,11 @@ fn check_references(
                 && !model.contains("${")
             {
                 let hint = suggestion(model, models.keys().map(String::as_str));
-                d.push(&flow.origin, format!("spec.steps[{i}].model"), format!("no Model named `{model}`{hint}"));
+                d.push(
+                    &flow.origin,
+                    format!("spec.steps[{i}].model"),
+                    format!("no Model named `{model}`{hint}"),
+                );
             }
         }
     }

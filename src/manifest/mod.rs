@@ -13,7 +13,11 @@ use std::collections::BTreeMap;
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     #[error("{template}, document {document}: {message}")]
-    Document { template: String, document: usize, message: String },
+    Document {
+        template: String,
+        document: usize,
+        message: String,
+    },
     #[error("{count} problems in the rendered objects:\n  - {}", .problems.join("\n  - "))]
     Several { count: usize, problems: Vec<String> },
 }
@@ -28,7 +32,10 @@ pub struct Object {
 
 impl Object {
     fn str_at(&self, pointer: &str) -> &str {
-        self.value.pointer(pointer).and_then(Value::as_str).unwrap_or_default()
+        self.value
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
     }
     pub fn api_version(&self) -> &str {
         self.str_at("/apiVersion")
@@ -40,10 +47,15 @@ impl Object {
         self.str_at("/metadata/name")
     }
     pub fn namespace(&self) -> Option<&str> {
-        self.value.pointer("/metadata/namespace").and_then(Value::as_str)
+        self.value
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
     }
     pub fn label(&self, key: &str) -> Option<&str> {
-        self.value.pointer("/metadata/labels").and_then(|l| l.get(key)).and_then(Value::as_str)
+        self.value
+            .pointer("/metadata/labels")
+            .and_then(|l| l.get(key))
+            .and_then(Value::as_str)
     }
     pub fn component(&self) -> Option<&str> {
         self.label(LABEL_COMPONENT)
@@ -54,7 +66,10 @@ impl Object {
     }
     /// `apiVersion` group without version, `""` for the core group.
     pub fn group(&self) -> &str {
-        self.api_version().rsplit_once('/').map(|(group, _)| group).unwrap_or("")
+        self.api_version()
+            .rsplit_once('/')
+            .map(|(group, _)| group)
+            .unwrap_or("")
     }
     /// sha256 of the canonical JSON of the object: equal objects, equal hash.
     pub fn digest(&self) -> String {
@@ -100,21 +115,36 @@ pub fn build(rendered: &[Rendered], owner: &Owner) -> Result<Vec<Object>, Manife
         let documents = match crate::yaml::parse_documents(&output.text) {
             Ok(documents) => documents,
             Err(err) => {
-                problems.push(format!("{}: the rendered output is not valid YAML: {err}", output.template));
+                problems.push(format!(
+                    "{}: the rendered output is not valid YAML: {err}",
+                    output.template
+                ));
                 continue;
             }
         };
         for document in documents {
-            let mut object = Object { template: output.template.clone(), document: document.index, value: document.value };
+            let mut object = Object {
+                template: output.template.clone(),
+                document: document.index,
+                value: document.value,
+            };
             match stamp(&mut object, &labels, owner) {
                 Ok(()) => objects.push(object),
-                Err(message) => problems.push(format!("{}, document {}: {message}", object.template, object.document)),
+                Err(message) => problems.push(format!(
+                    "{}, document {}: {message}",
+                    object.template, object.document
+                )),
             }
         }
     }
     let mut seen: BTreeMap<(String, String, String, String), &Object> = BTreeMap::new();
     for object in &objects {
-        let key = (object.group().to_string(), object.kind().to_string(), object.namespace().unwrap_or_default().to_string(), object.name().to_string());
+        let key = (
+            object.group().to_string(),
+            object.kind().to_string(),
+            object.namespace().unwrap_or_default().to_string(),
+            object.name().to_string(),
+        );
         if let Some(first) = seen.insert(key, object) {
             problems.push(format!(
                 "{}, document {}: {} is also rendered by {}, document {}",
@@ -133,7 +163,10 @@ pub fn build(rendered: &[Rendered], owner: &Owner) -> Result<Vec<Object>, Manife
         }
         1 => {
             let message = problems.remove(0);
-            Err(ManifestError::Several { count: 1, problems: vec![message] })
+            Err(ManifestError::Several {
+                count: 1,
+                problems: vec![message],
+            })
         }
         count => Err(ManifestError::Several { count, problems }),
     }
@@ -144,18 +177,29 @@ fn stamp(object: &mut Object, labels: &Value, owner: &Owner) -> Result<(), Strin
         return Err("is not a mapping; every document must be a Kubernetes object".to_string());
     };
     for key in ["apiVersion", "kind"] {
-        if !map.get(key).is_some_and(|v| v.as_str().is_some_and(|s| !s.is_empty())) {
+        if map
+            .get(key)
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
             return Err(format!("`{key}` is missing or not a string"));
         }
     }
     let kind = map["kind"].as_str().unwrap_or_default().to_string();
-    let metadata = map.entry("metadata").or_insert_with(|| Value::Object(Map::new()));
+    let metadata = map
+        .entry("metadata")
+        .or_insert_with(|| Value::Object(Map::new()));
     let Value::Object(metadata) = metadata else {
         return Err("`metadata` must be a mapping".to_string());
     };
-    let name = metadata.get("name").and_then(Value::as_str).unwrap_or_default();
+    let name = metadata
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if !is_dns1123_subdomain(name) {
-        return Err(format!("{kind} has an invalid metadata.name `{name}` (a DNS-1123 subdomain of at most 253 characters is required)"));
+        return Err(format!(
+            "{kind} has an invalid metadata.name `{name}` (a DNS-1123 subdomain of at most 253 characters is required)"
+        ));
     }
     let name = name.to_string();
     if is_cluster_scoped(&kind) {
@@ -163,14 +207,19 @@ fn stamp(object: &mut Object, labels: &Value, owner: &Owner) -> Result<(), Strin
     } else {
         match metadata.get("namespace").and_then(Value::as_str) {
             Some(namespace) if namespace != owner.namespace => {
-                return Err(format!("{kind}/{name} sets namespace `{namespace}`, but the job's objects live in `{}`", owner.namespace));
+                return Err(format!(
+                    "{kind}/{name} sets namespace `{namespace}`, but the job's objects live in `{}`",
+                    owner.namespace
+                ));
             }
             _ => {
                 metadata.insert("namespace".into(), Value::String(owner.namespace.clone()));
             }
         }
     }
-    let object_labels = metadata.entry("labels").or_insert_with(|| Value::Object(Map::new()));
+    let object_labels = metadata
+        .entry("labels")
+        .or_insert_with(|| Value::Object(Map::new()));
     let Value::Object(object_labels) = object_labels else {
         return Err(format!("{kind}/{name}: metadata.labels must be a mapping"));
     };
@@ -178,13 +227,15 @@ fn stamp(object: &mut Object, labels: &Value, owner: &Owner) -> Result<(), Strin
         object_labels.insert(key.clone(), value.clone());
     }
     if !object_labels.contains_key(LABEL_COMPONENT) {
-        return Err(format!("{kind}/{name} has no `{LABEL_COMPONENT}` label; the chart must say which component it belongs to"));
+        return Err(format!(
+            "{kind}/{name} has no `{LABEL_COMPONENT}` label; the chart must say which component it belongs to"
+        ));
     }
     Ok(())
 }
 
 fn is_dns1123_subdomain(name: &str) -> bool {
-    !name.is_empty() && name.len() <= 253 && name.split('.').all(|part| crate::names::is_dns1123_label(part))
+    !name.is_empty() && name.len() <= 253 && name.split('.').all(crate::names::is_dns1123_label)
 }
 
 /// The objects as one YAML stream, each preceded by its source template, as `helm template` prints.
@@ -204,22 +255,38 @@ mod tests {
     use super::*;
 
     fn owner() -> Owner {
-        Owner { job_id: "job-1".into(), pipeline: "fraud".into(), namespace: "dev".into() }
+        Owner {
+            job_id: "job-1".into(),
+            pipeline: "fraud".into(),
+            namespace: "dev".into(),
+        }
     }
 
     fn rendered(text: &str) -> Vec<Rendered> {
-        vec![Rendered { template: "c/templates/t.yaml".into(), text: text.into() }]
+        vec![Rendered {
+            template: "c/templates/t.yaml".into(),
+            text: text.into(),
+        }]
     }
 
     const COMPONENT: &str = "  labels: {app.kubernetes.io/component: scoring-flow}\n";
 
     #[test]
     fn stamps_labels_and_namespace() {
-        let objects = build(&rendered(&format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n{COMPONENT}")), &owner()).unwrap();
+        let objects = build(
+            &rendered(&format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n{COMPONENT}"
+            )),
+            &owner(),
+        )
+        .unwrap();
         let object = &objects[0];
         assert_eq!(object.namespace(), Some("dev"));
         assert_eq!(object.label("modelops.io/job-id"), Some("job-1"));
-        assert_eq!(object.label("app.kubernetes.io/managed-by"), Some("modelops-executor"));
+        assert_eq!(
+            object.label("app.kubernetes.io/managed-by"),
+            Some("modelops-executor")
+        );
         assert_eq!(object.label("modelops.io/pipeline"), Some("fraud"));
     }
 
@@ -232,15 +299,23 @@ mod tests {
         assert!(err.starts_with("4 problems"), "{err}");
         assert!(err.contains("document 1: `apiVersion` is missing"), "{err}");
         assert!(err.contains("invalid metadata.name `Bad_Name`"), "{err}");
-        assert!(err.contains("Secret/s has no `app.kubernetes.io/component` label"), "{err}");
+        assert!(
+            err.contains("Secret/s has no `app.kubernetes.io/component` label"),
+            "{err}"
+        );
         assert!(err.contains("sets namespace `other`"), "{err}");
     }
 
     #[test]
     fn duplicates_name_both_places() {
         let one = format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n{COMPONENT}");
-        let err = build(&rendered(&format!("{one}---\n{one}")), &owner()).unwrap_err().to_string();
-        assert!(err.contains("configmap/a is also rendered by c/templates/t.yaml, document 1"), "{err}");
+        let err = build(&rendered(&format!("{one}---\n{one}")), &owner())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("configmap/a is also rendered by c/templates/t.yaml, document 1"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -52,7 +52,10 @@ impl Wave {
 }
 
 fn rank(object: &Object) -> (Wave, usize, String) {
-    let kind_rank = KIND_ORDER.iter().position(|(kind, _)| *kind == object.kind()).unwrap_or(KIND_ORDER.len());
+    let kind_rank = KIND_ORDER
+        .iter()
+        .position(|(kind, _)| *kind == object.kind())
+        .unwrap_or(KIND_ORDER.len());
     (Wave::of(object), kind_rank, object.name().to_string())
 }
 
@@ -92,7 +95,17 @@ mod tests {
         ];
         install_order(&mut objects);
         let kinds: Vec<&str> = objects.iter().map(Object::kind).collect();
-        assert_eq!(kinds, ["Namespace", "ConfigMap", "Service", "Deployment", "Job", "HorizontalPodAutoscaler"]);
+        assert_eq!(
+            kinds,
+            [
+                "Namespace",
+                "ConfigMap",
+                "Service",
+                "Deployment",
+                "Job",
+                "HorizontalPodAutoscaler"
+            ]
+        );
         uninstall_order(&mut objects);
         assert_eq!(objects[0].kind(), "HorizontalPodAutoscaler");
         assert_eq!(objects[1].kind(), "Job");

@@ -91,16 +91,36 @@ impl Registry {
     }
 
     /// Adds one ConfigMap (from a file or from the cluster) if it carries the channel label.
-    pub fn add_config_map(&mut self, origin: Origin, config_map: &Value, diagnostics: &mut Diagnostics) {
-        let Some(name) = config_map.pointer("/metadata/labels").and_then(|l| l.get(CHANNEL_LABEL)).and_then(Value::as_str) else {
+    pub fn add_config_map(
+        &mut self,
+        origin: Origin,
+        config_map: &Value,
+        diagnostics: &mut Diagnostics,
+    ) {
+        let Some(name) = config_map
+            .pointer("/metadata/labels")
+            .and_then(|l| l.get(CHANNEL_LABEL))
+            .and_then(Value::as_str)
+        else {
             return;
         };
-        let config_map_name = config_map.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("?");
-        let origin = Origin { object: Some(format!("ConfigMap/{config_map_name}")), ..origin };
+        let config_map_name = config_map
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("?");
+        let origin = Origin {
+            object: Some(format!("ConfigMap/{config_map_name}")),
+            ..origin
+        };
         let mut reader = Reader::new(origin.clone(), diagnostics);
-        let Some(channel) = read_channel(&mut reader, name, config_map) else { return };
+        let Some(channel) = read_channel(&mut reader, name, config_map) else {
+            return;
+        };
         if let Some(first) = self.channels.get(name) {
-            let message = format!("data channel `{name}` is registered twice (first in {})", first.origin);
+            let message = format!(
+                "data channel `{name}` is registered twice (first in {})",
+                first.origin
+            );
             diagnostics.push(&origin, format!("metadata.labels.{CHANNEL_LABEL}"), message);
         } else {
             self.channels.insert(name.to_string(), channel);
@@ -122,9 +142,19 @@ impl Registry {
             let registered = if self.channels.is_empty() {
                 "none are registered".to_string()
             } else {
-                format!("registered: {}", self.channels.values().map(describe).collect::<Vec<_>>().join(", "))
+                format!(
+                    "registered: {}",
+                    self.channels
+                        .values()
+                        .map(describe)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
             };
-            return Err(format!("no data channel `{}` is registered{hint}; {registered}", wanted.channel));
+            return Err(format!(
+                "no data channel `{}` is registered{hint}; {registered}",
+                wanted.channel
+            ));
         };
         if channel.kind != kind {
             return Err(format!(
@@ -146,11 +176,20 @@ impl Registry {
 }
 
 fn describe(channel: &Channel) -> String {
-    format!("{} ({} {}, format {})", channel.name, channel.channel_type, channel.kind.name(), channel.format)
+    format!(
+        "{} ({} {}, format {})",
+        channel.name,
+        channel.channel_type,
+        channel.kind.name(),
+        channel.format
+    )
 }
 
 fn list_items(value: &Value) -> Vec<&Value> {
-    match (value.get("kind").and_then(Value::as_str), value.get("items").and_then(Value::as_array)) {
+    match (
+        value.get("kind").and_then(Value::as_str),
+        value.get("items").and_then(Value::as_array),
+    ) {
         (Some("List" | "ConfigMapList"), Some(items)) => items.iter().collect(),
         _ => vec![value],
     }
@@ -158,7 +197,10 @@ fn list_items(value: &Value) -> Vec<&Value> {
 
 fn read_channel(r: &mut Reader, name: &str, config_map: &Value) -> Option<Channel> {
     if config_map.get("kind").and_then(Value::as_str) != Some("ConfigMap") {
-        r.error("kind", format!("a data channel registration must be a ConfigMap (channel `{name}`)"));
+        r.error(
+            "kind",
+            format!("a data channel registration must be a ConfigMap (channel `{name}`)"),
+        );
         return None;
     }
     let empty = Map::new();
@@ -174,7 +216,10 @@ fn read_channel(r: &mut Reader, name: &str, config_map: &Value) -> Option<Channe
         Some("source") => Some(ChannelKind::Source),
         Some("sink") => Some(ChannelKind::Sink),
         Some(other) => {
-            r.error("data.kind", format!("`{other}` is neither `source` nor `sink`"));
+            r.error(
+                "data.kind",
+                format!("`{other}` is neither `source` nor `sink`"),
+            );
             None
         }
         None => None,
@@ -187,7 +232,11 @@ fn read_channel(r: &mut Reader, name: &str, config_map: &Value) -> Option<Channe
             continue;
         }
         let lower = key.to_ascii_lowercase();
-        if CREDENTIAL_MARKERS.iter().any(|marker| lower.contains(marker)) && !lower.ends_with("secret") {
+        if CREDENTIAL_MARKERS
+            .iter()
+            .any(|marker| lower.contains(marker))
+            && !lower.ends_with("secret")
+        {
             r.error(
                 &format!("data.{key}"),
                 "looks like a credential; registry ConfigMaps are readable by many, so reference a Secret instead (e.g. `credentialsSecret: <name>`)",
@@ -203,16 +252,32 @@ fn read_channel(r: &mut Reader, name: &str, config_map: &Value) -> Option<Channe
             None => {
                 let names = TYPES.map(|(t, _)| t);
                 let hint = suggestion(channel_type, names);
-                r.error("data.type", format!("unknown channel type `{channel_type}`{hint}; supported: {}", names.join(", ")));
+                r.error(
+                    "data.type",
+                    format!(
+                        "unknown channel type `{channel_type}`{hint}; supported: {}",
+                        names.join(", ")
+                    ),
+                );
             }
             Some((_, required)) => {
                 for key in required.iter().filter(|key| !config.contains_key(**key)) {
-                    r.error(&format!("data.{key}"), format!("is required for a {channel_type} channel"));
+                    r.error(
+                        &format!("data.{key}"),
+                        format!("is required for a {channel_type} channel"),
+                    );
                 }
             }
         }
     }
-    Some(Channel { origin: r.origin.clone(), name: name.to_string(), kind: kind?, channel_type: channel_type?, format: format?, config })
+    Some(Channel {
+        origin: r.origin.clone(),
+        name: name.to_string(),
+        kind: kind?,
+        channel_type: channel_type?,
+        format: format?,
+        config,
+    })
 }
 
 #[cfg(test)]
@@ -221,7 +286,13 @@ mod tests {
     use crate::archive::File;
 
     fn registry(text: &str) -> (Registry, Diagnostics) {
-        let files = Files { origin: "channels".into(), files: vec![File { path: "c.yaml".into(), bytes: text.as_bytes().to_vec() }] };
+        let files = Files {
+            origin: "channels".into(),
+            files: vec![File {
+                path: "c.yaml".into(),
+                bytes: text.as_bytes().to_vec(),
+            }],
+        };
         let mut diagnostics = Diagnostics::default();
         (Registry::from_files(&files, &mut diagnostics), diagnostics)
     }
@@ -232,7 +303,10 @@ mod tests {
     fn resolves_a_matching_channel() {
         let (registry, diagnostics) = registry(KAFKA);
         assert!(diagnostics.is_empty(), "{diagnostics}");
-        let wanted = ChannelRef { channel: "transactions".into(), format: "txn-v1".into() };
+        let wanted = ChannelRef {
+            channel: "transactions".into(),
+            format: "txn-v1".into(),
+        };
         let channel = registry.resolve(&wanted, ChannelKind::Source).unwrap();
         assert_eq!(channel.config["topic"], "txn");
     }
@@ -240,14 +314,39 @@ mod tests {
     #[test]
     fn mismatches_say_what_exists() {
         let (registry, _) = registry(KAFKA);
-        let as_sink = registry.resolve(&ChannelRef { channel: "transactions".into(), format: "txn-v1".into() }, ChannelKind::Sink);
+        let as_sink = registry.resolve(
+            &ChannelRef {
+                channel: "transactions".into(),
+                format: "txn-v1".into(),
+            },
+            ChannelKind::Sink,
+        );
         assert!(as_sink.unwrap_err().contains("is a source"));
-        let wrong_format = registry.resolve(&ChannelRef { channel: "transactions".into(), format: "v2".into() }, ChannelKind::Source);
-        assert!(wrong_format.unwrap_err().contains("carries format `txn-v1`, but this flow expects `v2`"));
-        let missing = registry.resolve(&ChannelRef { channel: "transaction".into(), format: "v2".into() }, ChannelKind::Source);
+        let wrong_format = registry.resolve(
+            &ChannelRef {
+                channel: "transactions".into(),
+                format: "v2".into(),
+            },
+            ChannelKind::Source,
+        );
+        assert!(
+            wrong_format
+                .unwrap_err()
+                .contains("carries format `txn-v1`, but this flow expects `v2`")
+        );
+        let missing = registry.resolve(
+            &ChannelRef {
+                channel: "transaction".into(),
+                format: "v2".into(),
+            },
+            ChannelKind::Source,
+        );
         let missing = missing.unwrap_err();
         assert!(missing.contains("did you mean `transactions`"), "{missing}");
-        assert!(missing.contains("transactions (kafka source, format txn-v1)"), "{missing}");
+        assert!(
+            missing.contains("transactions (kafka source, format txn-v1)"),
+            "{missing}"
+        );
     }
 
     #[test]
@@ -257,8 +356,17 @@ mod tests {
         assert!(registry.is_empty());
         let text = diagnostics.to_string();
         assert!(text.contains("data.kind: `both` is neither"), "{text}");
-        assert!(text.contains("data.password: looks like a credential"), "{text}");
-        assert!(!text.contains("hunter2"), "secrets must not be echoed: {text}");
-        assert!(text.contains("data.brokers: is required for a kafka channel"), "{text}");
+        assert!(
+            text.contains("data.password: looks like a credential"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("hunter2"),
+            "secrets must not be echoed: {text}"
+        );
+        assert!(
+            text.contains("data.brokers: is required for a kafka channel"),
+            "{text}"
+        );
     }
 }

@@ -30,7 +30,9 @@ pub enum PreprocessError {
     Invalid(Diagnostics),
     #[error(transparent)]
     Values(#[from] ValuesError),
-    #[error("job id `{0}` is not a DNS-1123 label (lowercase letters, digits and '-', at most 63 characters)")]
+    #[error(
+        "job id `{0}` is not a DNS-1123 label (lowercase letters, digits and '-', at most 63 characters)"
+    )]
     JobId(String),
     #[error("namespace `{0}` is not a DNS-1123 label")]
     Namespace(String),
@@ -63,8 +65,16 @@ pub struct Preprocessed {
     pub pipeline: String,
 }
 
-pub fn preprocess(ir: &Ir, registry: &Registry, inputs: &Inputs) -> Result<Preprocessed, PreprocessError> {
-    let namespace = inputs.namespace.clone().or_else(|| ir.pipeline.namespace.clone()).unwrap_or_else(|| "default".to_string());
+pub fn preprocess(
+    ir: &Ir,
+    registry: &Registry,
+    inputs: &Inputs,
+) -> Result<Preprocessed, PreprocessError> {
+    let namespace = inputs
+        .namespace
+        .clone()
+        .or_else(|| ir.pipeline.namespace.clone())
+        .unwrap_or_else(|| "default".to_string());
     if !is_dns1123_label(&namespace) {
         return Err(PreprocessError::Namespace(namespace));
     }
@@ -77,7 +87,9 @@ pub fn preprocess(ir: &Ir, registry: &Registry, inputs: &Inputs) -> Result<Prepr
     let assemble = |job_id: &str| -> Result<Value, ValuesError> {
         let mut values = generated.clone();
         let labels = ownership_labels(job_id, &ir.pipeline.name);
-        let global = values["global"].as_object_mut().expect("generate makes a global mapping");
+        let global = values["global"]
+            .as_object_mut()
+            .expect("generate makes a global mapping");
         global.insert("jobId".into(), json!(job_id));
         global.insert("labels".into(), labels);
         for file in &inputs.value_files {
@@ -95,7 +107,14 @@ pub fn preprocess(ir: &Ir, registry: &Registry, inputs: &Inputs) -> Result<Prepr
     let values = assemble(&job_id)?;
     let yaml = crate::yaml::to_string(&values);
     let digest = crate::digest::sha256_hex(yaml.as_bytes());
-    Ok(Preprocessed { values, yaml, digest, job_id, namespace, pipeline: ir.pipeline.name.clone() })
+    Ok(Preprocessed {
+        values,
+        yaml,
+        digest,
+        job_id,
+        namespace,
+        pipeline: ir.pipeline.name.clone(),
+    })
 }
 
 /// The same inputs give the same id, so re-running an offline render or an install without an
@@ -128,24 +147,46 @@ fn generate(ir: &Ir, registry: &Registry, inputs: &Inputs) -> Result<Value, Diag
             Value::Object(map) => {
                 for (key, value) in map {
                     if RESERVED_GLOBALS.contains(&key.as_str()) {
-                        diagnostics.push(&origin, key.as_str(), "is set by the executor and may not come from a globals file");
+                        diagnostics.push(
+                            &origin,
+                            key.as_str(),
+                            "is set by the executor and may not come from a globals file",
+                        );
                     } else {
                         global.insert(key.clone(), value.clone());
                     }
                 }
             }
             Value::Null => {}
-            other => diagnostics.push(&origin, "", format!("must be a mapping, found {}", crate::schema::type_name(other))),
+            other => diagnostics.push(
+                &origin,
+                "",
+                format!(
+                    "must be a mapping, found {}",
+                    crate::schema::type_name(other)
+                ),
+            ),
         }
     }
-    global.insert("namespace".into(), json!(inputs.namespace.clone().or_else(|| pipeline.namespace.clone()).unwrap_or_else(|| "default".into())));
+    global.insert(
+        "namespace".into(),
+        json!(
+            inputs
+                .namespace
+                .clone()
+                .or_else(|| pipeline.namespace.clone())
+                .unwrap_or_else(|| "default".into())
+        ),
+    );
     global.insert("pipeline".into(), json!(pipeline.name));
     global.insert("mode".into(), json!(pipeline.mode));
 
     let mut used_models: BTreeMap<Runtime, BTreeSet<&str>> = BTreeMap::new();
     let mut flows = Vec::new();
     for flow_name in &pipeline.flows {
-        let Some(flow) = ir.flows.get(flow_name) else { continue };
+        let Some(flow) = ir.flows.get(flow_name) else {
+            continue;
+        };
         let resolved = resolve_flow(flow, &inputs.params, &pipeline.parameters, &mut diagnostics);
         let Some(resolved) = resolved else { continue };
         let mut services = Vec::new();
@@ -163,11 +204,20 @@ fn generate(ir: &Ir, registry: &Registry, inputs: &Inputs) -> Result<Value, Diag
                         steps.push(json!({"name": step.name, "model": model_name, "runtime": runtime.name(), "scoringService": service}));
                     }
                     None => {
-                        let hint = crate::diagnostics::suggestion(model_name, ir.models.keys().map(String::as_str));
-                        diagnostics.push(&flow.origin, format!("spec.steps[{i}].model"), format!("no Model named `{model_name}`{hint}"));
+                        let hint = crate::diagnostics::suggestion(
+                            model_name,
+                            ir.models.keys().map(String::as_str),
+                        );
+                        diagnostics.push(
+                            &flow.origin,
+                            format!("spec.steps[{i}].model"),
+                            format!("no Model named `{model_name}`{hint}"),
+                        );
                     }
                 },
-                StepAction::Expression(expression) => steps.push(json!({"name": step.name, "expression": expression})),
+                StepAction::Expression(expression) => {
+                    steps.push(json!({"name": step.name, "expression": expression}))
+                }
             }
         }
         let source = registry.resolve(&resolved.source, ChannelKind::Source);
@@ -177,7 +227,9 @@ fn generate(ir: &Ir, registry: &Registry, inputs: &Inputs) -> Result<Value, Diag
                 diagnostics.push(&flow.origin, field, message.clone());
             }
         }
-        let (Ok(source), Ok(sink)) = (source, sink) else { continue };
+        let (Ok(source), Ok(sink)) = (source, sink) else {
+            continue;
+        };
         flows.push(json!({
             "name": bounded_name(&[&pipeline.name, &flow.name], MAX_BASE_NAME),
             "flow": flow.name,
@@ -193,13 +245,27 @@ fn generate(ir: &Ir, registry: &Registry, inputs: &Inputs) -> Result<Value, Diag
 
     let services: Vec<Value> = used_models
         .iter()
-        .map(|(runtime, models)| scoring_service(&pipeline.name, *runtime, models.iter().map(|m| &ir.models[*m])))
+        .map(|(runtime, models)| {
+            scoring_service(
+                &pipeline.name,
+                *runtime,
+                models.iter().map(|m| &ir.models[*m]),
+            )
+        })
         .collect();
     check_name_collisions(&services, &flows, &pipeline.origin, &mut diagnostics);
-    for model in ir.models.values().filter(|m| !used_models.values().any(|used| used.contains(m.name.as_str()))) {
+    for model in ir.models.values().filter(|m| {
+        !used_models
+            .values()
+            .any(|used| used.contains(m.name.as_str()))
+    }) {
         tracing::warn!(model = %model.name, origin = %model.origin, "model is not used by any step of the pipeline's flows; it is not deployed");
     }
-    let unused: Vec<&String> = inputs.params.keys().filter(|k| !params_used(ir, k)).collect();
+    let unused: Vec<&String> = inputs
+        .params
+        .keys()
+        .filter(|k| !params_used(ir, k))
+        .collect();
     if !unused.is_empty() {
         tracing::warn!(parameters = ?unused, "--param names that no string of the pipeline references");
     }
@@ -216,7 +282,11 @@ pub fn service_name(pipeline: &str, runtime: Runtime) -> String {
     bounded_name(&[pipeline, "scoring", runtime.name()], MAX_BASE_NAME)
 }
 
-fn scoring_service<'m>(pipeline: &str, runtime: Runtime, models: impl Iterator<Item = &'m Model>) -> Value {
+fn scoring_service<'m>(
+    pipeline: &str,
+    runtime: Runtime,
+    models: impl Iterator<Item = &'m Model>,
+) -> Value {
     let models: Vec<Value> = models
         .map(|m| {
             let mut model = json!({"name": m.name, "format": m.format.name(), "version": m.version, "uri": m.uri});
@@ -227,7 +297,11 @@ fn scoring_service<'m>(pipeline: &str, runtime: Runtime, models: impl Iterator<I
         })
         .collect();
     // STATISTICA models run only on Windows nodes.
-    let node_selector = if runtime == Runtime::Statistica { json!({"kubernetes.io/os": "windows"}) } else { json!({"kubernetes.io/os": "linux"}) };
+    let node_selector = if runtime == Runtime::Statistica {
+        json!({"kubernetes.io/os": "windows"})
+    } else {
+        json!({"kubernetes.io/os": "linux"})
+    };
     json!({
         "name": service_name(pipeline, runtime),
         "runtime": runtime.name(),
@@ -238,12 +312,23 @@ fn scoring_service<'m>(pipeline: &str, runtime: Runtime, models: impl Iterator<I
     })
 }
 
-fn check_name_collisions(services: &[Value], flows: &[Value], origin: &Origin, diagnostics: &mut Diagnostics) {
+fn check_name_collisions(
+    services: &[Value],
+    flows: &[Value],
+    origin: &Origin,
+    diagnostics: &mut Diagnostics,
+) {
     let mut seen = BTreeSet::new();
     for item in services.iter().chain(flows) {
         let name = item["name"].as_str().unwrap_or_default();
         if !seen.insert(name) {
-            diagnostics.push(origin, "metadata.name", format!("two components of the pipeline would both be named `{name}`; rename a flow"));
+            diagnostics.push(
+                origin,
+                "metadata.name",
+                format!(
+                    "two components of the pipeline would both be named `{name}`; rename a flow"
+                ),
+            );
         }
     }
 }
@@ -257,7 +342,12 @@ struct ResolvedFlow {
     parameters: BTreeMap<String, String>,
 }
 
-fn resolve_flow(flow: &Flow, cli: &BTreeMap<String, String>, pipeline: &BTreeMap<String, String>, diagnostics: &mut Diagnostics) -> Option<ResolvedFlow> {
+fn resolve_flow(
+    flow: &Flow,
+    cli: &BTreeMap<String, String>,
+    pipeline: &BTreeMap<String, String>,
+    diagnostics: &mut Diagnostics,
+) -> Option<ResolvedFlow> {
     let before = diagnostics.len();
     let mut sub = |text: &str, field: String, scope: &Scope| -> String {
         substitute(text, scope).unwrap_or_else(|err| {
@@ -266,13 +356,19 @@ fn resolve_flow(flow: &Flow, cli: &BTreeMap<String, String>, pipeline: &BTreeMap
         })
     };
     let outer = Scope::new(vec![cli, pipeline]);
-    let parameters: BTreeMap<String, String> =
-        flow.parameters.iter().map(|(k, v)| (k.clone(), sub(v, format!("spec.parameters.{k}"), &outer))).collect();
+    let parameters: BTreeMap<String, String> = flow
+        .parameters
+        .iter()
+        .map(|(k, v)| (k.clone(), sub(v, format!("spec.parameters.{k}"), &outer)))
+        .collect();
     let scope = Scope::new(vec![cli, &parameters, pipeline]);
-    let channel = |r: &crate::ir::ChannelRef, field: &str, sub: &mut dyn FnMut(&str, String, &Scope) -> String| crate::ir::ChannelRef {
-        channel: sub(&r.channel, format!("{field}.channel"), &scope),
-        format: sub(&r.format, format!("{field}.format"), &scope),
-    };
+    let channel =
+        |r: &crate::ir::ChannelRef,
+         field: &str,
+         sub: &mut dyn FnMut(&str, String, &Scope) -> String| crate::ir::ChannelRef {
+            channel: sub(&r.channel, format!("{field}.channel"), &scope),
+            format: sub(&r.format, format!("{field}.format"), &scope),
+        };
     let source = channel(&flow.source, "spec.source", &mut sub);
     let sink = channel(&flow.sink, "spec.sink", &mut sub);
     let steps = flow
@@ -282,24 +378,42 @@ fn resolve_flow(flow: &Flow, cli: &BTreeMap<String, String>, pipeline: &BTreeMap
         .map(|(i, step)| crate::ir::Step {
             name: sub(&step.name, format!("spec.steps[{i}].name"), &scope),
             action: match &step.action {
-                StepAction::Model(m) => StepAction::Model(sub(m, format!("spec.steps[{i}].model"), &scope)),
-                StepAction::Expression(e) => StepAction::Expression(sub(e, format!("spec.steps[{i}].expression"), &scope)),
+                StepAction::Model(m) => {
+                    StepAction::Model(sub(m, format!("spec.steps[{i}].model"), &scope))
+                }
+                StepAction::Expression(e) => {
+                    StepAction::Expression(sub(e, format!("spec.steps[{i}].expression"), &scope))
+                }
             },
         })
         .collect();
     let mut effective = pipeline.clone();
     effective.extend(parameters);
     effective.extend(cli.clone());
-    (diagnostics.len() == before).then_some(ResolvedFlow { source, sink, steps, parameters: effective })
+    (diagnostics.len() == before).then_some(ResolvedFlow {
+        source,
+        sink,
+        steps,
+        parameters: effective,
+    })
 }
 
 fn params_used(ir: &Ir, name: &str) -> bool {
     let needle = format!("${{{name}}}");
     ir.flows.values().any(|flow| {
         flow.parameters.values().any(|v| v.contains(&needle))
-            || [&flow.source.channel, &flow.source.format, &flow.sink.channel, &flow.sink.format].iter().any(|v| v.contains(&needle))
+            || [
+                &flow.source.channel,
+                &flow.source.format,
+                &flow.sink.channel,
+                &flow.sink.format,
+            ]
+            .iter()
+            .any(|v| v.contains(&needle))
             || flow.steps.iter().any(|s| match &s.action {
-                StepAction::Model(t) | StepAction::Expression(t) => t.contains(&needle) || s.name.contains(&needle),
+                StepAction::Model(t) | StepAction::Expression(t) => {
+                    t.contains(&needle) || s.name.contains(&needle)
+                }
             })
     }) || ir.pipeline.parameters.contains_key(name)
 }

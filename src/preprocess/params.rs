@@ -23,11 +23,18 @@ impl<'a> Scope<'a> {
     }
 
     pub fn get(&self, name: &str) -> Option<&'a str> {
-        self.layers.iter().find_map(|layer| layer.get(name)).map(String::as_str)
+        self.layers
+            .iter()
+            .find_map(|layer| layer.get(name))
+            .map(String::as_str)
     }
 
     fn known(&self) -> Vec<&'a str> {
-        let mut names: Vec<&str> = self.layers.iter().flat_map(|l| l.keys().map(String::as_str)).collect();
+        let mut names: Vec<&str> = self
+            .layers
+            .iter()
+            .flat_map(|l| l.keys().map(String::as_str))
+            .collect();
         names.sort_unstable();
         names.dedup();
         names
@@ -56,8 +63,15 @@ pub fn substitute(text: &str, scope: &Scope) -> Result<String, SubstituteError> 
             let value = scope.get(name).ok_or_else(|| {
                 let known = scope.known();
                 let hint = crate::diagnostics::suggestion(name, known.iter().copied());
-                let list = if known.is_empty() { " (no parameters are defined)".to_string() } else { format!("{hint}; defined: {}", known.join(", ")) };
-                SubstituteError::Undefined { name: name.to_string(), known: list }
+                let list = if known.is_empty() {
+                    " (no parameters are defined)".to_string()
+                } else {
+                    format!("{hint}; defined: {}", known.join(", "))
+                };
+                SubstituteError::Undefined {
+                    name: name.to_string(),
+                    known: list,
+                }
             })?;
             out.push_str(value);
             rest = &after[end + 1..];
@@ -75,7 +89,10 @@ mod tests {
     use super::*;
 
     fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -91,7 +108,10 @@ mod tests {
     fn escapes_and_lone_dollars_are_literal() {
         let empty = BTreeMap::new();
         let scope = Scope::new(vec![&empty]);
-        assert_eq!(substitute("cost $5, $${literal}", &scope).unwrap(), "cost $5, ${literal}");
+        assert_eq!(
+            substitute("cost $5, $${literal}", &scope).unwrap(),
+            "cost $5, ${literal}"
+        );
     }
 
     #[test]
@@ -105,9 +125,17 @@ mod tests {
     fn errors_name_the_parameter() {
         let params = map(&[("threshold", "1")]);
         let scope = Scope::new(vec![&params]);
-        let err = substitute("x > ${treshold}", &scope).unwrap_err().to_string();
-        assert!(err.contains("`treshold` is not defined (did you mean `threshold`?)"), "{err}");
-        assert_eq!(substitute("${open", &scope), Err(SubstituteError::Unterminated));
+        let err = substitute("x > ${treshold}", &scope)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`treshold` is not defined (did you mean `threshold`?)"),
+            "{err}"
+        );
+        assert_eq!(
+            substitute("${open", &scope),
+            Err(SubstituteError::Unterminated)
+        );
         assert_eq!(substitute("${ }", &scope), Err(SubstituteError::Empty));
     }
 }

@@ -43,7 +43,11 @@ pub struct Policy {
 
 impl Default for Policy {
     fn default() -> Self {
-        Policy { image_pull_grace: Duration::from_secs(60), unschedulable_grace: Duration::from_secs(120), max_restarts: 3 }
+        Policy {
+            image_pull_grace: Duration::from_secs(60),
+            unschedulable_grace: Duration::from_secs(120),
+            max_restarts: 3,
+        }
     }
 }
 
@@ -86,7 +90,10 @@ fn is_plain_data(kind: &str) -> bool {
 }
 
 pub(crate) fn kind(object: &Value) -> &str {
-    object.get("kind").and_then(Value::as_str).unwrap_or_default()
+    object
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
 }
 
 fn int(object: &Value, pointer: &str) -> Option<i64> {
@@ -99,16 +106,29 @@ fn text<'v>(object: &'v Value, pointer: &str) -> Option<&'v str> {
 
 /// The condition of `type` in `status.conditions`.
 pub(crate) fn condition<'v>(object: &'v Value, kind: &str) -> Option<&'v Value> {
-    object.pointer("/status/conditions")?.as_array()?.iter().find(|c| c.get("type").and_then(Value::as_str) == Some(kind))
+    object
+        .pointer("/status/conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c.get("type").and_then(Value::as_str) == Some(kind))
 }
 
 fn condition_is(object: &Value, kind: &str, status: &str) -> bool {
-    condition(object, kind).and_then(|c| c.get("status")).and_then(Value::as_str) == Some(status)
+    condition(object, kind)
+        .and_then(|c| c.get("status"))
+        .and_then(Value::as_str)
+        == Some(status)
 }
 
 fn condition_message(condition: &Value) -> String {
-    let reason = condition.get("reason").and_then(Value::as_str).unwrap_or_default();
-    let message = condition.get("message").and_then(Value::as_str).unwrap_or_default();
+    let reason = condition
+        .get("reason")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let message = condition
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     match (reason.is_empty(), message.is_empty()) {
         (false, false) => format!("{reason}: {message}"),
         (false, true) => reason.to_string(),
@@ -122,7 +142,9 @@ fn generation_pending(object: &Value) -> Option<Readiness> {
     let generation = int(object, "/metadata/generation")?;
     match int(object, "/status/observedGeneration") {
         Some(observed) if observed >= generation => None,
-        _ => Some(Readiness::InProgress(format!("waiting for the controller to observe generation {generation}"))),
+        _ => Some(Readiness::InProgress(format!(
+            "waiting for the controller to observe generation {generation}"
+        ))),
     }
 }
 
@@ -133,7 +155,10 @@ pub fn deployment(object: &Value) -> Readiness {
     if let Some(progressing) = condition(object, "Progressing")
         && progressing.get("reason").and_then(Value::as_str) == Some("ProgressDeadlineExceeded")
     {
-        return Readiness::Failed(format!("rollout stalled: {}", condition_message(progressing)));
+        return Readiness::Failed(format!(
+            "rollout stalled: {}",
+            condition_message(progressing)
+        ));
     }
     let wanted = int(object, "/spec/replicas").unwrap_or(1);
     let updated = int(object, "/status/updatedReplicas").unwrap_or(0);
@@ -143,7 +168,10 @@ pub fn deployment(object: &Value) -> Readiness {
         return Readiness::InProgress(format!("{updated}/{wanted} replicas updated"));
     }
     if total > updated {
-        return Readiness::InProgress(format!("{} old replicas pending termination", total - updated));
+        return Readiness::InProgress(format!(
+            "{} old replicas pending termination",
+            total - updated
+        ));
     }
     if available < updated {
         return Readiness::InProgress(format!("{available}/{wanted} replicas available"));
@@ -158,8 +186,12 @@ pub fn statefulset(object: &Value) -> Readiness {
     let wanted = int(object, "/spec/replicas").unwrap_or(1);
     let ready = int(object, "/status/readyReplicas").unwrap_or(0);
     let updated = int(object, "/status/updatedReplicas").unwrap_or(0);
-    let rolling = text(object, "/spec/updateStrategy/type").unwrap_or("RollingUpdate") == "RollingUpdate";
-    if rolling && text(object, "/status/updateRevision") != text(object, "/status/currentRevision") && updated < wanted {
+    let rolling =
+        text(object, "/spec/updateStrategy/type").unwrap_or("RollingUpdate") == "RollingUpdate";
+    if rolling
+        && text(object, "/status/updateRevision") != text(object, "/status/currentRevision")
+        && updated < wanted
+    {
         return Readiness::InProgress(format!("{updated}/{wanted} replicas updated"));
     }
     if ready < wanted {
@@ -206,7 +238,9 @@ pub fn job(object: &Value) -> Readiness {
 
 pub fn service(object: &Value) -> Readiness {
     if text(object, "/spec/type") == Some("LoadBalancer") {
-        let ingress = object.pointer("/status/loadBalancer/ingress").and_then(Value::as_array);
+        let ingress = object
+            .pointer("/status/loadBalancer/ingress")
+            .and_then(Value::as_array);
         if ingress.is_none_or(|i| i.is_empty()) {
             return Readiness::InProgress("waiting for a load balancer address".to_string());
         }
@@ -224,7 +258,10 @@ pub fn pvc(object: &Value) -> Readiness {
 
 pub fn crd(object: &Value) -> Readiness {
     if condition_is(object, "NamesAccepted", "False") {
-        return Readiness::Failed(format!("names not accepted: {}", condition_message(condition(object, "NamesAccepted").expect("found"))));
+        return Readiness::Failed(format!(
+            "names not accepted: {}",
+            condition_message(condition(object, "NamesAccepted").expect("found"))
+        ));
     }
     if condition_is(object, "Established", "True") {
         Readiness::Ready
@@ -258,15 +295,29 @@ pub fn kserve(object: &Value) -> Readiness {
         || text(object, "/status/modelStatus/states/activeModelState") == Some("FailedToLoad")
     {
         let info = object.pointer("/status/modelStatus/lastFailureInfo");
-        let message = info.and_then(|i| i.get("message")).and_then(Value::as_str).unwrap_or("no message");
-        let reason = info.and_then(|i| i.get("reason")).and_then(Value::as_str).unwrap_or("FailedToLoad");
+        let message = info
+            .and_then(|i| i.get("message"))
+            .and_then(Value::as_str)
+            .unwrap_or("no message");
+        let reason = info
+            .and_then(|i| i.get("reason"))
+            .and_then(Value::as_str)
+            .unwrap_or("FailedToLoad");
         return Readiness::Failed(format!("model failed to load: {reason}: {message}"));
     }
     match condition(object, "Ready") {
-        Some(ready) if ready.get("status").and_then(Value::as_str) == Some("True") => Readiness::Ready,
+        Some(ready) if ready.get("status").and_then(Value::as_str) == Some("True") => {
+            Readiness::Ready
+        }
         // Ready=False with a reason is a failure KServe has decided on; without one it is converging.
-        Some(ready) if ready.get("status").and_then(Value::as_str) == Some("False") && ready.get("reason").is_some() => {
-            Readiness::Failed(format!("InferenceService not ready: {}", condition_message(ready)))
+        Some(ready)
+            if ready.get("status").and_then(Value::as_str) == Some("False")
+                && ready.get("reason").is_some() =>
+        {
+            Readiness::Failed(format!(
+                "InferenceService not ready: {}",
+                condition_message(ready)
+            ))
         }
         _ => Readiness::InProgress("waiting for Ready".to_string()),
     }
@@ -275,7 +326,10 @@ pub fn kserve(object: &Value) -> Readiness {
 /// Any other custom resource: without status it is in progress; with conditions, Ready or
 /// Available decides and a Failed/Stalled condition fails.
 pub fn custom_resource(object: &Value) -> Readiness {
-    if object.get("status").is_none_or(|s| s.as_object().is_none_or(|m| m.is_empty())) {
+    if object
+        .get("status")
+        .is_none_or(|s| s.as_object().is_none_or(|m| m.is_empty()))
+    {
         return Readiness::InProgress("no status yet".to_string());
     }
     if let Some(pending) = generation_pending(object) {
@@ -306,48 +360,100 @@ mod tests {
     fn deployment_waits_for_observed_generation() {
         // Every replica count looks fine, but the controller has not seen generation 2 yet:
         // tools that skip this check report a stale success.
-        let d = yaml("kind: Deployment\nmetadata: {generation: 2}\nspec: {replicas: 1}\nstatus: {observedGeneration: 1, replicas: 1, updatedReplicas: 1, availableReplicas: 1}");
+        let d = yaml(
+            "kind: Deployment\nmetadata: {generation: 2}\nspec: {replicas: 1}\nstatus: {observedGeneration: 1, replicas: 1, updatedReplicas: 1, availableReplicas: 1}",
+        );
         assert!(matches!(deployment(&d), Readiness::InProgress(t) if t.contains("generation 2")));
     }
 
     #[test]
     fn deployment_counts_replicas() {
-        let d = yaml("kind: Deployment\nmetadata: {generation: 1}\nspec: {replicas: 2}\nstatus: {observedGeneration: 1, replicas: 3, updatedReplicas: 2, availableReplicas: 2}");
-        assert_eq!(deployment(&d), Readiness::InProgress("1 old replicas pending termination".into()));
-        let d = yaml("kind: Deployment\nmetadata: {generation: 1}\nspec: {replicas: 2}\nstatus: {observedGeneration: 1, replicas: 2, updatedReplicas: 2, availableReplicas: 1}");
-        assert_eq!(deployment(&d), Readiness::InProgress("1/2 replicas available".into()));
-        let d = yaml("kind: Deployment\nmetadata: {generation: 1}\nspec: {replicas: 2}\nstatus: {observedGeneration: 1, replicas: 2, updatedReplicas: 2, availableReplicas: 2}");
+        let d = yaml(
+            "kind: Deployment\nmetadata: {generation: 1}\nspec: {replicas: 2}\nstatus: {observedGeneration: 1, replicas: 3, updatedReplicas: 2, availableReplicas: 2}",
+        );
+        assert_eq!(
+            deployment(&d),
+            Readiness::InProgress("1 old replicas pending termination".into())
+        );
+        let d = yaml(
+            "kind: Deployment\nmetadata: {generation: 1}\nspec: {replicas: 2}\nstatus: {observedGeneration: 1, replicas: 2, updatedReplicas: 2, availableReplicas: 1}",
+        );
+        assert_eq!(
+            deployment(&d),
+            Readiness::InProgress("1/2 replicas available".into())
+        );
+        let d = yaml(
+            "kind: Deployment\nmetadata: {generation: 1}\nspec: {replicas: 2}\nstatus: {observedGeneration: 1, replicas: 2, updatedReplicas: 2, availableReplicas: 2}",
+        );
         assert_eq!(object(&d), Readiness::Ready);
-        let none = yaml("kind: Deployment\nmetadata: {generation: 1}\nspec: {replicas: 2}\nstatus: {observedGeneration: 1}");
-        assert_eq!(deployment(&none), Readiness::InProgress("0/2 replicas updated".into()));
+        let none = yaml(
+            "kind: Deployment\nmetadata: {generation: 1}\nspec: {replicas: 2}\nstatus: {observedGeneration: 1}",
+        );
+        assert_eq!(
+            deployment(&none),
+            Readiness::InProgress("0/2 replicas updated".into())
+        );
     }
 
     #[test]
     fn deployment_progress_deadline_fails() {
-        let d = yaml("kind: Deployment\nmetadata: {generation: 1}\nspec: {replicas: 1}\nstatus:\n  observedGeneration: 1\n  conditions:\n  - {type: Progressing, status: 'False', reason: ProgressDeadlineExceeded, message: 'ReplicaSet \"x\" has timed out progressing.'}");
-        assert!(matches!(deployment(&d), Readiness::Failed(t) if t.contains("ProgressDeadlineExceeded")));
+        let d = yaml(
+            "kind: Deployment\nmetadata: {generation: 1}\nspec: {replicas: 1}\nstatus:\n  observedGeneration: 1\n  conditions:\n  - {type: Progressing, status: 'False', reason: ProgressDeadlineExceeded, message: 'ReplicaSet \"x\" has timed out progressing.'}",
+        );
+        assert!(
+            matches!(deployment(&d), Readiness::Failed(t) if t.contains("ProgressDeadlineExceeded"))
+        );
     }
 
     #[test]
     fn statefulset_rules() {
-        let s = yaml("kind: StatefulSet\nmetadata: {generation: 1}\nspec: {replicas: 2}\nstatus: {observedGeneration: 1, readyReplicas: 1, updatedReplicas: 2, currentRevision: a, updateRevision: a}");
-        assert_eq!(statefulset(&s), Readiness::InProgress("1/2 replicas ready".into()));
-        let s = yaml("kind: StatefulSet\nmetadata: {generation: 1}\nspec: {replicas: 2}\nstatus: {observedGeneration: 1, readyReplicas: 2, updatedReplicas: 1, currentRevision: a, updateRevision: b}");
-        assert_eq!(statefulset(&s), Readiness::InProgress("1/2 replicas updated".into()));
-        let s = yaml("kind: StatefulSet\nmetadata: {generation: 1}\nspec: {replicas: 2}\nstatus: {observedGeneration: 1, readyReplicas: 2, updatedReplicas: 2, currentRevision: b, updateRevision: b}");
+        let s = yaml(
+            "kind: StatefulSet\nmetadata: {generation: 1}\nspec: {replicas: 2}\nstatus: {observedGeneration: 1, readyReplicas: 1, updatedReplicas: 2, currentRevision: a, updateRevision: a}",
+        );
+        assert_eq!(
+            statefulset(&s),
+            Readiness::InProgress("1/2 replicas ready".into())
+        );
+        let s = yaml(
+            "kind: StatefulSet\nmetadata: {generation: 1}\nspec: {replicas: 2}\nstatus: {observedGeneration: 1, readyReplicas: 2, updatedReplicas: 1, currentRevision: a, updateRevision: b}",
+        );
+        assert_eq!(
+            statefulset(&s),
+            Readiness::InProgress("1/2 replicas updated".into())
+        );
+        let s = yaml(
+            "kind: StatefulSet\nmetadata: {generation: 1}\nspec: {replicas: 2}\nstatus: {observedGeneration: 1, readyReplicas: 2, updatedReplicas: 2, currentRevision: b, updateRevision: b}",
+        );
         assert_eq!(statefulset(&s), Readiness::Ready);
     }
 
     #[test]
     fn job_complete_failed_running() {
-        let complete = yaml("kind: Job\nstatus:\n  succeeded: 1\n  conditions: [{type: Complete, status: 'True'}]");
+        let complete = yaml(
+            "kind: Job\nstatus:\n  succeeded: 1\n  conditions: [{type: Complete, status: 'True'}]",
+        );
         assert_eq!(job(&complete), Readiness::Ready);
-        let failed = yaml("kind: Job\nstatus:\n  failed: 7\n  conditions: [{type: Failed, status: 'True', reason: BackoffLimitExceeded, message: Job has reached the specified backoff limit}]");
-        assert_eq!(job(&failed), Readiness::Failed("job failed: BackoffLimitExceeded: Job has reached the specified backoff limit".into()));
-        let target = yaml("kind: Job\nstatus:\n  conditions: [{type: FailureTarget, status: 'True', reason: DeadlineExceeded}]");
+        let failed = yaml(
+            "kind: Job\nstatus:\n  failed: 7\n  conditions: [{type: Failed, status: 'True', reason: BackoffLimitExceeded, message: Job has reached the specified backoff limit}]",
+        );
+        assert_eq!(
+            job(&failed),
+            Readiness::Failed(
+                "job failed: BackoffLimitExceeded: Job has reached the specified backoff limit"
+                    .into()
+            )
+        );
+        let target = yaml(
+            "kind: Job\nstatus:\n  conditions: [{type: FailureTarget, status: 'True', reason: DeadlineExceeded}]",
+        );
         assert!(job(&target).is_failed());
-        let running = yaml("kind: Job\nspec: {completions: 3, backoffLimit: 2}\nstatus: {succeeded: 1, active: 2, failed: 1}");
-        assert_eq!(job(&running), Readiness::InProgress("1/3 completions, 2 active, 1 failed (backoff limit 2)".into()));
+        let running = yaml(
+            "kind: Job\nspec: {completions: 3, backoffLimit: 2}\nstatus: {succeeded: 1, active: 2, failed: 1}",
+        );
+        assert_eq!(
+            job(&running),
+            Readiness::InProgress("1/3 completions, 2 active, 1 failed (backoff limit 2)".into())
+        );
         // Completions reached but no Complete condition yet (success policy pending): not done.
         let racing = yaml("kind: Job\nspec: {completions: 1}\nstatus: {succeeded: 1}");
         assert!(!job(&racing).is_ready());
@@ -355,50 +461,107 @@ mod tests {
 
     #[test]
     fn services_pvcs_and_crds() {
-        assert_eq!(object(&yaml("kind: Service\nspec: {type: ClusterIP}")), Readiness::Ready);
-        assert!(!service(&yaml("kind: Service\nspec: {type: LoadBalancer}\nstatus: {loadBalancer: {}}")).is_ready());
-        assert_eq!(pvc(&yaml("kind: PersistentVolumeClaim\nstatus: {phase: Bound}")), Readiness::Ready);
+        assert_eq!(
+            object(&yaml("kind: Service\nspec: {type: ClusterIP}")),
+            Readiness::Ready
+        );
+        assert!(
+            !service(&yaml(
+                "kind: Service\nspec: {type: LoadBalancer}\nstatus: {loadBalancer: {}}"
+            ))
+            .is_ready()
+        );
+        assert_eq!(
+            pvc(&yaml("kind: PersistentVolumeClaim\nstatus: {phase: Bound}")),
+            Readiness::Ready
+        );
         assert!(pvc(&yaml("kind: PersistentVolumeClaim\nstatus: {phase: Lost}")).is_failed());
-        assert!(!pvc(&yaml("kind: PersistentVolumeClaim\nstatus: {phase: Pending}")).is_ready());
-        let crd_ok = yaml("kind: CustomResourceDefinition\nstatus:\n  conditions: [{type: NamesAccepted, status: 'True'}, {type: Established, status: 'True'}]");
+        assert!(
+            !pvc(&yaml(
+                "kind: PersistentVolumeClaim\nstatus: {phase: Pending}"
+            ))
+            .is_ready()
+        );
+        let crd_ok = yaml(
+            "kind: CustomResourceDefinition\nstatus:\n  conditions: [{type: NamesAccepted, status: 'True'}, {type: Established, status: 'True'}]",
+        );
         assert_eq!(object(&crd_ok), Readiness::Ready);
-        let crd_bad = yaml("kind: CustomResourceDefinition\nstatus:\n  conditions: [{type: NamesAccepted, status: 'False', reason: MultipleNamesNotAllowed}]");
+        let crd_bad = yaml(
+            "kind: CustomResourceDefinition\nstatus:\n  conditions: [{type: NamesAccepted, status: 'False', reason: MultipleNamesNotAllowed}]",
+        );
         assert!(crd(&crd_bad).is_failed());
     }
 
     #[test]
     fn seldon_states() {
-        assert!(!seldon(&yaml("kind: SeldonDeployment\nspec: {}")).is_ready(), "no status is not ready");
-        assert_eq!(seldon(&yaml("kind: SeldonDeployment\nstatus: {state: Available}")), Readiness::Ready);
-        let failed = seldon(&yaml("kind: SeldonDeployment\nstatus: {state: Failed, description: 'Cannot find field: foo'}"));
-        assert_eq!(failed, Readiness::Failed("SeldonDeployment failed: Cannot find field: foo".into()));
-        assert!(matches!(seldon(&yaml("kind: SeldonDeployment\nstatus: {state: Creating}")), Readiness::InProgress(_)));
+        assert!(
+            !seldon(&yaml("kind: SeldonDeployment\nspec: {}")).is_ready(),
+            "no status is not ready"
+        );
+        assert_eq!(
+            seldon(&yaml("kind: SeldonDeployment\nstatus: {state: Available}")),
+            Readiness::Ready
+        );
+        let failed = seldon(&yaml(
+            "kind: SeldonDeployment\nstatus: {state: Failed, description: 'Cannot find field: foo'}",
+        ));
+        assert_eq!(
+            failed,
+            Readiness::Failed("SeldonDeployment failed: Cannot find field: foo".into())
+        );
+        assert!(matches!(
+            seldon(&yaml("kind: SeldonDeployment\nstatus: {state: Creating}")),
+            Readiness::InProgress(_)
+        ));
     }
 
     #[test]
     fn kserve_conditions_and_model_status() {
         assert!(!kserve(&yaml("kind: InferenceService\nspec: {}")).is_ready());
-        let ready = yaml("kind: InferenceService\nmetadata: {generation: 1}\nstatus:\n  observedGeneration: 1\n  conditions: [{type: Ready, status: 'True'}]");
+        let ready = yaml(
+            "kind: InferenceService\nmetadata: {generation: 1}\nstatus:\n  observedGeneration: 1\n  conditions: [{type: Ready, status: 'True'}]",
+        );
         assert_eq!(object(&ready), Readiness::Ready);
-        let failed_load = yaml("kind: InferenceService\nstatus:\n  modelStatus:\n    states: {targetModelState: FailedToLoad}\n    lastFailureInfo: {reason: ModelLoadFailed, message: 'bad model'}\n  conditions: [{type: Ready, status: Unknown}]");
-        assert_eq!(kserve(&failed_load), Readiness::Failed("model failed to load: ModelLoadFailed: bad model".into()));
-        let not_ready = yaml("kind: InferenceService\nstatus:\n  conditions: [{type: Ready, status: 'False', reason: RevisionMissing, message: 'Configuration failed'}]");
+        let failed_load = yaml(
+            "kind: InferenceService\nstatus:\n  modelStatus:\n    states: {targetModelState: FailedToLoad}\n    lastFailureInfo: {reason: ModelLoadFailed, message: 'bad model'}\n  conditions: [{type: Ready, status: Unknown}]",
+        );
+        assert_eq!(
+            kserve(&failed_load),
+            Readiness::Failed("model failed to load: ModelLoadFailed: bad model".into())
+        );
+        let not_ready = yaml(
+            "kind: InferenceService\nstatus:\n  conditions: [{type: Ready, status: 'False', reason: RevisionMissing, message: 'Configuration failed'}]",
+        );
         assert!(kserve(&not_ready).is_failed());
-        let converging = yaml("kind: InferenceService\nstatus:\n  conditions: [{type: Ready, status: 'False'}]");
+        let converging =
+            yaml("kind: InferenceService\nstatus:\n  conditions: [{type: Ready, status: 'False'}]");
         assert!(matches!(kserve(&converging), Readiness::InProgress(_)));
     }
 
     #[test]
     fn custom_resources_without_status_are_never_ready() {
-        assert!(matches!(object(&yaml("kind: Widget\nspec: {}")), Readiness::InProgress(t) if t == "no status yet"));
-        assert!(matches!(object(&yaml("kind: Widget\nstatus: {}")), Readiness::InProgress(_)));
-        assert_eq!(object(&yaml("kind: Widget\nstatus:\n  conditions: [{type: Ready, status: 'True'}]")), Readiness::Ready);
+        assert!(
+            matches!(object(&yaml("kind: Widget\nspec: {}")), Readiness::InProgress(t) if t == "no status yet")
+        );
+        assert!(matches!(
+            object(&yaml("kind: Widget\nstatus: {}")),
+            Readiness::InProgress(_)
+        ));
+        assert_eq!(
+            object(&yaml(
+                "kind: Widget\nstatus:\n  conditions: [{type: Ready, status: 'True'}]"
+            )),
+            Readiness::Ready
+        );
         assert!(object(&yaml("kind: Widget\nstatus:\n  conditions: [{type: Stalled, status: 'True', reason: Broken}]")).is_failed());
     }
 
     #[test]
     fn plain_data_is_ready_on_existence() {
         assert_eq!(object(&yaml("kind: ConfigMap\ndata: {}")), Readiness::Ready);
-        assert_eq!(object(&yaml("kind: HorizontalPodAutoscaler\nspec: {}")), Readiness::Ready);
+        assert_eq!(
+            object(&yaml("kind: HorizontalPodAutoscaler\nspec: {}")),
+            Readiness::Ready
+        );
     }
 }

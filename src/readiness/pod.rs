@@ -7,16 +7,32 @@ use serde_json::Value;
 /// Waiting reasons that are permanent however long we wait.
 const BROKEN_AT_ONCE: [&str; 2] = ["InvalidImageName", "ErrImageNeverPull"];
 /// Waiting reasons that may be transient (a registry hiccup, a Secret about to be created).
-const BROKEN_AFTER_GRACE: [&str; 5] = ["ErrImagePull", "ImagePullBackOff", "CreateContainerConfigError", "CreateContainerError", "RunContainerError"];
+const BROKEN_AFTER_GRACE: [&str; 5] = [
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "RunContainerError",
+];
 
 /// Judges a pod. Without `now`, the rules that need a grace period never fire.
 pub fn pod(object: &Value, policy: &Policy, now: Option<Timestamp>) -> Readiness {
-    let name = object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("?");
-    let phase = object.pointer("/status/phase").and_then(Value::as_str).unwrap_or("Pending");
+    let name = object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("?");
+    let phase = object
+        .pointer("/status/phase")
+        .and_then(Value::as_str)
+        .unwrap_or("Pending");
     if phase == "Failed" {
         let reason = object.pointer("/status/reason").and_then(Value::as_str);
         let message = object.pointer("/status/message").and_then(Value::as_str);
-        let detail = [reason, message].into_iter().flatten().collect::<Vec<_>>().join(": ");
+        let detail = [reason, message]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(": ");
         let containers = terminated_summary(object);
         let text = match (detail.is_empty(), containers.is_empty()) {
             (true, true) => "pod failed".to_string(),
@@ -34,51 +50,100 @@ pub fn pod(object: &Value, policy: &Policy, now: Option<Timestamp>) -> Readiness
         let elapsed = now?.duration_since(since);
         std::time::Duration::try_from(elapsed).ok()
     };
-    let created = object.pointer("/metadata/creationTimestamp").and_then(Value::as_str);
+    let created = object
+        .pointer("/metadata/creationTimestamp")
+        .and_then(Value::as_str);
 
     for status in container_statuses(object) {
         let container = status.get("name").and_then(Value::as_str).unwrap_or("?");
-        let Some(waiting) = status.pointer("/state/waiting") else { continue };
-        let reason = waiting.get("reason").and_then(Value::as_str).unwrap_or_default();
-        let message = waiting.get("message").and_then(Value::as_str).unwrap_or_default();
-        let described = if message.is_empty() { reason.to_string() } else { format!("{reason}: {message}") };
+        let Some(waiting) = status.pointer("/state/waiting") else {
+            continue;
+        };
+        let reason = waiting
+            .get("reason")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let message = waiting
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let described = if message.is_empty() {
+            reason.to_string()
+        } else {
+            format!("{reason}: {message}")
+        };
         if BROKEN_AT_ONCE.contains(&reason) {
             return Readiness::Failed(format!("pod/{name}: container {container}: {described}"));
         }
-        if BROKEN_AFTER_GRACE.contains(&reason) && age(created).is_some_and(|a| a >= policy.image_pull_grace) {
-            return Readiness::Failed(format!("pod/{name}: container {container}: {described} (for more than {}s)", policy.image_pull_grace.as_secs()));
+        if BROKEN_AFTER_GRACE.contains(&reason)
+            && age(created).is_some_and(|a| a >= policy.image_pull_grace)
+        {
+            return Readiness::Failed(format!(
+                "pod/{name}: container {container}: {described} (for more than {}s)",
+                policy.image_pull_grace.as_secs()
+            ));
         }
-        let restarts = status.get("restartCount").and_then(Value::as_i64).unwrap_or(0);
+        let restarts = status
+            .get("restartCount")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
         if reason == "CrashLoopBackOff" && restarts >= policy.max_restarts {
-            let last = status.pointer("/lastState/terminated").map(describe_terminated).unwrap_or_default();
-            let last = if last.is_empty() { String::new() } else { format!("; last exit: {last}") };
-            return Readiness::Failed(format!("pod/{name}: container {container}: CrashLoopBackOff after {restarts} restarts{last}"));
+            let last = status
+                .pointer("/lastState/terminated")
+                .map(describe_terminated)
+                .unwrap_or_default();
+            let last = if last.is_empty() {
+                String::new()
+            } else {
+                format!("; last exit: {last}")
+            };
+            return Readiness::Failed(format!(
+                "pod/{name}: container {container}: CrashLoopBackOff after {restarts} restarts{last}"
+            ));
         }
     }
 
     if let Some(scheduled) = condition(object, "PodScheduled")
         && scheduled.get("status").and_then(Value::as_str) == Some("False")
     {
-        let since = scheduled.get("lastTransitionTime").and_then(Value::as_str).or(created);
+        let since = scheduled
+            .get("lastTransitionTime")
+            .and_then(Value::as_str)
+            .or(created);
         let text = condition_message(scheduled);
-        if scheduled.get("reason").and_then(Value::as_str) == Some("Unschedulable") && age(since).is_some_and(|a| a >= policy.unschedulable_grace) {
-            return Readiness::Failed(format!("pod/{name}: unschedulable for more than {}s: {text}", policy.unschedulable_grace.as_secs()));
+        if scheduled.get("reason").and_then(Value::as_str) == Some("Unschedulable")
+            && age(since).is_some_and(|a| a >= policy.unschedulable_grace)
+        {
+            return Readiness::Failed(format!(
+                "pod/{name}: unschedulable for more than {}s: {text}",
+                policy.unschedulable_grace.as_secs()
+            ));
         }
         return Readiness::InProgress(format!("pod/{name}: not scheduled: {text}"));
     }
-    if condition(object, "Ready").and_then(|c| c.get("status")).and_then(Value::as_str) == Some("True") {
+    if condition(object, "Ready")
+        .and_then(|c| c.get("status"))
+        .and_then(Value::as_str)
+        == Some("True")
+    {
         return Readiness::Ready;
     }
     let waiting: Vec<String> = container_statuses(object)
         .filter_map(|s| {
             let reason = s.pointer("/state/waiting/reason").and_then(Value::as_str)?;
-            Some(format!("{} {reason}", s.get("name").and_then(Value::as_str).unwrap_or("?")))
+            Some(format!(
+                "{} {reason}",
+                s.get("name").and_then(Value::as_str).unwrap_or("?")
+            ))
         })
         .collect();
     if waiting.is_empty() {
         Readiness::InProgress(format!("pod/{name}: {phase}, not ready"))
     } else {
-        Readiness::InProgress(format!("pod/{name}: {phase}, waiting: {}", waiting.join(", ")))
+        Readiness::InProgress(format!(
+            "pod/{name}: {phase}, waiting: {}",
+            waiting.join(", ")
+        ))
     }
 }
 
@@ -90,9 +155,15 @@ fn container_statuses(object: &Value) -> impl Iterator<Item = &Value> {
 }
 
 fn describe_terminated(terminated: &Value) -> String {
-    let reason = terminated.get("reason").and_then(Value::as_str).unwrap_or("terminated");
+    let reason = terminated
+        .get("reason")
+        .and_then(Value::as_str)
+        .unwrap_or("terminated");
     let code = terminated.get("exitCode").and_then(Value::as_i64);
-    let message = terminated.get("message").and_then(Value::as_str).unwrap_or_default();
+    let message = terminated
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let mut text = reason.to_string();
     if let Some(code) = code {
         text.push_str(&format!(" (exit code {code})"));
@@ -111,7 +182,11 @@ fn terminated_summary(object: &Value) -> String {
             if terminated.get("exitCode").and_then(Value::as_i64) == Some(0) {
                 return None;
             }
-            Some(format!("container {}: {}", s.get("name").and_then(Value::as_str).unwrap_or("?"), describe_terminated(terminated)))
+            Some(format!(
+                "container {}: {}",
+                s.get("name").and_then(Value::as_str).unwrap_or("?"),
+                describe_terminated(terminated)
+            ))
         })
         .collect::<Vec<_>>()
         .join("; ")
@@ -133,9 +208,18 @@ mod tests {
 
     #[test]
     fn ready_and_succeeded() {
-        let ready = yaml(&format!("kind: Pod\n{CREATED}status:\n  phase: Running\n  conditions: [{{type: Ready, status: 'True'}}]"));
+        let ready = yaml(&format!(
+            "kind: Pod\n{CREATED}status:\n  phase: Running\n  conditions: [{{type: Ready, status: 'True'}}]"
+        ));
         assert_eq!(pod(&ready, &Policy::default(), None), Readiness::Ready);
-        assert_eq!(pod(&yaml(&format!("kind: Pod\n{CREATED}status: {{phase: Succeeded}}")), &Policy::default(), None), Readiness::Ready);
+        assert_eq!(
+            pod(
+                &yaml(&format!("kind: Pod\n{CREATED}status: {{phase: Succeeded}}")),
+                &Policy::default(),
+                None
+            ),
+            Readiness::Ready
+        );
     }
 
     #[test]
@@ -145,7 +229,10 @@ mod tests {
         ));
         assert_eq!(
             pod(&failed, &Policy::default(), None),
-            Readiness::Failed("pod/p: pod failed: container scorer: Error (exit code 2): model file corrupt".into())
+            Readiness::Failed(
+                "pod/p: pod failed: container scorer: Error (exit code 2): model file corrupt"
+                    .into()
+            )
         );
     }
 
@@ -155,11 +242,18 @@ mod tests {
             "kind: Pod\n{CREATED}status:\n  phase: Pending\n  containerStatuses:\n  - name: scorer\n    state: {{waiting: {{reason: ImagePullBackOff, message: 'Back-off pulling image \"x:1\"'}}}}"
         ));
         let policy = Policy::default();
-        assert!(matches!(pod(&pulling, &policy, at("2026-01-01T00:00:30Z")), Readiness::InProgress(t) if t.contains("scorer ImagePullBackOff")));
+        assert!(
+            matches!(pod(&pulling, &policy, at("2026-01-01T00:00:30Z")), Readiness::InProgress(t) if t.contains("scorer ImagePullBackOff"))
+        );
         let verdict = pod(&pulling, &policy, at("2026-01-01T00:01:01Z"));
         assert_eq!(verdict, Readiness::Failed("pod/p: container scorer: ImagePullBackOff: Back-off pulling image \"x:1\" (for more than 60s)".into()));
-        let invalid = yaml(&format!("kind: Pod\n{CREATED}status:\n  containerStatuses:\n  - name: s\n    state: {{waiting: {{reason: InvalidImageName}}}}"));
-        assert!(pod(&invalid, &policy, None).is_failed(), "an invalid image name never heals");
+        let invalid = yaml(&format!(
+            "kind: Pod\n{CREATED}status:\n  containerStatuses:\n  - name: s\n    state: {{waiting: {{reason: InvalidImageName}}}}"
+        ));
+        assert!(
+            pod(&invalid, &policy, None).is_failed(),
+            "an invalid image name never heals"
+        );
     }
 
     #[test]
@@ -169,8 +263,14 @@ mod tests {
                 "kind: Pod\n{CREATED}status:\n  phase: Running\n  containerStatuses:\n  - name: scorer\n    restartCount: {restarts}\n    state: {{waiting: {{reason: CrashLoopBackOff}}}}\n    lastState: {{terminated: {{reason: Error, exitCode: 137}}}}"
             ))
         };
-        let policy = Policy { max_restarts: 3, ..Policy::default() };
-        assert!(matches!(pod(&crashing(2), &policy, None), Readiness::InProgress(_)));
+        let policy = Policy {
+            max_restarts: 3,
+            ..Policy::default()
+        };
+        assert!(matches!(
+            pod(&crashing(2), &policy, None),
+            Readiness::InProgress(_)
+        ));
         assert_eq!(
             pod(&crashing(3), &policy, None),
             Readiness::Failed("pod/p: container scorer: CrashLoopBackOff after 3 restarts; last exit: Error (exit code 137)".into())
@@ -183,8 +283,13 @@ mod tests {
             "kind: Pod\n{CREATED}status:\n  phase: Pending\n  conditions: [{{type: PodScheduled, status: 'False', reason: Unschedulable, lastTransitionTime: '2026-01-01T00:00:10Z', message: '0/2 nodes are available: 2 node(s) didn''t match Pod''s node affinity/selector.'}}]"
         ));
         let policy = Policy::default();
-        assert!(matches!(pod(&pending, &policy, at("2026-01-01T00:01:00Z")), Readiness::InProgress(t) if t.contains("not scheduled")));
+        assert!(
+            matches!(pod(&pending, &policy, at("2026-01-01T00:01:00Z")), Readiness::InProgress(t) if t.contains("not scheduled"))
+        );
         let verdict = pod(&pending, &policy, at("2026-01-01T00:02:10Z"));
-        assert!(matches!(&verdict, Readiness::Failed(t) if t.contains("unschedulable for more than 120s") && t.contains("node affinity/selector")), "{verdict:?}");
+        assert!(
+            matches!(&verdict, Readiness::Failed(t) if t.contains("unschedulable for more than 120s") && t.contains("node affinity/selector")),
+            "{verdict:?}"
+        );
     }
 }

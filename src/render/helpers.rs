@@ -5,30 +5,103 @@
 
 use base64::Engine;
 use handlebars::{
-    Context, Handlebars, Helper, HelperDef, PathAndJson, RenderContext, RenderError, RenderErrorReason, ScopedJson,
+    Context, Handlebars, Helper, HelperDef, PathAndJson, RenderContext, RenderError,
+    RenderErrorReason, ScopedJson,
 };
 use serde_json::{Map, Value};
 
 pub fn register(registry: &mut Handlebars<'_>) {
     let helpers: [(&'static str, ValueHelper); 18] = [
         ("toYaml", ValueHelper::strict(1, 1, to_yaml)),
-        ("toJson", ValueHelper::strict(1, 1, |a| Ok(Value::String(serde_json::to_string(&a[0]).unwrap_or_default())))),
-        ("indent", ValueHelper::strict(2, 2, |a| Ok(Value::String(indent(count(&a[0])?, &text(&a[1])))))),
-        ("nindent", ValueHelper::strict(2, 2, |a| Ok(Value::String(format!("\n{}", indent(count(&a[0])?, &text(&a[1]))))))),
-        ("quote", ValueHelper::strict(1, usize::MAX, |a| Ok(join_mapped(a, |s| serde_json::to_string(&s).unwrap_or_default())))),
-        ("squote", ValueHelper::strict(1, usize::MAX, |a| Ok(join_mapped(a, |s| format!("'{}'", s.replace('\'', "''")))))),
+        (
+            "toJson",
+            ValueHelper::strict(1, 1, |a| {
+                Ok(Value::String(
+                    serde_json::to_string(&a[0]).unwrap_or_default(),
+                ))
+            }),
+        ),
+        (
+            "indent",
+            ValueHelper::strict(2, 2, |a| {
+                Ok(Value::String(indent(count(&a[0])?, &text(&a[1]))))
+            }),
+        ),
+        (
+            "nindent",
+            ValueHelper::strict(2, 2, |a| {
+                Ok(Value::String(format!(
+                    "\n{}",
+                    indent(count(&a[0])?, &text(&a[1]))
+                )))
+            }),
+        ),
+        (
+            "quote",
+            ValueHelper::strict(1, usize::MAX, |a| {
+                Ok(join_mapped(a, |s| {
+                    serde_json::to_string(&s).unwrap_or_default()
+                }))
+            }),
+        ),
+        (
+            "squote",
+            ValueHelper::strict(1, usize::MAX, |a| {
+                Ok(join_mapped(a, |s| format!("'{}'", s.replace('\'', "''"))))
+            }),
+        ),
         ("default", ValueHelper::lenient(2, 2, default)),
         ("required", ValueHelper::lenient(2, 2, required)),
         ("trunc", ValueHelper::strict(2, 2, trunc)),
-        ("trimSuffix", ValueHelper::strict(2, 2, |a| Ok(Value::String(text(&a[1]).strip_suffix(text(&a[0]).as_str()).map(str::to_string).unwrap_or_else(|| text(&a[1])))))),
-        ("lower", ValueHelper::strict(1, 1, |a| Ok(Value::String(text(&a[0]).to_lowercase())))),
-        ("upper", ValueHelper::strict(1, 1, |a| Ok(Value::String(text(&a[0]).to_uppercase())))),
-        ("replace", ValueHelper::strict(3, 3, |a| Ok(Value::String(text(&a[2]).replace(&text(&a[0]), &text(&a[1])))))),
-        ("b64enc", ValueHelper::strict(1, 1, |a| Ok(Value::String(base64::engine::general_purpose::STANDARD.encode(text(&a[0])))))),
-        ("sha256sum", ValueHelper::strict(1, 1, |a| Ok(Value::String(crate::digest::sha256_hex(text(&a[0]).as_bytes()))))),
+        (
+            "trimSuffix",
+            ValueHelper::strict(2, 2, |a| {
+                Ok(Value::String(
+                    text(&a[1])
+                        .strip_suffix(text(&a[0]).as_str())
+                        .map(str::to_string)
+                        .unwrap_or_else(|| text(&a[1])),
+                ))
+            }),
+        ),
+        (
+            "lower",
+            ValueHelper::strict(1, 1, |a| Ok(Value::String(text(&a[0]).to_lowercase()))),
+        ),
+        (
+            "upper",
+            ValueHelper::strict(1, 1, |a| Ok(Value::String(text(&a[0]).to_uppercase()))),
+        ),
+        (
+            "replace",
+            ValueHelper::strict(3, 3, |a| {
+                Ok(Value::String(
+                    text(&a[2]).replace(&text(&a[0]), &text(&a[1])),
+                ))
+            }),
+        ),
+        (
+            "b64enc",
+            ValueHelper::strict(1, 1, |a| {
+                Ok(Value::String(
+                    base64::engine::general_purpose::STANDARD.encode(text(&a[0])),
+                ))
+            }),
+        ),
+        (
+            "sha256sum",
+            ValueHelper::strict(1, 1, |a| {
+                Ok(Value::String(crate::digest::sha256_hex(
+                    text(&a[0]).as_bytes(),
+                )))
+            }),
+        ),
         ("printf", ValueHelper::strict(1, usize::MAX, printf)),
         ("dict", ValueHelper::strict(0, usize::MAX, dict)),
-        ("list", ValueHelper::strict(0, usize::MAX, |a| Ok(Value::Array(a.to_vec())))),
+        (
+            "list",
+            ValueHelper::strict(0, usize::MAX, |a| Ok(Value::Array(a.to_vec()))),
+        ),
     ];
     for (name, mut helper) in helpers {
         helper.name = name;
@@ -51,11 +124,23 @@ struct ValueHelper {
 
 impl ValueHelper {
     fn strict(min: usize, max: usize, f: HelperFn) -> Self {
-        ValueHelper { name: "", min, max, lenient: false, f }
+        ValueHelper {
+            name: "",
+            min,
+            max,
+            lenient: false,
+            f,
+        }
     }
 
     fn lenient(min: usize, max: usize, f: HelperFn) -> Self {
-        ValueHelper { name: "", min, max, lenient: true, f }
+        ValueHelper {
+            name: "",
+            min,
+            max,
+            lenient: true,
+            f,
+        }
     }
 }
 
@@ -77,8 +162,15 @@ impl HelperDef for ValueHelper {
     ) -> Result<ScopedJson<'rc>, RenderError> {
         let params = h.params();
         if params.len() < self.min || params.len() > self.max {
-            let expected = if self.min == self.max { self.min.to_string() } else { format!("at least {}", self.min) };
-            return Err(fail(self.name, format!("expects {expected} argument(s), got {}", params.len())));
+            let expected = if self.min == self.max {
+                self.min.to_string()
+            } else {
+                format!("at least {}", self.min)
+            };
+            return Err(fail(
+                self.name,
+                format!("expects {expected} argument(s), got {}", params.len()),
+            ));
         }
         let mut args = Vec::with_capacity(params.len());
         for param in params {
@@ -91,7 +183,9 @@ impl HelperDef for ValueHelper {
                 args.push(param.value().clone());
             }
         }
-        (self.f)(&args).map(ScopedJson::Derived).map_err(|message| fail(self.name, message))
+        (self.f)(&args)
+            .map(ScopedJson::Derived)
+            .map_err(|message| fail(self.name, message))
     }
 }
 
@@ -106,9 +200,14 @@ impl HelperDef for Include {
         ctx: &'rc Context,
         _: &mut RenderContext<'reg, 'rc>,
     ) -> Result<ScopedJson<'rc>, RenderError> {
-        let name = h.param(0).ok_or_else(|| fail("include", "expects a partial name"))?;
+        let name = h
+            .param(0)
+            .ok_or_else(|| fail("include", "expects a partial name"))?;
         let Some(name) = name.value().as_str() else {
-            return Err(fail("include", "the first argument must be a partial name in quotes"));
+            return Err(fail(
+                "include",
+                "the first argument must be a partial name in quotes",
+            ));
         };
         let context = match h.param(1) {
             Some(param) if param.is_value_missing() => return Err(missing(param)),
@@ -116,7 +215,12 @@ impl HelperDef for Include {
             None => ctx.clone(),
         };
         if registry.get_template(name).is_none() {
-            return Err(fail("include", format!("no partial named `{name}` (define it with {{{{#*inline \"{name}\"}}}} in a templates/_*.tpl file)")));
+            return Err(fail(
+                "include",
+                format!(
+                    "no partial named `{name}` (define it with {{{{#*inline \"{name}\"}}}} in a templates/_*.tpl file)"
+                ),
+            ));
         }
         let rendered = registry.render_with_context(name, &context)?;
         Ok(ScopedJson::Derived(Value::String(rendered)))
@@ -133,7 +237,10 @@ pub fn text(value: &Value) -> String {
 }
 
 fn count(value: &Value) -> Result<usize, String> {
-    value.as_u64().map(|n| n as usize).ok_or_else(|| format!("expected a non-negative number, got {value}"))
+    value
+        .as_u64()
+        .map(|n| n as usize)
+        .ok_or_else(|| format!("expected a non-negative number, got {value}"))
 }
 
 fn indent(spaces: usize, text: &str) -> String {
@@ -142,7 +249,12 @@ fn indent(spaces: usize, text: &str) -> String {
 }
 
 fn join_mapped(args: &[Value], f: impl Fn(String) -> String) -> Value {
-    Value::String(args.iter().map(|a| f(text(a))).collect::<Vec<_>>().join(" "))
+    Value::String(
+        args.iter()
+            .map(|a| f(text(a)))
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
 }
 
 fn to_yaml(args: &[Value]) -> Result<Value, String> {
@@ -166,7 +278,11 @@ pub fn is_empty(value: &Value) -> bool {
 }
 
 fn default(args: &[Value]) -> Result<Value, String> {
-    Ok(if is_empty(&args[1]) { args[0].clone() } else { args[1].clone() })
+    Ok(if is_empty(&args[1]) {
+        args[0].clone()
+    } else {
+        args[1].clone()
+    })
 }
 
 fn required(args: &[Value]) -> Result<Value, String> {
@@ -178,15 +294,21 @@ fn required(args: &[Value]) -> Result<Value, String> {
 }
 
 fn trunc(args: &[Value]) -> Result<Value, String> {
-    let n = args[0].as_i64().ok_or_else(|| format!("expected a number, got {}", args[0]))?;
+    let n = args[0]
+        .as_i64()
+        .ok_or_else(|| format!("expected a number, got {}", args[0]))?;
     let chars: Vec<char> = text(&args[1]).chars().collect();
     let len = chars.len() as i64;
-    let kept: String = if n >= 0 { chars[..n.min(len) as usize].iter().collect() } else { chars[(len + n).max(0) as usize..].iter().collect() };
+    let kept: String = if n >= 0 {
+        chars[..n.min(len) as usize].iter().collect()
+    } else {
+        chars[(len + n).max(0) as usize..].iter().collect()
+    };
     Ok(Value::String(kept))
 }
 
 fn dict(args: &[Value]) -> Result<Value, String> {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return Err("expects key/value pairs".to_string());
     }
     let mut map = Map::new();
@@ -212,10 +334,16 @@ fn printf(args: &[Value]) -> Result<Value, String> {
             out.push('%');
             continue;
         }
-        let arg = rest.next().ok_or_else(|| format!("%{verb} has no argument"))?;
+        let arg = rest
+            .next()
+            .ok_or_else(|| format!("%{verb} has no argument"))?;
         match verb {
             's' | 'v' => out.push_str(&text(arg)),
-            'd' => out.push_str(&arg.as_i64().ok_or_else(|| format!("%d needs an integer, got {arg}"))?.to_string()),
+            'd' => out.push_str(
+                &arg.as_i64()
+                    .ok_or_else(|| format!("%d needs an integer, got {arg}"))?
+                    .to_string(),
+            ),
             'q' => out.push_str(&serde_json::to_string(&text(arg)).unwrap_or_default()),
             other => return Err(format!("unsupported verb %{other}")),
         }
@@ -236,28 +364,46 @@ mod tests {
         hb.set_strict_mode(true);
         hb.register_escape_fn(handlebars::no_escape);
         register(&mut hb);
-        hb.register_template_string("labels", "app: {{name}}").unwrap();
-        hb.render_template(template, &data).map_err(|e| e.to_string())
+        hb.register_template_string("labels", "app: {{name}}")
+            .unwrap();
+        hb.render_template(template, &data)
+            .map_err(|e| e.to_string())
     }
 
     #[test]
     fn yaml_and_indentation() {
-        let out = render("spec:{{nindent 2 (toYaml r)}}", json!({"r": {"cpu": "1", "mem": "2Gi"}})).unwrap();
+        let out = render(
+            "spec:{{nindent 2 (toYaml r)}}",
+            json!({"r": {"cpu": "1", "mem": "2Gi"}}),
+        )
+        .unwrap();
         assert_eq!(out, "spec:\n  cpu: '1'\n  mem: 2Gi");
-        assert_eq!(render("{{indent 2 t}}", json!({"t": "a\nb"})).unwrap(), "  a\n  b");
-        assert_eq!(render("{{toJson x}}", json!({"x": [1, "a"]})).unwrap(), "[1,\"a\"]");
+        assert_eq!(
+            render("{{indent 2 t}}", json!({"t": "a\nb"})).unwrap(),
+            "  a\n  b"
+        );
+        assert_eq!(
+            render("{{toJson x}}", json!({"x": [1, "a"]})).unwrap(),
+            "[1,\"a\"]"
+        );
     }
 
     #[test]
     fn quoting() {
-        assert_eq!(render("{{quote s}} {{squote s}}", json!({"s": "it's \"x\""})).unwrap(), "\"it's \\\"x\\\"\" 'it''s \"x\"'");
+        assert_eq!(
+            render("{{quote s}} {{squote s}}", json!({"s": "it's \"x\""})).unwrap(),
+            "\"it's \\\"x\\\"\" 'it''s \"x\"'"
+        );
         assert_eq!(render("{{quote n}}", json!({"n": 5})).unwrap(), "\"5\"");
     }
 
     #[test]
     fn default_and_required_accept_missing_values() {
         assert_eq!(render("{{default \"x\" nope}}", json!({})).unwrap(), "x");
-        assert_eq!(render("{{default \"x\" s}}", json!({"s": "y"})).unwrap(), "y");
+        assert_eq!(
+            render("{{default \"x\" s}}", json!({"s": "y"})).unwrap(),
+            "y"
+        );
         assert_eq!(render("{{default 3 n}}", json!({"n": 0})).unwrap(), "3");
         let err = render("{{required \"image is required\" image}}", json!({})).unwrap_err();
         assert!(err.contains("required: image is required"), "{err}");
@@ -272,26 +418,68 @@ mod tests {
     #[test]
     fn string_helpers() {
         let data = json!({"s": "Hello-World.yaml"});
-        assert_eq!(render("{{lower s}}|{{upper s}}|{{trunc 5 s}}|{{trunc -4 s}}", data.clone()).unwrap(), "hello-world.yaml|HELLO-WORLD.YAML|Hello|yaml");
-        assert_eq!(render("{{trimSuffix \".yaml\" s}}|{{replace \"-\" \"_\" s}}", data).unwrap(), "Hello-World|Hello_World.yaml");
+        assert_eq!(
+            render(
+                "{{lower s}}|{{upper s}}|{{trunc 5 s}}|{{trunc -4 s}}",
+                data.clone()
+            )
+            .unwrap(),
+            "hello-world.yaml|HELLO-WORLD.YAML|Hello|yaml"
+        );
+        assert_eq!(
+            render("{{trimSuffix \".yaml\" s}}|{{replace \"-\" \"_\" s}}", data).unwrap(),
+            "Hello-World|Hello_World.yaml"
+        );
         assert_eq!(render("{{b64enc \"abc\"}}", json!({})).unwrap(), "YWJj");
-        assert_eq!(render("{{sha256sum \"abc\"}}", json!({})).unwrap(), crate::digest::sha256_hex(b"abc"));
+        assert_eq!(
+            render("{{sha256sum \"abc\"}}", json!({})).unwrap(),
+            crate::digest::sha256_hex(b"abc")
+        );
     }
 
     #[test]
     fn printf_formats_go_verbs() {
-        assert_eq!(render("{{printf \"%s-%d %q 100%%\" a n a}}", json!({"a": "x", "n": 7})).unwrap(), "x-7 \"x\" 100%");
-        assert!(render("{{printf \"%d\" a}}", json!({"a": "x"})).unwrap_err().contains("%d needs an integer"));
+        assert_eq!(
+            render(
+                "{{printf \"%s-%d %q 100%%\" a n a}}",
+                json!({"a": "x", "n": 7})
+            )
+            .unwrap(),
+            "x-7 \"x\" 100%"
+        );
+        assert!(
+            render("{{printf \"%d\" a}}", json!({"a": "x"}))
+                .unwrap_err()
+                .contains("%d needs an integer")
+        );
     }
 
     #[test]
     fn include_renders_partials_with_context() {
-        assert_eq!(render("{{nindent 2 (include \"labels\" (dict \"name\" n))}}", json!({"n": "x"})).unwrap(), "\n  app: x");
-        assert!(render("{{include \"nope\"}}", json!({})).unwrap_err().contains("no partial named `nope`"));
+        assert_eq!(
+            render(
+                "{{nindent 2 (include \"labels\" (dict \"name\" n))}}",
+                json!({"n": "x"})
+            )
+            .unwrap(),
+            "\n  app: x"
+        );
+        assert!(
+            render("{{include \"nope\"}}", json!({}))
+                .unwrap_err()
+                .contains("no partial named `nope`")
+        );
     }
 
     #[test]
     fn builtins_compare() {
-        assert_eq!(render("{{#if (and (eq a 1) (not b))}}yes{{/if}}", json!({"a": 1, "b": false})).unwrap(), "yes");
+        assert_eq!(
+            render(
+                "{{#if (and (eq a 1) (not b))}}yes{{/if}}",
+                json!({"a": 1, "b": false})
+            )
+            .unwrap(),
+            "yes"
+        );
     }
 }
