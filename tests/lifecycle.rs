@@ -5,6 +5,7 @@
 //! a failure when `CI` is set. Every test works in its own namespace and job id.
 
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Pod};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
@@ -251,7 +252,7 @@ impl Scene {
                 .map(|s| format!("service/{}", s.name_any())),
         );
         names.extend(
-            self.labelled::<k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler>()
+            self.labelled::<HorizontalPodAutoscaler>()
                 .await
                 .iter()
                 .map(|s| format!("hpa/{}", s.name_any())),
@@ -490,19 +491,19 @@ async fn reinstall_is_a_no_op_and_changes_update_and_prune() {
         "{after:?}"
     );
     assert_ne!(
-        after["deployment/recommendations-rank-products"],
-        before["deployment/recommendations-rank-products"]
+        after["configmap/recommendations-rank-products-config"],
+        before["configmap/recommendations-rank-products-config"]
     );
-    let flows: Api<Deployment> = Api::namespaced(scene.client.clone(), &scene.namespace);
+    let autoscalers: Api<HorizontalPodAutoscaler> =
+        Api::namespaced(scene.client.clone(), &scene.namespace);
+    let flow_hpa = autoscalers
+        .get("scoringflow-recommendations-rank-products")
+        .await
+        .unwrap();
     assert_eq!(
-        flows
-            .get("recommendations-rank-products")
-            .await
-            .unwrap()
-            .spec
-            .unwrap()
-            .replicas,
-        Some(2)
+        flow_hpa.spec.min_replicas,
+        Some(2),
+        "the flow's replicas changed in place"
     );
     let record = scene.record().await.unwrap();
     assert!(
@@ -770,5 +771,30 @@ async fn an_apply_conflict_names_the_other_field_manager() {
         "the other manager's value was overwritten"
     );
     assert_eq!(scene.record().await.unwrap()["phase"], "Failed");
+    scene.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_batch_flow_replaces_its_immutable_job() {
+    let Some(scene) = Scene::new("batch_replace").await else {
+        return;
+    };
+    let install = scene.run(&scene.install_args("examples/batch-fraud", &[]));
+    assert!(install.status.success(), "{}", stderr(&install));
+    let jobs: Api<Job> = Api::namespaced(scene.client.clone(), &scene.namespace);
+    let name = "fraud-detection-score-transactions";
+    let before = jobs.get(name).await.unwrap().uid().unwrap();
+    // A new threshold changes the flow's configuration and so its pod template's checksum.
+    let changed =
+        scene.run(&scene.install_args("examples/batch-fraud", &["--param", "threshold=0.99"]));
+    assert!(changed.status.success(), "{}", stderr(&changed));
+    assert!(
+        stderr(&changed).contains("replacing the Job"),
+        "{}",
+        stderr(&changed)
+    );
+    let after = jobs.get(name).await.unwrap();
+    assert_ne!(after.uid().unwrap(), before, "the Job was not replaced");
+    assert_eq!(scene.record().await.unwrap()["phase"], "Installed");
     scene.cleanup().await;
 }

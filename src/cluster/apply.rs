@@ -259,16 +259,40 @@ pub async fn apply_one(
     params.dry_run = dry_run;
     let action = format!("apply {}", object.display());
     let patch = Patch::Apply(&object.value);
-    with_retry(&action, || api.patch(object.name(), &params, &patch))
-        .await
-        .map_err(|err| match err {
-            kube::Error::Api(status) if status.code == 409 => ClusterError::Conflict {
-                object: object.display(),
-                manager: conflicting_manager(&status.message).unwrap_or_else(|| "unknown".into()),
-                message: status.message.clone(),
-            },
-            other => ClusterError::api(action, other),
-        })
+    let applied = with_retry(&action, || api.patch(object.name(), &params, &patch)).await;
+    match applied {
+        // A Job's pod template is immutable: a changed flow replaces its Job (ours, checked by
+        // the preflight), as a re-run of a batch flow with new configuration should.
+        Err(kube::Error::Api(status)) if is_immutable_job(object, &status) && !dry_run => {
+            tracing::info!(object = %object.display(), "pod template changed; replacing the Job");
+            let live = with_retry(&action, || api.get(object.name()))
+                .await
+                .map_err(|e| ClusterError::api(format!("read {}", object.display()), e))?;
+            let uid = live.metadata.uid.clone().unwrap_or_default();
+            super::delete::delete_and_wait(cluster, object, &uid, false, REPLACE_DEADLINE).await?;
+            with_retry(&action, || api.patch(object.name(), &params, &patch))
+                .await
+                .map_err(|err| apply_error(object, action.clone(), err))
+        }
+        other => other.map_err(|err| apply_error(object, action, err)),
+    }
+}
+
+const REPLACE_DEADLINE: Duration = Duration::from_secs(120);
+
+fn is_immutable_job(object: &Object, status: &kube::core::Status) -> bool {
+    object.kind() == "Job" && status.code == 422 && status.message.contains("field is immutable")
+}
+
+fn apply_error(object: &Object, action: String, err: kube::Error) -> ClusterError {
+    match err {
+        kube::Error::Api(status) if status.code == 409 => ClusterError::Conflict {
+            object: object.display(),
+            manager: conflicting_manager(&status.message).unwrap_or_else(|| "unknown".into()),
+            message: status.message.clone(),
+        },
+        other => ClusterError::api(action, other),
+    }
 }
 
 /// `Apply failed with 1 conflict: conflict with "kubectl-edit" using apps/v1: .spec.replicas`

@@ -229,13 +229,26 @@ async fn delete_one(
     force: bool,
     deadline: Instant,
 ) -> Result<(), ClusterError> {
-    let api = cluster.api_for(object).await?;
     let uid = object
         .value
         .pointer("/metadata/uid")
         .and_then(serde_json::Value::as_str)
-        .unwrap_or_default()
-        .to_string();
+        .unwrap_or_default();
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    delete_and_wait(cluster, object, uid, force, remaining).await
+}
+
+/// Deletes the object with this uid (foreground, so dependents such as pods go first) and waits
+/// until it is gone. A different uid under the same name is left alone.
+pub async fn delete_and_wait(
+    cluster: &Cluster,
+    object: &Object,
+    uid: &str,
+    force: bool,
+    remaining: Duration,
+) -> Result<(), ClusterError> {
+    let api = cluster.api_for(object).await?;
+    let uid = uid.to_string();
     let params = DeleteParams {
         propagation_policy: Some(PropagationPolicy::Foreground),
         grace_period_seconds: force.then_some(0),
@@ -252,7 +265,6 @@ async fn delete_one(
         Err(kube::Error::Api(status)) if status.code == 404 || status.code == 409 => return Ok(()),
         Err(err) => return Err(ClusterError::api(action, err)),
     }
-    let remaining = deadline.saturating_duration_since(Instant::now());
     match tokio::time::timeout(
         remaining,
         await_condition(api, object.name(), conditions::is_deleted(&uid)),

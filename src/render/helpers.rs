@@ -1,7 +1,8 @@
 //! The template helpers a Helm chart author expects (DESIGN §5), under Helm's names and argument
 //! order. Handlebars has no pipes, so `{{ toYaml .x | nindent 4 }}` becomes
-//! `{{nindent 4 (toYaml x)}}`. `eq`, `ne`, `and`, `or`, `not`, `lookup`, `len` are Handlebars'
-//! own built-ins.
+//! `{{nindent 4 (toYaml x)}}`. `and`, `or`, `lookup`, `if`, `unless`, `each` and `with` are
+//! Handlebars' own built-ins; `eq`, `ne`, `not` and `len` are replaced by versions that read a
+//! missing value as null instead of failing in strict mode.
 
 use base64::Engine;
 use handlebars::{
@@ -11,97 +12,93 @@ use handlebars::{
 use serde_json::{Map, Value};
 
 pub fn register(registry: &mut Handlebars<'_>) {
-    let helpers: [(&'static str, ValueHelper); 18] = [
-        ("toYaml", ValueHelper::strict(1, 1, to_yaml)),
-        (
-            "toJson",
-            ValueHelper::strict(1, 1, |a| {
-                Ok(Value::String(
-                    serde_json::to_string(&a[0]).unwrap_or_default(),
-                ))
-            }),
-        ),
+    use ValueHelper as H;
+    let helpers: [(&'static str, ValueHelper); 29] = [
+        ("toYaml", H::strict(1, 1, to_yaml)),
+        ("toJson", H::strict(1, 1, to_json)),
         (
             "indent",
-            ValueHelper::strict(2, 2, |a| {
-                Ok(Value::String(indent(count(&a[0])?, &text(&a[1]))))
-            }),
+            H::strict(2, 2, |a| Ok(indent(count(&a[0])?, &text(&a[1])).into())),
         ),
         (
             "nindent",
-            ValueHelper::strict(2, 2, |a| {
-                Ok(Value::String(format!(
-                    "\n{}",
-                    indent(count(&a[0])?, &text(&a[1]))
-                )))
+            H::strict(2, 2, |a| {
+                Ok(format!("\n{}", indent(count(&a[0])?, &text(&a[1]))).into())
             }),
         ),
         (
             "quote",
-            ValueHelper::strict(1, usize::MAX, |a| {
-                Ok(join_mapped(a, |s| {
-                    serde_json::to_string(&s).unwrap_or_default()
-                }))
-            }),
+            H::strict(1, usize::MAX, |a| Ok(join_mapped(a, double_quote))),
         ),
         (
             "squote",
-            ValueHelper::strict(1, usize::MAX, |a| {
-                Ok(join_mapped(a, |s| format!("'{}'", s.replace('\'', "''"))))
-            }),
+            H::strict(1, usize::MAX, |a| Ok(join_mapped(a, single_quote))),
         ),
-        ("default", ValueHelper::lenient(2, 2, default)),
-        ("required", ValueHelper::lenient(2, 2, required)),
-        ("trunc", ValueHelper::strict(2, 2, trunc)),
-        (
-            "trimSuffix",
-            ValueHelper::strict(2, 2, |a| {
-                Ok(Value::String(
-                    text(&a[1])
-                        .strip_suffix(text(&a[0]).as_str())
-                        .map(str::to_string)
-                        .unwrap_or_else(|| text(&a[1])),
-                ))
-            }),
-        ),
+        ("default", H::lenient(2, 2, default)),
+        ("required", H::lenient(2, 2, required)),
+        ("trunc", H::strict(2, 2, trunc)),
+        ("trimSuffix", H::strict(2, 2, trim_suffix)),
         (
             "lower",
-            ValueHelper::strict(1, 1, |a| Ok(Value::String(text(&a[0]).to_lowercase()))),
+            H::strict(1, 1, |a| Ok(text(&a[0]).to_lowercase().into())),
         ),
         (
             "upper",
-            ValueHelper::strict(1, 1, |a| Ok(Value::String(text(&a[0]).to_uppercase()))),
+            H::strict(1, 1, |a| Ok(text(&a[0]).to_uppercase().into())),
         ),
         (
             "replace",
-            ValueHelper::strict(3, 3, |a| {
-                Ok(Value::String(
-                    text(&a[2]).replace(&text(&a[0]), &text(&a[1])),
-                ))
+            H::strict(3, 3, |a| {
+                Ok(text(&a[2]).replace(&text(&a[0]), &text(&a[1])).into())
             }),
         ),
         (
             "b64enc",
-            ValueHelper::strict(1, 1, |a| {
-                Ok(Value::String(
-                    base64::engine::general_purpose::STANDARD.encode(text(&a[0])),
-                ))
+            H::strict(1, 1, |a| {
+                Ok(base64::engine::general_purpose::STANDARD
+                    .encode(text(&a[0]))
+                    .into())
             }),
         ),
         (
             "sha256sum",
-            ValueHelper::strict(1, 1, |a| {
-                Ok(Value::String(crate::digest::sha256_hex(
-                    text(&a[0]).as_bytes(),
-                )))
+            H::strict(1, 1, |a| {
+                Ok(crate::digest::sha256_hex(text(&a[0]).as_bytes()).into())
             }),
         ),
-        ("printf", ValueHelper::strict(1, usize::MAX, printf)),
-        ("dict", ValueHelper::strict(0, usize::MAX, dict)),
+        ("printf", H::strict(1, usize::MAX, printf)),
+        ("dict", H::strict(0, usize::MAX, dict)),
         (
             "list",
-            ValueHelper::strict(0, usize::MAX, |a| Ok(Value::Array(a.to_vec()))),
+            H::strict(0, usize::MAX, |a| Ok(Value::Array(a.to_vec()))),
         ),
+        ("contains", H::lenient(2, 2, contains)),
+        (
+            "hasKey",
+            H::lenient(2, 2, |a| Ok(a[0].get(text(&a[1])).is_some().into())),
+        ),
+        (
+            "add",
+            H::strict(2, usize::MAX, |a| arithmetic(a, i64::checked_add)),
+        ),
+        ("sub", H::strict(2, 2, |a| arithmetic(a, i64::checked_sub))),
+        (
+            "mul",
+            H::strict(2, usize::MAX, |a| arithmetic(a, i64::checked_mul)),
+        ),
+        (
+            "max",
+            H::strict(1, usize::MAX, |a| arithmetic(a, |x, y| Some(x.max(y)))),
+        ),
+        (
+            "min",
+            H::strict(1, usize::MAX, |a| arithmetic(a, |x, y| Some(x.min(y)))),
+        ),
+        // Comparisons treat a missing value as null, so `(eq x "windows")` needs no `default`.
+        ("eq", H::lenient(2, 2, |a| Ok((a[0] == a[1]).into()))),
+        ("ne", H::lenient(2, 2, |a| Ok((a[0] != a[1]).into()))),
+        ("not", H::lenient(1, 1, |a| Ok(is_empty(&a[0]).into()))),
+        ("len", H::lenient(1, 1, length)),
     ];
     for (name, mut helper) in helpers {
         helper.name = name;
@@ -255,6 +252,63 @@ fn join_mapped(args: &[Value], f: impl Fn(String) -> String) -> Value {
             .collect::<Vec<_>>()
             .join(" "),
     )
+}
+
+fn to_json(args: &[Value]) -> Result<Value, String> {
+    Ok(serde_json::to_string(&args[0]).unwrap_or_default().into())
+}
+
+fn double_quote(text: String) -> String {
+    serde_json::to_string(&text).unwrap_or_default()
+}
+
+/// YAML single quoting: a quote inside is doubled.
+fn single_quote(text: String) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+fn trim_suffix(args: &[Value]) -> Result<Value, String> {
+    let (suffix, value) = (text(&args[0]), text(&args[1]));
+    Ok(value
+        .strip_suffix(suffix.as_str())
+        .unwrap_or(&value)
+        .to_string()
+        .into())
+}
+
+/// `contains list item` or `contains string substring`; false for anything missing.
+fn contains(args: &[Value]) -> Result<Value, String> {
+    Ok(match &args[0] {
+        Value::Array(items) => items.contains(&args[1]),
+        Value::String(haystack) => haystack.contains(&text(&args[1])),
+        Value::Object(map) => map.contains_key(&text(&args[1])),
+        _ => false,
+    }
+    .into())
+}
+
+fn length(args: &[Value]) -> Result<Value, String> {
+    Ok(match &args[0] {
+        Value::Array(items) => items.len(),
+        Value::Object(map) => map.len(),
+        Value::String(text) => text.chars().count(),
+        _ => 0,
+    }
+    .into())
+}
+
+/// Integer arithmetic folded over the arguments (`add 1 2 3`, `max a b`).
+fn arithmetic(args: &[Value], op: fn(i64, i64) -> Option<i64>) -> Result<Value, String> {
+    let number = |v: &Value| {
+        v.as_i64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            .ok_or_else(|| format!("`{v}` is not an integer"))
+    };
+    let mut result = number(&args[0])?;
+    for arg in &args[1..] {
+        result = op(result, number(arg)?).ok_or("integer overflow")?;
+    }
+    Ok(result.into())
 }
 
 fn to_yaml(args: &[Value]) -> Result<Value, String> {
@@ -468,6 +522,41 @@ mod tests {
             render("{{include \"nope\"}}", json!({}))
                 .unwrap_err()
                 .contains("no partial named `nope`")
+        );
+    }
+
+    #[test]
+    fn arithmetic_and_membership() {
+        let data = json!({"n": 3, "s": "2", "l": ["a"], "m": {"k": 1}});
+        assert_eq!(
+            render(
+                "{{add n s 1}} {{sub n 1}} {{mul n 2}} {{max n 7 s}} {{min n s}}",
+                data.clone()
+            )
+            .unwrap(),
+            "6 2 6 7 2"
+        );
+        assert_eq!(render("{{contains l \"a\"}} {{contains l \"b\"}} {{hasKey m \"k\"}} {{contains nope \"a\"}}", data.clone()).unwrap(), "true false true false");
+        assert!(
+            render("{{add n \"x\"}}", data)
+                .unwrap_err()
+                .contains("not an integer")
+        );
+    }
+
+    #[test]
+    fn comparisons_read_missing_values_as_null() {
+        assert_eq!(
+            render("{{#if (eq os \"windows\")}}w{{else}}l{{/if}}", json!({})).unwrap(),
+            "l"
+        );
+        assert_eq!(
+            render(
+                "{{#if (not os)}}none{{/if}} {{len nope}} {{len l}}",
+                json!({"l": [1, 2]})
+            )
+            .unwrap(),
+            "none 0 2"
         );
     }
 

@@ -73,7 +73,8 @@ metadata:
   name: {{service.name}}
   labels:{{nindent 4 (include "modelops.scoring-service.labels" this)}}
 spec:
-  replicas: {{service.replicas}}
+  {{!-- No replicas: the HorizontalPodAutoscaler owns the count. Setting it here would reset
+        the autoscaler's choice (or conflict with it) on every re-install. --}}
   revisionHistoryLimit: {{Values.revisionHistoryLimit}}
   selector:
     matchLabels:{{nindent 6 (include "modelops.scoring-service.selectorLabels" this)}}
@@ -260,8 +261,8 @@ spec:
     apiVersion: apps/v1
     kind: Deployment
     name: {{service.name}}
-  minReplicas: {{service.autoscaling.minReplicas}}
-  maxReplicas: {{service.autoscaling.maxReplicas}}
+  minReplicas: {{max service.replicas service.autoscaling.minReplicas}}
+  maxReplicas: {{max service.replicas service.autoscaling.maxReplicas}}
   metrics:
     - type: Resource
       resource:

@@ -93,7 +93,8 @@ metadata:
   name: {{flow.name}}
   labels:{{nindent 4 (include "scoring-flow.labels" this)}}
 spec:
-  replicas: {{flow.replicas}}
+  {{!-- No replicas: the HorizontalPodAutoscaler scoringflow-<name> owns the count (its minimum
+        is the flow's replicas), so a re-install never resets or fights the autoscaler. --}}
   revisionHistoryLimit: {{Values.revisionHistoryLimit}}
   selector:
     matchLabels:{{nindent 6 (include "scoring-flow.selectorLabels" this)}}
@@ -111,8 +112,8 @@ spec:
     apiVersion: apps/v1
     kind: Deployment
     name: {{flow.name}}
-  minReplicas: {{Values.autoscaling.minReplicas}}
-  maxReplicas: {{flow.replicas}}
+  minReplicas: {{max flow.replicas Values.autoscaling.minReplicas}}
+  maxReplicas: {{max flow.replicas Values.autoscaling.maxReplicas}}
   metrics:
     - type: Resource
       resource:
