@@ -23,7 +23,8 @@ use anyhow::{Context, Result, anyhow, bail, ensure};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Namespace, PersistentVolume, PersistentVolumeClaim, Pod, Service, ServiceAccount,
+    ConfigMap, Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod, Service,
+    ServiceAccount,
 };
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -321,6 +322,7 @@ async fn deployment_with_two_replicas_becomes_available() {
             rs_list.items.len()
         );
         let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+        let nodes: Api<Node> = Api::all(client.clone());
         let pod_list = pods
             .list(&ListParams::default().labels("app=scorer"))
             .await?;
@@ -335,9 +337,12 @@ async fn deployment_with_two_replicas_becomes_available() {
                 .as_ref()
                 .and_then(|s| s.node_name.clone())
                 .unwrap_or_default();
+            // Bound by the scheduler to an existing node (other tests may add nodes of their own
+            // to a shared cluster, so the name is not assumed).
+            ensure!(!node.is_empty(), "pod {} was not scheduled", p.name_any());
             ensure!(
-                node.starts_with("kwok-node-"),
-                "pod {} scheduled on {node:?}",
+                nodes.get_opt(&node).await?.is_some(),
+                "pod {} scheduled on a node that does not exist: {node:?}",
                 p.name_any()
             );
             let status = p.status.as_ref().context("pod status")?;

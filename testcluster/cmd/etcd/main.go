@@ -49,6 +49,8 @@ func main() {
 	cfg.AutoCompactionRetention = "1"
 	cfg.QuotaBackendBytes = *quota
 	cfg.UnsafeNoFsync = true // test data only; speeds up writes a lot
+	// NewConfig leaves this at 0 (only the flag default is 300ms), which would log every request.
+	cfg.WarningUnaryRequestDuration = embed.DefaultWarningUnaryRequestDuration
 	cfg.LogLevel = *logLevel
 	cfg.Logger = "zap"
 	cfg.LogOutputs = []string{"stderr"}
