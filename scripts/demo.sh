@@ -17,14 +17,15 @@ KUBECONFIG="$(scripts/testcluster.sh kubeconfig)"
 export KUBECONFIG
 "$BIN" --version
 
+step "registering the data channels (namespace datachannels) and a Windows node for STATISTICA"
+scripts/testcluster.sh apply examples/channels/00-namespace.yaml examples/channels/registry.yaml testcluster/windows-node.yaml
+
 
 JOB_ID="fraud-demo-$(date +%H%M%S)"
 NS=development
 RESULTS=$(mktemp -d)
 step "install (job $JOB_ID in namespace $NS)"
-# The demo reads the channel registry from examples/channels; in production (and in the
-# integration tests) install reads it from the cluster's `datachannels` namespace.
-"$BIN" install --ir examples/batch-fraud --channels examples/channels --globals examples/globals.yaml \
+"$BIN" install --ir examples/batch-fraud --globals examples/globals.yaml \
   --namespace "$NS" --create-namespace \
   --job-id "$JOB_ID" --timeout 5m --results-dir "$RESULTS"
 

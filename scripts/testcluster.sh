@@ -11,6 +11,7 @@
 #   scripts/testcluster.sh logs      print the component logs (last $MODELOPS_TESTCLUSTER_LOG_LINES
 #                                    lines each, default 200; 0 = whole files)
 #   scripts/testcluster.sh kubeconfig  print the kubeconfig path
+#   scripts/testcluster.sh apply FILE...  server-side apply YAML files to the running cluster
 #
 # Environment:
 #   MODELOPS_TESTCLUSTER_CACHE  build cache root (default ~/.cache/modelops-testcluster);
@@ -312,5 +313,9 @@ case "${1:-}" in
     echo "export MODELOPS_TEST_KUBECONFIG=$KUBECONFIG_PATH"
     ;;
   kubeconfig) echo "$KUBECONFIG_PATH" ;;
+  apply)
+    shift
+    [ -x "$(cat "$STATE/bindir" 2>/dev/null)/tcutil" ] || die "no running cluster (scripts/testcluster.sh up)"
+    "$(cat "$STATE/bindir")/tcutil" apply -kubeconfig "$KUBECONFIG_PATH" "$@" ;;
   *) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
