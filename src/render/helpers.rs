@@ -70,7 +70,7 @@ pub fn register(registry: &mut Handlebars<'_>) {
         ("dict", H::strict(0, usize::MAX, dict)),
         (
             "list",
-            H::strict(0, usize::MAX, |a| Ok(Value::Array(a.to_vec()))),
+            H::strict(0, usize::MAX, |a| Ok(Value::Array(a.iter().map(|v| Value::clone(v)).collect()))),
         ),
         ("contains", H::lenient(2, 2, contains)),
         (
@@ -107,7 +107,9 @@ pub fn register(registry: &mut Handlebars<'_>) {
     registry.register_helper("include", Box::new(Include));
 }
 
-type HelperFn = fn(&[Value]) -> Result<Value, String>;
+/// Helpers borrow their arguments: templates pass large trees (a whole values block) around,
+/// and copying them on every call made rendering quadratic.
+type HelperFn = fn(&[&Value]) -> Result<Value, String>;
 
 /// A helper that computes a value, so it works both as `{{h x}}` and as a subexpression `(h x)`.
 struct ValueHelper {
@@ -169,15 +171,15 @@ impl HelperDef for ValueHelper {
                 format!("expects {expected} argument(s), got {}", params.len()),
             ));
         }
-        let mut args = Vec::with_capacity(params.len());
+        let mut args: Vec<&Value> = Vec::with_capacity(params.len());
         for param in params {
             if param.is_value_missing() {
                 if !self.lenient {
                     return Err(missing(param));
                 }
-                args.push(Value::Null);
+                args.push(&Value::Null);
             } else {
-                args.push(param.value().clone());
+                args.push(param.value());
             }
         }
         (self.f)(&args)
@@ -208,7 +210,7 @@ impl HelperDef for Include {
         };
         let context = match h.param(1) {
             Some(param) if param.is_value_missing() => return Err(missing(param)),
-            Some(param) => Context::wraps(param.value())?,
+            Some(param) => Context::from(param.value().clone()),
             None => ctx.clone(),
         };
         if registry.get_template(name).is_none() {
@@ -245,7 +247,7 @@ fn indent(spaces: usize, text: &str) -> String {
     format!("{pad}{}", text.replace('\n', &format!("\n{pad}")))
 }
 
-fn join_mapped(args: &[Value], f: impl Fn(String) -> String) -> Value {
+fn join_mapped(args: &[&Value], f: impl Fn(String) -> String) -> Value {
     Value::String(
         args.iter()
             .map(|a| f(text(a)))
@@ -254,7 +256,7 @@ fn join_mapped(args: &[Value], f: impl Fn(String) -> String) -> Value {
     )
 }
 
-fn to_json(args: &[Value]) -> Result<Value, String> {
+fn to_json(args: &[&Value]) -> Result<Value, String> {
     Ok(serde_json::to_string(&args[0]).unwrap_or_default().into())
 }
 
@@ -267,7 +269,7 @@ fn single_quote(text: String) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
-fn trim_suffix(args: &[Value]) -> Result<Value, String> {
+fn trim_suffix(args: &[&Value]) -> Result<Value, String> {
     let (suffix, value) = (text(&args[0]), text(&args[1]));
     Ok(value
         .strip_suffix(suffix.as_str())
@@ -277,7 +279,7 @@ fn trim_suffix(args: &[Value]) -> Result<Value, String> {
 }
 
 /// `contains list item` or `contains string substring`; false for anything missing.
-fn contains(args: &[Value]) -> Result<Value, String> {
+fn contains(args: &[&Value]) -> Result<Value, String> {
     Ok(match &args[0] {
         Value::Array(items) => items.contains(&args[1]),
         Value::String(haystack) => haystack.contains(&text(&args[1])),
@@ -287,7 +289,7 @@ fn contains(args: &[Value]) -> Result<Value, String> {
     .into())
 }
 
-fn length(args: &[Value]) -> Result<Value, String> {
+fn length(args: &[&Value]) -> Result<Value, String> {
     Ok(match &args[0] {
         Value::Array(items) => items.len(),
         Value::Object(map) => map.len(),
@@ -298,7 +300,7 @@ fn length(args: &[Value]) -> Result<Value, String> {
 }
 
 /// Integer arithmetic folded over the arguments (`add 1 2 3`, `max a b`).
-fn arithmetic(args: &[Value], op: fn(i64, i64) -> Option<i64>) -> Result<Value, String> {
+fn arithmetic(args: &[&Value], op: fn(i64, i64) -> Option<i64>) -> Result<Value, String> {
     let number = |v: &Value| {
         v.as_i64()
             .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
@@ -311,7 +313,7 @@ fn arithmetic(args: &[Value], op: fn(i64, i64) -> Option<i64>) -> Result<Value, 
     Ok(result.into())
 }
 
-fn to_yaml(args: &[Value]) -> Result<Value, String> {
+fn to_yaml(args: &[&Value]) -> Result<Value, String> {
     let yaml = match &args[0] {
         Value::Null => String::new(),
         value => crate::yaml::to_string(value),
@@ -331,7 +333,7 @@ pub fn is_empty(value: &Value) -> bool {
     }
 }
 
-fn default(args: &[Value]) -> Result<Value, String> {
+fn default(args: &[&Value]) -> Result<Value, String> {
     Ok(if is_empty(&args[1]) {
         args[0].clone()
     } else {
@@ -339,15 +341,15 @@ fn default(args: &[Value]) -> Result<Value, String> {
     })
 }
 
-fn required(args: &[Value]) -> Result<Value, String> {
+fn required(args: &[&Value]) -> Result<Value, String> {
     match &args[1] {
         Value::Null => Err(text(&args[0])),
         Value::String(s) if s.is_empty() => Err(text(&args[0])),
-        value => Ok(value.clone()),
+        value => Ok(Value::clone(value)),
     }
 }
 
-fn trunc(args: &[Value]) -> Result<Value, String> {
+fn trunc(args: &[&Value]) -> Result<Value, String> {
     let n = args[0]
         .as_i64()
         .ok_or_else(|| format!("expected a number, got {}", args[0]))?;
@@ -361,7 +363,7 @@ fn trunc(args: &[Value]) -> Result<Value, String> {
     Ok(Value::String(kept))
 }
 
-fn dict(args: &[Value]) -> Result<Value, String> {
+fn dict(args: &[&Value]) -> Result<Value, String> {
     if !args.len().is_multiple_of(2) {
         return Err("expects key/value pairs".to_string());
     }
@@ -373,7 +375,7 @@ fn dict(args: &[Value]) -> Result<Value, String> {
 }
 
 /// The common Go verbs: `%s`, `%d`, `%v`, `%q`, `%%`.
-fn printf(args: &[Value]) -> Result<Value, String> {
+fn printf(args: &[&Value]) -> Result<Value, String> {
     let format = text(&args[0]);
     let mut rest = args[1..].iter();
     let mut out = String::new();

@@ -9,8 +9,8 @@
 
 {{!-- Metadata labels. Context: Job, Release, Chart, name, component. --}}
 {{#*inline "modelops.labels"}}
-{{#if Job.global.labels}}
-{{toYaml Job.global.labels}}
+{{#if Values.global.labels}}
+{{toYaml Values.global.labels}}
 {{/if}}
 app.kubernetes.io/name: {{name}}
 app.kubernetes.io/instance: {{Release.Name}}
@@ -79,26 +79,26 @@ seccompProfile:
 
 {{!--
   OpenTelemetry settings for a container, from the job's `global.trace`; the caller checks
-  `Job.global.trace.enabled` first. Context: Job, name (the service name reported in traces).
+  `Values.global.trace.enabled` first. Context: Job, name (the service name reported in traces).
 --}}
 {{#*inline "modelops.traceEnv"}}
 - name: MODELOPS_TRACE_ENABLED
   value: "true"
 - name: OTEL_SERVICE_NAME
   value: {{quote name}}
-{{#if Job.global.trace.endpoint}}
+{{#if Values.global.trace.endpoint}}
 - name: OTEL_EXPORTER_OTLP_ENDPOINT
-  value: {{quote Job.global.trace.endpoint}}
+  value: {{quote Values.global.trace.endpoint}}
 {{/if}}
 - name: OTEL_TRACES_SAMPLER
   value: parentbased_traceidratio
 {{!-- `each` instead of `if`: a ratio of 0 is a value, not an absent one. --}}
-{{#each Job.global.trace}}
+{{#each Values.global.trace}}
 {{#if (eq @key "samplingRatio")}}
 - name: OTEL_TRACES_SAMPLER_ARG
   value: {{quote this}}
 {{/if}}
 {{/each}}
 - name: OTEL_RESOURCE_ATTRIBUTES
-  value: {{quote (printf "modelops.job.id=%s,modelops.pipeline=%s" Job.global.jobId Job.global.pipeline)}}
+  value: {{quote (printf "modelops.job.id=%s,modelops.pipeline=%s" Values.global.jobId Values.global.pipeline)}}
 {{/inline}}

@@ -10,7 +10,7 @@
 {{/inline}}
 
 {{#*inline "modelops.platform.labels"}}
-{{include "modelops.labels" (dict "Job" Job "Release" Release "Chart" Chart "name" (include "modelops.platform.name" this) "component" Values.component)}}
+{{include "modelops.labels" (dict "Values" Values "Release" Release "Chart" Chart "name" (include "modelops.platform.name" this) "component" Values.component)}}
 {{/inline}}
 
 {{#*inline "modelops.platform.selectorLabels"}}
@@ -65,8 +65,8 @@ spec:
           env:
             - name: PORT
               value: {{quote Values.port}}
-            {{#if Job.global.trace.enabled}}
-{{indent 12 (include "modelops.traceEnv" (dict "Job" Job "name" (include "modelops.platform.name" this)))}}
+            {{#if Values.global.trace.enabled}}
+{{indent 12 (include "modelops.traceEnv" (dict "Values" Values "name" (include "modelops.platform.name" this)))}}
             {{/if}}
             {{#each Values.env}}
             - name: {{@key}}

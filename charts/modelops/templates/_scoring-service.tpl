@@ -8,7 +8,7 @@
 --}}
 
 {{#*inline "modelops.scoring-service"}}
-{{#with (dict "service" service "Values" Values "Job" Job "Release" Release "Chart" Chart "os" (default "linux" service.nodeSelector.[kubernetes.io/os]))}}
+{{#with (dict "service" service "Values" Values "Release" Release "Chart" Chart "os" (default "linux" service.nodeSelector.[kubernetes.io/os]))}}
 ---
 {{include "modelops.scoring-service.configmap" this}}
 ---
@@ -21,7 +21,7 @@
 {{/inline}}
 
 {{#*inline "modelops.scoring-service.labels"}}
-{{include "modelops.labels" (dict "Job" Job "Release" Release "Chart" Chart "name" service.name "component" "scoring-service")}}
+{{include "modelops.labels" (dict "Values" Values "Release" Release "Chart" Chart "name" service.name "component" "scoring-service")}}
 modelops.io/runtime: {{service.runtime}}
 {{/inline}}
 
@@ -178,9 +178,9 @@ spec:
               protocol: TCP
           env:
             - name: MODELOPS_JOB_ID
-              value: {{quote Job.global.jobId}}
+              value: {{quote Values.global.jobId}}
             - name: MODELOPS_PIPELINE
-              value: {{quote Job.global.pipeline}}
+              value: {{quote Values.global.pipeline}}
             - name: MODELOPS_SCORING_SERVICE
               value: {{quote service.name}}
             - name: MODELOPS_RUNTIME
@@ -195,8 +195,8 @@ spec:
               {{/if}}
             - name: PORT
               value: {{quote Values.port}}
-            {{#if Job.global.trace.enabled}}
-{{indent 12 (include "modelops.traceEnv" (dict "Job" Job "name" service.name))}}
+            {{#if Values.global.trace.enabled}}
+{{indent 12 (include "modelops.traceEnv" (dict "Values" Values "name" service.name))}}
             {{/if}}
             {{#each Values.env}}
             - name: {{@key}}
@@ -207,7 +207,7 @@ spec:
           {{/if}}
           readinessProbe:{{nindent 12 (toYaml Values.probes.readiness)}}
           livenessProbe:{{nindent 12 (toYaml Values.probes.liveness)}}
-          resources:{{nindent 12 (toYaml (default Values.resources Job.global.resources.scoringService))}}
+          resources:{{nindent 12 (toYaml (default Values.resources Values.global.resources.scoringService))}}
           securityContext:{{nindent 12 (include "modelops.containerSecurityContext" this)}}
           volumeMounts:
             - name: models

@@ -22,7 +22,7 @@
 {{/inline}}
 
 {{#*inline "scoring-flow.labels"}}
-{{include "modelops.labels" (dict "Job" Job "Release" Release "Chart" Chart "name" flow.name "component" "scoring-flow")}}
+{{include "modelops.labels" (dict "Values" Values "Release" Release "Chart" Chart "name" flow.name "component" "scoring-flow")}}
 modelops.io/flow: {{flow.flow}}
 {{/inline}}
 
@@ -32,9 +32,9 @@ modelops.io/flow: {{flow.flow}}
 
 {{!-- The flow configuration the flow process loads from /etc/modelops/flow/flow.yaml. --}}
 {{#*inline "scoring-flow.config"}}
-# Scoring flow {{flow.flow}} of pipeline {{Job.global.pipeline}}, job {{Job.global.jobId}}.
-pipeline: {{Job.global.pipeline}}
-jobId: {{Job.global.jobId}}
+# Scoring flow {{flow.flow}} of pipeline {{Values.global.pipeline}}, job {{Values.global.jobId}}.
+pipeline: {{Values.global.pipeline}}
+jobId: {{Values.global.jobId}}
 flow: {{flow.flow}}
 name: {{flow.name}}
 mode: {{flow.mode}}
@@ -83,7 +83,7 @@ spec:
   {{#if Values.job.ttlSecondsAfterFinished}}
   ttlSecondsAfterFinished: {{Values.job.ttlSecondsAfterFinished}}
   {{/if}}
-  template:{{nindent 4 (include "scoring-flow.podTemplate" (dict "flow" flow "Values" Values "Job" Job "Release" Release "Chart" Chart "restartPolicy" "Never"))}}
+  template:{{nindent 4 (include "scoring-flow.podTemplate" (dict "flow" flow "Values" Values "Release" Release "Chart" Chart "restartPolicy" "Never"))}}
 {{/inline}}
 
 {{#*inline "scoring-flow.deployment"}}
@@ -98,7 +98,7 @@ spec:
   revisionHistoryLimit: {{Values.revisionHistoryLimit}}
   selector:
     matchLabels:{{nindent 6 (include "scoring-flow.selectorLabels" this)}}
-  template:{{nindent 4 (include "scoring-flow.podTemplate" (dict "flow" flow "Values" Values "Job" Job "Release" Release "Chart" Chart "restartPolicy" "Always"))}}
+  template:{{nindent 4 (include "scoring-flow.podTemplate" (dict "flow" flow "Values" Values "Release" Release "Chart" Chart "restartPolicy" "Always"))}}
 {{/inline}}
 
 {{#*inline "scoring-flow.hpa"}}
@@ -204,9 +204,9 @@ spec:
           protocol: TCP
       env:
         - name: JOB_ID
-          value: {{quote Job.global.jobId}}
+          value: {{quote Values.global.jobId}}
         - name: PIPELINE
-          value: {{quote Job.global.pipeline}}
+          value: {{quote Values.global.pipeline}}
         - name: FLOW
           value: {{quote flow.flow}}
         - name: FLOW_NAME
@@ -221,16 +221,16 @@ spec:
         {{/if}}
         - name: PORT
           value: {{quote Values.port}}
-        {{#if Job.global.gitServer.url}}
+        {{#if Values.global.gitServer.url}}
         - name: GIT_SERVER_URL
-          value: {{quote Job.global.gitServer.url}}
+          value: {{quote Values.global.gitServer.url}}
         {{/if}}
-        {{#if Job.global.gitServer.configRepo}}
+        {{#if Values.global.gitServer.configRepo}}
         - name: GIT_CONFIG_REPO
-          value: {{quote Job.global.gitServer.configRepo}}
+          value: {{quote Values.global.gitServer.configRepo}}
         {{/if}}
-        {{#if Job.global.trace.enabled}}
-{{indent 8 (include "modelops.traceEnv" (dict "Job" Job "name" flow.name))}}
+        {{#if Values.global.trace.enabled}}
+{{indent 8 (include "modelops.traceEnv" (dict "Values" Values "name" flow.name))}}
         {{/if}}
         {{#each Values.env}}
         - name: {{@key}}
@@ -254,7 +254,7 @@ spec:
       readinessProbe:{{nindent 8 (toYaml Values.probes.readiness)}}
       livenessProbe:{{nindent 8 (toYaml Values.probes.liveness)}}
       {{/if}}
-      resources:{{nindent 8 (toYaml (default Values.resources Job.global.resources.scoringFlow))}}
+      resources:{{nindent 8 (toYaml (default Values.resources Values.global.resources.scoringFlow))}}
       securityContext:{{nindent 8 (include "modelops.containerSecurityContext" (dict "os" "linux"))}}
       volumeMounts:
         - name: config
