@@ -197,7 +197,7 @@ pub struct FinallyArgs {
     #[command(flatten)]
     pub job: JobRef,
     /// Delete with grace period 0.
-    #[arg(long)]
+    #[arg(long, env = "MODELOPS_FORCE")]
     pub force: bool,
     #[command(flatten)]
     pub run: RunArgs,

@@ -3,6 +3,7 @@ use modelops_executor::{cli::Cli, commands, logging};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    forget_empty_settings();
     let cli = Cli::parse();
     logging::init(&cli.global);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -21,5 +22,20 @@ fn main() -> ExitCode {
             eprintln!("{}", err.chain());
             err.exit_status().into()
         }
+    }
+}
+
+/// Tekton passes every task parameter, so an optional one that was not given arrives as an
+/// empty `MODELOPS_*` variable; treat it as unset rather than as an empty value.
+fn forget_empty_settings() {
+    let empty: Vec<_> = std::env::vars_os()
+        .filter(|(name, value)| {
+            value.is_empty() && name.to_str().is_some_and(|n| n.starts_with("MODELOPS_"))
+        })
+        .map(|(name, _)| name)
+        .collect();
+    for name in empty {
+        // SAFETY: runs first thing in main, before the runtime or any other thread exists.
+        unsafe { std::env::remove_var(name) };
     }
 }

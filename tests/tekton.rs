@@ -684,7 +684,6 @@ fn result(dir: &Path, name: &str) -> String {
 /// the Task defaults for every parameter the Pipeline does not set), and is refused in a
 /// namespace where it has no Role.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the binary changes of docs/tekton.md, Known gaps: an empty MODELOPS_* variable counts as unset; install without --create-namespace does not GET the namespace; finally skips sweep kinds it may not list"]
 async fn task_service_account_runs_install_wait_finally() -> Result<()> {
     let Some(path) = kubeconfig_path("task_service_account_runs_install_wait_finally") else {
         return Ok(());

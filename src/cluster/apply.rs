@@ -365,22 +365,19 @@ fn ownership_problem(object: &Object, live: &DynamicObject, job_label: &str) -> 
     }
 }
 
+/// Creates the namespace when asked to. Without `--create-namespace` nothing cluster-scoped is
+/// touched, so the task's namespaced Role suffices; a missing namespace then shows up as a clear
+/// error on the first namespaced request.
 async fn ensure_namespace(
     cluster: &Cluster,
     namespace: &str,
     create: bool,
     dry_run: bool,
 ) -> Result<(), ClusterError> {
-    let api: Api<Namespace> = Api::all(cluster.client.clone());
-    let found = with_retry("read namespace", || api.get_opt(namespace))
-        .await
-        .map_err(|e| ClusterError::api(format!("read namespace {namespace}"), e))?;
-    if found.is_some() {
+    if !create {
         return Ok(());
     }
-    if !create {
-        return Err(ClusterError::NamespaceMissing(namespace.to_string()));
-    }
+    let api: Api<Namespace> = Api::all(cluster.client.clone());
     let body: Namespace = serde_json::from_value(serde_json::json!({
         "metadata": {"name": namespace, "labels": {LABEL_MANAGED_BY: MANAGED_BY}}
     }))

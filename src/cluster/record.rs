@@ -324,7 +324,13 @@ pub async fn write(cluster: &Cluster, record: &mut JobRecord) -> Result<(), Clus
         api.patch(&name, &params, &patch)
     })
     .await
-    .map_err(|e| ClusterError::api(format!("write job record configmap/{name}"), e))?;
+    .map_err(|e| {
+        if super::is_namespace_missing(&e) {
+            ClusterError::NamespaceMissing(record.namespace.clone())
+        } else {
+            ClusterError::api(format!("write job record configmap/{name}"), e)
+        }
+    })?;
     tracing::debug!(record = %name, phase = %record.phase, task = %record.task, "job record written");
     Ok(())
 }

@@ -70,7 +70,9 @@ pub fn register(registry: &mut Handlebars<'_>) {
         ("dict", H::strict(0, usize::MAX, dict)),
         (
             "list",
-            H::strict(0, usize::MAX, |a| Ok(Value::Array(a.iter().map(|v| Value::clone(v)).collect()))),
+            H::strict(0, usize::MAX, |a| {
+                Ok(Value::Array(a.iter().map(|v| Value::clone(v)).collect()))
+            }),
         ),
         ("contains", H::lenient(2, 2, contains)),
         (
