@@ -18,12 +18,12 @@ pub fn register(registry: &mut Handlebars<'_>) {
         ("toJson", H::strict(1, 1, to_json)),
         (
             "indent",
-            H::strict(2, 2, |a| Ok(indent(count(&a[0])?, &text(&a[1])).into())),
+            H::strict(2, 2, |a| Ok(indent(count(a[0])?, &text(a[1])).into())),
         ),
         (
             "nindent",
             H::strict(2, 2, |a| {
-                Ok(format!("\n{}", indent(count(&a[0])?, &text(&a[1]))).into())
+                Ok(format!("\n{}", indent(count(a[0])?, &text(a[1]))).into())
             }),
         ),
         (
@@ -40,30 +40,30 @@ pub fn register(registry: &mut Handlebars<'_>) {
         ("trimSuffix", H::strict(2, 2, trim_suffix)),
         (
             "lower",
-            H::strict(1, 1, |a| Ok(text(&a[0]).to_lowercase().into())),
+            H::strict(1, 1, |a| Ok(text(a[0]).to_lowercase().into())),
         ),
         (
             "upper",
-            H::strict(1, 1, |a| Ok(text(&a[0]).to_uppercase().into())),
+            H::strict(1, 1, |a| Ok(text(a[0]).to_uppercase().into())),
         ),
         (
             "replace",
             H::strict(3, 3, |a| {
-                Ok(text(&a[2]).replace(&text(&a[0]), &text(&a[1])).into())
+                Ok(text(a[2]).replace(&text(a[0]), &text(a[1])).into())
             }),
         ),
         (
             "b64enc",
             H::strict(1, 1, |a| {
                 Ok(base64::engine::general_purpose::STANDARD
-                    .encode(text(&a[0]))
+                    .encode(text(a[0]))
                     .into())
             }),
         ),
         (
             "sha256sum",
             H::strict(1, 1, |a| {
-                Ok(crate::digest::sha256_hex(text(&a[0]).as_bytes()).into())
+                Ok(crate::digest::sha256_hex(text(a[0]).as_bytes()).into())
             }),
         ),
         ("printf", H::strict(1, usize::MAX, printf)),
@@ -71,13 +71,13 @@ pub fn register(registry: &mut Handlebars<'_>) {
         (
             "list",
             H::strict(0, usize::MAX, |a| {
-                Ok(Value::Array(a.iter().map(|v| Value::clone(v)).collect()))
+                Ok(Value::Array(a.iter().copied().cloned().collect()))
             }),
         ),
         ("contains", H::lenient(2, 2, contains)),
         (
             "hasKey",
-            H::lenient(2, 2, |a| Ok(a[0].get(text(&a[1])).is_some().into())),
+            H::lenient(2, 2, |a| Ok(a[0].get(text(a[1])).is_some().into())),
         ),
         (
             "add",
@@ -99,7 +99,7 @@ pub fn register(registry: &mut Handlebars<'_>) {
         // Comparisons treat a missing value as null, so `(eq x "windows")` needs no `default`.
         ("eq", H::lenient(2, 2, |a| Ok((a[0] == a[1]).into()))),
         ("ne", H::lenient(2, 2, |a| Ok((a[0] != a[1]).into()))),
-        ("not", H::lenient(1, 1, |a| Ok(is_empty(&a[0]).into()))),
+        ("not", H::lenient(1, 1, |a| Ok(is_empty(a[0]).into()))),
         ("len", H::lenient(1, 1, length)),
     ];
     for (name, mut helper) in helpers {
@@ -259,7 +259,7 @@ fn join_mapped(args: &[&Value], f: impl Fn(String) -> String) -> Value {
 }
 
 fn to_json(args: &[&Value]) -> Result<Value, String> {
-    Ok(serde_json::to_string(&args[0]).unwrap_or_default().into())
+    Ok(serde_json::to_string(args[0]).unwrap_or_default().into())
 }
 
 fn double_quote(text: String) -> String {
@@ -272,7 +272,7 @@ fn single_quote(text: String) -> String {
 }
 
 fn trim_suffix(args: &[&Value]) -> Result<Value, String> {
-    let (suffix, value) = (text(&args[0]), text(&args[1]));
+    let (suffix, value) = (text(args[0]), text(args[1]));
     Ok(value
         .strip_suffix(suffix.as_str())
         .unwrap_or(&value)
@@ -282,17 +282,17 @@ fn trim_suffix(args: &[&Value]) -> Result<Value, String> {
 
 /// `contains list item` or `contains string substring`; false for anything missing.
 fn contains(args: &[&Value]) -> Result<Value, String> {
-    Ok(match &args[0] {
-        Value::Array(items) => items.contains(&args[1]),
-        Value::String(haystack) => haystack.contains(&text(&args[1])),
-        Value::Object(map) => map.contains_key(&text(&args[1])),
+    Ok(match args[0] {
+        Value::Array(items) => items.contains(args[1]),
+        Value::String(haystack) => haystack.contains(&text(args[1])),
+        Value::Object(map) => map.contains_key(&text(args[1])),
         _ => false,
     }
     .into())
 }
 
 fn length(args: &[&Value]) -> Result<Value, String> {
-    Ok(match &args[0] {
+    Ok(match args[0] {
         Value::Array(items) => items.len(),
         Value::Object(map) => map.len(),
         Value::String(text) => text.chars().count(),
@@ -308,7 +308,7 @@ fn arithmetic(args: &[&Value], op: fn(i64, i64) -> Option<i64>) -> Result<Value,
             .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
             .ok_or_else(|| format!("`{v}` is not an integer"))
     };
-    let mut result = number(&args[0])?;
+    let mut result = number(args[0])?;
     for arg in &args[1..] {
         result = op(result, number(arg)?).ok_or("integer overflow")?;
     }
@@ -316,7 +316,7 @@ fn arithmetic(args: &[&Value], op: fn(i64, i64) -> Option<i64>) -> Result<Value,
 }
 
 fn to_yaml(args: &[&Value]) -> Result<Value, String> {
-    let yaml = match &args[0] {
+    let yaml = match args[0] {
         Value::Null => String::new(),
         value => crate::yaml::to_string(value),
     };
@@ -336,7 +336,7 @@ pub fn is_empty(value: &Value) -> bool {
 }
 
 fn default(args: &[&Value]) -> Result<Value, String> {
-    Ok(if is_empty(&args[1]) {
+    Ok(if is_empty(args[1]) {
         args[0].clone()
     } else {
         args[1].clone()
@@ -344,9 +344,9 @@ fn default(args: &[&Value]) -> Result<Value, String> {
 }
 
 fn required(args: &[&Value]) -> Result<Value, String> {
-    match &args[1] {
-        Value::Null => Err(text(&args[0])),
-        Value::String(s) if s.is_empty() => Err(text(&args[0])),
+    match args[1] {
+        Value::Null => Err(text(args[0])),
+        Value::String(s) if s.is_empty() => Err(text(args[0])),
         value => Ok(Value::clone(value)),
     }
 }
@@ -355,7 +355,7 @@ fn trunc(args: &[&Value]) -> Result<Value, String> {
     let n = args[0]
         .as_i64()
         .ok_or_else(|| format!("expected a number, got {}", args[0]))?;
-    let chars: Vec<char> = text(&args[1]).chars().collect();
+    let chars: Vec<char> = text(args[1]).chars().collect();
     let len = chars.len() as i64;
     let kept: String = if n >= 0 {
         chars[..n.min(len) as usize].iter().collect()
@@ -371,14 +371,14 @@ fn dict(args: &[&Value]) -> Result<Value, String> {
     }
     let mut map = Map::new();
     for pair in args.chunks(2) {
-        map.insert(text(&pair[0]), pair[1].clone());
+        map.insert(text(pair[0]), pair[1].clone());
     }
     Ok(Value::Object(map))
 }
 
 /// The common Go verbs: `%s`, `%d`, `%v`, `%q`, `%%`.
 fn printf(args: &[&Value]) -> Result<Value, String> {
-    let format = text(&args[0]);
+    let format = text(args[0]);
     let mut rest = args[1..].iter();
     let mut out = String::new();
     let mut chars = format.chars();
