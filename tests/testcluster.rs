@@ -4,7 +4,7 @@
 //!
 //! Gated on `MODELOPS_TEST_KUBECONFIG` (the kubeconfig written by `scripts/testcluster.sh up`).
 //! Unset: each test prints that it was skipped, except when `CI` is set, where it fails loudly.
-//! Run them with `scripts/ci-cluster-tests.sh`, or:
+//! Run them with `scripts/test.sh`, or:
 //!
 //! ```sh
 //! scripts/testcluster.sh up
@@ -55,7 +55,7 @@ fn kubeconfig_path(test: &str) -> Option<String> {
             if ci {
                 panic!(
                     "{test}: MODELOPS_TEST_KUBECONFIG is not set but CI is: the cluster integration \
-                     tests must run against the local control plane (scripts/ci-cluster-tests.sh)"
+                     tests must run against the local control plane (scripts/test.sh)"
                 );
             }
             // Written straight to stderr, bypassing libtest's output capture, so the skip is
