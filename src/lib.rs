@@ -18,6 +18,7 @@ pub mod ir;
 pub mod logging;
 pub mod manifest;
 pub mod names;
+pub mod parallel;
 pub mod preprocess;
 pub mod readiness;
 pub mod render;

@@ -240,14 +240,14 @@ fn is_dns1123_subdomain(name: &str) -> bool {
 
 /// The objects as one YAML stream, each preceded by its source template, as `helm template` prints.
 pub fn to_yaml_stream(objects: &[Object]) -> String {
-    let mut out = String::new();
-    for object in objects {
-        out.push_str("---\n# Source: ");
-        out.push_str(&object.template);
-        out.push('\n');
-        out.push_str(&crate::yaml::to_string(&object.value));
-    }
-    out
+    crate::parallel::map(objects, |object| {
+        format!(
+            "---\n# Source: {}\n{}",
+            object.template,
+            crate::yaml::to_string(&object.value)
+        )
+    })
+    .concat()
 }
 
 #[cfg(test)]
