@@ -7,7 +7,7 @@
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Pod};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config, ResourceExt};
@@ -17,30 +17,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
 const BIN: &str = env!("CARGO_BIN_EXE_modelops-executor");
 const JOB_LABEL: &str = "modelops.io/job-id";
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn kubeconfig(test: &str) -> Option<String> {
-    match std::env::var("MODELOPS_TEST_KUBECONFIG") {
-        Ok(path) if !path.trim().is_empty() => Some(path),
-        _ if std::env::var("CI").is_ok_and(|v| !v.is_empty()) => {
-            panic!(
-                "{test}: MODELOPS_TEST_KUBECONFIG is not set but CI is: lifecycle tests must run against the local control plane"
-            )
-        }
-        _ => {
-            use std::io::Write as _;
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED {test}: MODELOPS_TEST_KUBECONFIG is not set (see scripts/test.sh)"
-            );
-            None
-        }
-    }
 }
 
 /// One test's world: a kube client, its own namespace and job id, the binary pointed at the cluster.
@@ -54,7 +37,7 @@ struct Scene {
 
 impl Scene {
     async fn new(test: &str) -> Option<Scene> {
-        let path = kubeconfig(test)?;
+        let path = common::kubeconfig_path(test)?;
         let config = Config::from_custom_kubeconfig(
             Kubeconfig::read_from(&path).unwrap(),
             &KubeConfigOptions::default(),
@@ -85,7 +68,9 @@ impl Scene {
             results: tempfile::tempdir().unwrap(),
         };
         scene.register_channels().await;
-        scene.ensure_windows_node().await;
+        common::ensure_windows_node(&scene.client, "lifecycle-test")
+            .await
+            .unwrap();
         Some(scene)
     }
 
@@ -166,25 +151,6 @@ impl Scene {
                 .await
                 .unwrap();
         }
-    }
-
-    /// STATISTICA scoring services run on Windows nodes; kwok simulates one.
-    async fn ensure_windows_node(&self) {
-        let nodes: Api<Node> = Api::all(self.client.clone());
-        let node = json!({
-            "apiVersion": "v1", "kind": "Node",
-            "metadata": {"name": "kwok-windows-0", "annotations": {"kwok.x-k8s.io/node": "fake"},
-                "labels": {"type": "kwok", "kubernetes.io/os": "windows", "kubernetes.io/hostname": "kwok-windows-0"}},
-            "status": {"allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"}, "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"}},
-        });
-        nodes
-            .patch(
-                "kwok-windows-0",
-                &PatchParams::apply("lifecycle-test").force(),
-                &Patch::Apply(&node),
-            )
-            .await
-            .unwrap();
     }
 
     async fn labelled<K>(&self) -> Vec<K>

@@ -20,7 +20,7 @@ use anyhow::{Context, Result, anyhow, bail, ensure};
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
 };
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
     Api, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
@@ -33,30 +33,15 @@ use kube::{Client, Config};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_modelops-executor");
+mod common;
+use common::kubeconfig_path;
+
 const MANAGER: &str = "modelops-tekton-test";
 const SERVICE_ACCOUNT: &str = "modelops-executor";
 const WAIT: Duration = Duration::from_secs(60);
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The kubeconfig, or `None` (after saying so) when the test must be skipped; panics under CI.
-fn kubeconfig_path(test: &str) -> Option<String> {
-    match std::env::var("MODELOPS_TEST_KUBECONFIG") {
-        Ok(path) if !path.trim().is_empty() => Some(path),
-        _ if std::env::var("CI").is_ok_and(|v| !v.is_empty()) => panic!(
-            "{test}: MODELOPS_TEST_KUBECONFIG is not set but CI is: the Tekton objects must be applied to the local control plane"
-        ),
-        _ => {
-            use std::io::Write as _;
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED {test}: MODELOPS_TEST_KUBECONFIG is not set (run `scripts/testcluster.sh up` and export MODELOPS_TEST_KUBECONFIG=$(scripts/testcluster.sh kubeconfig))"
-            );
-            None
-        }
-    }
 }
 
 async fn client_from(path: &str) -> Result<Client> {
@@ -656,25 +641,6 @@ async fn register_channels(client: &Client, namespace: &str) -> Result<()> {
     Ok(())
 }
 
-/// STATISTICA scoring services need a Windows node; kwok simulates one (as tests/lifecycle.rs does).
-async fn ensure_windows_node(client: &Client) -> Result<()> {
-    let nodes: Api<Node> = Api::all(client.clone());
-    let node = json!({
-        "apiVersion": "v1", "kind": "Node",
-        "metadata": {"name": "kwok-windows-0", "annotations": {"kwok.x-k8s.io/node": "fake"},
-            "labels": {"type": "kwok", "kubernetes.io/os": "windows", "kubernetes.io/hostname": "kwok-windows-0"}},
-        "status": {"allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"}, "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"}},
-    });
-    nodes
-        .patch(
-            "kwok-windows-0",
-            &PatchParams::apply(MANAGER).force(),
-            &Patch::Apply(&node),
-        )
-        .await?;
-    Ok(())
-}
-
 fn result(dir: &Path, name: &str) -> String {
     std::fs::read_to_string(dir.join(name)).unwrap_or_default()
 }
@@ -710,7 +676,7 @@ async fn task_service_account_runs_install_wait_finally() -> Result<()> {
                 .extend(apply_file(&client, &placement, &root().join("tekton").join(file)).await?);
         }
         register_channels(&client, &placement.channels_namespace).await?;
-        ensure_windows_node(&client).await?;
+        common::ensure_windows_node(&client, MANAGER).await?;
         let tmp = tempfile::tempdir()?;
         let kubeconfig = impersonating_kubeconfig(&path, &placement.user(), tmp.path())?;
         let results = tmp.path().join("results");

@@ -1,0 +1,47 @@
+//! What the integration test files share: the kubeconfig gate and the cluster fixtures.
+
+use k8s_openapi::api::core::v1::Node;
+use kube::Client;
+use kube::api::{Api, Patch, PatchParams};
+
+/// The kubeconfig of the local control plane, or `None` (after saying so) when the test must
+/// be skipped. Panics when `CI` is set: CI must never pass by skipping.
+pub fn kubeconfig_path(test: &str) -> Option<String> {
+    match std::env::var("MODELOPS_TEST_KUBECONFIG") {
+        Ok(path) if !path.trim().is_empty() => Some(path),
+        _ if std::env::var("CI").is_ok_and(|v| !v.is_empty()) => panic!(
+            "{test}: MODELOPS_TEST_KUBECONFIG is not set but CI is: the integration tests must run \
+             against the local control plane (scripts/test.sh)"
+        ),
+        _ => {
+            // Straight to stderr, past libtest's capture, so a skip is visible in `cargo test`.
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED {test}: MODELOPS_TEST_KUBECONFIG is not set (scripts/test.sh sets it)"
+            );
+            None
+        }
+    }
+}
+
+/// STATISTICA scoring services run on Windows nodes: the simulated one of
+/// testcluster/windows-node.yaml (what scripts/demo.sh applies too).
+pub async fn ensure_windows_node(client: &Client, manager: &str) -> Result<(), kube::Error> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/testcluster/windows-node.yaml");
+    let text = std::fs::read_to_string(path).expect("testcluster/windows-node.yaml");
+    let node: serde_json::Value = serde_norway::from_str(&text).expect("a Node manifest");
+    let name = node["metadata"]["name"]
+        .as_str()
+        .expect("a name")
+        .to_string();
+    let nodes: Api<Node> = Api::all(client.clone());
+    nodes
+        .patch(
+            &name,
+            &PatchParams::apply(manager).force(),
+            &Patch::Apply(&node),
+        )
+        .await?;
+    Ok(())
+}
