@@ -48,8 +48,6 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    #[error("`{0}` needs a cluster and is not implemented yet")]
-    NotImplemented(&'static str),
 }
 
 impl Error {
@@ -65,7 +63,7 @@ impl Error {
             | Error::BuildPlan(_)
             | Error::Usage(_) => ExitStatus::BadInput,
             Error::Cluster(err) => cluster_status(err),
-            Error::Output { .. } | Error::NotImplemented(_) => ExitStatus::Infrastructure,
+            Error::Output { .. } => ExitStatus::Infrastructure,
         }
     }
 
