@@ -5,12 +5,8 @@ use crate::tekton;
 use crate::{Error, ExitStatus};
 
 pub async fn exec(args: FinallyArgs) -> Result<ExitStatus, Error> {
-    let results = args.run.results_dir.clone();
     let outcome = run(&args).await;
-    if let Err(err) = &outcome {
-        super::write_error_result(results.as_deref(), err);
-    }
-    outcome
+    super::with_error_result(args.run.results_dir.as_deref(), outcome)
 }
 
 async fn run(args: &FinallyArgs) -> Result<ExitStatus, Error> {

@@ -37,10 +37,17 @@ fn write_result(dir: Option<&std::path::Path>, name: &str, value: &str) -> Resul
     })
 }
 
-/// The `error` result: one line, best effort (the command is failing already).
-fn write_error_result(dir: Option<&std::path::Path>, err: &Error) {
-    let line = crate::tekton::error_line(&crate::cluster::apply::one_line(err));
-    if let Err(write_err) = crate::tekton::write(dir, crate::tekton::ERROR, &line) {
-        tracing::error!(error = %write_err, "could not write the error result");
+/// A cluster task's outcome, with its `error` result (one line) written when it failed; best
+/// effort, since the command is failing already.
+fn with_error_result(
+    dir: Option<&std::path::Path>,
+    outcome: Result<ExitStatus, Error>,
+) -> Result<ExitStatus, Error> {
+    if let Err(err) = &outcome {
+        let line = crate::tekton::error_line(&crate::cluster::apply::one_line(err));
+        if let Err(write_err) = crate::tekton::write(dir, crate::tekton::ERROR, &line) {
+            tracing::error!(error = %write_err, "could not write the error result");
+        }
     }
+    outcome
 }

@@ -19,12 +19,8 @@ const NOT_AWAITED: [&str; 9] = [
 ];
 
 pub async fn exec(args: WaitArgs) -> Result<ExitStatus, Error> {
-    let results = args.run.results_dir.clone();
     let outcome = run(&args).await;
-    if let Err(err) = &outcome {
-        super::write_error_result(results.as_deref(), err);
-    }
-    outcome
+    super::with_error_result(args.run.results_dir.as_deref(), outcome)
 }
 
 async fn run(args: &WaitArgs) -> Result<ExitStatus, Error> {
