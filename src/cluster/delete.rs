@@ -215,34 +215,36 @@ pub async fn delete_entries(
             .position(|o| Wave::of(o) != wave)
             .map_or(objects.len(), |p| start + p);
         let members = &objects[start..end];
-        stream::iter(
-            members
-                .iter()
-                .map(|object| delete_one(cluster, object, options.force, deadline)),
+        // Deletion requests go out with bounded concurrency; then the whole wave is awaited at
+        // once, since foreground deletion (pods first) takes the garbage collector a while.
+        let issued: Vec<Option<(&Object, &str)>> =
+            stream::iter(members.iter().map(|object| async move {
+                let uid = object
+                    .value
+                    .pointer("/metadata/uid")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or_default();
+                Ok::<_, ClusterError>(
+                    request_delete(cluster, object, uid, options.force)
+                        .await?
+                        .then_some((object, uid)),
+                )
+            }))
+            .buffer_unordered(options.concurrency.max(1))
+            .try_collect()
+            .await?;
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        futures::future::try_join_all(
+            issued
+                .into_iter()
+                .flatten()
+                .map(|(object, uid)| wait_gone(cluster, object, uid, remaining)),
         )
-        .buffer_unordered(options.concurrency.max(1))
-        .try_collect::<Vec<()>>()
         .await?;
         tracing::info!(?wave, objects = members.len(), "deleted");
         start = end;
     }
     Ok(())
-}
-
-/// Deletes one object (foreground, so its pods go first) and waits until that uid is gone.
-async fn delete_one(
-    cluster: &Cluster,
-    object: &Object,
-    force: bool,
-    deadline: Instant,
-) -> Result<(), ClusterError> {
-    let uid = object
-        .value
-        .pointer("/metadata/uid")
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or_default();
-    let remaining = deadline.saturating_duration_since(Instant::now());
-    delete_and_wait(cluster, object, uid, force, remaining).await
 }
 
 /// Deletes the object with this uid (foreground, so dependents such as pods go first) and waits
@@ -254,27 +256,49 @@ pub async fn delete_and_wait(
     force: bool,
     remaining: Duration,
 ) -> Result<(), ClusterError> {
+    if request_delete(cluster, object, uid, force).await? {
+        wait_gone(cluster, object, uid, remaining).await?;
+    }
+    Ok(())
+}
+
+/// Asks for the deletion; `false` when the object is gone already or was replaced (the uid
+/// precondition failed), so there is nothing to wait for.
+async fn request_delete(
+    cluster: &Cluster,
+    object: &Object,
+    uid: &str,
+    force: bool,
+) -> Result<bool, ClusterError> {
     let api = cluster.api_for(object).await?;
-    let uid = uid.to_string();
     let params = DeleteParams {
         propagation_policy: Some(PropagationPolicy::Foreground),
         grace_period_seconds: force.then_some(0),
         preconditions: Some(Preconditions {
-            uid: Some(uid.clone()),
+            uid: Some(uid.to_string()),
             resource_version: None,
         }),
         ..DeleteParams::default()
     };
     let action = format!("delete {}", object.display());
     match with_retry(&action, || api.delete(object.name(), &params)).await {
-        Ok(_) => {}
-        // Gone already, or replaced by a new object (the uid precondition failed).
-        Err(kube::Error::Api(status)) if status.code == 404 || status.code == 409 => return Ok(()),
-        Err(err) => return Err(ClusterError::api(action, err)),
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(status)) if status.code == 404 || status.code == 409 => Ok(false),
+        Err(err) => Err(ClusterError::api(action, err)),
     }
+}
+
+/// Watches until the object with this uid no longer exists.
+async fn wait_gone(
+    cluster: &Cluster,
+    object: &Object,
+    uid: &str,
+    remaining: Duration,
+) -> Result<(), ClusterError> {
+    let api = cluster.api_for(object).await?;
     match tokio::time::timeout(
         remaining,
-        await_condition(api, object.name(), conditions::is_deleted(&uid)),
+        await_condition(api, object.name(), conditions::is_deleted(uid)),
     )
     .await
     {
