@@ -9,6 +9,7 @@ use crate::preprocess::{LABEL_JOB_ID, LABEL_MANAGED_BY, MANAGED_BY};
 use futures::{StreamExt, TryStreamExt, stream};
 use kube::api::{DeleteParams, DynamicObject, ListParams, Preconditions, PropagationPolicy};
 use kube::runtime::wait::{await_condition, conditions};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// Kinds swept by label besides those in the record: everything the charts can render.
@@ -234,13 +235,8 @@ pub async fn delete_entries(
             .try_collect()
             .await?;
         let remaining = deadline.saturating_duration_since(Instant::now());
-        futures::future::try_join_all(
-            issued
-                .into_iter()
-                .flatten()
-                .map(|(object, uid)| wait_gone(cluster, object, uid, remaining)),
-        )
-        .await?;
+        let issued: Vec<(&Object, &str)> = issued.into_iter().flatten().collect();
+        wait_all_gone(cluster, job_id, &issued, remaining).await?;
         tracing::info!(?wave, objects = members.len(), "deleted");
         start = end;
     }
@@ -262,6 +258,11 @@ pub async fn delete_and_wait(
     Ok(())
 }
 
+/// Kinds whose deletion must wait for owned objects (ReplicaSets, Pods).
+fn has_dependents(kind: &str) -> bool {
+    !crate::readiness::is_plain_data(kind) && kind != "Service"
+}
+
 /// Asks for the deletion; `false` when the object is gone already or was replaced (the uid
 /// precondition failed), so there is nothing to wait for.
 async fn request_delete(
@@ -271,8 +272,16 @@ async fn request_delete(
     force: bool,
 ) -> Result<bool, ClusterError> {
     let api = cluster.api_for(object).await?;
+    // Foreground only where there are dependents to remove first (a workload's pods): for a
+    // ConfigMap or Service it would just queue a finalizer behind the garbage collector's
+    // rate limit (200 ConfigMaps took 15 s instead of 1).
+    let propagation = if has_dependents(object.kind()) {
+        PropagationPolicy::Foreground
+    } else {
+        PropagationPolicy::Background
+    };
     let params = DeleteParams {
-        propagation_policy: Some(PropagationPolicy::Foreground),
+        propagation_policy: Some(propagation),
         grace_period_seconds: force.then_some(0),
         preconditions: Some(Preconditions {
             uid: Some(uid.to_string()),
@@ -286,6 +295,103 @@ async fn request_delete(
         Err(kube::Error::Api(status)) if status.code == 404 || status.code == 409 => Ok(false),
         Err(err) => Err(ClusterError::api(action, err)),
     }
+}
+
+/// Watches, one label-selected watch per kind, until none of the objects (by uid) exists.
+async fn wait_all_gone(
+    cluster: &Cluster,
+    job_id: &str,
+    objects: &[(&Object, &str)],
+    remaining: Duration,
+) -> Result<(), ClusterError> {
+    let mut by_kind: BTreeMap<(String, String, Option<String>), BTreeMap<String, String>> =
+        BTreeMap::new();
+    for (object, uid) in objects {
+        let key = (
+            object.api_version().to_string(),
+            object.kind().to_string(),
+            object.namespace().map(str::to_string),
+        );
+        by_kind
+            .entry(key)
+            .or_default()
+            .insert(object.name().to_string(), uid.to_string());
+    }
+    let selector = format!("{LABEL_JOB_ID}={}", crate::names::label_value(job_id));
+    let waits = by_kind
+        .into_iter()
+        .map(|((api_version, kind, namespace), pending)| {
+            let selector = selector.clone();
+            async move {
+                let api = cluster
+                    .api(&api_version, &kind, namespace.as_deref())
+                    .await?;
+                let total = pending.len();
+                let outcome =
+                    tokio::time::timeout(remaining, watch_until_gone(api, &selector, pending))
+                        .await;
+                match outcome {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(err)) => Err(ClusterError::api(
+                        format!("watch {kind} deletions"),
+                        kube::Error::Service(Box::new(err)),
+                    )),
+                    Err(_) => Err(ClusterError::Deadline {
+                        seconds: remaining.as_secs(),
+                        waiting_for: format!("{total} {kind} objects to be deleted"),
+                    }),
+                }
+            }
+        });
+    futures::future::try_join_all(waits).await?;
+    Ok(())
+}
+
+/// `pending` maps names to the uids being deleted; a name that is listed with another uid was
+/// replaced, so the object we deleted is gone too.
+async fn watch_until_gone(
+    api: kube::Api<DynamicObject>,
+    selector: &str,
+    mut pending: BTreeMap<String, String>,
+) -> Result<(), kube::runtime::watcher::Error> {
+    use kube::runtime::watcher::{self, Event};
+    let mut stream = std::pin::pin!(watcher::watcher(
+        api,
+        watcher::Config::default().labels(selector)
+    ));
+    let mut listed: BTreeMap<String, String> = BTreeMap::new();
+    let uid_of = |o: &DynamicObject| o.metadata.uid.clone().unwrap_or_default();
+    while !pending.is_empty() {
+        let Some(event) = stream.try_next().await? else {
+            break;
+        };
+        match event {
+            Event::Init => listed.clear(),
+            Event::InitApply(object) => {
+                listed.insert(
+                    object.metadata.name.clone().unwrap_or_default(),
+                    uid_of(&object),
+                );
+            }
+            Event::InitDone => pending.retain(|name, uid| listed.get(name) == Some(uid)),
+            Event::Apply(object) => {
+                let name = object.metadata.name.clone().unwrap_or_default();
+                if pending
+                    .get(&name)
+                    .is_some_and(|uid| *uid != uid_of(&object))
+                {
+                    pending.remove(&name);
+                }
+            }
+            Event::Delete(object) => {
+                let name = object.metadata.name.clone().unwrap_or_default();
+                if pending.get(&name) == Some(&uid_of(&object)) {
+                    pending.remove(&name);
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Watches until the object with this uid no longer exists.

@@ -69,8 +69,8 @@ pub fn object(object: &Value) -> Readiness {
     }
 }
 
-/// Kinds that are ready as soon as they exist.
-fn is_plain_data(kind: &str) -> bool {
+/// Kinds that are ready as soon as they exist (and own nothing).
+pub fn is_plain_data(kind: &str) -> bool {
     matches!(
         kind,
         "ConfigMap"
