@@ -5,7 +5,8 @@
 #    (bench/tools.sh), a release build of modelops-executor.
 # 2. Check: for every N, `modelops-executor render` and `helm template` of the Go-template twin
 #    of charts/modelops (bench/helm_chart.py + bench/helm-chart/) fed the SAME merged values
-#    (`modelops-executor preprocess`) must give equal objects (bench/compare_objects.py).
+#    (`modelops-executor preprocess`) must give equal objects (bench/compare_objects.py); also
+#    once for streaming flows with Windows (STATISTICA) models.
 # 3. Measure, side by side, median of several runs (ours and Helm alternate):
 #    - process start: `modelops-executor --version` vs `helm version --short`;
 #    - render: `modelops-executor render` (IR -> objects, preprocessing included) vs
@@ -56,7 +57,7 @@ HELM="$TOOLS/helm"
 KUBECTL="$TOOLS/kubectl"
 PY="$TOOLS/venv/bin/python"
 WORK=$(mktemp -d)
-RAW="$WORK/results.tsv" # section  N  tool  seconds  peak-RSS-KiB
+RAW="$WORK/results.tsv" # section  N  tool  seconds  peak-RSS-KiB  CPU-seconds (user+sys)
 : >"$RAW"
 : >"$WORK/namespaces"
 STARTED_CLUSTER=0
@@ -78,20 +79,20 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # timed SECTION N TOOL -- COMMAND...: runs the command once (stdout to $WORK/out), records wall
-# time and peak RSS; prints the seconds.
+# time, peak RSS and CPU time; prints the seconds.
 timed() {
   local section=$1 n=$2 tool=$3; shift 4
-  local t0 t1
+  local t0 t1 seconds rss user sys
   t0=$EPOCHREALTIME
-  /usr/bin/time -f %M -o "$WORK/rss" "$@" >"$WORK/out"
+  /usr/bin/time -f '%M %U %S' -o "$WORK/rss" "$@" >"$WORK/out"
   t1=$EPOCHREALTIME
-  local seconds
   seconds=$(echo "$t1 - $t0" | bc)
-  printf '%s\t%s\t%s\t%s\t%s\n' "$section" "$n" "$tool" "$seconds" "$(tail -1 "$WORK/rss")" >>"$RAW"
+  read -r rss user sys < <(tail -1 "$WORK/rss")
+  record "$section" "$n" "$tool" "$seconds" "$rss" "$(echo "$user + $sys" | bc)"
   echo "$seconds"
 }
 
-record() { printf '%s\t%s\t%s\t%s\t%s\n' "$@" >>"$RAW"; } # section N tool seconds rss
+record() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$RAW"; } # section N tool seconds rss cpu
 
 # ---------------------------------------------------------------------------------------------
 log "helm chart twin: bench/helm_chart.py"
@@ -99,34 +100,41 @@ python3 bench/helm_chart.py "$WORK/chart"
 CHART="$WORK/chart"
 INPUTS=(--channels examples/channels --globals examples/globals.yaml)
 
-ir_dir() { echo "$WORK/ir-$1-$2"; } # flows models
+# make_ir FLOWS MODELS [VARIANT]: batch flows without Windows models, or VARIANT
+# "streaming-windows" (streaming flows, STATISTICA models too; only rendered, never installed)
 make_ir() {
-  local dir
-  dir=$(ir_dir "$1" "$2")
-  [[ -d $dir ]] || python3 bench/gen_ir.py "$dir" --flows "$1" --models "$2" --no-windows
+  local dir="$WORK/ir-$1-$2${3:+-$3}"
+  if [[ ! -d $dir ]]; then
+    if [[ ${3:-} == streaming-windows ]]; then
+      python3 bench/gen_ir.py "$dir" --flows "$1" --models "$2" --mode streaming
+    else
+      python3 bench/gen_ir.py "$dir" --flows "$1" --models "$2" --no-windows
+    fi
+  fi
   echo "$dir"
 }
 
-# values FLOWS MODELS JOB NAMESPACE -> path of the merged values
+# values FLOWS MODELS JOB NAMESPACE [VARIANT] -> path of the merged values
 values() {
   local ir out="$WORK/values-$3.yaml"
-  ir=$(make_ir "$1" "$2")
+  ir=$(make_ir "$1" "$2" "${5:-}")
   "$BIN" -q preprocess --ir "$ir" "${INPUTS[@]}" --job-id "$3" --namespace "$4" >"$out"
   echo "$out"
 }
 
-check() { # flows models
-  local ir v job="bench-$1" ns="bench"
-  ir=$(make_ir "$1" "$2")
-  v=$(values "$1" "$2" "$job" "$ns")
-  "$BIN" -q render --ir "$ir" "${INPUTS[@]}" --job-id "$job" --namespace "$ns" >"$WORK/ours-$1-$2.yaml"
-  "$HELM" template "$job" "$CHART" -f "$v" --namespace "$ns" >"$WORK/helm-$1-$2.yaml"
-  printf '  N = %-5s %-4s models: ' "$1" "$2" >&2
-  "$PY" bench/compare_objects.py "$WORK/ours-$1-$2.yaml" "$WORK/helm-$1-$2.yaml" --namespace "$ns" >&2
+check() { # flows models [variant]
+  local ir v tag="$1-$2${3:+-$3}" job="check-$1-$2" ns="bench"
+  ir=$(make_ir "$1" "$2" "${3:-}")
+  v=$(values "$1" "$2" "$job" "$ns" "${3:-}")
+  "$BIN" -q render --ir "$ir" "${INPUTS[@]}" --job-id "$job" --namespace "$ns" >"$WORK/ours-$tag.yaml"
+  "$HELM" template "$job" "$CHART" -f "$v" --namespace "$ns" >"$WORK/helm-$tag.yaml"
+  printf '  N = %-5s %-4s models %-17s: ' "$1" "$2" "${3:-batch}" >&2
+  "$PY" bench/compare_objects.py "$WORK/ours-$tag.yaml" "$WORK/helm-$tag.yaml" --namespace "$ns" >&2
 }
 
 log "check: the two charts render equal objects from the same merged values"
 for n in $RENDER_FLOWS; do check "$n" "$MODELS"; done
+check 10 40 streaming-windows # the streaming and Windows (STATISTICA) branches of the charts
 if [[ $SKIP_CLUSTER != 1 ]]; then
   for n in $CLUSTER_FLOWS; do check "$n" "$CLUSTER_MODELS"; done
 fi
@@ -138,8 +146,9 @@ for i in $(seq "$START_RUNS"); do
     if [[ $tool == ours ]]; then cmd=("$BIN" --version); else cmd=("$HELM" version --short); fi
     # wall time without /usr/bin/time (its own fork+exec would dominate), RSS with it
     t0=$EPOCHREALTIME; "${cmd[@]}" >/dev/null; t1=$EPOCHREALTIME
-    /usr/bin/time -f %M -o "$WORK/rss" "${cmd[@]}" >/dev/null
-    record start 0 "$tool" "$(echo "$t1 - $t0" | bc)" "$(tail -1 "$WORK/rss")"
+    /usr/bin/time -f '%M %U %S' -o "$WORK/rss" "${cmd[@]}" >/dev/null
+    read -r rss user sys < <(tail -1 "$WORK/rss")
+    record start 0 "$tool" "$(echo "$t1 - $t0" | bc)" "$rss" "$(echo "$user + $sys" | bc)"
   done
 done
 
@@ -179,31 +188,34 @@ if [[ $SKIP_CLUSTER != 1 ]]; then
     "$KUBECTL" delete namespace "$1" --ignore-not-found --wait=true --timeout="${TIMEOUT}s" >/dev/null
     sed -i "/^$1\$/d" "$WORK/namespaces"
   }
-  sum_rss() { awk -v a="$1" -v b="$2" 'BEGIN { print (a > b ? a : b) }'; }
-  last_rss() { tail -1 "$WORK/rss"; }
+  max_of() { awk -v a="$1" -v b="$2" 'BEGIN { print (a > b ? a : b) }'; }
+  last_rss() { tail -1 "$WORK/rss" | cut -d' ' -f1; }
+  last_cpu() { tail -1 "$WORK/rss" | awk '{ print $2 + $3 }'; }
 
   run_ours() { # flows
-    local n=$1 ir ns t_install r_install t_wait
+    local n=$1 ir ns t_install r_install c_install t_wait
     ir=$(make_ir "$n" "$CLUSTER_MODELS")
     ns=$(new_ns "ours-$n")
     t_install=$(timed install "$n" ours -- "$BIN" -q install --ir "$ir" "${INPUTS[@]}" --job-id "$ns" \
       --namespace "$ns" --create-namespace --timeout "${TIMEOUT}s")
-    r_install=$(last_rss)
+    r_install=$(last_rss); c_install=$(last_cpu)
     t_wait=$(timed wait "$n" ours -- "$BIN" -q wait --job-id "$ns" --namespace "$ns" --timeout "${TIMEOUT}s")
-    record complete "$n" ours "$(echo "$t_install + $t_wait" | bc)" "$(sum_rss "$r_install" "$(last_rss)")"
+    record complete "$n" ours "$(echo "$t_install + $t_wait" | bc)" "$(max_of "$r_install" "$(last_rss)")" \
+      "$(echo "$c_install + $(last_cpu)" | bc)"
     timed teardown "$n" ours -- "$BIN" -q finally --job-id "$ns" --namespace "$ns" --timeout "${TIMEOUT}s" >/dev/null
     drop_ns "$ns"
   }
 
   run_helm() { # flows: install --wait, jobs complete (kubectl wait), uninstall --wait (background)
-    local n=$1 ns v t_install r_install t_wait
+    local n=$1 ns v t_install r_install c_install t_wait
     ns=$(new_ns "helm-$n")
     v=$(values "$n" "$CLUSTER_MODELS" "$ns" "$ns")
     t_install=$(timed install "$n" helm -- "$HELM" install "$ns" "$CHART" -f "$v" -n "$ns" --create-namespace \
       --wait --timeout "${TIMEOUT}s" "${HELM_CLIENT[@]}")
-    r_install=$(last_rss)
+    r_install=$(last_rss); c_install=$(last_cpu)
     t_wait=$(timed wait "$n" kubectl -- "$KUBECTL" wait --for=condition=complete job --all -n "$ns" --timeout="${TIMEOUT}s")
-    record complete "$n" helm+kubectl "$(echo "$t_install + $t_wait" | bc)" "$(sum_rss "$r_install" "$(last_rss)")"
+    record complete "$n" helm+kubectl "$(echo "$t_install + $t_wait" | bc)" "$(max_of "$r_install" "$(last_rss)")" \
+      "$(echo "$c_install + $(last_cpu)" | bc)"
     timed teardown "$n" helm -- "$HELM" uninstall "$ns" -n "$ns" --wait --timeout "${TIMEOUT}s" "${HELM_CLIENT[@]}" >/dev/null
     drop_ns "$ns"
   }

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Summarises bench/helm-compare.sh's raw results: medians, ratios ours / Helm, speed-ups, targets.
 
-usage: helm_report.py RESULTS.tsv   (lines: section, N, tool, seconds, peak RSS in KiB)
+usage: helm_report.py RESULTS.tsv   (lines: section, N, tool, seconds, peak RSS in KiB[, CPU seconds])
 Prints a Markdown table (pasted into docs/benchmarks.md).
 """
 import statistics
@@ -23,11 +23,12 @@ RSS_TARGET = 1 / 3
 
 
 def main():
-    data = defaultdict(lambda: ([], []))
+    data = defaultdict(lambda: ([], [], []))
     for line in open(sys.argv[1]):
-        section, n, tool, seconds, rss = line.rstrip("\n").split("\t")
+        section, n, tool, seconds, rss, *cpu = line.rstrip("\n").split("\t")
         data[(section, int(n), tool)][0].append(float(seconds))
         data[(section, int(n), tool)][1].append(int(rss))
+        data[(section, int(n), tool)][2].extend(float(c) for c in cpu)
     print("| measure | N | runs | ours s | Helm s | ours / Helm | speed-up | ours RSS MiB | Helm RSS MiB | RSS ours / Helm | target |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for section, label, ours_tool, helm_tool, target, target_n in ROWS:
@@ -47,9 +48,10 @@ def main():
                   f"| {r_ours:.1f} | {r_helm:.1f} | {r_ours / r_helm:.2f} | {'; '.join(verdicts)} |")
     # the raw medians of every tool, for the record
     print()
-    print("medians of every measured command:")
-    for (section, n, tool), (secs, rss) in sorted(data.items()):
-        print(f"  {section:9} N={n:<5} {tool:22} {statistics.median(secs):8.3f} s  {statistics.median(rss) / 1024:7.1f} MiB  ({len(secs)} runs)")
+    print("medians of every measured command (wall, peak RSS, CPU user+sys):")
+    for (section, n, tool), (secs, rss, cpu) in sorted(data.items()):
+        cpu_text = f"{statistics.median(cpu):7.2f} s CPU" if cpu else ""
+        print(f"  {section:9} N={n:<5} {tool:22} {statistics.median(secs):8.3f} s  {statistics.median(rss) / 1024:7.1f} MiB  {cpu_text}  ({len(secs)} runs)")
 
 
 if __name__ == "__main__":
