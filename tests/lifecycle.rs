@@ -126,17 +126,8 @@ impl Scene {
 
     /// The data channel registry lives in the cluster, as install expects by default.
     async fn register_channels(&self) {
-        let namespaces: Api<Namespace> = Api::all(self.client.clone());
-        let ns =
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "datachannels"}});
-        namespaces
-            .patch(
-                "datachannels",
-                &PatchParams::apply("lifecycle-test"),
-                &Patch::Apply(&ns),
-            )
-            .await
-            .unwrap();
+        self.create_namespace("datachannels", "lifecycle-test")
+            .await;
         let text = std::fs::read_to_string(root().join("examples/channels/registry.yaml")).unwrap();
         let config_maps: Api<ConfigMap> = Api::namespaced(self.client.clone(), "datachannels");
         for document in text.split("\n---\n") {
@@ -189,6 +180,16 @@ impl Scene {
             );
         }
         out
+    }
+
+    /// Creates a namespace with server-side apply, owned by `manager`.
+    async fn create_namespace(&self, name: &str, manager: &str) {
+        let namespaces: Api<Namespace> = Api::all(self.client.clone());
+        let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+        namespaces
+            .patch(name, &PatchParams::apply(manager), &Patch::Apply(&ns))
+            .await
+            .unwrap();
     }
 
     /// Versions once the controllers have stopped updating status (pods ready, replicas counted).
@@ -484,17 +485,9 @@ async fn refuses_to_touch_an_object_it_does_not_own() {
     let Some(scene) = Scene::new("refuses_unmanaged").await else {
         return;
     };
-    let namespaces: Api<Namespace> = Api::all(scene.client.clone());
-    let ns =
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": scene.namespace}});
-    namespaces
-        .patch(
-            &scene.namespace,
-            &PatchParams::apply("someone-else"),
-            &Patch::Apply(&ns),
-        )
-        .await
-        .unwrap();
+    scene
+        .create_namespace(&scene.namespace, "someone-else")
+        .await;
     let config_maps: Api<ConfigMap> = Api::namespaced(scene.client.clone(), &scene.namespace);
     let theirs = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "recommendations-rank-products-config"}, "data": {"owner": "them"}});
     config_maps
@@ -673,17 +666,9 @@ async fn dry_run_server_applies_nothing() {
     let Some(scene) = Scene::new("dry_run").await else {
         return;
     };
-    let namespaces: Api<Namespace> = Api::all(scene.client.clone());
-    let ns =
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": scene.namespace}});
-    namespaces
-        .patch(
-            &scene.namespace,
-            &PatchParams::apply("lifecycle-test"),
-            &Patch::Apply(&ns),
-        )
-        .await
-        .unwrap();
+    scene
+        .create_namespace(&scene.namespace, "lifecycle-test")
+        .await;
     let install = scene.run(&scene.install_args("examples/batch-fraud", &["--dry-run=server"]));
     assert!(install.status.success(), "{}", stderr(&install));
     assert!(stderr(&install).contains("dry run: the API server accepted the wave"));
