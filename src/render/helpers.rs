@@ -7,7 +7,7 @@
 use base64::Engine;
 use handlebars::{
     Context, Handlebars, Helper, HelperDef, PathAndJson, RenderContext, RenderError,
-    RenderErrorReason, ScopedJson,
+    RenderErrorReason, Renderable, ScopedJson, StringOutput,
 };
 use serde_json::{Map, Value};
 
@@ -190,7 +190,14 @@ impl HelperDef for ValueHelper {
     }
 }
 
-/// `include "name" context`: renders a named partial to a string, so its output can be indented.
+/// `include "name" arg`: renders a named partial to a string, so its output can be indented.
+///
+/// The partial runs in the caller's template context: `@root` is still the template's root
+/// (`@root.Values`, `@root.Release`, `@root.Chart`, `@root.Job`) and `this` is `arg` (the
+/// caller's `this` without one). An `arg` that is a path into the context (`this`, `flow`,
+/// `Job.scoringFlows`) is passed by reference, so a partial call copies nothing; only a computed
+/// argument (`(dict ...)`) is copied once. Rendering a partial as its own root context instead
+/// copied the whole values tree on every call and made large jobs slow.
 struct Include;
 
 impl HelperDef for Include {
@@ -199,7 +206,7 @@ impl HelperDef for Include {
         h: &Helper<'rc>,
         registry: &'reg Handlebars<'reg>,
         ctx: &'rc Context,
-        _: &mut RenderContext<'reg, 'rc>,
+        rc: &mut RenderContext<'reg, 'rc>,
     ) -> Result<ScopedJson<'rc>, RenderError> {
         let name = h
             .param(0)
@@ -210,20 +217,38 @@ impl HelperDef for Include {
                 "the first argument must be a partial name in quotes",
             ));
         };
-        let context = match h.param(1) {
-            Some(param) if param.is_value_missing() => return Err(missing(param)),
-            Some(param) => Context::from(param.value().clone()),
-            None => ctx.clone(),
-        };
-        if registry.get_template(name).is_none() {
+        let Some(template) = registry.get_template(name) else {
             return Err(fail(
                 "include",
                 format!(
                     "no partial named `{name}` (define it with {{{{#*inline \"{name}\"}}}} in a templates/_*.tpl file)"
                 ),
             ));
+        };
+        let mut partial = RenderContext::new(template.name.as_ref());
+        let block = partial
+            .block_mut()
+            .expect("a new render context has a block");
+        match h.param(1) {
+            Some(param) if param.is_value_missing() => return Err(missing(param)),
+            Some(param) => match param.context_path() {
+                Some(path) => block.base_path_mut().clone_from(path),
+                None => block.set_base_value(param.value().clone()),
+            },
+            None => {
+                if let Some(caller) = rc.block() {
+                    match caller.base_value() {
+                        Some(value) => block.set_base_value(value.clone()),
+                        None => block.base_path_mut().clone_from(caller.base_path()),
+                    }
+                }
+            }
         }
-        let rendered = registry.render_with_context(name, &context)?;
+        let mut out = StringOutput::new();
+        template.render(registry, ctx, &mut partial, &mut out)?;
+        let rendered = out
+            .into_string()
+            .map_err(|err| fail("include", format!("output is not UTF-8: {err}")))?;
         Ok(ScopedJson::Derived(Value::String(rendered)))
     }
 }
@@ -424,6 +449,10 @@ mod tests {
         register(&mut hb);
         hb.register_template_string("labels", "app: {{name}}")
             .unwrap();
+        hb.register_template_string("item", "{{name}} of {{@root.owner}}")
+            .unwrap();
+        hb.register_template_string("nested", "[{{include \"item\" this}}]")
+            .unwrap();
         hb.render_template(template, &data)
             .map_err(|e| e.to_string())
     }
@@ -526,6 +555,38 @@ mod tests {
             render("{{include \"nope\"}}", json!({}))
                 .unwrap_err()
                 .contains("no partial named `nope`")
+        );
+    }
+
+    #[test]
+    fn partials_see_the_callers_root_and_their_argument() {
+        let data = json!({"owner": "o", "items": [{"name": "a"}, {"name": "b"}]});
+        assert_eq!(
+            render(
+                "{{#each items}}{{include \"nested\" this}};{{/each}}",
+                data.clone()
+            )
+            .unwrap(),
+            "[a of o];[b of o];"
+        );
+        // Without an argument the partial gets the caller's `this`.
+        assert_eq!(
+            render(
+                "{{#each items}}{{include \"item\"}};{{/each}}",
+                data.clone()
+            )
+            .unwrap(),
+            "a of o;b of o;"
+        );
+        assert_eq!(
+            render("{{include \"nested\" (dict \"name\" \"c\")}}", data.clone()).unwrap(),
+            "[c of o]"
+        );
+        // The argument is all a partial sees besides @root: no lookups in the caller's scope.
+        assert!(
+            render("{{include \"item\" (dict)}}", data)
+                .unwrap_err()
+                .contains("name")
         );
     }
 

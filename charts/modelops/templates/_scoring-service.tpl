@@ -2,13 +2,13 @@
   The objects of one scoring service, shared by every scoring-service-<runtime> chart; each of
   those charts only picks its entry of Job.scoringServices and includes "modelops.scoring-service".
 
-  Context of every partial here: service (one Job.scoringServices entry), Values (the runtime
-  chart's values), Job, Release, Chart; "modelops.scoring-service" adds os ("linux" | "windows",
-  from the service's nodeSelector) for the others.
+  "modelops.scoring-service" takes one Job.scoringServices entry; the other partials here take a
+  dict of service (that entry) and os ("linux" | "windows", from the service's nodeSelector).
+  @root.Values is the runtime chart's values.
 --}}
 
 {{#*inline "modelops.scoring-service"}}
-{{#with (dict "service" service "Values" Values "Release" Release "Chart" Chart "os" (default "linux" service.nodeSelector.[kubernetes.io/os]))}}
+{{#with (dict "service" this "os" (default "linux" nodeSelector.[kubernetes.io/os]))}}
 ---
 {{include "modelops.scoring-service.configmap" this}}
 ---
@@ -21,12 +21,12 @@
 {{/inline}}
 
 {{#*inline "modelops.scoring-service.labels"}}
-{{include "modelops.labels" (dict "Values" Values "Release" Release "Chart" Chart "name" service.name "component" "scoring-service")}}
+{{include "modelops.labels" (dict "name" service.name "component" "scoring-service")}}
 modelops.io/runtime: {{service.runtime}}
 {{/inline}}
 
 {{#*inline "modelops.scoring-service.selectorLabels"}}
-{{include "modelops.selectorLabels" (dict "Release" Release "name" service.name "component" "scoring-service")}}
+{{include "modelops.selectorLabels" (dict "name" service.name "component" "scoring-service")}}
 {{/inline}}
 
 {{!-- Where models land, and where the models ConfigMap is mounted, per pod OS. --}}
@@ -75,7 +75,7 @@ metadata:
 spec:
   {{!-- No replicas: the HorizontalPodAutoscaler owns the count. Setting it here would reset
         the autoscaler's choice (or conflict with it) on every re-install. --}}
-  revisionHistoryLimit: {{Values.revisionHistoryLimit}}
+  revisionHistoryLimit: {{@root.Values.revisionHistoryLimit}}
   selector:
     matchLabels:{{nindent 6 (include "modelops.scoring-service.selectorLabels" this)}}
   template:
@@ -84,7 +84,7 @@ spec:
       annotations:
         # A new model list (or download script) rolls the pods.
         checksum/models: {{sha256sum (include "modelops.scoring-service.configmap" this)}}
-        {{#each Values.podAnnotations}}
+        {{#each @root.Values.podAnnotations}}
         {{@key}}: {{quote this}}
         {{/each}}
     spec:
@@ -94,29 +94,29 @@ spec:
       {{/if}}
       automountServiceAccountToken: false
       enableServiceLinks: false
-      terminationGracePeriodSeconds: {{Values.terminationGracePeriodSeconds}}
+      terminationGracePeriodSeconds: {{@root.Values.terminationGracePeriodSeconds}}
       securityContext:{{nindent 8 (include "modelops.podSecurityContext" this)}}
-      {{#if Values.global.registry.imagePullSecrets}}
+      {{#if @root.Values.global.registry.imagePullSecrets}}
       imagePullSecrets:
-        {{#each Values.global.registry.imagePullSecrets}}
+        {{#each @root.Values.global.registry.imagePullSecrets}}
         - name: {{#if name}}{{name}}{{else}}{{this}}{{/if}}
         {{/each}}
       {{/if}}
       {{#if service.nodeSelector}}
       nodeSelector:{{nindent 8 (toYaml service.nodeSelector)}}
       {{/if}}
-      {{#if Values.tolerations}}
-      tolerations:{{nindent 8 (toYaml Values.tolerations)}}
+      {{#if @root.Values.tolerations}}
+      tolerations:{{nindent 8 (toYaml @root.Values.tolerations)}}
       {{/if}}
-      {{#if Values.affinity}}
-      affinity:{{nindent 8 (toYaml Values.affinity)}}
+      {{#if @root.Values.affinity}}
+      affinity:{{nindent 8 (toYaml @root.Values.affinity)}}
       {{/if}}
       initContainers:
         # Downloads every model and checks its sha256; a failure keeps the runtime from starting.
         - name: fetch-models
           {{#if (eq os "windows")}}
-          image: {{include "modelops.image" (dict "image" Values.global.images.toolsWindows "Values" Values "Chart" Chart)}}
-          imagePullPolicy: {{Values.global.images.toolsWindows.pullPolicy}}
+          image: {{include "modelops.image" @root.Values.global.images.toolsWindows}}
+          imagePullPolicy: {{@root.Values.global.images.toolsWindows.pullPolicy}}
           command:
             - powershell.exe
             - -NoLogo
@@ -127,8 +127,8 @@ spec:
             - -File
             - 'C:\etc\modelops\models\fetch-models.ps1'
           {{else}}
-          image: {{include "modelops.image" (dict "image" Values.global.images.tools "Values" Values "Chart" Chart)}}
-          imagePullPolicy: {{Values.global.images.tools.pullPolicy}}
+          image: {{include "modelops.image" @root.Values.global.images.tools}}
+          imagePullPolicy: {{@root.Values.global.images.tools.pullPolicy}}
           command:
             - /bin/sh
             - /etc/modelops/models/fetch-models.sh
@@ -143,20 +143,20 @@ spec:
             - name: MODEL_DIR
               value: {{squote (include "modelops.scoring-service.modelDir" this)}}
             - name: FETCH_RETRIES
-              value: {{quote Values.fetchModels.retries}}
+              value: {{quote @root.Values.fetchModels.retries}}
             {{#unless (eq os "windows")}}
             # aws-cli and gsutil write caches under $HOME; the root filesystem is read-only.
             - name: HOME
               value: /tmp
             {{/unless}}
-          {{#if Values.fetchModels.credentialsSecret}}
+          {{#if @root.Values.fetchModels.credentialsSecret}}
           # Object-store credentials (AWS_*, GOOGLE_APPLICATION_CREDENTIALS, ...), if the secret exists.
           envFrom:
             - secretRef:
-                name: {{Values.fetchModels.credentialsSecret}}
+                name: {{@root.Values.fetchModels.credentialsSecret}}
                 optional: true
           {{/if}}
-          resources:{{nindent 12 (toYaml Values.fetchModels.resources)}}
+          resources:{{nindent 12 (toYaml @root.Values.fetchModels.resources)}}
           securityContext:{{nindent 12 (include "modelops.containerSecurityContext" this)}}
           volumeMounts:
             - name: models
@@ -170,17 +170,17 @@ spec:
             {{/unless}}
       containers:
         - name: scoring-service
-          image: {{include "modelops.image" (dict "image" Values.image "Values" Values "Chart" Chart)}}
-          imagePullPolicy: {{Values.image.pullPolicy}}
+          image: {{include "modelops.image" @root.Values.image}}
+          imagePullPolicy: {{@root.Values.image.pullPolicy}}
           ports:
             - name: http
-              containerPort: {{Values.port}}
+              containerPort: {{@root.Values.port}}
               protocol: TCP
           env:
             - name: MODELOPS_JOB_ID
-              value: {{quote Values.global.jobId}}
+              value: {{quote @root.Values.global.jobId}}
             - name: MODELOPS_PIPELINE
-              value: {{quote Values.global.pipeline}}
+              value: {{quote @root.Values.global.pipeline}}
             - name: MODELOPS_SCORING_SERVICE
               value: {{quote service.name}}
             - name: MODELOPS_RUNTIME
@@ -194,20 +194,20 @@ spec:
               value: /etc/modelops/models/models.yaml
               {{/if}}
             - name: PORT
-              value: {{quote Values.port}}
-            {{#if Values.global.trace.enabled}}
-{{indent 12 (include "modelops.traceEnv" (dict "Values" Values "name" service.name))}}
+              value: {{quote @root.Values.port}}
+            {{#if @root.Values.global.trace.enabled}}
+{{indent 12 (include "modelops.traceEnv" (dict "name" service.name))}}
             {{/if}}
-            {{#each Values.env}}
+            {{#each @root.Values.env}}
             - name: {{@key}}
               value: {{quote this}}
             {{/each}}
-          {{#if Values.probes.startup}}
-          startupProbe:{{nindent 12 (toYaml Values.probes.startup)}}
+          {{#if @root.Values.probes.startup}}
+          startupProbe:{{nindent 12 (toYaml @root.Values.probes.startup)}}
           {{/if}}
-          readinessProbe:{{nindent 12 (toYaml Values.probes.readiness)}}
-          livenessProbe:{{nindent 12 (toYaml Values.probes.liveness)}}
-          resources:{{nindent 12 (toYaml (default Values.resources Values.global.resources.scoringService))}}
+          readinessProbe:{{nindent 12 (toYaml @root.Values.probes.readiness)}}
+          livenessProbe:{{nindent 12 (toYaml @root.Values.probes.liveness)}}
+          resources:{{nindent 12 (toYaml (default @root.Values.resources @root.Values.global.resources.scoringService))}}
           securityContext:{{nindent 12 (include "modelops.containerSecurityContext" this)}}
           volumeMounts:
             - name: models
@@ -228,7 +228,7 @@ spec:
         {{/unless}}
         - name: models
           emptyDir:
-            sizeLimit: {{Values.modelVolume.sizeLimit}}
+            sizeLimit: {{@root.Values.modelVolume.sizeLimit}}
         - name: models-config
           configMap:
             name: {{service.name}}-models
@@ -245,7 +245,7 @@ spec:
   selector:{{nindent 4 (include "modelops.scoring-service.selectorLabels" this)}}
   ports:
     - name: http
-      port: {{Values.port}}
+      port: {{@root.Values.port}}
       targetPort: http
       protocol: TCP
 {{/inline}}

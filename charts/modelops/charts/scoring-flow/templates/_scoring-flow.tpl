@@ -1,16 +1,16 @@
 {{!--
-  Objects of one scoring flow. Context of every partial: flow (one Job.scoringFlows entry),
-  Values (this chart's values), Job, Release, Chart.
+  Objects of one scoring flow. Every partial here takes the flow (one Job.scoringFlows entry) as
+  its argument, so `name`, `mode`, `source`... are the flow's; @root.Values is this chart's values.
 --}}
 
 {{#*inline "scoring-flow.objects"}}
-{{#unless (or (eq flow.mode "batch") (eq flow.mode "streaming"))}}
-{{required (printf "scoring flow %s: mode %q is neither batch nor streaming" flow.name flow.mode) null}}
+{{#unless (or (eq mode "batch") (eq mode "streaming"))}}
+{{required (printf "scoring flow %s: mode %q is neither batch nor streaming" name mode) null}}
 {{/unless}}
 ---
 {{include "scoring-flow.configmap" this}}
 {{!-- Each branch starts with text: a `~}}` followed by an expression also eats the newline after it. --}}
-{{#if (eq flow.mode "batch")}}
+{{#if (eq mode "batch")}}
 ---
 {{include "scoring-flow.job" this}}
 {{~else~}}
@@ -22,43 +22,43 @@
 {{/inline}}
 
 {{#*inline "scoring-flow.labels"}}
-{{include "modelops.labels" (dict "Values" Values "Release" Release "Chart" Chart "name" flow.name "component" "scoring-flow")}}
-modelops.io/flow: {{flow.flow}}
+{{include "modelops.labels" (dict "name" name "component" "scoring-flow")}}
+modelops.io/flow: {{flow}}
 {{/inline}}
 
 {{#*inline "scoring-flow.selectorLabels"}}
-{{include "modelops.selectorLabels" (dict "Release" Release "name" flow.name "component" "scoring-flow")}}
+{{include "modelops.selectorLabels" (dict "name" name "component" "scoring-flow")}}
 {{/inline}}
 
 {{!-- The flow configuration the flow process loads from /etc/modelops/flow/flow.yaml. --}}
 {{#*inline "scoring-flow.config"}}
-# Scoring flow {{flow.flow}} of pipeline {{Values.global.pipeline}}, job {{Values.global.jobId}}.
-pipeline: {{Values.global.pipeline}}
-jobId: {{Values.global.jobId}}
-flow: {{flow.flow}}
-name: {{flow.name}}
-mode: {{flow.mode}}
-replicas: {{flow.replicas}}
-source:{{nindent 2 (toYaml flow.source)}}
-sink:{{nindent 2 (toYaml flow.sink)}}
-parameters:{{nindent 2 (toYaml flow.parameters)}}
-{{#if flow.scoringServices}}
+# Scoring flow {{flow}} of pipeline {{@root.Values.global.pipeline}}, job {{@root.Values.global.jobId}}.
+pipeline: {{@root.Values.global.pipeline}}
+jobId: {{@root.Values.global.jobId}}
+flow: {{flow}}
+name: {{name}}
+mode: {{mode}}
+replicas: {{replicas}}
+source:{{nindent 2 (toYaml source)}}
+sink:{{nindent 2 (toYaml sink)}}
+parameters:{{nindent 2 (toYaml parameters)}}
+{{#if scoringServices}}
 scoringServices:
-  {{#each flow.scoringServices}}
+  {{#each scoringServices}}
   - name: {{this}}
     url: http://{{this}}:{{@root.Values.scoringServicePort}}
   {{/each}}
 {{else}}
 scoringServices: []
 {{/if}}
-steps:{{nindent 2 (toYaml flow.steps)}}
+steps:{{nindent 2 (toYaml steps)}}
 {{/inline}}
 
 {{#*inline "scoring-flow.configmap"}}
 apiVersion: v1
 kind: ConfigMap
 metadata:
-  name: {{flow.name}}-config
+  name: {{name}}-config
   labels:{{nindent 4 (include "scoring-flow.labels" this)}}
 data:
   flow.yaml: |
@@ -69,98 +69,98 @@ data:
 apiVersion: batch/v1
 kind: Job
 metadata:
-  name: {{flow.name}}
+  name: {{name}}
   labels:{{nindent 4 (include "scoring-flow.labels" this)}}
 spec:
   # One pod per replica; each reads its shard (JOB_COMPLETION_INDEX of SHARD_COUNT).
-  completions: {{flow.replicas}}
-  parallelism: {{flow.replicas}}
+  completions: {{replicas}}
+  parallelism: {{replicas}}
   completionMode: Indexed
-  backoffLimit: {{Values.job.backoffLimit}}
-  {{#if Values.job.activeDeadlineSeconds}}
-  activeDeadlineSeconds: {{Values.job.activeDeadlineSeconds}}
+  backoffLimit: {{@root.Values.job.backoffLimit}}
+  {{#if @root.Values.job.activeDeadlineSeconds}}
+  activeDeadlineSeconds: {{@root.Values.job.activeDeadlineSeconds}}
   {{/if}}
-  {{#if Values.job.ttlSecondsAfterFinished}}
-  ttlSecondsAfterFinished: {{Values.job.ttlSecondsAfterFinished}}
+  {{#if @root.Values.job.ttlSecondsAfterFinished}}
+  ttlSecondsAfterFinished: {{@root.Values.job.ttlSecondsAfterFinished}}
   {{/if}}
-  template:{{nindent 4 (include "scoring-flow.podTemplate" (dict "flow" flow "Values" Values "Release" Release "Chart" Chart "restartPolicy" "Never"))}}
+  template:{{nindent 4 (include "scoring-flow.podTemplate" this)}}
 {{/inline}}
 
 {{#*inline "scoring-flow.deployment"}}
 apiVersion: apps/v1
 kind: Deployment
 metadata:
-  name: {{flow.name}}
+  name: {{name}}
   labels:{{nindent 4 (include "scoring-flow.labels" this)}}
 spec:
   {{!-- No replicas: the HorizontalPodAutoscaler scoringflow-<name> owns the count (its minimum
         is the flow's replicas), so a re-install never resets or fights the autoscaler. --}}
-  revisionHistoryLimit: {{Values.revisionHistoryLimit}}
+  revisionHistoryLimit: {{@root.Values.revisionHistoryLimit}}
   selector:
     matchLabels:{{nindent 6 (include "scoring-flow.selectorLabels" this)}}
-  template:{{nindent 4 (include "scoring-flow.podTemplate" (dict "flow" flow "Values" Values "Release" Release "Chart" Chart "restartPolicy" "Always"))}}
+  template:{{nindent 4 (include "scoring-flow.podTemplate" this)}}
 {{/inline}}
 
 {{#*inline "scoring-flow.hpa"}}
 apiVersion: autoscaling/v2
 kind: HorizontalPodAutoscaler
 metadata:
-  name: scoringflow-{{flow.name}}
+  name: scoringflow-{{name}}
   labels:{{nindent 4 (include "scoring-flow.labels" this)}}
 spec:
   scaleTargetRef:
     apiVersion: apps/v1
     kind: Deployment
-    name: {{flow.name}}
-  minReplicas: {{max flow.replicas Values.autoscaling.minReplicas}}
-  maxReplicas: {{max flow.replicas Values.autoscaling.maxReplicas}}
+    name: {{name}}
+  minReplicas: {{max replicas @root.Values.autoscaling.minReplicas}}
+  maxReplicas: {{max replicas @root.Values.autoscaling.maxReplicas}}
   metrics:
     - type: Resource
       resource:
         name: cpu
         target:
           type: Utilization
-          averageUtilization: {{Values.autoscaling.targetCPUUtilizationPercentage}}
+          averageUtilization: {{@root.Values.autoscaling.targetCPUUtilizationPercentage}}
 {{/inline}}
 
-{{!-- The pod template of a flow, for its Job or Deployment. Context adds restartPolicy. --}}
+{{!-- The pod template of a flow, for its Job (restartPolicy Never) or Deployment (Always). --}}
 {{#*inline "scoring-flow.podTemplate"}}
 metadata:
   labels:{{nindent 4 (include "scoring-flow.labels" this)}}
   annotations:
     # A new flow configuration rolls a streaming flow's pods.
     checksum/config: {{sha256sum (include "scoring-flow.configmap" this)}}
-    {{#each Values.podAnnotations}}
+    {{#each @root.Values.podAnnotations}}
     {{@key}}: {{quote this}}
     {{/each}}
 spec:
-  restartPolicy: {{restartPolicy}}
+  restartPolicy: {{#if (eq mode "batch")}}Never{{else}}Always{{/if}}
   automountServiceAccountToken: false
   enableServiceLinks: false
-  terminationGracePeriodSeconds: {{Values.terminationGracePeriodSeconds}}
+  terminationGracePeriodSeconds: {{@root.Values.terminationGracePeriodSeconds}}
   securityContext:{{nindent 4 (include "modelops.podSecurityContext" (dict "os" "linux"))}}
-  {{#if Values.global.registry.imagePullSecrets}}
+  {{#if @root.Values.global.registry.imagePullSecrets}}
   imagePullSecrets:
-    {{#each Values.global.registry.imagePullSecrets}}
+    {{#each @root.Values.global.registry.imagePullSecrets}}
     - name: {{#if name}}{{name}}{{else}}{{this}}{{/if}}
     {{/each}}
   {{/if}}
-  {{#if Values.nodeSelector}}
-  nodeSelector:{{nindent 4 (toYaml Values.nodeSelector)}}
+  {{#if @root.Values.nodeSelector}}
+  nodeSelector:{{nindent 4 (toYaml @root.Values.nodeSelector)}}
   {{/if}}
-  {{#if Values.tolerations}}
-  tolerations:{{nindent 4 (toYaml Values.tolerations)}}
+  {{#if @root.Values.tolerations}}
+  tolerations:{{nindent 4 (toYaml @root.Values.tolerations)}}
   {{/if}}
-  {{#if Values.affinity}}
-  affinity:{{nindent 4 (toYaml Values.affinity)}}
+  {{#if @root.Values.affinity}}
+  affinity:{{nindent 4 (toYaml @root.Values.affinity)}}
   {{/if}}
-  {{#if flow.scoringServices}}
+  {{#if scoringServices}}
   initContainers:
     # Holds the flow back until every scoring service it calls answers on /ready; gives up
     # (and fails the pod) after waitForScoringServices.timeoutSeconds.
     - name: wait-for-scoring-services
-      image: {{include "modelops.image" (dict "image" Values.global.images.tools "Values" Values "Chart" Chart)}}
-      imagePullPolicy: {{Values.global.images.tools.pullPolicy}}
+      image: {{include "modelops.image" @root.Values.global.images.tools}}
+      imagePullPolicy: {{@root.Values.global.images.tools.pullPolicy}}
       command:
         - /bin/sh
         - -c
@@ -184,77 +184,77 @@ spec:
           done
       env:
         - name: SCORING_SERVICES
-          value: "{{#each flow.scoringServices}}{{this}}{{#unless @last}} {{/unless}}{{/each}}"
+          value: "{{#each scoringServices}}{{this}}{{#unless @last}} {{/unless}}{{/each}}"
         - name: SCORING_SERVICE_PORT
-          value: {{quote Values.scoringServicePort}}
+          value: {{quote @root.Values.scoringServicePort}}
         - name: WAIT_TIMEOUT_SECONDS
-          value: {{quote Values.waitForScoringServices.timeoutSeconds}}
+          value: {{quote @root.Values.waitForScoringServices.timeoutSeconds}}
         - name: WAIT_INTERVAL_SECONDS
-          value: {{quote Values.waitForScoringServices.intervalSeconds}}
-      resources:{{nindent 8 (toYaml Values.waitForScoringServices.resources)}}
+          value: {{quote @root.Values.waitForScoringServices.intervalSeconds}}
+      resources:{{nindent 8 (toYaml @root.Values.waitForScoringServices.resources)}}
       securityContext:{{nindent 8 (include "modelops.containerSecurityContext" (dict "os" "linux"))}}
   {{/if}}
   containers:
     - name: scoring-flow
-      image: {{include "modelops.image" (dict "image" Values.image "Values" Values "Chart" Chart)}}
-      imagePullPolicy: {{Values.image.pullPolicy}}
+      image: {{include "modelops.image" @root.Values.image}}
+      imagePullPolicy: {{@root.Values.image.pullPolicy}}
       ports:
         - name: http
-          containerPort: {{Values.port}}
+          containerPort: {{@root.Values.port}}
           protocol: TCP
       env:
         - name: JOB_ID
-          value: {{quote Values.global.jobId}}
+          value: {{quote @root.Values.global.jobId}}
         - name: PIPELINE
-          value: {{quote Values.global.pipeline}}
+          value: {{quote @root.Values.global.pipeline}}
         - name: FLOW
-          value: {{quote flow.flow}}
+          value: {{quote flow}}
         - name: FLOW_NAME
-          value: {{quote flow.name}}
+          value: {{quote name}}
         - name: FLOW_MODE
-          value: {{quote flow.mode}}
+          value: {{quote mode}}
         - name: FLOW_CONFIG
           value: /etc/modelops/flow/flow.yaml
-        {{#if (eq flow.mode "batch")}}
+        {{#if (eq mode "batch")}}
         - name: SHARD_COUNT
-          value: {{quote flow.replicas}}
+          value: {{quote replicas}}
         {{/if}}
         - name: PORT
-          value: {{quote Values.port}}
-        {{#if Values.global.gitServer.url}}
+          value: {{quote @root.Values.port}}
+        {{#if @root.Values.global.gitServer.url}}
         - name: GIT_SERVER_URL
-          value: {{quote Values.global.gitServer.url}}
+          value: {{quote @root.Values.global.gitServer.url}}
         {{/if}}
-        {{#if Values.global.gitServer.configRepo}}
+        {{#if @root.Values.global.gitServer.configRepo}}
         - name: GIT_CONFIG_REPO
-          value: {{quote Values.global.gitServer.configRepo}}
+          value: {{quote @root.Values.global.gitServer.configRepo}}
         {{/if}}
-        {{#if Values.global.trace.enabled}}
-{{indent 8 (include "modelops.traceEnv" (dict "Values" Values "name" flow.name))}}
+        {{#if @root.Values.global.trace.enabled}}
+{{indent 8 (include "modelops.traceEnv" (dict "name" name))}}
         {{/if}}
-        {{#each Values.env}}
+        {{#each @root.Values.env}}
         - name: {{@key}}
           value: {{quote this}}
         {{/each}}
-      {{#if (or flow.source.config.credentialsSecret flow.sink.config.credentialsSecret)}}
+      {{#if (or source.config.credentialsSecret sink.config.credentialsSecret)}}
       # Data channel credentials, as SOURCE_* and SINK_* variables.
       envFrom:
-        {{#if flow.source.config.credentialsSecret}}
+        {{#if source.config.credentialsSecret}}
         - prefix: SOURCE_
           secretRef:
-            name: {{flow.source.config.credentialsSecret}}
+            name: {{source.config.credentialsSecret}}
         {{/if}}
-        {{#if flow.sink.config.credentialsSecret}}
+        {{#if sink.config.credentialsSecret}}
         - prefix: SINK_
           secretRef:
-            name: {{flow.sink.config.credentialsSecret}}
+            name: {{sink.config.credentialsSecret}}
         {{/if}}
       {{/if}}
-      {{#if (eq flow.mode "streaming")}}
-      readinessProbe:{{nindent 8 (toYaml Values.probes.readiness)}}
-      livenessProbe:{{nindent 8 (toYaml Values.probes.liveness)}}
+      {{#if (eq mode "streaming")}}
+      readinessProbe:{{nindent 8 (toYaml @root.Values.probes.readiness)}}
+      livenessProbe:{{nindent 8 (toYaml @root.Values.probes.liveness)}}
       {{/if}}
-      resources:{{nindent 8 (toYaml (default Values.resources Values.global.resources.scoringFlow))}}
+      resources:{{nindent 8 (toYaml (default @root.Values.resources @root.Values.global.resources.scoringFlow))}}
       securityContext:{{nindent 8 (include "modelops.containerSecurityContext" (dict "os" "linux"))}}
       volumeMounts:
         - name: config
@@ -262,18 +262,18 @@ spec:
           readOnly: true
         - name: tmp
           mountPath: /tmp
-        {{#if (or (eq flow.source.type "file") (eq flow.sink.type "file"))}}
+        {{#if (or (eq source.type "file") (eq sink.type "file"))}}
         - name: data
-          mountPath: {{Values.data.mountPath}}
+          mountPath: {{@root.Values.data.mountPath}}
         {{/if}}
   volumes:
-    {{#if (or (eq flow.source.type "file") (eq flow.sink.type "file"))}}
+    {{#if (or (eq source.type "file") (eq sink.type "file"))}}
     - name: data
-{{indent 6 (toYaml Values.data.volume)}}
+{{indent 6 (toYaml @root.Values.data.volume)}}
     {{/if}}
     - name: config
       configMap:
-        name: {{flow.name}}-config
+        name: {{name}}-config
     - name: tmp
       emptyDir:
         sizeLimit: 256Mi
