@@ -5,7 +5,7 @@ use crate::chart::Chart;
 use crate::cli::InputArgs;
 use crate::diagnostics::{Diagnostics, Origin};
 use crate::ir::fetch::{self, IrSource};
-use crate::manifest::{self, Object, Owner};
+use crate::manifest::{self, Built, Object, Owner};
 use crate::preprocess::channels::Registry;
 use crate::preprocess::{self, Inputs, PreprocessError, Preprocessed};
 use crate::render::{self, Release};
@@ -19,9 +19,10 @@ const CHART_SEARCH: [&str; 2] = [
     "/usr/share/modelops-executor/charts/modelops",
 ];
 
-pub struct Prepared {
+pub struct Prepared<T = Object> {
     pub preprocessed: Preprocessed,
-    pub objects: Vec<Object>,
+    /// In install order.
+    pub objects: Vec<T>,
 }
 
 /// Everything up to the merged values. The channel registry comes from `--channels`, else from
@@ -75,6 +76,20 @@ pub async fn prepare(
     args: &InputArgs,
     cluster_registry: Option<Registry>,
 ) -> Result<Prepared, Error> {
+    let prepared = prepare_keeping(args, cluster_registry, |object| object).await?;
+    Ok(Prepared {
+        preprocessed: prepared.preprocessed,
+        objects: prepared.objects.into_iter().map(|b| b.kept).collect(),
+    })
+}
+
+/// [`prepare`], keeping of each object only what `keep` makes of it: `render` keeps its YAML,
+/// not the parsed tree, which halves its memory for large jobs.
+pub async fn prepare_keeping<T: Send>(
+    args: &InputArgs,
+    cluster_registry: Option<Registry>,
+    keep: impl Fn(Object) -> T + Sync,
+) -> Result<Prepared<Built<T>>, Error> {
     let chart_path = resolve_chart(args.chart.as_deref())?;
     // Load the chart first: a broken chart is reported before the IR is even fetched.
     let chart = Chart::load(&chart_path)?;
@@ -83,13 +98,19 @@ pub async fn prepare(
         name: preprocessed.job_id.clone(),
         namespace: preprocessed.namespace.clone(),
     };
-    let rendered = render::render(&chart, &preprocessed.values, &release)?;
     let owner = Owner {
         job_id: preprocessed.job_id.clone(),
         pipeline: preprocessed.pipeline.clone(),
         namespace: preprocessed.namespace.clone(),
     };
-    let objects = manifest::build(&rendered, &owner)?;
+    let labels = crate::preprocess::ownership_labels(&owner.job_id, &owner.pipeline);
+    // Rendering runs on this thread; parsing, checking and `keep` on the others, as pieces of
+    // output arrive.
+    let pieces = crate::parallel::pipeline(
+        |sink| render::render_pieces(&chart, &preprocessed.values, &release, sink),
+        |piece| manifest::build_piece(&piece, &owner, &labels, &keep),
+    )?;
+    let objects = manifest::assemble(pieces)?;
     Ok(Prepared {
         preprocessed,
         objects,

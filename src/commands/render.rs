@@ -1,14 +1,29 @@
 use super::inputs;
 use crate::cli::RenderArgs;
-use crate::manifest::{self, Object};
+use crate::manifest::{self, Built};
 use crate::{Error, ExitStatus};
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::Path;
 
 pub async fn exec(args: RenderArgs) -> Result<ExitStatus, Error> {
-    let prepared = inputs::prepare(&args.input, None).await?;
+    // Each object is kept as its YAML only: the parsed trees of a large job would double the
+    // memory `render` needs.
+    let prepared =
+        inputs::prepare_keeping(&args.input, None, |object| manifest::to_yaml(&object)).await?;
     match &args.output_dir {
-        None => print!("{}", manifest::to_yaml_stream(&prepared.objects)),
+        None => {
+            let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+            let written: std::io::Result<()> = prepared
+                .objects
+                .iter()
+                .try_for_each(|built| stdout.write_all(built.kept.as_bytes()))
+                .and_then(|()| stdout.flush());
+            written.map_err(|source| Error::Output {
+                path: "standard output".into(),
+                source,
+            })?;
+        }
         Some(dir) => write_per_template(dir, &prepared.objects)?,
     }
     tracing::info!(
@@ -22,13 +37,13 @@ pub async fn exec(args: RenderArgs) -> Result<ExitStatus, Error> {
 
 /// Like `helm template --output-dir`: `<dir>/<chart>/templates/<file>`, one file per template
 /// holding its objects (in install order).
-fn write_per_template(dir: &Path, objects: &[Object]) -> Result<(), Error> {
-    let mut by_template: BTreeMap<&str, Vec<Object>> = BTreeMap::new();
-    for object in objects {
+fn write_per_template(dir: &Path, objects: &[Built<String>]) -> Result<(), Error> {
+    let mut by_template: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for built in objects {
         by_template
-            .entry(object.template.as_str())
+            .entry(built.identity.template.as_str())
             .or_default()
-            .push(object.clone());
+            .push(&built.kept);
     }
     for (template, objects) in by_template {
         let path = dir.join(template);
@@ -36,7 +51,7 @@ fn write_per_template(dir: &Path, objects: &[Object]) -> Result<(), Error> {
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)?;
             }
-            std::fs::write(&path, manifest::to_yaml_stream(&objects))
+            std::fs::write(&path, objects.concat())
         };
         write().map_err(|source| Error::Output {
             path: path.display().to_string(),

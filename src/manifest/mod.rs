@@ -6,7 +6,7 @@ mod order;
 pub use order::{SCORING_FLOW, Wave, install_order, uninstall_order};
 
 use crate::preprocess::{LABEL_COMPONENT, ownership_labels};
-use crate::render::Rendered;
+use crate::render::{Piece, Rendered};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
@@ -105,52 +105,119 @@ pub fn is_cluster_scoped(kind: &str) -> bool {
     CLUSTER_SCOPED.contains(&kind)
 }
 
-/// Parses every template's output into objects, stamps ownership, and sorts in install order.
-/// All problems are reported together.
-pub fn build(rendered: &[Rendered], owner: &Owner) -> Result<Vec<Object>, ManifestError> {
-    let mut problems = Vec::new();
-    let mut objects = Vec::new();
-    let labels = ownership_labels(&owner.job_id, &owner.pipeline);
-    for output in rendered {
-        let documents = match crate::yaml::parse_documents(&output.text) {
-            Ok(documents) => documents,
-            Err(err) => {
-                problems.push(format!(
-                    "{}: the rendered output is not valid YAML: {err}",
-                    output.template
-                ));
-                continue;
-            }
-        };
-        for document in documents {
-            let mut object = Object {
-                template: output.template.clone(),
-                document: document.index,
-                value: document.value,
-            };
-            match stamp(&mut object, &labels, owner) {
-                Ok(()) => objects.push(object),
-                Err(message) => problems.push(format!(
-                    "{}, document {}: {message}",
-                    object.template, object.document
-                )),
-            }
+/// What ordering, duplicate checks and messages need of an object, kept beside whatever the
+/// caller keeps of it (the object itself, or just its YAML).
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub template: String,
+    pub document: usize,
+    pub group: String,
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub component: Option<String>,
+}
+
+impl Identity {
+    fn of(object: &Object) -> Identity {
+        Identity {
+            template: object.template.clone(),
+            document: object.document,
+            group: object.group().to_string(),
+            kind: object.kind().to_string(),
+            namespace: object.namespace().map(str::to_string),
+            name: object.name().to_string(),
+            component: object.component().map(str::to_string),
         }
     }
-    let mut seen: BTreeMap<(String, String, String, String), &Object> = BTreeMap::new();
-    for object in &objects {
+    /// `kind/name`, how kubectl and the messages name an object.
+    pub fn display(&self) -> String {
+        format!("{}/{}", self.kind.to_ascii_lowercase(), self.name)
+    }
+}
+
+/// An object that passed every check, and what the caller keeps of it.
+#[derive(Debug)]
+pub struct Built<T> {
+    pub identity: Identity,
+    pub kept: T,
+}
+
+/// The objects and problems of one [`Piece`] of rendered output.
+#[derive(Debug)]
+pub struct PieceObjects<T> {
+    objects: Vec<Built<T>>,
+    problems: Vec<String>,
+}
+
+/// Parses a piece of a template's output, checks and stamps each object, and hands it to
+/// `keep`. Pieces are independent, so they are built on several threads while rendering goes on.
+pub fn build_piece<T>(
+    piece: &Piece,
+    owner: &Owner,
+    labels: &Value,
+    keep: &impl Fn(Object) -> T,
+) -> PieceObjects<T> {
+    let mut built = PieceObjects {
+        objects: Vec::new(),
+        problems: Vec::new(),
+    };
+    let documents = match crate::yaml::parse_documents(&piece.text) {
+        Ok(documents) => documents,
+        Err(mut err) => {
+            err.location = err
+                .location
+                .map(|(line, column)| (line + piece.line_offset, column));
+            built.problems.push(format!(
+                "{}: the rendered output is not valid YAML: {err}",
+                piece.template
+            ));
+            return built;
+        }
+    };
+    for document in documents {
+        let mut object = Object {
+            template: piece.template.to_string(),
+            document: piece.document_offset + document.index,
+            value: document.value,
+        };
+        match stamp(&mut object, labels, owner) {
+            Ok(()) => built.objects.push(Built {
+                identity: Identity::of(&object),
+                kept: keep(object),
+            }),
+            Err(message) => built.problems.push(format!(
+                "{}, document {}: {message}",
+                object.template, object.document
+            )),
+        }
+    }
+    built
+}
+
+/// The pieces' objects, in rendering order, checked for duplicates and sorted in install order;
+/// or every problem of every piece.
+pub fn assemble<T>(pieces: Vec<PieceObjects<T>>) -> Result<Vec<Built<T>>, ManifestError> {
+    let mut problems = Vec::new();
+    let mut objects = Vec::new();
+    for piece in pieces {
+        problems.extend(piece.problems);
+        objects.extend(piece.objects);
+    }
+    let mut seen: BTreeMap<(&str, &str, &str, &str), &Identity> = BTreeMap::new();
+    for Built { identity, .. } in &objects {
         let key = (
-            object.group().to_string(),
-            object.kind().to_string(),
-            object.namespace().unwrap_or_default().to_string(),
-            object.name().to_string(),
+            identity.group.as_str(),
+            identity.kind.as_str(),
+            identity.namespace.as_deref().unwrap_or_default(),
+            identity.name.as_str(),
         );
-        if let Some(first) = seen.insert(key, object) {
+        if let Some(first) = seen.insert(key, identity) {
             problems.push(format!(
                 "{}, document {}: {} is also rendered by {}, document {}",
-                object.template,
-                object.document,
-                object.display(),
+                identity.template,
+                identity.document,
+                identity.display(),
                 first.template,
                 first.document
             ));
@@ -158,18 +225,37 @@ pub fn build(rendered: &[Rendered], owner: &Owner) -> Result<Vec<Object>, Manife
     }
     match problems.len() {
         0 => {
-            install_order(&mut objects);
+            objects.sort_by_cached_key(|built| {
+                let identity = &built.identity;
+                order::rank(
+                    &identity.kind,
+                    &identity.name,
+                    identity.component.as_deref(),
+                )
+            });
             Ok(objects)
-        }
-        1 => {
-            let message = problems.remove(0);
-            Err(ManifestError::Several {
-                count: 1,
-                problems: vec![message],
-            })
         }
         count => Err(ManifestError::Several { count, problems }),
     }
+}
+
+/// Parses every template's output into objects, stamps ownership, and sorts in install order.
+/// All problems are reported together.
+pub fn build(rendered: &[Rendered], owner: &Owner) -> Result<Vec<Object>, ManifestError> {
+    let labels = ownership_labels(&owner.job_id, &owner.pipeline);
+    let pieces = rendered
+        .iter()
+        .map(|output| {
+            let piece = Piece {
+                template: output.template.as_str().into(),
+                text: output.text.clone(),
+                line_offset: 0,
+                document_offset: 0,
+            };
+            build_piece(&piece, owner, &labels, &|object| object)
+        })
+        .collect();
+    Ok(assemble(pieces)?.into_iter().map(|b| b.kept).collect())
 }
 
 fn stamp(object: &mut Object, labels: &Value, owner: &Owner) -> Result<(), String> {
@@ -238,16 +324,14 @@ fn is_dns1123_subdomain(name: &str) -> bool {
     !name.is_empty() && name.len() <= 253 && name.split('.').all(crate::names::is_dns1123_label)
 }
 
-/// The objects as one YAML stream, each preceded by its source template, as `helm template` prints.
-pub fn to_yaml_stream(objects: &[Object]) -> String {
-    crate::parallel::map(objects, |object| {
-        format!(
-            "---\n# Source: {}\n{}",
-            object.template,
-            crate::yaml::to_string(&object.value)
-        )
-    })
-    .concat()
+/// An object as a document of a YAML stream, preceded by its source template, as
+/// `helm template` prints it.
+pub fn to_yaml(object: &Object) -> String {
+    format!(
+        "---\n# Source: {}\n{}",
+        object.template,
+        crate::yaml::to_string(&object.value)
+    )
 }
 
 #[cfg(test)]
@@ -315,6 +399,36 @@ mod tests {
         assert!(
             err.contains("configmap/a is also rendered by c/templates/t.yaml, document 1"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn later_pieces_report_positions_in_the_whole_template() {
+        let piece = Piece {
+            template: "c/templates/t.yaml".into(),
+            text: format!(
+                "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Bad_Name\n{COMPONENT}"
+            ),
+            line_offset: 100,
+            document_offset: 7,
+        };
+        let labels = ownership_labels("job-1", "fraud");
+        let built = build_piece(&piece, &owner(), &labels, &|object| object);
+        assert_eq!(built.problems.len(), 1);
+        assert!(
+            built.problems[0].starts_with("c/templates/t.yaml, document 8:"),
+            "{:?}",
+            built.problems
+        );
+        let broken = Piece {
+            text: "---\na: 1\nb: [unclosed\n".into(),
+            ..piece
+        };
+        let built = build_piece(&broken, &owner(), &labels, &|object| object);
+        assert!(
+            built.problems[0].contains("line 104"),
+            "{:?}",
+            built.problems
         );
     }
 

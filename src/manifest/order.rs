@@ -43,25 +43,40 @@ pub const SCORING_FLOW: &str = "scoring-flow";
 impl Wave {
     /// Workloads and custom resources go by component: flows after services.
     pub fn of(object: &Object) -> Wave {
-        match KIND_ORDER.iter().find(|(kind, _)| *kind == object.kind()) {
+        Wave::of_kind(object.kind(), object.label(LABEL_COMPONENT))
+    }
+
+    fn of_kind(kind: &str, component: Option<&str>) -> Wave {
+        match KIND_ORDER.iter().find(|(k, _)| *k == kind) {
             Some((_, wave)) => *wave,
-            None if object.label(LABEL_COMPONENT) == Some(SCORING_FLOW) => Wave::ScoringFlows,
+            None if component == Some(SCORING_FLOW) => Wave::ScoringFlows,
             None => Wave::ScoringServices,
         }
     }
 }
 
-fn rank(object: &Object) -> (Wave, usize, String) {
+/// Install order: by wave, then kind order inside the wave, then name (then kind, for kinds
+/// without a fixed place).
+pub(super) fn rank(
+    kind: &str,
+    name: &str,
+    component: Option<&str>,
+) -> (Wave, usize, String, String) {
     let kind_rank = KIND_ORDER
         .iter()
-        .position(|(kind, _)| *kind == object.kind())
+        .position(|(k, _)| *k == kind)
         .unwrap_or(KIND_ORDER.len());
-    (Wave::of(object), kind_rank, object.name().to_string())
+    (
+        Wave::of_kind(kind, component),
+        kind_rank,
+        name.to_string(),
+        kind.to_string(),
+    )
 }
 
 /// Sorts for applying: by wave, then kind order inside the wave, then name.
 pub fn install_order(objects: &mut [Object]) {
-    objects.sort_by_cached_key(|o| (rank(o), o.kind().to_string()));
+    objects.sort_by_cached_key(|o| rank(o.kind(), o.name(), o.component()));
 }
 
 /// Sorts for deleting: flows before services, and the reverse of install order throughout.

@@ -6,9 +6,10 @@
 pub mod helpers;
 
 use crate::chart::{self, Chart, TemplateFile};
-use handlebars::Handlebars;
+use handlebars::{Context, Handlebars};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
@@ -36,13 +37,49 @@ pub struct Rendered {
     pub text: String,
 }
 
+/// Whole YAML documents of one template's output, cut at a `---` line: rendering hands its
+/// output on in pieces, so parsing runs while rendering goes on and no template's whole output
+/// (megabytes for a thousand flows) is held at once.
+#[derive(Debug, Clone)]
+pub struct Piece {
+    pub template: Arc<str>,
+    pub text: String,
+    /// Lines of the template's output before this piece.
+    pub line_offset: usize,
+    /// Documents of the template's output before this piece.
+    pub document_offset: usize,
+}
+
+/// A template's output is handed on once this much is buffered (and a document ends).
+const PIECE_BYTES: usize = 64 * 1024;
+
 /// Where a named partial's text sits, to point errors at the `_*.tpl` file and line.
 struct PartialOrigin {
     file: String,
     first_line: usize,
 }
 
+/// Renders every template into memory (tests, small charts); see [`render_pieces`].
 pub fn render(chart: &Chart, job: &Value, release: &Release) -> Result<Vec<Rendered>, RenderError> {
+    let mut out: Vec<Rendered> = Vec::new();
+    render_pieces(chart, job, release, &mut |piece| match out.last_mut() {
+        Some(last) if piece.line_offset > 0 => last.text.push_str(&piece.text),
+        _ => out.push(Rendered {
+            template: piece.template.to_string(),
+            text: piece.text,
+        }),
+    })?;
+    Ok(out)
+}
+
+/// Renders every enabled chart's templates, in chart order, handing each template's output to
+/// `sink` in [`Piece`]s as it is produced.
+pub fn render_pieces(
+    chart: &Chart,
+    job: &Value,
+    release: &Release,
+    sink: &mut dyn FnMut(Piece),
+) -> Result<(), RenderError> {
     let scoped = chart::coalesce(chart, job);
     let mut registry = Handlebars::new();
     registry.set_strict_mode(true);
@@ -84,27 +121,117 @@ pub fn render(chart: &Chart, job: &Value, release: &Release) -> Result<Vec<Rende
         }
     }
 
-    let mut out = Vec::new();
-    for scope in &scoped {
+    // One context for every template: the job's values are copied into it once, and only the
+    // chart-specific parts change between templates.
+    let mut context = Context::from(json!({
+        "Values": null,
+        "Job": job,
+        "Release": {"Name": release.name, "Namespace": release.namespace, "Service": "modelops-executor"},
+        "Chart": null,
+        "Template": null,
+    }));
+    for scope in scoped {
         let chart_meta = &scope.chart.meta;
+        let data = context.data_mut();
+        data["Values"] = scope.values;
+        data["Chart"] = json!({"Name": chart_meta.name, "Version": chart_meta.version, "AppVersion": chart_meta.app_version, "Description": chart_meta.description});
         for file in &scope.chart.templates {
-            let context = json!({
-                "Values": scope.values,
-                "Job": job,
-                "Release": {"Name": release.name, "Namespace": release.namespace, "Service": "modelops-executor"},
-                "Chart": {"Name": chart_meta.name, "Version": chart_meta.version, "AppVersion": chart_meta.app_version, "Description": chart_meta.description},
-                "Template": {"Name": file.name, "BasePath": format!("{}/templates", scope.chart.path)},
-            });
-            let text = registry
-                .render(&file.name, &context)
+            context.data_mut()["Template"] =
+                json!({"Name": file.name, "BasePath": format!("{}/templates", scope.chart.path)});
+            let mut output = PieceWriter {
+                template: Arc::from(file.name.as_str()),
+                buffer: Vec::with_capacity(PIECE_BYTES + 4096),
+                line_offset: 0,
+                document_offset: 0,
+                searched_from: 0,
+                sink: &mut *sink,
+            };
+            registry
+                .render_with_context_to_write(&file.name, &context, &mut output)
                 .map_err(|e| template_error(&e, &partial_origins))?;
-            out.push(Rendered {
-                template: file.name.clone(),
-                text,
-            });
+            output.ship(output.buffer.len())?;
         }
     }
-    Ok(out)
+    Ok(())
+}
+
+/// Collects a template's output and hands on the complete documents in it.
+struct PieceWriter<'s> {
+    template: Arc<str>,
+    buffer: Vec<u8>,
+    line_offset: usize,
+    document_offset: usize,
+    /// No separator line starts in `buffer` before this (so a huge document is scanned once).
+    searched_from: usize,
+    sink: &'s mut dyn FnMut(Piece),
+}
+
+impl PieceWriter<'_> {
+    /// Hands on `buffer[..end]`.
+    fn ship(&mut self, end: usize) -> Result<(), RenderError> {
+        let rest = self.buffer.split_off(end);
+        let bytes = std::mem::replace(&mut self.buffer, rest);
+        let text = String::from_utf8(bytes).map_err(|_| RenderError::File {
+            file: self.template.to_string(),
+            message: "the rendered output is not UTF-8".into(),
+        })?;
+        let (lines, documents) = (
+            text.matches('\n').count(),
+            crate::yaml::document_count(&text),
+        );
+        (self.sink)(Piece {
+            template: self.template.clone(),
+            text,
+            line_offset: self.line_offset,
+            document_offset: self.document_offset,
+        });
+        self.line_offset += lines;
+        self.document_offset += documents;
+        self.searched_from = 0;
+        Ok(())
+    }
+}
+
+impl std::io::Write for PieceWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.buffer.extend_from_slice(bytes);
+        if self.buffer.len() >= PIECE_BYTES {
+            match last_separator_line(&self.buffer, self.searched_from) {
+                Some(cut) => self.ship(cut).map_err(std::io::Error::other)?,
+                // The last line may still grow into a separator: look at it again next time.
+                None => {
+                    self.searched_from = self
+                        .buffer
+                        .iter()
+                        .rposition(|&b| b == b'\n')
+                        .unwrap_or(self.searched_from)
+                }
+            }
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The start of the last complete `---` line that starts after `from` (and is not the first
+/// line), if any.
+fn last_separator_line(buffer: &[u8], from: usize) -> Option<usize> {
+    let mut end = buffer.len();
+    while let Some(newline) = buffer[from..end].iter().rposition(|&b| b == b'\n') {
+        let start = from + newline + 1;
+        if buffer[start..].starts_with(b"---")
+            && let Some(length) = buffer[start..].iter().position(|&b| b == b'\n')
+            && std::str::from_utf8(&buffer[start..start + length])
+                .is_ok_and(crate::yaml::is_separator)
+        {
+            return Some(start);
+        }
+        end = from + newline;
+    }
+    None
 }
 
 fn syntax_error(err: &handlebars::TemplateError, file: &str, first_line: usize) -> RenderError {
@@ -289,6 +416,33 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].template, "t/templates/cm.yaml");
         assert_eq!(out[0].text, "image: scorer:1\nns: ns\nlabels:\n  app: p\n");
+    }
+
+    #[test]
+    fn large_output_comes_in_pieces_of_whole_documents() {
+        let chart = chart(&[(
+            "templates/cm.yaml",
+            "# Source: cm\n{{#each Job.items}}\n---\nkind: ConfigMap\nmetadata:\n  name: cm-{{this}}\n{{/each}}\n",
+        )]);
+        let job = json!({"items": (0..5000).collect::<Vec<_>>()});
+        let mut pieces = Vec::new();
+        render_pieces(&chart, &job, &release(), &mut |piece| pieces.push(piece)).unwrap();
+        assert!(pieces.len() > 3, "{} pieces", pieces.len());
+        let whole: String = pieces.iter().map(|p| p.text.as_str()).collect();
+        let (mut lines, mut documents) = (0, 0);
+        for piece in &pieces {
+            assert_eq!(
+                (piece.line_offset, piece.document_offset),
+                (lines, documents)
+            );
+            if lines > 0 {
+                assert!(piece.text.starts_with("---\n"), "{:?}", &piece.text[..20]);
+            }
+            lines += piece.text.matches('\n').count();
+            documents += crate::yaml::document_count(&piece.text);
+        }
+        assert_eq!(documents, crate::yaml::document_count(&whole));
+        assert_eq!(render(&chart, &job, &release()).unwrap()[0].text, whole);
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! Handlebars consumes) and emitted back. The one YAML library of the crate is `serde_norway`,
 //! the maintained fork of the archived `serde_yaml` (docs/design-choices.md).
 
+mod emit;
+
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -132,9 +134,17 @@ pub fn parse_one(text: &str) -> Result<Value, YamlError> {
     }
 }
 
-/// Emits a value as a YAML document (no leading `---`, trailing newline).
+/// Emits a value as a YAML document (no leading `---`, trailing newline), exactly as
+/// serde_norway does; the common shapes take a faster path (`emit`).
 pub fn to_string(value: &Value) -> String {
-    serde_norway::to_string(value).expect("a JSON value always serialises to YAML")
+    emit::emit(value).unwrap_or_else(|| {
+        serde_norway::to_string(value).expect("a JSON value always serialises to YAML")
+    })
+}
+
+/// How many documents the parser finds in `text` (empty ones included).
+pub(crate) fn document_count(text: &str) -> usize {
+    document_start_lines(text).len()
 }
 
 /// 1-based first line of each document, as the parser counts documents: a `---` line opens a
