@@ -28,30 +28,28 @@ pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> 
     })
 }
 
-/// Runs `produce` on this thread and `consume` on worker threads on what it produces, while it
-/// produces (a bounded queue keeps memory flat); the results are in production order. If
-/// `produce` fails, its error is returned once the workers have stopped.
+/// Runs `produce` on this thread and `consume` on what it produces, on the other threads while
+/// it produces and on this one too once it is done (a bounded queue keeps memory flat); the
+/// results are in production order. If `produce` fails, its error is returned once the queue is
+/// drained.
 pub fn pipeline<I: Send, O: Send, E>(
     produce: impl FnOnce(&mut dyn FnMut(I)) -> Result<(), E>,
     consume: impl Fn(I) -> O + Sync,
 ) -> Result<Vec<O>, E> {
     let (sender, receiver) = std::sync::mpsc::sync_channel::<(usize, I)>(threads() * 2);
     let receiver = std::sync::Mutex::new(receiver);
+    let drain = || {
+        let mut results = Vec::new();
+        loop {
+            let next = receiver.lock().expect("a worker panicked").recv();
+            match next {
+                Ok((position, item)) => results.push((position, consume(item))),
+                Err(_) => return results,
+            }
+        }
+    };
     std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads())
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut results = Vec::new();
-                    loop {
-                        let next = receiver.lock().expect("a worker panicked").recv();
-                        match next {
-                            Ok((position, item)) => results.push((position, consume(item))),
-                            Err(_) => return results,
-                        }
-                    }
-                })
-            })
-            .collect();
+        let workers: Vec<_> = (1..threads().max(2)).map(|_| scope.spawn(drain)).collect();
         let mut position = 0;
         let produced = produce(&mut |item| {
             // Fails only when every worker is gone, i.e. panicked; the join below reports that.
@@ -59,10 +57,10 @@ pub fn pipeline<I: Send, O: Send, E>(
             position += 1;
         });
         drop(sender);
-        let mut results: Vec<(usize, O)> = workers
-            .into_iter()
-            .flat_map(|w| w.join().expect("a worker thread panicked"))
-            .collect();
+        let mut results = drain();
+        for worker in workers {
+            results.extend(worker.join().expect("a worker thread panicked"));
+        }
         produced?;
         results.sort_unstable_by_key(|(position, _)| *position);
         Ok(results.into_iter().map(|(_, result)| result).collect())

@@ -93,7 +93,7 @@ pub async fn prepare_keeping<T: Send>(
     let chart_path = resolve_chart(args.chart.as_deref())?;
     // Load the chart first: a broken chart is reported before the IR is even fetched.
     let chart = Chart::load(&chart_path)?;
-    let preprocessed = preprocess(args, cluster_registry).await?;
+    let mut preprocessed = preprocess(args, cluster_registry).await?;
     let release = Release {
         name: preprocessed.job_id.clone(),
         namespace: preprocessed.namespace.clone(),
@@ -107,7 +107,7 @@ pub async fn prepare_keeping<T: Send>(
     // Rendering runs on this thread; parsing, checking and `keep` on the others, as pieces of
     // output arrive.
     let pieces = crate::parallel::pipeline(
-        |sink| render::render_pieces(&chart, &preprocessed.values, &release, sink),
+        |sink| render::render_pieces(&chart, &mut preprocessed.values, &release, sink),
         |piece| manifest::build_piece(&piece, &owner, &labels, &keep),
     )?;
     let objects = manifest::assemble(pieces)?;

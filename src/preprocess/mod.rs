@@ -84,8 +84,7 @@ pub fn preprocess(
         return Err(PreprocessError::JobId(job_id.clone()));
     }
     let generated = generate(ir, registry, inputs).map_err(PreprocessError::Invalid)?;
-    let assemble = |job_id: &str| -> Result<Value, ValuesError> {
-        let mut values = generated.clone();
+    let assemble = |mut values: Value, job_id: &str| -> Result<Value, ValuesError> {
         let labels = ownership_labels(job_id, &ir.pipeline.name);
         let global = values["global"]
             .as_object_mut()
@@ -102,9 +101,9 @@ pub fn preprocess(
     };
     let job_id = match &inputs.job_id {
         Some(job_id) => job_id.clone(),
-        None => default_job_id(&ir.pipeline.name, &assemble("")?),
+        None => default_job_id(&ir.pipeline.name, &assemble(generated.clone(), "")?),
     };
-    let values = assemble(&job_id)?;
+    let values = assemble(generated, &job_id)?;
     let yaml = crate::yaml::to_string(&values);
     let digest = crate::digest::sha256_hex(yaml.as_bytes());
     Ok(Preprocessed {

@@ -62,25 +62,36 @@ struct PartialOrigin {
 /// Renders every template into memory (tests, small charts); see [`render_pieces`].
 pub fn render(chart: &Chart, job: &Value, release: &Release) -> Result<Vec<Rendered>, RenderError> {
     let mut out: Vec<Rendered> = Vec::new();
-    render_pieces(chart, job, release, &mut |piece| match out.last_mut() {
-        Some(last) if piece.line_offset > 0 => last.text.push_str(&piece.text),
-        _ => out.push(Rendered {
-            template: piece.template.to_string(),
-            text: piece.text,
-        }),
-    })?;
+    render_pieces(
+        chart,
+        &mut job.clone(),
+        release,
+        &mut |piece| match out.last_mut() {
+            Some(last) if piece.line_offset > 0 => last.text.push_str(&piece.text),
+            _ => out.push(Rendered {
+                template: piece.template.to_string(),
+                text: piece.text,
+            }),
+        },
+    )?;
     Ok(out)
 }
 
 /// Renders every enabled chart's templates, in chart order, handing each template's output to
-/// `sink` in [`Piece`]s as it is produced.
+/// `sink` in [`Piece`]s as it is produced. The job's values are moved into the templates'
+/// context for the time of rendering and put back: for a large job they are megabytes.
 pub fn render_pieces(
     chart: &Chart,
-    job: &Value,
+    job: &mut Value,
     release: &Release,
     sink: &mut dyn FnMut(Piece),
 ) -> Result<(), RenderError> {
-    let scoped = chart::coalesce(chart, job);
+    let mut scoped = chart::coalesce(chart, job);
+    // A chart without templates (the umbrella) only passes values down; its copy of the whole
+    // job is not needed any more.
+    for scope in scoped.iter_mut().filter(|s| s.chart.templates.is_empty()) {
+        scope.values = Value::Null;
+    }
     let mut registry = Handlebars::new();
     registry.set_strict_mode(true);
     registry.register_escape_fn(handlebars::no_escape);
@@ -121,15 +132,27 @@ pub fn render_pieces(
         }
     }
 
-    // One context for every template: the job's values are copied into it once, and only the
-    // chart-specific parts change between templates.
+    // One context for every template; only the chart-specific parts change between templates.
     let mut context = Context::from(json!({
         "Values": null,
-        "Job": job,
+        "Job": null,
         "Release": {"Name": release.name, "Namespace": release.namespace, "Service": "modelops-executor"},
         "Chart": null,
         "Template": null,
     }));
+    context.data_mut()["Job"] = std::mem::take(job);
+    let rendered = render_scopes(scoped, &registry, &mut context, &partial_origins, sink);
+    *job = std::mem::take(&mut context.data_mut()["Job"]);
+    rendered
+}
+
+fn render_scopes(
+    scoped: Vec<chart::Scoped<'_>>,
+    registry: &Handlebars<'_>,
+    context: &mut Context,
+    partial_origins: &BTreeMap<String, PartialOrigin>,
+    sink: &mut dyn FnMut(Piece),
+) -> Result<(), RenderError> {
     for scope in scoped {
         let chart_meta = &scope.chart.meta;
         let data = context.data_mut();
@@ -147,8 +170,8 @@ pub fn render_pieces(
                 sink: &mut *sink,
             };
             registry
-                .render_with_context_to_write(&file.name, &context, &mut output)
-                .map_err(|e| template_error(&e, &partial_origins))?;
+                .render_with_context_to_write(&file.name, context, &mut output)
+                .map_err(|e| template_error(&e, partial_origins))?;
             output.ship(output.buffer.len())?;
         }
     }
@@ -426,7 +449,10 @@ mod tests {
         )]);
         let job = json!({"items": (0..5000).collect::<Vec<_>>()});
         let mut pieces = Vec::new();
-        render_pieces(&chart, &job, &release(), &mut |piece| pieces.push(piece)).unwrap();
+        render_pieces(&chart, &mut job.clone(), &release(), &mut |piece| {
+            pieces.push(piece)
+        })
+        .unwrap();
         assert!(pieces.len() > 3, "{} pieces", pieces.len());
         let whole: String = pieces.iter().map(|p| p.text.as_str()).collect();
         let (mut lines, mut documents) = (0, 0);
