@@ -359,7 +359,7 @@ async fn read_entries(
                 tracing::warn!(object = %entry.display(), "not deleting: it is no longer this job's object");
                 return Ok(None);
             }
-            if entry.uid.as_ref() != found.metadata.uid.as_ref() && entry.uid.is_some() {
+            if entry.uid.is_some() && entry.uid != found.metadata.uid {
                 tracing::info!(object = %entry.display(), "recreated since it was recorded; deleting the current one, which is still this job's");
             }
             Ok(Some(Doomed::new(
