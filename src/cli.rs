@@ -1,6 +1,7 @@
 //! The command line (DESIGN §1). Flags shared by several subcommands keep one spelling, and every
 //! flag can also come from a `MODELOPS_*` environment variable (the Tekton tasks use both).
 
+use crate::cluster::delete::Cascade;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -199,6 +200,14 @@ pub struct FinallyArgs {
     /// Delete with grace period 0.
     #[arg(long, env = "MODELOPS_FORCE")]
     pub force: bool,
+    /// How deleting a workload reaches its pods, as in kubectl and Helm: `background` returns
+    /// once every object of the job is gone and leaves the pods to the garbage collector;
+    /// `foreground` deletes workloads after their pods, so the pods are gone too.
+    #[arg(long, value_enum, default_value_t = Cascade::Background, env = "MODELOPS_CASCADE")]
+    pub cascade: Cascade,
+    /// Objects deleted at once within a wave.
+    #[arg(long, default_value_t = 16, env = "MODELOPS_CONCURRENCY")]
+    pub concurrency: usize,
     #[command(flatten)]
     pub run: RunArgs,
 }

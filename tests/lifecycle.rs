@@ -8,7 +8,9 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{
+    Api, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
+};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config, ResourceExt};
 use serde_json::json;
@@ -235,6 +237,39 @@ impl Scene {
             .map(|cm| cm.data.unwrap_or_default())
     }
 
+    /// The record's inventory: `apiVersion kind namespace|- name uid|-` lines.
+    async fn inventory(&self) -> Vec<String> {
+        let record = self.record().await.expect("job record");
+        record["inventory"].lines().map(str::to_string).collect()
+    }
+
+    /// Inventory objects that still exist: with the recorded uid, or under the name at all when
+    /// no uid was recorded yet (an install killed before it could record it).
+    async fn still_there(&self, inventory: &[String]) -> Vec<String> {
+        let mut out = Vec::new();
+        for line in inventory {
+            let parts: Vec<&str> = line.split(' ').collect();
+            let [api_version, kind, namespace, name, uid] = parts[..] else {
+                panic!("bad inventory line `{line}`");
+            };
+            let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+            let gvk = GroupVersionKind::gvk(group, version, kind);
+            let (resource, _) = kube::discovery::pinned_kind(&self.client, &gvk)
+                .await
+                .unwrap();
+            let api: Api<DynamicObject> = if namespace == "-" {
+                Api::all_with(self.client.clone(), &resource)
+            } else {
+                Api::namespaced_with(self.client.clone(), namespace, &resource)
+            };
+            let found = api.get_opt(name).await.unwrap();
+            if found.is_some_and(|o| uid == "-" || o.metadata.uid.as_deref() == Some(uid)) {
+                out.push(format!("{}/{name}", kind.to_ascii_lowercase()));
+            }
+        }
+        out
+    }
+
     async fn cleanup(self) {
         let finally = self.run(&[
             "finally",
@@ -351,6 +386,20 @@ async fn batch_lifecycle_install_wait_status_finally() {
     let jobs = scene.run(&["jobs", "--namespace", &scene.namespace]);
     assert!(String::from_utf8_lossy(&jobs.stdout).contains(&scene.job_id));
 
+    // The default cascade is background: finally returns once every recorded object (this
+    // uid) is gone, like `helm uninstall --wait`; the pods are left to the garbage collector.
+    let inventory = scene.inventory().await;
+    assert!(
+        inventory.iter().all(|line| !line.ends_with(" -")),
+        "every applied object has its uid recorded: {inventory:?}"
+    );
+    assert!(
+        inventory
+            .iter()
+            .any(|line| line.starts_with("batch/v1 Job ")),
+        "{inventory:?}"
+    );
+    assert_eq!(scene.still_there(&inventory).await.len(), inventory.len());
     let finally = scene.run(
         &[
             &["finally", "--results-dir", &results][..],
@@ -363,12 +412,13 @@ async fn batch_lifecycle_install_wait_status_finally() {
         "finally failed:\n{}",
         stderr(&finally)
     );
+    assert_eq!(scene.still_there(&inventory).await, Vec::<String>::new());
     assert_eq!(scene.remaining().await, Vec::<String>::new());
-    assert!(
-        scene.labelled::<Pod>().await.is_empty(),
-        "pods of the job remain"
-    );
-    assert_eq!(scene.record().await.unwrap()["phase"], "Uninstalled");
+    assert!(stderr(&finally).contains("garbage collector"));
+    let record = scene.record().await.unwrap();
+    assert_eq!(record["phase"], "Uninstalled");
+    assert_eq!(record["inventory"], "");
+    assert_eq!(scene.result("phase"), "Uninstalled");
     // Safe to run twice.
     let again = scene.run(&[&["finally"][..], &scene.job_ref()].concat());
     assert!(
@@ -562,14 +612,55 @@ async fn install_killed_mid_apply_is_cleaned_up_by_finally() {
     );
     assert!(!scene.remaining().await.is_empty());
 
+    let inventory = scene.inventory().await;
     let finally = scene.run(&[&["finally"][..], &scene.job_ref()].concat());
     assert!(finally.status.success(), "{}", stderr(&finally));
+    assert_eq!(scene.still_there(&inventory).await, Vec::<String>::new());
     assert!(
         scene.remaining().await.is_empty(),
         "{:?}",
         scene.remaining().await
     );
-    assert!(scene.labelled::<Pod>().await.is_empty());
+    scene.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finally_with_foreground_cascade_returns_after_the_pods_are_gone() {
+    let Some(scene) = Scene::new("foreground_cascade").await else {
+        return;
+    };
+    let install = scene.run(&scene.install_args("examples/batch-fraud", &[]));
+    assert!(install.status.success(), "{}", stderr(&install));
+    let wait = scene.run(&[&["wait", "--timeout", "90s"][..], &scene.job_ref()].concat());
+    assert!(wait.status.success(), "{}", stderr(&wait));
+    let pods = scene.labelled::<Pod>().await;
+    assert!(
+        pods.iter().any(|p| p.labels().contains_key("job-name")),
+        "the completed flow Jobs keep their pods until deleted: {:?}",
+        pods.iter().map(|p| p.name_any()).collect::<Vec<_>>()
+    );
+    let inventory = scene.inventory().await;
+
+    let finally = scene
+        .command(&[&["finally"][..], &scene.job_ref()].concat())
+        .env("MODELOPS_CASCADE", "foreground")
+        .output()
+        .unwrap();
+    assert!(finally.status.success(), "{}", stderr(&finally));
+    assert!(
+        stderr(&finally).contains("Foreground"),
+        "{}",
+        stderr(&finally)
+    );
+    assert_eq!(scene.still_there(&inventory).await, Vec::<String>::new());
+    assert_eq!(scene.remaining().await, Vec::<String>::new());
+    let pods = scene.labelled::<Pod>().await;
+    assert!(
+        pods.is_empty(),
+        "pods of the job remain: {:?}",
+        pods.iter().map(|p| p.name_any()).collect::<Vec<_>>()
+    );
+    assert_eq!(scene.record().await.unwrap()["phase"], "Uninstalled");
     scene.cleanup().await;
 }
 

@@ -1,7 +1,7 @@
 //! `install` on a cluster: ownership preflight, the job record first, server-side apply in waves
 //! with bounded concurrency, waits between waves, and pruning of what is no longer rendered.
 
-use super::delete::{self, DeleteOptions};
+use super::delete::{self, Cascade, DeleteOptions};
 use super::record::{self, InventoryEntry, JobRecord, Phase, Task};
 use super::wait::{self, Signal, Target, Until, WaitOptions};
 use super::{Cluster, ClusterError, FIELD_MANAGER, with_retry};
@@ -420,10 +420,13 @@ async fn prune(
         return Ok(());
     }
     tracing::info!(objects = stale.len(), "pruning objects no longer rendered");
+    // Foreground, as before finally had a choice: a pruned flow's pods are gone when install
+    // returns.
     let options = DeleteOptions {
         force: false,
         deadline: options.deadline,
         concurrency: options.concurrency,
+        cascade: Cascade::Foreground,
     };
     delete::delete_entries(cluster, &job.job_id, stale, &options).await
 }

@@ -12,6 +12,7 @@ use crate::diagnostics::Diagnostics;
 use crate::manifest::Object;
 use crate::preprocess::channels::{CHANNEL_LABEL, Registry};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use kube::core::{DynamicResourceScope, PartialObjectMeta, Resource};
 use kube::discovery::{ApiCapabilities, Scope};
 use kube::{Client, Config};
 use std::collections::HashMap;
@@ -134,6 +135,29 @@ impl Cluster {
         kind: &str,
         namespace: Option<&str>,
     ) -> Result<Api<DynamicObject>, ClusterError> {
+        self.api_of(api_version, kind, namespace).await
+    }
+
+    /// Like [`Cluster::api`], but get, list and watch return metadata only (no spec, no status):
+    /// for callers that decide on names, labels and uids, so they never hold whole objects.
+    pub async fn metadata_api(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+    ) -> Result<Api<PartialObjectMeta<DynamicObject>>, ClusterError> {
+        self.api_of(api_version, kind, namespace).await
+    }
+
+    async fn api_of<K>(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+    ) -> Result<Api<K>, ClusterError>
+    where
+        K: Resource<DynamicType = ApiResource, Scope = DynamicResourceScope>,
+    {
         let (resource, capabilities) = self.resource(api_version, kind).await?;
         Ok(match (capabilities.scope, namespace) {
             (Scope::Namespaced, Some(namespace)) => {

@@ -1,6 +1,6 @@
 use crate::cli::FinallyArgs;
 use crate::cluster::Cluster;
-use crate::cluster::delete::{self, DeleteOptions};
+use crate::cluster::delete::{self, Cascade, DeleteOptions};
 use crate::tekton;
 use crate::{Error, ExitStatus};
 
@@ -15,13 +15,21 @@ async fn run(args: &FinallyArgs) -> Result<ExitStatus, Error> {
     let options = DeleteOptions {
         force: args.force,
         deadline: args.run.timeout,
-        concurrency: 16,
+        concurrency: args.concurrency,
+        cascade: args.cascade,
     };
     let deleted =
         delete::uninstall(&cluster, &args.job.namespace, &args.job.job_id, &options).await?;
     super::write_result(results, tekton::JOB_ID, &args.job.job_id)?;
     super::write_result(results, tekton::PHASE, "Uninstalled")?;
     super::write_result(results, tekton::ERROR, "")?;
-    tracing::info!(job_id = %args.job.job_id, deleted, "nothing with the job label remains");
+    match args.cascade {
+        Cascade::Background => {
+            tracing::info!(job_id = %args.job.job_id, deleted, "every object of the job is gone; the garbage collector removes their pods")
+        }
+        Cascade::Foreground => {
+            tracing::info!(job_id = %args.job.job_id, deleted, "every object of the job and their pods are gone")
+        }
+    }
     Ok(ExitStatus::Success)
 }

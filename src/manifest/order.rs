@@ -46,7 +46,9 @@ impl Wave {
         Wave::of_kind(object.kind(), object.label(LABEL_COMPONENT))
     }
 
-    fn of_kind(kind: &str, component: Option<&str>) -> Wave {
+    /// The wave of a kind with this `app.kubernetes.io/component` label, for callers that hold
+    /// only an object's metadata (finally).
+    pub fn of_kind(kind: &str, component: Option<&str>) -> Wave {
         match KIND_ORDER.iter().find(|(k, _)| *k == kind) {
             Some((_, wave)) => *wave,
             None if component == Some(SCORING_FLOW) => Wave::ScoringFlows,
@@ -77,12 +79,6 @@ pub(super) fn rank(
 /// Sorts for applying: by wave, then kind order inside the wave, then name.
 pub fn install_order(objects: &mut [Object]) {
     objects.sort_by_cached_key(|o| rank(o.kind(), o.name(), o.component()));
-}
-
-/// Sorts for deleting: flows before services, and the reverse of install order throughout.
-pub fn uninstall_order(objects: &mut [Object]) {
-    install_order(objects);
-    objects.reverse();
 }
 
 #[cfg(test)]
@@ -121,8 +117,25 @@ mod tests {
                 "HorizontalPodAutoscaler"
             ]
         );
-        uninstall_order(&mut objects);
-        assert_eq!(objects[0].kind(), "HorizontalPodAutoscaler");
-        assert_eq!(objects[1].kind(), "Job");
+    }
+
+    #[test]
+    fn waves_from_metadata_match_waves_of_objects() {
+        for (kind, component) in [
+            ("Job", SCORING_FLOW),
+            ("Deployment", SCORING_FLOW),
+            ("Deployment", "scoring-service"),
+            ("SeldonDeployment", "scoring-service"),
+            ("ConfigMap", SCORING_FLOW),
+            ("HorizontalPodAutoscaler", SCORING_FLOW),
+        ] {
+            let whole = Wave::of(&object(kind, "x", component));
+            assert_eq!(
+                Wave::of_kind(kind, Some(component)),
+                whole,
+                "{kind} {component}"
+            );
+        }
+        assert_eq!(Wave::of_kind("Job", None), Wave::ScoringServices);
     }
 }
