@@ -7,6 +7,7 @@ pub mod record;
 mod retry;
 pub mod status;
 pub mod wait;
+mod watched;
 
 use crate::diagnostics::Diagnostics;
 use crate::manifest::Object;
