@@ -135,6 +135,19 @@ impl Cluster {
         kind: &str,
         namespace: Option<&str>,
     ) -> Result<Api<DynamicObject>, ClusterError> {
+        self.api_as(api_version, kind, namespace).await
+    }
+
+    /// Like `api`, read as `K`: a type that, like `DynamicObject`, takes its kind from discovery.
+    pub async fn api_as<K>(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+    ) -> Result<Api<K>, ClusterError>
+    where
+        K: kube::Resource<DynamicType = ApiResource, Scope = kube::core::DynamicResourceScope>,
+    {
         let (resource, capabilities) = self.resource(api_version, kind).await?;
         Ok(match (capabilities.scope, namespace) {
             (Scope::Namespaced, Some(namespace)) => {

@@ -9,10 +9,15 @@ use crate::preprocess::LABEL_JOB_ID;
 use crate::readiness::Policy;
 use futures::{StreamExt, stream};
 use k8s_openapi::api::core::v1::{Event, Pod};
-use kube::api::{Api, DynamicObject, ListParams, LogParams};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
+use kube::Resource;
+use kube::api::{Api, ApiResource, ListParams, LogParams};
+use kube::core::DynamicResourceScope;
 use kube::runtime::watcher;
+use serde::Deserialize;
 use serde_json::{Value, json};
-use std::collections::BTreeSet;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -147,7 +152,7 @@ pub async fn wait_for(
     let mut streams = Vec::new();
     for (api_version, kind) in &kinds {
         let api = cluster
-            .api(api_version, kind, Some(&options.namespace))
+            .api_as::<Watchable>(api_version, kind, Some(&options.namespace))
             .await?;
         let kind = kind.clone();
         let config = watcher::Config::default().labels(&selector);
@@ -292,10 +297,10 @@ fn summary(watched: &Watched, remaining: usize, shown: usize) -> String {
     text
 }
 
-fn apply_event(watched: &mut Watched, kind: &str, event: watcher::Event<DynamicObject>) {
+fn apply_event(watched: &mut Watched, kind: &str, event: watcher::Event<Watchable>) {
     match event {
         watcher::Event::Apply(object) | watcher::Event::InitApply(object) => {
-            watched.upsert(kind, to_value(kind, object));
+            watched.upsert(kind, object.into_value(kind));
         }
         watcher::Event::Delete(object) => {
             watched.remove(kind, object.metadata.name.as_deref().unwrap_or_default());
@@ -305,27 +310,98 @@ fn apply_event(watched: &mut Watched, kind: &str, event: watcher::Event<DynamicO
     }
 }
 
-/// The watched object as the readiness rules and the pod index read it. Moves spec and status
-/// out and takes only the metadata they use: serialising the whole object would first copy its
-/// `managedFields`, the bulk of a Job or pod.
-fn to_value(kind: &str, object: DynamicObject) -> Value {
-    let DynamicObject {
-        metadata, mut data, ..
-    } = object;
-    let metadata = json!({
-        "name": metadata.name,
-        "generation": metadata.generation,
-        "creationTimestamp": metadata.creation_timestamp,
-        "labels": metadata.labels,
-        "ownerReferences": metadata.owner_references,
-    });
-    let mut value = json!({ "kind": kind, "metadata": metadata });
-    for part in ["spec", "status"] {
-        if let Some(part_value) = data.get_mut(part) {
-            value[part] = part_value.take();
-        }
+/// A watched object with only what the pod index, the readiness rules and the watcher itself
+/// (`resourceVersion`) read, deserialised straight from the API server's JSON. A `DynamicObject`
+/// parses everything, `managedFields` included, and twice (its flattened `data` buffers the whole
+/// object first): that was most of `wait`'s CPU time.
+#[derive(Clone, Debug, Deserialize)]
+struct Watchable {
+    #[serde(deserialize_with = "watched_metadata")]
+    metadata: ObjectMeta,
+    #[serde(default)]
+    spec: Value,
+    #[serde(default)]
+    status: Value,
+}
+
+impl Watchable {
+    /// As the readiness rules and `Watched` read it; `readiness::essentials` trims spec and status.
+    fn into_value(self, kind: &str) -> Value {
+        let Watchable {
+            metadata,
+            spec,
+            status,
+        } = self;
+        json!({
+            "kind": kind,
+            "metadata": {
+                "name": metadata.name,
+                "generation": metadata.generation,
+                "creationTimestamp": metadata.creation_timestamp,
+                "labels": metadata.labels,
+                "ownerReferences": metadata.owner_references,
+            },
+            "spec": spec,
+            "status": status,
+        })
     }
-    value
+}
+
+/// The metadata fields that `Watchable` keeps; the others are skipped unparsed.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WatchedMetadata {
+    name: Option<String>,
+    namespace: Option<String>,
+    resource_version: Option<String>,
+    generation: Option<i64>,
+    creation_timestamp: Option<Time>,
+    labels: Option<BTreeMap<String, String>>,
+    owner_references: Option<Vec<OwnerReference>>,
+}
+
+fn watched_metadata<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<ObjectMeta, D::Error> {
+    let m = WatchedMetadata::deserialize(deserializer)?;
+    Ok(ObjectMeta {
+        name: m.name,
+        namespace: m.namespace,
+        resource_version: m.resource_version,
+        generation: m.generation,
+        creation_timestamp: m.creation_timestamp,
+        labels: m.labels,
+        owner_references: m.owner_references,
+        ..ObjectMeta::default()
+    })
+}
+
+/// Kind, group and version come from discovery, as for `DynamicObject`.
+impl Resource for Watchable {
+    type DynamicType = ApiResource;
+    type Scope = DynamicResourceScope;
+
+    fn group(resource: &ApiResource) -> Cow<'_, str> {
+        resource.group.as_str().into()
+    }
+    fn version(resource: &ApiResource) -> Cow<'_, str> {
+        resource.version.as_str().into()
+    }
+    fn kind(resource: &ApiResource) -> Cow<'_, str> {
+        resource.kind.as_str().into()
+    }
+    fn api_version(resource: &ApiResource) -> Cow<'_, str> {
+        resource.api_version.as_str().into()
+    }
+    fn plural(resource: &ApiResource) -> Cow<'_, str> {
+        resource.plural.as_str().into()
+    }
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
 }
 
 /// Adds recent events and the failing container's last log lines; best effort and bounded.
@@ -382,4 +458,39 @@ async fn diagnose(
         Err(err) => tracing::debug!(pod = %pod_name, error = %err, "no logs available"),
     }
     failure
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_watched_object_keeps_what_judging_and_the_watcher_read() {
+        let json = r#"{"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "flow-1-x", "namespace": "ns", "resourceVersion": "42",
+                "uid": "u", "creationTimestamp": "2026-01-01T00:00:00Z",
+                "labels": {"job-name": "flow-1"},
+                "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": "flow-1", "uid": "j", "controller": true}],
+                "managedFields": [{"manager": "kube-controller-manager", "fieldsV1": {"f:metadata": {}}}]},
+            "spec": {"containers": [{"name": "flow", "image": "flow:1"}]},
+            "status": {"phase": "Running"}}"#;
+        let object: Watchable = serde_json::from_str(json).unwrap();
+        // The watcher resumes from the resourceVersion of the last object it saw.
+        assert_eq!(object.metadata.resource_version.as_deref(), Some("42"));
+        assert_eq!(object.metadata.managed_fields, None);
+        let value = object.into_value("Pod");
+        assert_eq!(value["metadata"]["labels"]["job-name"], "flow-1");
+        assert_eq!(value["metadata"]["ownerReferences"][0]["kind"], "Job");
+        assert_eq!(
+            value["metadata"]["creationTimestamp"],
+            "2026-01-01T00:00:00Z"
+        );
+        assert_eq!(value["status"]["phase"], "Running");
+        assert_eq!(
+            crate::readiness::essentials(value),
+            serde_json::json!({"kind": "Pod",
+                "metadata": {"name": "flow-1-x", "creationTimestamp": "2026-01-01T00:00:00Z"},
+                "status": {"phase": "Running"}})
+        );
+    }
 }
