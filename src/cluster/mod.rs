@@ -7,6 +7,7 @@ pub mod record;
 mod retry;
 pub mod status;
 pub mod wait;
+mod watched;
 
 use crate::diagnostics::Diagnostics;
 use crate::manifest::Object;
@@ -135,7 +136,7 @@ impl Cluster {
         kind: &str,
         namespace: Option<&str>,
     ) -> Result<Api<DynamicObject>, ClusterError> {
-        self.api_of(api_version, kind, namespace).await
+        self.api_as(api_version, kind, namespace).await
     }
 
     /// Like [`Cluster::api`], but get, list and watch return metadata only (no spec, no status):
@@ -146,10 +147,11 @@ impl Cluster {
         kind: &str,
         namespace: Option<&str>,
     ) -> Result<Api<PartialObjectMeta<DynamicObject>>, ClusterError> {
-        self.api_of(api_version, kind, namespace).await
+        self.api_as(api_version, kind, namespace).await
     }
 
-    async fn api_of<K>(
+    /// Like `api`, read as `K`: a type that, like `DynamicObject`, takes its kind from discovery.
+    pub async fn api_as<K>(
         &self,
         api_version: &str,
         kind: &str,

@@ -1,21 +1,33 @@
 //! Watching a job's workloads until they are ready (or complete), fail, the deadline passes, or
-//! a signal arrives. Watches, never polls: every change re-evaluates the pure readiness rules, and
-//! a slow tick re-evaluates grace-period rules and prints progress.
+//! a signal arrives. Watches, never polls: every change re-judges the target it belongs to with
+//! the pure readiness rules (`watched`), and a slow tick re-judges all of them for the
+//! grace-period rules and prints progress.
 
+use super::watched::{FailingPod, Verdict, Watched};
 use super::{Cluster, ClusterError, describe};
 use crate::preprocess::LABEL_JOB_ID;
-use crate::readiness::{self, Policy, Readiness};
+use crate::readiness::Policy;
 use futures::{StreamExt, stream};
 use k8s_openapi::api::core::v1::{Event, Pod};
-use kube::api::{Api, DynamicObject, ListParams, LogParams};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
+use kube::Resource;
+use kube::api::{Api, ApiResource, ListParams, LogParams};
+use kube::core::DynamicResourceScope;
 use kube::runtime::watcher;
-use serde_json::Value;
-use std::collections::BTreeMap;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::{Duration, Instant};
 
 /// How often progress is printed while nothing changes.
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+/// The least time between two progress lines, however much changes.
+const PROGRESS_MIN_INTERVAL: Duration = Duration::from_secs(5);
+/// Waiting targets named in a progress line and in the deadline error.
+const PROGRESS_SHOWN: usize = 3;
+const DEADLINE_SHOWN: usize = 10;
 /// Re-evaluation tick for the rules that depend on elapsed time.
 const TICK: Duration = Duration::from_secs(2);
 const LOG_TAIL_LINES: i64 = 20;
@@ -119,141 +131,6 @@ pub struct WaitOptions {
     pub until: Until,
 }
 
-/// The latest version of every watched object, by (kind, name).
-#[derive(Default)]
-struct State {
-    objects: BTreeMap<(String, String), Value>,
-}
-
-/// The verdict over all targets.
-#[derive(Debug, PartialEq)]
-pub enum Verdict {
-    Ready,
-    Waiting(Vec<String>),
-    Failed {
-        object: String,
-        reason: String,
-        pod: Option<(String, Option<String>)>,
-    },
-}
-
-impl State {
-    fn pods(&self) -> impl Iterator<Item = &Value> {
-        self.objects
-            .iter()
-            .filter(|((kind, _), _)| kind == "Pod")
-            .map(|(_, v)| v)
-    }
-
-    /// Pods a workload owns: for a Deployment, those its selector matches; for a Job, those
-    /// labelled with its name.
-    fn pods_of<'s>(&'s self, kind: &str, object: &'s Value) -> Vec<&'s Value> {
-        let selector: BTreeMap<String, String> = match kind {
-            "Job" => {
-                let name = object
-                    .pointer("/metadata/name")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                BTreeMap::from([("job-name".to_string(), name.to_string())])
-            }
-            _ => object
-                .pointer("/spec/selector/matchLabels")
-                .and_then(Value::as_object)
-                .map(|m| {
-                    m.iter()
-                        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                        .collect()
-                })
-                .unwrap_or_default(),
-        };
-        if selector.is_empty() {
-            return Vec::new();
-        }
-        self.pods()
-            .filter(|pod| {
-                let labels = pod.pointer("/metadata/labels");
-                selector.iter().all(|(k, v)| {
-                    labels.and_then(|l| l.get(k)).and_then(Value::as_str) == Some(v.as_str())
-                })
-            })
-            .collect()
-    }
-
-    pub fn verdict(&self, targets: &[Target], policy: &Policy, now: jiff::Timestamp) -> Verdict {
-        let mut waiting = Vec::new();
-        for target in targets {
-            let Some(object) = self
-                .objects
-                .get(&(target.kind.clone(), target.name.clone()))
-            else {
-                waiting.push(format!("{}: not found yet", target.display()));
-                continue;
-            };
-            // Pods first: a crash-looping pod explains a Deployment that "is progressing".
-            for pod in self.pods_of(&target.kind, object) {
-                let verdict = readiness::pod(pod, policy, Some(now));
-                // A Job retries failed pods up to its backoff limit; its own condition decides.
-                let fatal = match &verdict {
-                    Readiness::Failed(_) if target.kind == "Job" => {
-                        pod.pointer("/status/phase").and_then(Value::as_str) != Some("Failed")
-                    }
-                    Readiness::Failed(_) => true,
-                    _ => false,
-                };
-                if let (true, Readiness::Failed(reason)) = (fatal, verdict) {
-                    return Verdict::Failed {
-                        object: target.display(),
-                        reason,
-                        pod: failing_container(pod),
-                    };
-                }
-            }
-            match readiness::object(object) {
-                Readiness::Ready => {}
-                Readiness::InProgress(what) => {
-                    waiting.push(format!("{}: {what}", target.display()))
-                }
-                Readiness::Failed(reason) => {
-                    let pod = self
-                        .pods_of(&target.kind, object)
-                        .into_iter()
-                        .rev()
-                        .find_map(failing_container);
-                    return Verdict::Failed {
-                        object: target.display(),
-                        reason,
-                        pod,
-                    };
-                }
-            }
-        }
-        if waiting.is_empty() {
-            Verdict::Ready
-        } else {
-            Verdict::Waiting(waiting)
-        }
-    }
-}
-
-/// The pod and the container whose logs explain a failure.
-fn failing_container(pod: &Value) -> Option<(String, Option<String>)> {
-    let name = pod.pointer("/metadata/name")?.as_str()?.to_string();
-    let statuses = ["/status/initContainerStatuses", "/status/containerStatuses"]
-        .into_iter()
-        .filter_map(|p| pod.pointer(p).and_then(Value::as_array))
-        .flatten();
-    let container = statuses
-        .filter(|s| {
-            s.pointer("/state/terminated").is_some()
-                || s.pointer("/state/waiting").is_some()
-                || s.pointer("/lastState/terminated").is_some()
-        })
-        .find(|s| s.get("ready").and_then(Value::as_bool) != Some(true))
-        .and_then(|s| s.get("name").and_then(Value::as_str))
-        .map(str::to_string);
-    Some((name, container))
-}
-
 /// Watches the targets (and the job's pods) until the condition of `options.until` holds.
 pub async fn wait_for(
     cluster: &Cluster,
@@ -275,7 +152,7 @@ pub async fn wait_for(
     let mut streams = Vec::new();
     for (api_version, kind) in &kinds {
         let api = cluster
-            .api(api_version, kind, Some(&options.namespace))
+            .api_as::<Watchable>(api_version, kind, Some(&options.namespace))
             .await?;
         let kind = kind.clone();
         let config = watcher::Config::default().labels(&selector);
@@ -286,7 +163,10 @@ pub async fn wait_for(
         );
     }
     let mut events = stream::select_all(streams);
-    let mut state = State::default();
+    let mut watched = Watched::new(targets);
+    // Judging starts once every watch has listed what exists, so that a target is never reported
+    // missing (or a Deployment judged without its pods) merely because its list came later.
+    let mut unsynced: BTreeSet<String> = kinds.into_iter().map(|(_, kind)| kind).collect();
     let started = Instant::now();
     let deadline = options.deadline.map(|d| tokio::time::Instant::now() + d);
     let sleep_until_deadline = async {
@@ -298,29 +178,31 @@ pub async fn wait_for(
     tokio::pin!(sleep_until_deadline);
     tokio::pin!(cancel);
     let mut tick = tokio::time::interval(TICK);
-    let mut last_waiting: Vec<String> = Vec::new();
-    let mut last_progress = Instant::now();
-    let mut synced = false;
+    let mut progress = Progress::default();
 
     loop {
-        tokio::select! {
+        let ticked = tokio::select! {
             signal = &mut cancel => return Err(ClusterError::Cancelled(signal)),
             () = &mut sleep_until_deadline => {
                 if options.until == Until::Forever {
                     tracing::info!(seconds = started.elapsed().as_secs(), "deadline reached; streaming scoring ran healthy until the end");
                     return Ok(());
                 }
-                let waiting = if last_waiting.is_empty() { "the first watch events".to_string() } else { last_waiting.join("; ") };
-                return Err(ClusterError::Deadline { seconds: options.deadline.unwrap_or_default().as_secs(), waiting_for: waiting });
+                let waiting_for = match watched.verdict() {
+                    Verdict::Waiting(remaining) if unsynced.is_empty() => summary(&watched, remaining, DEADLINE_SHOWN),
+                    _ => "the first watch events".to_string(),
+                };
+                return Err(ClusterError::Deadline { seconds: options.deadline.unwrap_or_default().as_secs(), waiting_for });
             }
-            _ = tick.tick() => {}
+            _ = tick.tick() => true,
             event = events.next() => match event {
                 None => return Err(ClusterError::api("watch", kube::Error::Service("watch streams ended".into()))),
                 Some((kind, Ok(event))) => {
                     if matches!(event, watcher::Event::InitDone) {
-                        synced = true;
+                        unsynced.remove(&kind);
                     }
-                    apply_event(&mut state, &kind, event);
+                    apply_event(&mut watched, &kind, event);
+                    false
                 }
                 Some((kind, Err(err))) => {
                     // The watcher re-lists and resumes by itself; keep the user informed.
@@ -328,11 +210,17 @@ pub async fn wait_for(
                     continue;
                 }
             },
-        }
-        if !synced {
+        };
+        if !unsynced.is_empty() {
             continue;
         }
-        match state.verdict(targets, &options.policy, jiff::Timestamp::now()) {
+        let now = jiff::Timestamp::now();
+        if ticked {
+            watched.judge_all(&options.policy, now);
+        } else {
+            watched.judge_changed(&options.policy, now);
+        }
+        match watched.verdict() {
             Verdict::Ready if options.until == Until::AllReady => {
                 tracing::info!(
                     objects = targets.len(),
@@ -341,27 +229,8 @@ pub async fn wait_for(
                 );
                 return Ok(());
             }
-            Verdict::Ready => {
-                if !last_waiting.is_empty() || last_progress.elapsed() >= PROGRESS_EVERY * 6 {
-                    tracing::info!(
-                        objects = targets.len(),
-                        "all scoring objects healthy; running until the deadline or a signal"
-                    );
-                    last_waiting.clear();
-                    last_progress = Instant::now();
-                }
-            }
-            Verdict::Waiting(waiting) => {
-                if waiting != last_waiting || last_progress.elapsed() >= PROGRESS_EVERY {
-                    tracing::info!(
-                        remaining = waiting.len(),
-                        "waiting for {}",
-                        waiting.join("; ")
-                    );
-                    last_progress = Instant::now();
-                    last_waiting = waiting;
-                }
-            }
+            Verdict::Ready => progress.healthy(targets.len()),
+            Verdict::Waiting(remaining) => progress.waiting(&watched, remaining, targets.len()),
             Verdict::Failed {
                 object,
                 reason,
@@ -375,24 +244,163 @@ pub async fn wait_for(
     }
 }
 
-fn apply_event(state: &mut State, kind: &str, event: watcher::Event<DynamicObject>) {
-    let key = |object: &DynamicObject| {
-        (
-            kind.to_string(),
-            object.metadata.name.clone().unwrap_or_default(),
-        )
-    };
+/// Rate-limits the progress lines: at N = 200 the verdict changes with nearly every event.
+#[derive(Default)]
+struct Progress {
+    last_line: Option<(Instant, String)>,
+}
+
+impl Progress {
+    /// Prints what is awaited when it changed (at most every `PROGRESS_MIN_INTERVAL`), or again
+    /// after `PROGRESS_EVERY`.
+    fn waiting(&mut self, watched: &Watched, remaining: usize, total: usize) {
+        // Cheap test first: the summary costs a line per shown target.
+        if self
+            .last_line
+            .as_ref()
+            .is_some_and(|(at, _)| at.elapsed() < PROGRESS_MIN_INTERVAL)
+        {
+            return;
+        }
+        let line = format!(
+            "waiting for {remaining} of {total}: {}",
+            summary(watched, remaining, PROGRESS_SHOWN)
+        );
+        self.print(line, PROGRESS_EVERY);
+    }
+
+    fn healthy(&mut self, total: usize) {
+        let line =
+            format!("all {total} scoring objects healthy; running until the deadline or a signal");
+        self.print(line, PROGRESS_EVERY * 6);
+    }
+
+    /// Prints `line` unless it was the last one, printed less than `repeat_after` ago.
+    fn print(&mut self, line: String, repeat_after: Duration) {
+        let repeated = self
+            .last_line
+            .as_ref()
+            .is_some_and(|(at, last)| *last == line && at.elapsed() < repeat_after);
+        if !repeated {
+            tracing::info!("{line}");
+            self.last_line = Some((Instant::now(), line));
+        }
+    }
+}
+
+/// The first `shown` of the `remaining` waiting targets with what each waits for.
+fn summary(watched: &Watched, remaining: usize, shown: usize) -> String {
+    let mut text = watched.waiting().take(shown).collect::<Vec<_>>().join("; ");
+    if remaining > shown {
+        text.push_str(&format!("; and {} more", remaining - shown));
+    }
+    text
+}
+
+fn apply_event(watched: &mut Watched, kind: &str, event: watcher::Event<Watchable>) {
     match event {
         watcher::Event::Apply(object) | watcher::Event::InitApply(object) => {
-            let mut value = serde_json::to_value(&object).unwrap_or(Value::Null);
-            value["kind"] = Value::String(kind.to_string());
-            state.objects.insert(key(&object), value);
+            watched.upsert(kind, object.into_value(kind));
         }
         watcher::Event::Delete(object) => {
-            state.objects.remove(&key(&object));
+            watched.remove(kind, object.metadata.name.as_deref().unwrap_or_default());
         }
-        watcher::Event::Init => state.objects.retain(|(k, _), _| k != kind),
+        watcher::Event::Init => watched.clear(kind),
         watcher::Event::InitDone => {}
+    }
+}
+
+/// A watched object with only what the pod index, the readiness rules and the watcher itself
+/// (`resourceVersion`) read, deserialised straight from the API server's JSON. A `DynamicObject`
+/// parses everything, `managedFields` included, and twice (its flattened `data` buffers the whole
+/// object first): that was most of `wait`'s CPU time.
+#[derive(Clone, Debug, Deserialize)]
+struct Watchable {
+    #[serde(deserialize_with = "watched_metadata")]
+    metadata: ObjectMeta,
+    #[serde(default)]
+    spec: Value,
+    #[serde(default)]
+    status: Value,
+}
+
+impl Watchable {
+    /// As the readiness rules and `Watched` read it; `readiness::essentials` trims spec and status.
+    fn into_value(self, kind: &str) -> Value {
+        let Watchable {
+            metadata,
+            spec,
+            status,
+        } = self;
+        json!({
+            "kind": kind,
+            "metadata": {
+                "name": metadata.name,
+                "generation": metadata.generation,
+                "creationTimestamp": metadata.creation_timestamp,
+                "labels": metadata.labels,
+                "ownerReferences": metadata.owner_references,
+            },
+            "spec": spec,
+            "status": status,
+        })
+    }
+}
+
+/// The metadata fields that `Watchable` keeps; the others are skipped unparsed.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WatchedMetadata {
+    name: Option<String>,
+    namespace: Option<String>,
+    resource_version: Option<String>,
+    generation: Option<i64>,
+    creation_timestamp: Option<Time>,
+    labels: Option<BTreeMap<String, String>>,
+    owner_references: Option<Vec<OwnerReference>>,
+}
+
+fn watched_metadata<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<ObjectMeta, D::Error> {
+    let m = WatchedMetadata::deserialize(deserializer)?;
+    Ok(ObjectMeta {
+        name: m.name,
+        namespace: m.namespace,
+        resource_version: m.resource_version,
+        generation: m.generation,
+        creation_timestamp: m.creation_timestamp,
+        labels: m.labels,
+        owner_references: m.owner_references,
+        ..ObjectMeta::default()
+    })
+}
+
+/// Kind, group and version come from discovery, as for `DynamicObject`.
+impl Resource for Watchable {
+    type DynamicType = ApiResource;
+    type Scope = DynamicResourceScope;
+
+    fn group(resource: &ApiResource) -> Cow<'_, str> {
+        resource.group.as_str().into()
+    }
+    fn version(resource: &ApiResource) -> Cow<'_, str> {
+        resource.version.as_str().into()
+    }
+    fn kind(resource: &ApiResource) -> Cow<'_, str> {
+        resource.kind.as_str().into()
+    }
+    fn api_version(resource: &ApiResource) -> Cow<'_, str> {
+        resource.api_version.as_str().into()
+    }
+    fn plural(resource: &ApiResource) -> Cow<'_, str> {
+        resource.plural.as_str().into()
+    }
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
     }
 }
 
@@ -402,7 +410,7 @@ async fn diagnose(
     namespace: &str,
     object: String,
     reason: String,
-    pod: Option<(String, Option<String>)>,
+    pod: Option<FailingPod>,
 ) -> Failure {
     let mut failure = Failure {
         object,
@@ -456,113 +464,33 @@ async fn diagnose(
 mod tests {
     use super::*;
 
-    fn yaml(text: &str) -> Value {
-        crate::yaml::parse_one(text).unwrap()
-    }
-
-    fn target(kind: &str, name: &str) -> Target {
-        Target {
-            api_version: "apps/v1".into(),
-            kind: kind.into(),
-            name: name.into(),
-        }
-    }
-
-    fn state(objects: &[(&str, &str, &str)]) -> State {
-        let mut state = State::default();
-        for (kind, name, text) in objects {
-            state
-                .objects
-                .insert((kind.to_string(), name.to_string()), yaml(text));
-        }
-        state
-    }
-
-    const NOW: &str = "2026-01-01T00:10:00Z";
-
     #[test]
-    fn a_failing_pod_fails_its_deployment_even_while_it_progresses() {
-        let s = state(&[
-            (
-                "Deployment",
-                "svc",
-                "kind: Deployment\nmetadata: {name: svc, generation: 1}\nspec: {replicas: 1, selector: {matchLabels: {app: svc}}}\nstatus: {observedGeneration: 1, replicas: 1, updatedReplicas: 1}",
-            ),
-            (
-                "Pod",
-                "svc-1",
-                "kind: Pod\nmetadata: {name: svc-1, labels: {app: svc}, creationTimestamp: '2026-01-01T00:00:00Z'}\nstatus:\n  phase: Running\n  containerStatuses:\n  - {name: scorer, restartCount: 5, ready: false, state: {waiting: {reason: CrashLoopBackOff}}}",
-            ),
-        ]);
-        let verdict = s.verdict(
-            &[target("Deployment", "svc")],
-            &Policy::default(),
-            NOW.parse().unwrap(),
-        );
-        match verdict {
-            Verdict::Failed {
-                object,
-                reason,
-                pod,
-            } => {
-                assert_eq!(object, "deployment/svc");
-                assert!(
-                    reason.contains("CrashLoopBackOff after 5 restarts"),
-                    "{reason}"
-                );
-                assert_eq!(pod, Some(("svc-1".into(), Some("scorer".into()))));
-            }
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn a_failed_job_pod_is_left_to_the_backoff_limit() {
-        let s = state(&[
-            (
-                "Job",
-                "flow",
-                "kind: Job\nmetadata: {name: flow}\nspec: {completions: 1, backoffLimit: 3}\nstatus: {active: 1, failed: 1}",
-            ),
-            (
-                "Pod",
-                "flow-a",
-                "kind: Pod\nmetadata: {name: flow-a, labels: {job-name: flow}}\nstatus: {phase: Failed, reason: Error}",
-            ),
-        ]);
-        let verdict = s.verdict(
-            &[target("Job", "flow")],
-            &Policy::default(),
-            NOW.parse().unwrap(),
-        );
-        assert!(
-            matches!(verdict, Verdict::Waiting(w) if w[0].contains("1 failed (backoff limit 3)"))
-        );
-    }
-
-    #[test]
-    fn missing_and_ready_targets() {
-        let s = state(&[(
-            "Job",
-            "done",
-            "kind: Job\nmetadata: {name: done}\nstatus:\n  conditions: [{type: Complete, status: 'True'}]",
-        )]);
+    fn a_watched_object_keeps_what_judging_and_the_watcher_read() {
+        let json = r#"{"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "flow-1-x", "namespace": "ns", "resourceVersion": "42",
+                "uid": "u", "creationTimestamp": "2026-01-01T00:00:00Z",
+                "labels": {"job-name": "flow-1"},
+                "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": "flow-1", "uid": "j", "controller": true}],
+                "managedFields": [{"manager": "kube-controller-manager", "fieldsV1": {"f:metadata": {}}}]},
+            "spec": {"containers": [{"name": "flow", "image": "flow:1"}]},
+            "status": {"phase": "Running"}}"#;
+        let object: Watchable = serde_json::from_str(json).unwrap();
+        // The watcher resumes from the resourceVersion of the last object it saw.
+        assert_eq!(object.metadata.resource_version.as_deref(), Some("42"));
+        assert_eq!(object.metadata.managed_fields, None);
+        let value = object.into_value("Pod");
+        assert_eq!(value["metadata"]["labels"]["job-name"], "flow-1");
+        assert_eq!(value["metadata"]["ownerReferences"][0]["kind"], "Job");
         assert_eq!(
-            s.verdict(
-                &[target("Job", "done")],
-                &Policy::default(),
-                NOW.parse().unwrap()
-            ),
-            Verdict::Ready
+            value["metadata"]["creationTimestamp"],
+            "2026-01-01T00:00:00Z"
         );
-        let verdict = s.verdict(
-            &[target("Job", "done"), target("Job", "later")],
-            &Policy::default(),
-            NOW.parse().unwrap(),
-        );
+        assert_eq!(value["status"]["phase"], "Running");
         assert_eq!(
-            verdict,
-            Verdict::Waiting(vec!["job/later: not found yet".into()])
+            crate::readiness::essentials(value),
+            serde_json::json!({"kind": "Pod",
+                "metadata": {"name": "flow-1-x", "creationTimestamp": "2026-01-01T00:00:00Z"},
+                "status": {"phase": "Running"}})
         );
     }
 }

@@ -69,6 +69,78 @@ pub fn object(object: &Value) -> Readiness {
     }
 }
 
+/// What the rules read of any object; `/status` stands for the whole status except on pods.
+const KEPT: [&str; 10] = [
+    "/kind",
+    "/metadata/name",
+    "/metadata/generation",
+    "/metadata/creationTimestamp",
+    "/spec/replicas",
+    "/spec/completions",
+    "/spec/backoffLimit",
+    "/spec/type",
+    "/spec/updateStrategy/type",
+    "/status",
+];
+/// What the pod rules (and the choice of the container whose logs explain a failure) read.
+const POD_STATUS_KEPT: [&str; 6] = [
+    "phase",
+    "reason",
+    "message",
+    "conditions",
+    "initContainerStatuses",
+    "containerStatuses",
+];
+const CONTAINER_STATUS_KEPT: [&str; 5] = ["name", "ready", "restartCount", "state", "lastState"];
+
+/// The parts of an object that the rules in this module read, moved out of it: a watcher can
+/// keep hundreds of Jobs and pods without their `managedFields`, pod specs, images and IPs, which
+/// are nearly all of their size. Judging the result gives the same verdict as judging the whole
+/// object.
+pub fn essentials(mut object: Value) -> Value {
+    let mut kept = Value::Object(serde_json::Map::new());
+    for pointer in KEPT {
+        if let Some(value) = object.pointer_mut(pointer).map(Value::take)
+            && !value.is_null()
+        {
+            insert(&mut kept, pointer, value);
+        }
+    }
+    if kind(&kept) == "Pod"
+        && let Some(status) = kept.get_mut("status").and_then(Value::as_object_mut)
+    {
+        status.retain(|key, _| POD_STATUS_KEPT.contains(&key.as_str()));
+        for list in ["initContainerStatuses", "containerStatuses"] {
+            for container in status
+                .get_mut(list)
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_object_mut)
+            {
+                container.retain(|key, _| CONTAINER_STATUS_KEPT.contains(&key.as_str()));
+            }
+        }
+    }
+    kept
+}
+
+/// Sets `value` at a JSON pointer of plain keys, creating the objects on the way.
+fn insert(target: &mut Value, pointer: &str, value: Value) {
+    let mut keys = pointer.trim_start_matches('/').split('/').peekable();
+    let mut here = target;
+    while let Some(key) = keys.next() {
+        let Value::Object(map) = here else { return };
+        if keys.peek().is_none() {
+            map.insert(key.to_string(), value);
+            return;
+        }
+        here = map
+            .entry(key)
+            .or_insert_with(|| Value::Object(serde_json::Map::new()));
+    }
+}
+
 /// Kinds that are ready as soon as they exist (and own nothing).
 pub fn is_plain_data(kind: &str) -> bool {
     matches!(
@@ -554,6 +626,99 @@ mod tests {
             Readiness::Ready
         );
         assert!(object(&yaml("kind: Widget\nstatus:\n  conditions: [{type: Stalled, status: 'True', reason: Broken}]")).is_failed());
+    }
+
+    /// A Job and its pod as the API server returns them, abridged.
+    const LIVE_JOB: &str = "kind: Job
+metadata:
+  name: flow-1
+  generation: 1
+  labels: {modelops.io/job-id: j}
+  managedFields:
+  - {manager: modelops-executor, operation: Apply, fieldsType: FieldsV1, fieldsV1: {'f:spec': {'f:template': {}}}}
+spec:
+  completions: 1
+  backoffLimit: 2
+  template: {spec: {containers: [{name: flow, image: 'flow:1', args: [--run]}]}}
+status:
+  active: 1
+  failed: 1
+  startTime: '2026-01-01T00:00:00Z'
+";
+    const LIVE_POD: &str = "kind: Pod
+metadata:
+  name: flow-1-abcde
+  creationTimestamp: '2026-01-01T00:00:00Z'
+  labels: {job-name: flow-1}
+  ownerReferences: [{apiVersion: batch/v1, kind: Job, name: flow-1, uid: u1, controller: true}]
+  managedFields: [{manager: kube-controller-manager, fieldsV1: {'f:metadata': {}}}]
+spec:
+  nodeName: kwok-node-0
+  containers: [{name: flow, image: 'flow:1', env: [{name: A, value: b}]}]
+status:
+  phase: Running
+  hostIP: 10.0.0.1
+  podIPs: [{ip: 10.0.0.2}]
+  qosClass: BestEffort
+  conditions: [{type: Ready, status: 'False'}]
+  containerStatuses:
+  - name: flow
+    image: 'flow:1'
+    imageID: 'sha256:0'
+    containerID: 'containerd://0'
+    ready: false
+    restartCount: 4
+    started: false
+    state: {waiting: {reason: CrashLoopBackOff, message: back-off}}
+    lastState: {terminated: {reason: Error, exitCode: 2}}
+";
+
+    #[test]
+    fn essentials_keep_only_what_the_rules_read() {
+        assert_eq!(
+            essentials(yaml(LIVE_JOB)),
+            yaml(
+                "kind: Job\nmetadata: {name: flow-1, generation: 1}\nspec: {completions: 1, backoffLimit: 2}\nstatus: {active: 1, failed: 1, startTime: '2026-01-01T00:00:00Z'}"
+            )
+        );
+        assert_eq!(
+            essentials(yaml(LIVE_POD)),
+            yaml(
+                "kind: Pod
+metadata: {name: flow-1-abcde, creationTimestamp: '2026-01-01T00:00:00Z'}
+status:
+  phase: Running
+  conditions: [{type: Ready, status: 'False'}]
+  containerStatuses:
+  - {name: flow, ready: false, restartCount: 4, state: {waiting: {reason: CrashLoopBackOff, message: back-off}}, lastState: {terminated: {reason: Error, exitCode: 2}}}
+"
+            )
+        );
+    }
+
+    #[test]
+    fn essentials_give_the_same_verdicts() {
+        let objects = [
+            LIVE_JOB,
+            LIVE_POD,
+            "kind: Deployment\nmetadata: {generation: 2}\nspec: {replicas: 3, strategy: {type: Recreate}}\nstatus: {observedGeneration: 2, replicas: 3, updatedReplicas: 3, availableReplicas: 2}",
+            "kind: StatefulSet\nmetadata: {generation: 1}\nspec: {replicas: 2, updateStrategy: {type: OnDelete}}\nstatus: {observedGeneration: 1, readyReplicas: 2, updatedReplicas: 1, currentRevision: a, updateRevision: b}",
+            "kind: Service\nspec: {type: LoadBalancer, ports: [{port: 80}]}\nstatus: {loadBalancer: {}}",
+            "kind: Widget\nmetadata: {generation: 3}\nspec: {size: 1}\nstatus: {observedGeneration: 3, conditions: [{type: Ready, status: 'True'}]}",
+            "kind: Widget\nspec: {size: 1}",
+        ];
+        let policy = Policy::default();
+        let now = "2026-01-01T00:10:00Z".parse().ok();
+        for text in objects {
+            let whole = yaml(text);
+            let kept = essentials(whole.clone());
+            assert_eq!(object(&kept), object(&whole), "{text}");
+            assert_eq!(
+                pod(&kept, &policy, now),
+                pod(&whole, &policy, now),
+                "{text}"
+            );
+        }
     }
 
     #[test]
