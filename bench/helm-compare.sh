@@ -17,9 +17,10 @@
 #                            Deployment available, every Job started, the rest current);
 #        install-to-complete `install` + `wait` (every flow Job Complete) vs
 #                            `helm install --wait --wait-for-jobs`;
-#        teardown            `finally` (foreground deletion: each object and its pods gone) vs
-#                            `helm uninstall --wait` (background cascade: the objects gone, pods
-#                            may outlive it) and `helm uninstall --wait --cascade foreground`;
+#        teardown            `finally` (default --cascade background: every object gone, uid-checked;
+#                            pods are left to the garbage collector) vs `helm uninstall --wait` (the
+#                            same), and `finally --cascade foreground` (pods gone too) vs
+#                            `helm uninstall --wait --cascade foreground`;
 #      Helm runs with --qps/--burst-limit HELM_QPS (default 1000: no client-side throttling, as
 #      modelops-executor has none); one more `helm install --wait` with Helm's client defaults
 #      (QPS 5, burst 100) is shown for reference.
@@ -206,6 +207,18 @@ if [[ $SKIP_CLUSTER != 1 ]]; then
     drop_ns "$ns"
   }
 
+  run_ours_fg() { # flows: install + wait (untimed), finally --cascade foreground
+    local n=$1 ir ns
+    ir=$(make_ir "$n" "$CLUSTER_MODELS")
+    ns=$(new_ns "oursfg-$n")
+    "$BIN" -q install --ir "$ir" "${INPUTS[@]}" --job-id "$ns" --namespace "$ns" --create-namespace \
+      --timeout "${TIMEOUT}s" >/dev/null
+    "$BIN" -q wait --job-id "$ns" --namespace "$ns" --timeout "${TIMEOUT}s"
+    timed teardown "$n" ours-foreground -- "$BIN" -q finally --job-id "$ns" --namespace "$ns" \
+      --cascade foreground --timeout "${TIMEOUT}s" >/dev/null
+    drop_ns "$ns"
+  }
+
   run_helm() { # flows: install --wait, jobs complete (kubectl wait), uninstall --wait (background)
     local n=$1 ns v t_install r_install c_install t_wait
     ns=$(new_ns "helm-$n")
@@ -243,8 +256,8 @@ if [[ $SKIP_CLUSTER != 1 ]]; then
   log "cluster: N = $CLUSTER_FLOWS batch flows, $CLUSTER_MODELS models, x $CLUSTER_RUNS"
   for n in $CLUSTER_FLOWS; do
     for i in $(seq "$CLUSTER_RUNS"); do
-      order="ours helm helm_fg helm_defaults"
-      (( i % 2 == 0 )) && order="helm_fg helm ours helm_defaults"
+      order="ours helm ours_fg helm_fg helm_defaults"
+      (( i % 2 == 0 )) && order="helm_fg ours_fg helm ours helm_defaults"
       for what in $order; do
         log "  N = $n run $i: $what"
         "run_$what" "$n"

@@ -17,7 +17,7 @@ ROWS = [
     ("complete", "install-to-complete (`install` + `wait`) vs `helm install --wait --wait-for-jobs`", "ours", "helm", None, None),
     ("complete", "install-to-complete vs `helm install --wait` + `kubectl wait --for=condition=complete job --all`", "ours", "helm+kubectl", None, None),
     ("teardown", "teardown (`finally`) vs `helm uninstall --wait`", "ours", "helm", 2.0, None),
-    ("teardown", "teardown (`finally`) vs `helm uninstall --wait --cascade foreground`", "ours", "helm-foreground", None, None),
+    ("teardown", "teardown (`finally --cascade foreground`) vs `helm uninstall --wait --cascade foreground`", "ours-foreground", "helm-foreground", None, None),
 ]
 RSS_TARGET = 1 / 3
 
