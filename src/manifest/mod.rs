@@ -327,11 +327,18 @@ fn is_dns1123_subdomain(name: &str) -> bool {
 /// An object as a document of a YAML stream, preceded by its source template, as
 /// `helm template` prints it.
 pub fn to_yaml(object: &Object) -> String {
-    format!(
-        "---\n# Source: {}\n{}",
-        object.template,
-        crate::yaml::to_string(&object.value)
-    )
+    // Written into a buffer reused by the thread, then copied once at its exact size: the
+    // thousands of YAML texts `render` keeps would otherwise each leave a trail of outgrown
+    // buffers between them in the heap.
+    thread_local!(static BUFFER: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) });
+    BUFFER.with_borrow_mut(|buffer| {
+        buffer.clear();
+        buffer.push_str("---\n# Source: ");
+        buffer.push_str(&object.template);
+        buffer.push('\n');
+        crate::yaml::append(buffer, &object.value);
+        buffer.as_str().to_owned()
+    })
 }
 
 #[cfg(test)]

@@ -14,14 +14,25 @@
 use serde_json::{Map, Value};
 
 /// The document as serde_norway would emit it, or `None` where this emitter does not cover it.
+#[cfg(test)]
 pub fn emit(value: &Value) -> Option<String> {
-    let mut out = String::with_capacity(1024);
-    match value {
-        Value::Object(map) if !map.is_empty() => mapping(&mut out, map, 0, false)?,
-        Value::Array(items) if !items.is_empty() => sequence(&mut out, items, 0, false)?,
-        _ => return None,
+    let mut out = String::new();
+    emit_into(&mut out, value).then_some(out)
+}
+
+/// Appends the document as serde_norway would emit it to `out`; `false` (and `out` as it was)
+/// where this emitter does not cover it.
+pub fn emit_into(out: &mut String, value: &Value) -> bool {
+    let start = out.len();
+    let covered = match value {
+        Value::Object(map) if !map.is_empty() => mapping(out, map, 0, false),
+        Value::Array(items) if !items.is_empty() => sequence(out, items, 0, false),
+        _ => None,
+    };
+    if covered.is_none() {
+        out.truncate(start);
     }
-    Some(out)
+    covered.is_some()
 }
 
 /// Keys at `indent`; `inline`: the first key goes on the current line (after `- `).

@@ -137,9 +137,18 @@ pub fn parse_one(text: &str) -> Result<Value, YamlError> {
 /// Emits a value as a YAML document (no leading `---`, trailing newline), exactly as
 /// serde_norway does; the common shapes take a faster path (`emit`).
 pub fn to_string(value: &Value) -> String {
-    emit::emit(value).unwrap_or_else(|| {
-        serde_norway::to_string(value).expect("a JSON value always serialises to YAML")
-    })
+    let mut out = String::new();
+    append(&mut out, value);
+    out
+}
+
+/// [`to_string`], appended to `out`.
+pub fn append(out: &mut String, value: &Value) {
+    if !emit::emit_into(out, value) {
+        out.push_str(
+            &serde_norway::to_string(value).expect("a JSON value always serialises to YAML"),
+        );
+    }
 }
 
 /// How many documents the parser finds in `text` (empty ones included).
