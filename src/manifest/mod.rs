@@ -3,7 +3,7 @@
 
 mod order;
 
-pub use order::{SCORING_FLOW, Wave, install_order};
+pub use order::{SCORING_FLOW, Wave};
 
 use crate::preprocess::{LABEL_COMPONENT, ownership_labels};
 use crate::render::{Piece, Rendered};

@@ -76,11 +76,6 @@ pub(super) fn rank(
     )
 }
 
-/// Sorts for applying: by wave, then kind order inside the wave, then name.
-pub fn install_order(objects: &mut [Object]) {
-    objects.sort_by_cached_key(|o| rank(o.kind(), o.name(), o.component()));
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,7 +91,7 @@ mod tests {
 
     #[test]
     fn services_before_flows_before_autoscalers() {
-        let mut objects = vec![
+        let mut objects = [
             object("HorizontalPodAutoscaler", "scoringflow-f", SCORING_FLOW),
             object("Job", "f", SCORING_FLOW),
             object("Deployment", "s", "scoring-service"),
@@ -104,7 +99,7 @@ mod tests {
             object("ConfigMap", "f-config", SCORING_FLOW),
             object("Namespace", "n", "scoring-service"),
         ];
-        install_order(&mut objects);
+        objects.sort_by_cached_key(|o| rank(o.kind(), o.name(), o.component()));
         let kinds: Vec<&str> = objects.iter().map(Object::kind).collect();
         assert_eq!(
             kinds,
