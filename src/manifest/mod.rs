@@ -5,8 +5,8 @@ mod order;
 
 pub use order::{SCORING_FLOW, Wave};
 
-use crate::preprocess::{LABEL_COMPONENT, ownership_labels};
-use crate::render::{Piece, Rendered};
+use crate::preprocess::LABEL_COMPONENT;
+use crate::render::Piece;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
@@ -239,25 +239,6 @@ pub fn assemble<T>(pieces: Vec<PieceObjects<T>>) -> Result<Vec<Built<T>>, Manife
     }
 }
 
-/// Parses every template's output into objects, stamps ownership, and sorts in install order.
-/// All problems are reported together.
-pub fn build(rendered: &[Rendered], owner: &Owner) -> Result<Vec<Object>, ManifestError> {
-    let labels = ownership_labels(&owner.job_id, &owner.pipeline);
-    let pieces = rendered
-        .iter()
-        .map(|output| {
-            let piece = Piece {
-                template: output.template.as_str().into(),
-                text: output.text.clone(),
-                line_offset: 0,
-                document_offset: 0,
-            };
-            build_piece(&piece, owner, &labels, &|object| object)
-        })
-        .collect();
-    Ok(assemble(pieces)?.into_iter().map(|b| b.kept).collect())
-}
-
 fn stamp(object: &mut Object, labels: &Value, owner: &Owner) -> Result<(), String> {
     let Value::Object(map) = &mut object.value else {
         return Err("is not a mapping; every document must be a Kubernetes object".to_string());
@@ -344,6 +325,26 @@ pub fn to_yaml(object: &Object) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::preprocess::ownership_labels;
+    use crate::render::Rendered;
+
+    /// Every template's output through `build_piece` and `assemble`, as one piece each.
+    fn build(rendered: &[Rendered], owner: &Owner) -> Result<Vec<Object>, ManifestError> {
+        let labels = ownership_labels(&owner.job_id, &owner.pipeline);
+        let pieces = rendered
+            .iter()
+            .map(|output| {
+                let piece = Piece {
+                    template: output.template.as_str().into(),
+                    text: output.text.clone(),
+                    line_offset: 0,
+                    document_offset: 0,
+                };
+                build_piece(&piece, owner, &labels, &|object| object)
+            })
+            .collect();
+        Ok(assemble(pieces)?.into_iter().map(|b| b.kept).collect())
+    }
 
     fn owner() -> Owner {
         Owner {
