@@ -82,7 +82,8 @@ pub struct InputArgs {
     /// Offline data channel registry: a file or directory of ConfigMaps.
     #[arg(long, env = "MODELOPS_CHANNELS")]
     pub channels: Option<PathBuf>,
-    /// Global settings (trace, git server, registry, resources), under `.global`.
+    /// Global settings (trace, git server, registry, resources), under `.global`; with install,
+    /// they override the `modelops-globals` ConfigMap key by key.
     #[arg(long, env = "MODELOPS_GLOBALS")]
     pub globals: Option<PathBuf>,
     /// Pipeline parameter, highest precedence for `${name}` (repeatable).
@@ -125,6 +126,14 @@ pub struct InstallArgs {
         env = "MODELOPS_CHANNELS_NAMESPACE"
     )]
     pub channels_namespace: String,
+    /// Namespace of the `modelops-globals` ConfigMap, the platform's global settings (default:
+    /// the executor's: its pod's namespace in a cluster, else the kubeconfig context's).
+    #[arg(long, value_name = "NAMESPACE", env = "MODELOPS_GLOBALS_NAMESPACE")]
+    pub globals_namespace: Option<String>,
+    /// Read the `modelops-globals` ConfigMap (`--globals-configmap=false`: only `--globals FILE`).
+    #[arg(long, value_name = "BOOL", default_value_t = true, num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", action = clap::ArgAction::Set, env = "MODELOPS_GLOBALS_CONFIGMAP")]
+    pub globals_configmap: bool,
     /// Create the target namespace if it does not exist.
     #[arg(long, env = "MODELOPS_CREATE_NAMESPACE")]
     pub create_namespace: bool,

@@ -29,6 +29,26 @@ pub fn merge(base: &mut Value, top: &Value) {
     }
 }
 
+/// Overlays one user-supplied layer on another, as Helm merges several `-f` files before
+/// coalescing them with chart defaults: mappings merge key by key, anything else (lists included)
+/// replaces, and a `null` replaces too and stays, so that it still deletes the chart default
+/// when the result is coalesced with [`merge`].
+pub fn overlay(base: &mut Value, top: &Value) {
+    match (base, top) {
+        (Value::Object(base), Value::Object(top)) => {
+            for (key, value) in top {
+                match base.get_mut(key) {
+                    Some(existing) => overlay(existing, value),
+                    None => {
+                        base.insert(key.clone(), value.clone());
+                    }
+                }
+            }
+        }
+        (base, top) => *base = top.clone(),
+    }
+}
+
 fn strip_nulls(value: &Value) -> Value {
     match value {
         Value::Object(map) => Value::Object(
@@ -231,6 +251,23 @@ mod tests {
             base,
             json!({"a": {"x": 1, "y": 3}, "list": [9], "new": {"v": 1}})
         );
+    }
+
+    #[test]
+    fn overlay_merges_mappings_and_keeps_nulls() {
+        let mut base = json!({"a": {"x": 1, "y": 2}, "list": [1, 2], "gone": 1, "scalar": "s"});
+        overlay(
+            &mut base,
+            &json!({"a": {"y": 3, "z": null}, "list": [9], "gone": null, "scalar": {"now": "map"}, "new": {"k": null}}),
+        );
+        assert_eq!(
+            base,
+            json!({"a": {"x": 1, "y": 3, "z": null}, "list": [9], "gone": null, "scalar": {"now": "map"}, "new": {"k": null}})
+        );
+        // A mapping over a scalar replaces it; a scalar over a mapping replaces it too.
+        let mut base = json!({"a": {"x": 1}});
+        overlay(&mut base, &json!({"a": "flat"}));
+        assert_eq!(base, json!({"a": "flat"}));
     }
 
     #[test]

@@ -405,4 +405,21 @@ fn usage_errors_exit_2() {
         "/nonexistent/chart",
     ]);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    // Install's globals flags are checked before any connection is made.
+    let output = run(&[
+        "install",
+        "--ir",
+        "examples/batch-fraud",
+        "--globals-namespace",
+        "Not_A_Namespace",
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr)
+            .contains("--globals-namespace `Not_A_Namespace` is not a DNS-1123 label"),
+        "{}",
+        text(&output.stderr)
+    );
+    let output = run(&["install", "--ir", "x", "--globals-configmap=maybe"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
 }

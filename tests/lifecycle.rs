@@ -270,6 +270,137 @@ impl Scene {
         out
     }
 
+    /// Server-side applies the ConfigMap `modelops-globals` with exactly these data keys (keys
+    /// set by an earlier call and not given now are removed: same field manager).
+    async fn put_globals(&self, namespace: &str, data: &[(&str, &str)]) {
+        let data: serde_json::Map<String, serde_json::Value> = data
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect();
+        let config_map = json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "modelops-globals", "namespace": namespace},
+            "data": data,
+        });
+        let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), namespace);
+        api.patch(
+            "modelops-globals",
+            &PatchParams::apply("platform-admin").force(),
+            &Patch::Apply(&config_map),
+        )
+        .await
+        .unwrap();
+    }
+
+    /// A copy of the kubeconfig whose context names `namespace`: what the executor's own
+    /// namespace is outside a pod (in a pod it is the service account's namespace).
+    fn kubeconfig_in(&self, namespace: &str, dir: &Path) -> PathBuf {
+        let text = std::fs::read_to_string(&self.kubeconfig).unwrap();
+        let mut config: serde_json::Value = serde_norway::from_str(&text).unwrap();
+        for context in config["contexts"].as_array_mut().unwrap() {
+            context["context"]["namespace"] = json!(namespace);
+        }
+        let path = dir.join("kubeconfig");
+        std::fs::write(&path, serde_norway::to_string(&config).unwrap()).unwrap();
+        path
+    }
+
+    /// `install` of the batch example without `--globals`: the caller adds the globals flags.
+    fn globals_install_args<'a>(&'a self, extra: &[&'a str]) -> Vec<&'a str> {
+        let mut args = vec![
+            "install",
+            "--ir",
+            "examples/batch-fraud",
+            "--chart",
+            "charts/modelops",
+            "--namespace",
+            &self.namespace,
+            "--job-id",
+            &self.job_id,
+            "--timeout",
+            "90s",
+        ];
+        args.extend_from_slice(extra);
+        args
+    }
+
+    /// The values digest `preprocess` computes offline from the same IR and registry with these
+    /// flags: what install must record when its globals amount to the same.
+    fn offline_digest(&self, extra: &[&str]) -> String {
+        let mut args = vec![
+            "preprocess",
+            "--ir",
+            "examples/batch-fraud",
+            "--channels",
+            "examples/channels",
+            "--namespace",
+            &self.namespace,
+            "--job-id",
+            &self.job_id,
+        ];
+        args.extend_from_slice(extra);
+        let output = self.run(&args);
+        assert!(output.status.success(), "{}", stderr(&output));
+        modelops_executor::digest::sha256_hex(&output.stdout)
+    }
+
+    /// Per scoring service Deployment and batch flow Job: pull secrets, every container image,
+    /// and the main container's env and CPU request.
+    async fn pod_settings(&self) -> Vec<PodSettings> {
+        let mut out = Vec::new();
+        let templates = self
+            .labelled::<Deployment>()
+            .await
+            .into_iter()
+            .map(|d| {
+                (
+                    format!("deployment/{}", d.name_any()),
+                    d.spec.unwrap().template,
+                )
+            })
+            .chain(
+                self.labelled::<Job>()
+                    .await
+                    .into_iter()
+                    .map(|j| (format!("job/{}", j.name_any()), j.spec.unwrap().template)),
+            );
+        for (name, template) in templates {
+            let spec = template.spec.unwrap();
+            let main = &spec.containers[0];
+            out.push(PodSettings {
+                name,
+                pull_secrets: spec
+                    .image_pull_secrets
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|s| s.name)
+                    .collect(),
+                images: spec
+                    .init_containers
+                    .iter()
+                    .flatten()
+                    .chain(&spec.containers)
+                    .map(|c| c.image.clone().unwrap_or_default())
+                    .collect(),
+                env: main
+                    .env
+                    .iter()
+                    .flatten()
+                    .map(|e| (e.name.clone(), e.value.clone().unwrap_or_default()))
+                    .collect(),
+                cpu_request: main
+                    .resources
+                    .as_ref()
+                    .and_then(|r| r.requests.as_ref())
+                    .and_then(|r| r.get("cpu"))
+                    .map(|q| q.0.clone())
+                    .unwrap_or_default(),
+            });
+        }
+        assert!(!out.is_empty(), "no workloads of job {}", self.job_id);
+        out
+    }
+
     async fn cleanup(self) {
         let finally = self.run(&[
             "finally",
@@ -285,6 +416,16 @@ impl Scene {
             .await;
         assert!(finally.status.success(), "cleanup finally failed");
     }
+}
+
+/// What the globals decide in a workload's pod template.
+#[derive(Debug)]
+struct PodSettings {
+    name: String,
+    pull_secrets: Vec<String>,
+    images: Vec<String>,
+    env: BTreeMap<String, String>,
+    cpu_request: String,
 }
 
 fn stderr(output: &Output) -> String {
@@ -838,5 +979,275 @@ async fn a_changed_batch_flow_replaces_its_immutable_job() {
     let after = jobs.get(name).await.unwrap();
     assert_ne!(after.uid().unwrap(), before, "the Job was not replaced");
     assert_eq!(scene.record().await.unwrap()["phase"], "Installed");
+    scene.cleanup().await;
+}
+
+/// The platform's globals in the ConfigMap `modelops-globals` of the executor's namespace (here:
+/// the kubeconfig context's, no flag): they reach the applied objects and the values digest,
+/// exactly as the same settings in a `--globals FILE` would; a changed ConfigMap changes the
+/// digest and updates the objects; nothing of its content is logged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn globals_from_the_config_map_reach_the_objects_and_the_values_digest() {
+    let Some(scene) = Scene::new("globals_configmap").await else {
+        return;
+    };
+    // The test's own namespace stands for the executor's: other tests run concurrently, so
+    // nothing goes into `default`.
+    scene
+        .create_namespace(&scene.namespace, "lifecycle-test")
+        .await;
+    let platform = "\
+registry:
+  host: cm-registry.example.com
+  imagePullSecrets: [cm-pull]
+gitServer:
+  url: https://git.cm.example.com
+  configRepo: cm-config
+resources:
+  scoringService:
+    requests: {cpu: 300m, memory: 300Mi}
+trace:
+  enabled: false
+platformToken: cm-s3cr3t-marker
+";
+    scene
+        .put_globals(&scene.namespace, &[("globals.yaml", platform)])
+        .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let kubeconfig = scene.kubeconfig_in(&scene.namespace, tmp.path());
+    let results = scene.results.path().display().to_string();
+    let install = |extra: &[&str]| {
+        let mut args = scene.globals_install_args(&["--results-dir", &results, "-v"]);
+        args.extend_from_slice(extra);
+        let output = scene
+            .command(&args)
+            .env("KUBECONFIG", &kubeconfig)
+            .output()
+            .unwrap();
+        eprintln!(
+            "$ modelops-executor {}\n{}",
+            args.join(" "),
+            stderr(&output)
+        );
+        output
+    };
+
+    let first = install(&[]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let log = stderr(&first);
+    assert!(
+        log.contains(&format!(
+            "ConfigMap {}/modelops-globals, key globals.yaml",
+            scene.namespace
+        )) && log.contains("platform globals read"),
+        "install does not say where its globals came from:\n{log}"
+    );
+    assert!(
+        !log.contains("cm-s3cr3t-marker") && !log.contains("cm-registry.example.com"),
+        "the ConfigMap's content reached the log:\n{log}"
+    );
+    let settings = scene.pod_settings().await;
+    for pod in &settings {
+        assert_eq!(pod.pull_secrets, ["cm-pull"], "{}", pod.name);
+        assert!(
+            pod.images
+                .iter()
+                .all(|i| i.starts_with("cm-registry.example.com/")),
+            "{}: {:?}",
+            pod.name,
+            pod.images
+        );
+        if pod.name.starts_with("job/") {
+            assert_eq!(pod.env["GIT_SERVER_URL"], "https://git.cm.example.com");
+            assert_eq!(pod.env["GIT_CONFIG_REPO"], "cm-config");
+        } else {
+            assert_eq!(pod.cpu_request, "300m", "{}", pod.name);
+        }
+    }
+    assert!(settings.iter().any(|p| p.name.starts_with("job/")));
+
+    // The values are exactly those of the same settings given as a file, digest included.
+    let file = tmp.path().join("same-as-configmap.yaml");
+    std::fs::write(&file, platform).unwrap();
+    let digest = scene.result("values-digest");
+    assert_eq!(
+        digest,
+        scene.offline_digest(&["--globals", file.to_str().unwrap()])
+    );
+    assert_eq!(scene.record().await.unwrap()["valuesDigest"], digest);
+    assert_ne!(
+        digest,
+        scene.offline_digest(&[]),
+        "the globals changed nothing"
+    );
+
+    // A changed ConfigMap is a changed job: new digest, objects updated in place.
+    let changed = platform.replace("cm-registry.example.com", "cm2-registry.example.com");
+    scene
+        .put_globals(&scene.namespace, &[("globals.yaml", &changed)])
+        .await;
+    let second = install(&[]);
+    assert!(second.status.success(), "{}", stderr(&second));
+    let second_digest = scene.result("values-digest");
+    assert_ne!(second_digest, digest);
+    assert_eq!(scene.record().await.unwrap()["valuesDigest"], second_digest);
+    for pod in scene.pod_settings().await {
+        assert!(
+            pod.images
+                .iter()
+                .all(|i| i.starts_with("cm2-registry.example.com/")),
+            "{}: {:?}",
+            pod.name,
+            pod.images
+        );
+    }
+    scene.cleanup().await;
+}
+
+/// Precedence: chart defaults < the ConfigMap < `--globals FILE` (key by key) < `--set`; and
+/// `--globals-configmap=false` leaves the ConfigMap out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_globals_file_overrides_the_config_map_key_by_key_and_set_wins() {
+    let Some(scene) = Scene::new("globals_precedence").await else {
+        return;
+    };
+    scene
+        .create_namespace(&scene.namespace, "lifecycle-test")
+        .await;
+    scene
+        .put_globals(
+            &scene.namespace,
+            &[(
+                "globals.yaml",
+                "registry: {host: cm-registry.example.com, imagePullSecrets: [cm-pull]}\n\
+                 gitServer: {url: https://git.cm.example.com, configRepo: cm-config}\n",
+            )],
+        )
+        .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("globals.yaml");
+    std::fs::write(
+        &file,
+        "registry: {host: file-registry.example.com}\ngitServer: {url: https://git.file.example.com}\n",
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    let results = scene.results.path().display().to_string();
+    let flags = |extra: &[&'static str]| {
+        let mut args = vec![
+            "--globals-namespace",
+            scene.namespace.as_str(),
+            "--globals",
+            file,
+            "--set",
+            "global.gitServer.configRepo=set-config",
+            "--results-dir",
+            results.as_str(),
+        ];
+        args.extend_from_slice(extra);
+        args
+    };
+
+    // Switched off, only the file counts: the digest is the offline one with the file alone.
+    // (A server-side dry run, before anything exists: it needs no Job replaced.)
+    let without = scene.run(
+        &scene.globals_install_args(&flags(&["--globals-configmap=false", "--dry-run=server"])),
+    );
+    assert!(without.status.success(), "{}", stderr(&without));
+    assert!(stderr(&without).contains("not reading ConfigMap modelops-globals"));
+    let file_only = scene.result("values-digest");
+    assert_eq!(
+        file_only,
+        scene.offline_digest(&[
+            "--globals",
+            file,
+            "--set",
+            "global.gitServer.configRepo=set-config"
+        ])
+    );
+
+    let install = scene.run(&scene.globals_install_args(&flags(&[])));
+    assert!(install.status.success(), "{}", stderr(&install));
+    assert_ne!(scene.result("values-digest"), file_only);
+    let settings = scene.pod_settings().await;
+    for pod in &settings {
+        // The file's host wins; the ConfigMap's pull secrets, which the file does not set, stay.
+        assert_eq!(pod.pull_secrets, ["cm-pull"], "{}", pod.name);
+        assert!(
+            pod.images
+                .iter()
+                .all(|i| i.starts_with("file-registry.example.com/")),
+            "{}: {:?}",
+            pod.name,
+            pod.images
+        );
+        if pod.name.starts_with("job/") {
+            // The file's url wins over the ConfigMap's; --set wins over the ConfigMap's repo.
+            assert_eq!(pod.env["GIT_SERVER_URL"], "https://git.file.example.com");
+            assert_eq!(pod.env["GIT_CONFIG_REPO"], "set-config");
+        }
+    }
+    assert!(settings.iter().any(|p| p.name.starts_with("job/")));
+    scene.cleanup().await;
+}
+
+/// A malformed ConfigMap is bad input: exit 2, an error naming the ConfigMap, its key and the
+/// place or field, none of its content, and nothing written to the cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_globals_config_map_is_bad_input_and_nothing_is_applied() {
+    let Some(scene) = Scene::new("globals_malformed").await else {
+        return;
+    };
+    scene
+        .create_namespace(&scene.namespace, "lifecycle-test")
+        .await;
+    let ns = scene.namespace.clone();
+    let cases: [(&[(&str, &str)], String); 3] = [
+        (
+            &[(
+                "globals.yaml",
+                "registry:\n  host: r.example.com\n token: cm-s3cr3t-marker\n",
+            )],
+            format!(
+                "ConfigMap {ns}/modelops-globals, key globals.yaml: invalid YAML: line 3, column 2"
+            ),
+        ),
+        (
+            &[(
+                "globals.yaml",
+                "registry: {imagePullSecrets: cm-s3cr3t-marker}\n",
+            )],
+            format!(
+                "ConfigMap {ns}/modelops-globals, key globals.yaml: registry.imagePullSecrets: must be a list of Secret names, found a string"
+            ),
+        ),
+        (
+            &[("globals.yml", "registry: {host: r.example.com}\n")],
+            format!(
+                "ConfigMap {ns}/modelops-globals: data.globals.yml: unknown key (did you mean `globals.yaml`?)"
+            ),
+        ),
+    ];
+    let results = scene.results.path().display().to_string();
+    for (data, wanted) in cases {
+        scene.put_globals(&ns, data).await;
+        let install = scene.run(&scene.globals_install_args(&[
+            "--globals-namespace",
+            &ns,
+            "--results-dir",
+            &results,
+        ]));
+        let message = stderr(&install);
+        assert_eq!(install.status.code(), Some(2), "{message}");
+        assert!(message.contains(&wanted), "lacks `{wanted}`:\n{message}");
+        assert!(!message.contains("cm-s3cr3t-marker"), "{message}");
+        assert!(scene.result("error").contains("modelops-globals"));
+        assert!(scene.record().await.is_none(), "a job record was written");
+        assert!(
+            scene.remaining().await.is_empty(),
+            "objects were applied: {:?}",
+            scene.remaining().await
+        );
+    }
     scene.cleanup().await;
 }

@@ -516,11 +516,25 @@ async fn tekton_crds_and_objects_apply_to_the_control_plane() -> Result<()> {
 // -------------------------------------------------------------------------------------------------
 
 /// A copy of the kubeconfig whose users impersonate `user`.
-fn impersonating_kubeconfig(path: &str, user: &str, dir: &Path) -> Result<PathBuf> {
+/// The kubeconfig acting as the ServiceAccount `user` of `namespace`. Its context names that
+/// namespace, as a Task pod's in-cluster config does: it is the executor's own namespace, where
+/// install looks for the `modelops-globals` ConfigMap.
+fn impersonating_kubeconfig(
+    path: &str,
+    user: &str,
+    namespace: &str,
+    dir: &Path,
+) -> Result<PathBuf> {
     let text = std::fs::read_to_string(path)?;
     let mut config: Value = serde_norway::from_str(&text)?;
     for entry in config["users"].as_array_mut().context("kubeconfig users")? {
         entry["user"]["as"] = json!(user);
+    }
+    for entry in config["contexts"]
+        .as_array_mut()
+        .context("kubeconfig contexts")?
+    {
+        entry["context"]["namespace"] = json!(namespace);
     }
     let out = dir.join("kubeconfig-as-service-account");
     std::fs::write(&out, serde_norway::to_string(&config)?)?;
@@ -678,7 +692,23 @@ async fn task_service_account_runs_install_wait_finally() -> Result<()> {
         register_channels(&client, &placement.channels_namespace).await?;
         common::ensure_windows_node(&client, MANAGER).await?;
         let tmp = tempfile::tempdir()?;
-        let kubeconfig = impersonating_kubeconfig(&path, &placement.user(), tmp.path())?;
+        let kubeconfig =
+            impersonating_kubeconfig(&path, &placement.user(), &placement.namespace, tmp.path())?;
+        // The platform's globals in the executor's (the Pipeline's) namespace, which the Role
+        // lets it read: a tools image tag that neither the Task's globals file nor the chart
+        // defaults override.
+        let platform = json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "modelops-globals", "namespace": placement.namespace},
+            "data": {"globals.yaml": "images: {tools: {tag: platform-1}}\n"},
+        });
+        Api::<ConfigMap>::namespaced(client.clone(), &placement.namespace)
+            .patch(
+                "modelops-globals",
+                &PatchParams::apply(MANAGER).force(),
+                &Patch::Apply(&platform),
+            )
+            .await?;
         let results = tmp.path().join("results");
         let job_id = format!("rbac-{suffix}");
 
@@ -712,6 +742,60 @@ async fn task_service_account_runs_install_wait_finally() -> Result<()> {
         ensure!(
             result(&results, "values-digest").len() == 64,
             "values-digest result"
+        );
+        let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+            Api::namespaced(client.clone(), &placement.namespace);
+        let tools: Vec<String> = deployments
+            .list(&kube::api::ListParams::default().labels(&format!("modelops.io/job-id={job_id}")))
+            .await?
+            .items
+            .into_iter()
+            .flat_map(|d| d.spec.and_then(|s| s.template.spec))
+            .flat_map(|s| s.init_containers.unwrap_or_default())
+            .filter_map(|c| c.image)
+            .filter(|i| i.contains("/container-tools:"))
+            .collect();
+        ensure!(
+            !tools.is_empty() && tools.iter().all(|i| i.ends_with(":platform-1")),
+            "the modelops-globals ConfigMap did not reach the scoring services: {tools:?}"
+        );
+
+        // Its globals ConfigMap in a namespace it may not read: refused before anything is
+        // written, and the message says what to do.
+        let (args, env) = task_step(
+            "task-install.yaml",
+            &[
+                ("ir-url", "examples/batch-fraud"),
+                ("job-id", &format!("{job_id}-g")),
+                ("namespace", &placement.namespace),
+                ("channels-namespace", &placement.channels_namespace),
+                ("globals-namespace", &elsewhere),
+                ("timeout", "30s"),
+                ("log-format", "text"),
+            ],
+            &results,
+        )?;
+        let refused = run_step(&kubeconfig, &args, &env);
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        ensure!(
+            refused.status.code() == Some(3),
+            "reading modelops-globals in {elsewhere} should fail with exit 3, got {:?}: {stderr}",
+            refused.status.code()
+        );
+        ensure!(
+            stderr.contains(&format!(
+                "not allowed to read ConfigMap {elsewhere}/modelops-globals"
+            )) && stderr.contains("--globals-configmap=false")
+                && stderr.contains("forbidden"),
+            "the refusal should name the ConfigMap and the way out: {stderr}"
+        );
+        let records: Api<ConfigMap> = Api::namespaced(client.clone(), &placement.namespace);
+        ensure!(
+            records
+                .get_opt(&format!("modelops-job-{job_id}-g"))
+                .await?
+                .is_none(),
+            "a job record was written despite the refusal"
         );
 
         let job = [

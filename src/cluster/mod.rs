@@ -12,6 +12,7 @@ mod watched;
 use crate::diagnostics::Diagnostics;
 use crate::manifest::Object;
 use crate::preprocess::channels::{CHANNEL_LABEL, Registry};
+use crate::preprocess::globals::{CONFIG_MAP as GLOBALS_CONFIG_MAP, ConfigMapContent};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use kube::core::{DynamicResourceScope, PartialObjectMeta, Resource};
 use kube::discovery::{ApiCapabilities, Scope};
@@ -202,6 +203,54 @@ pub async fn channel_registry(
     }
     tracing::info!(%namespace, channels = registry.len(), "data channel registry read from the cluster");
     Ok((registry, diagnostics))
+}
+
+/// The platform's global settings: the ConfigMap `modelops-globals` in `namespace`, or `None`
+/// when there is none (not an error: a platform need not have one). Only its data keys and text
+/// leave this function; nothing of the content is logged.
+pub async fn globals_config_map(
+    cluster: &Cluster,
+    namespace: &str,
+) -> Result<Option<ConfigMapContent>, ClusterError> {
+    let api: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(cluster.client.clone(), namespace);
+    let found = with_retry("read the globals ConfigMap", || api.get_opt(GLOBALS_CONFIG_MAP))
+        .await
+        .map_err(|err| {
+            let action = match &err {
+                kube::Error::Api(status) if status.code == 403 => format!(
+                    "not allowed to read ConfigMap {namespace}/{GLOBALS_CONFIG_MAP} (the platform's \
+                     global settings): grant `get` on configmaps in namespace {namespace}, name \
+                     the namespace that holds it with --globals-namespace, or skip it with \
+                     --globals-configmap=false"
+                ),
+                _ => format!(
+                    "cannot read ConfigMap {namespace}/{GLOBALS_CONFIG_MAP} (the platform's global settings)"
+                ),
+            };
+            ClusterError::api(action, err)
+        })?;
+    let Some(config_map) = found else {
+        tracing::info!(
+            %namespace,
+            "no ConfigMap {GLOBALS_CONFIG_MAP}: no platform globals, only --globals FILE and chart defaults apply"
+        );
+        return Ok(None);
+    };
+    tracing::debug!(
+        %namespace,
+        resource_version = config_map.metadata.resource_version.as_deref().unwrap_or_default(),
+        "ConfigMap {GLOBALS_CONFIG_MAP} read"
+    );
+    Ok(Some(ConfigMapContent {
+        namespace: namespace.to_string(),
+        data: config_map.data.unwrap_or_default(),
+        binary_keys: config_map
+            .binary_data
+            .unwrap_or_default()
+            .into_keys()
+            .collect(),
+    }))
 }
 
 /// Whether an error says the namespace itself does not exist.

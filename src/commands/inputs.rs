@@ -3,10 +3,11 @@
 use crate::archive::{self, Limits};
 use crate::chart::Chart;
 use crate::cli::InputArgs;
-use crate::diagnostics::{Diagnostics, Origin};
+use crate::diagnostics::Diagnostics;
 use crate::ir::fetch::{self, IrSource};
 use crate::manifest::{self, Built, Object, Owner};
 use crate::preprocess::channels::Registry;
+use crate::preprocess::globals::{ConfigMapContent, Layer};
 use crate::preprocess::{self, Inputs, PreprocessError, Preprocessed};
 use crate::render::{self, Release};
 use crate::{Error, values};
@@ -25,12 +26,20 @@ pub struct Prepared<T = Object> {
     pub objects: Vec<T>,
 }
 
+/// What install reads from the cluster for the values; `render` and `preprocess` are offline and
+/// pass nothing.
+#[derive(Debug, Default)]
+pub struct FromCluster {
+    /// The data channel registry (unless `--channels` is given).
+    pub registry: Option<Registry>,
+    /// The `modelops-globals` ConfigMap, when there is one and it is read.
+    pub globals: Option<ConfigMapContent>,
+}
+
 /// Everything up to the merged values. The channel registry comes from `--channels`, else from
-/// `cluster_registry` (install reads it from the cluster), else it is empty.
-pub async fn preprocess(
-    args: &InputArgs,
-    cluster_registry: Option<Registry>,
-) -> Result<Preprocessed, Error> {
+/// the cluster's (install), else it is empty. Globals: the cluster's ConfigMap, overridden by
+/// `--globals FILE`.
+pub async fn preprocess(args: &InputArgs, cluster: FromCluster) -> Result<Preprocessed, Error> {
     let limits = Limits::default();
     let source = IrSource::parse(&args.ir);
     let files = fetch::fetch(&source, args.ir_sha256.as_deref(), &limits).await?;
@@ -43,8 +52,24 @@ pub async fn preprocess(
             let files = archive::read_dir(path, &limits).map_err(crate::chart::ChartError::from)?;
             Registry::from_files(&files, &mut diagnostics)
         }
-        None => cluster_registry.unwrap_or_default(),
+        None => cluster.registry.unwrap_or_default(),
     };
+    let mut globals = Vec::new();
+    if let Some(content) = &cluster.globals {
+        match Layer::config_map(content) {
+            Ok(layer) => {
+                tracing::info!(source = %layer.origin, keys = ?layer.keys(), "platform globals read");
+                globals.push(layer);
+            }
+            Err(problems) => diagnostics.extend(problems),
+        }
+    }
+    if let Some(path) = &args.globals {
+        match Layer::file(&path.display().to_string(), &read_text(path)?) {
+            Ok(layer) => globals.push(layer),
+            Err(problems) => diagnostics.extend(problems),
+        }
+    }
     if !diagnostics.is_empty() {
         return Err(PreprocessError::Invalid(diagnostics.into_result(()).unwrap_err()).into());
     }
@@ -57,10 +82,7 @@ pub async fn preprocess(
         job_id: args.job_id.clone(),
         namespace: args.namespace.clone(),
         params: parse_params(&args.params)?,
-        globals: match &args.globals {
-            Some(path) => Some((path.display().to_string(), read_yaml_file(path)?)),
-            None => None,
-        },
+        globals,
         value_files: args
             .value_files
             .iter()
@@ -72,11 +94,8 @@ pub async fn preprocess(
 }
 
 /// Everything up to the rendered, validated, ordered objects. Nothing touches a cluster.
-pub async fn prepare(
-    args: &InputArgs,
-    cluster_registry: Option<Registry>,
-) -> Result<Prepared, Error> {
-    let prepared = prepare_keeping(args, cluster_registry, |object| object).await?;
+pub async fn prepare(args: &InputArgs, cluster: FromCluster) -> Result<Prepared, Error> {
+    let prepared = prepare_keeping(args, cluster, |object| object).await?;
     Ok(Prepared {
         preprocessed: prepared.preprocessed,
         objects: prepared.objects.into_iter().map(|b| b.kept).collect(),
@@ -87,13 +106,13 @@ pub async fn prepare(
 /// not the parsed tree, which halves its memory for large jobs.
 pub async fn prepare_keeping<T: Send>(
     args: &InputArgs,
-    cluster_registry: Option<Registry>,
+    cluster: FromCluster,
     keep: impl Fn(Object) -> T + Sync,
 ) -> Result<Prepared<Built<T>>, Error> {
     let chart_path = resolve_chart(args.chart.as_deref())?;
     // Load the chart first: a broken chart is reported before the IR is even fetched.
     let chart = Chart::load(&chart_path)?;
-    let mut preprocessed = preprocess(args, cluster_registry).await?;
+    let mut preprocessed = preprocess(args, cluster).await?;
     let release = Release {
         name: preprocessed.job_id.clone(),
         namespace: preprocessed.namespace.clone(),
@@ -149,19 +168,6 @@ fn parse_params(raw: &[String]) -> Result<BTreeMap<String, String>, Error> {
 fn read_text(path: &Path) -> Result<String, Error> {
     std::fs::read_to_string(path)
         .map_err(|err| Error::Usage(format!("cannot read {}: {err}", path.display())))
-}
-
-fn read_yaml_file(path: &Path) -> Result<serde_json::Value, Error> {
-    let text = read_text(path)?;
-    crate::yaml::parse_one(&text).map_err(|err| {
-        let mut diagnostics = Diagnostics::default();
-        diagnostics.push(
-            &Origin::new(path.display().to_string(), 0),
-            "",
-            format!("invalid YAML: {err}"),
-        );
-        PreprocessError::Invalid(diagnostics).into()
-    })
 }
 
 fn read_values_file(path: &Path) -> Result<serde_json::Value, Error> {

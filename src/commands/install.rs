@@ -1,4 +1,4 @@
-use super::inputs;
+use super::inputs::{self, FromCluster};
 use crate::cli::InstallArgs;
 use crate::cluster::apply::{self, InstallOptions, JobInfo};
 use crate::cluster::{self, Cluster, wait};
@@ -13,22 +13,33 @@ pub async fn exec(args: InstallArgs) -> Result<ExitStatus, Error> {
 
 async fn run(args: &InstallArgs) -> Result<ExitStatus, Error> {
     let results = args.run.results_dir.as_deref();
+    let globals_source = globals_source(args)?;
     let cluster = Cluster::connect().await?;
-    let registry = match &args.input.channels {
-        Some(_) => None,
-        None => {
-            let (registry, diagnostics) =
-                cluster::channel_registry(&cluster, &args.channels_namespace).await?;
-            if !diagnostics.is_empty() {
-                return Err(
-                    PreprocessError::Invalid(diagnostics.into_result(()).unwrap_err()).into(),
-                );
-            }
-            Some(registry)
+    // The two reads are independent: one round trip.
+    let registry = async {
+        if args.input.channels.is_some() {
+            return Ok(None);
         }
+        let (registry, diagnostics) =
+            cluster::channel_registry(&cluster, &args.channels_namespace).await?;
+        if !diagnostics.is_empty() {
+            return Err(PreprocessError::Invalid(diagnostics.into_result(()).unwrap_err()).into());
+        }
+        Ok::<_, Error>(Some(registry))
     };
+    let globals = async {
+        let namespace = match globals_source {
+            GlobalsSource::Off => return Ok(None),
+            GlobalsSource::Namespace(namespace) => namespace,
+            // The client's default namespace is the pod's (service account) namespace in a
+            // cluster, else the kubeconfig context's, else `default`.
+            GlobalsSource::ExecutorNamespace => cluster.client.default_namespace().to_string(),
+        };
+        Ok::<_, Error>(cluster::globals_config_map(&cluster, &namespace).await?)
+    };
+    let (registry, globals) = tokio::try_join!(registry, globals)?;
     // Everything is validated and rendered before the first write to the cluster.
-    let prepared = inputs::prepare(&args.input, registry).await?;
+    let prepared = inputs::prepare(&args.input, FromCluster { registry, globals }).await?;
     let values = &prepared.preprocessed;
     super::write_result(results, tekton::JOB_ID, &values.job_id)?;
     super::write_result(results, tekton::VALUES_DIGEST, &values.digest)?;
@@ -63,4 +74,34 @@ async fn run(args: &InstallArgs) -> Result<ExitStatus, Error> {
     super::write_result(results, tekton::ERROR, "")?;
     println!("{}", job.job_id);
     Ok(ExitStatus::Success)
+}
+
+/// Where install reads the `modelops-globals` ConfigMap from.
+enum GlobalsSource {
+    /// `--globals-configmap=false`.
+    Off,
+    /// `--globals-namespace`.
+    Namespace(String),
+    /// The executor's own namespace, known once connected.
+    ExecutorNamespace,
+}
+
+/// Checked before connecting, so a bad flag is a usage error (exit 2) with or without a cluster.
+fn globals_source(args: &InstallArgs) -> Result<GlobalsSource, Error> {
+    if !args.globals_configmap {
+        tracing::info!(
+            "not reading ConfigMap {}: --globals-configmap=false",
+            crate::preprocess::globals::CONFIG_MAP
+        );
+        return Ok(GlobalsSource::Off);
+    }
+    match &args.globals_namespace {
+        None => Ok(GlobalsSource::ExecutorNamespace),
+        Some(namespace) if crate::names::is_dns1123_label(namespace) => {
+            Ok(GlobalsSource::Namespace(namespace.clone()))
+        }
+        Some(namespace) => Err(Error::Usage(format!(
+            "--globals-namespace `{namespace}` is not a DNS-1123 label"
+        ))),
+    }
 }

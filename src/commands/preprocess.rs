@@ -3,7 +3,7 @@ use crate::cli::InputArgs;
 use crate::{Error, ExitStatus};
 
 pub async fn exec(args: InputArgs) -> Result<ExitStatus, Error> {
-    let preprocessed = inputs::preprocess(&args, None).await?;
+    let preprocessed = inputs::preprocess(&args, Default::default()).await?;
     print!("{}", preprocessed.yaml);
     tracing::info!(job_id = %preprocessed.job_id, values_digest = %preprocessed.digest, "merged values printed");
     Ok(ExitStatus::Success)

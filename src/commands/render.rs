@@ -9,8 +9,10 @@ use std::path::Path;
 pub async fn exec(args: RenderArgs) -> Result<ExitStatus, Error> {
     // Each object is kept as its YAML only: the parsed trees of a large job would double the
     // memory `render` needs.
-    let prepared =
-        inputs::prepare_keeping(&args.input, None, |object| manifest::to_yaml(&object)).await?;
+    let prepared = inputs::prepare_keeping(&args.input, Default::default(), |object| {
+        manifest::to_yaml(&object)
+    })
+    .await?;
     match &args.output_dir {
         None => {
             let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());

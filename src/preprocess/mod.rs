@@ -2,6 +2,7 @@
 //! user values become one merged values tree, deterministic, with its sha256 as the values digest.
 
 pub mod channels;
+pub mod globals;
 pub mod params;
 
 use crate::diagnostics::{Diagnostics, Origin};
@@ -10,7 +11,7 @@ use crate::names::{MAX_BASE_NAME, bounded_name, is_dns1123_label, label_value};
 use crate::values::{self, ValuesError};
 use channels::{ChannelKind, Registry};
 use params::{Scope, substitute};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 
 pub const MANAGED_BY: &str = "modelops-executor";
@@ -20,9 +21,6 @@ pub const LABEL_PART_OF: &str = "app.kubernetes.io/part-of";
 pub const LABEL_COMPONENT: &str = "app.kubernetes.io/component";
 pub const LABEL_JOB_ID: &str = "modelops.io/job-id";
 pub const LABEL_PIPELINE: &str = "modelops.io/pipeline";
-
-/// Keys of `global` that the executor owns; a globals file may not set them.
-const RESERVED_GLOBALS: [&str; 5] = ["jobId", "namespace", "pipeline", "mode", "labels"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum PreprocessError {
@@ -45,8 +43,9 @@ pub struct Inputs {
     pub namespace: Option<String>,
     /// `--param k=v`, highest precedence for `${k}`.
     pub params: BTreeMap<String, String>,
-    /// `--globals FILE`: (file name for messages, mapping).
-    pub globals: Option<(String, Value)>,
+    /// Global settings, lowest precedence first: the `modelops-globals` ConfigMap (install
+    /// only), then `--globals FILE`.
+    pub globals: Vec<globals::Layer>,
     /// `-f FILE`, in command-line order.
     pub value_files: Vec<Value>,
     /// `--set a.b=c`, in command-line order.
@@ -139,34 +138,7 @@ fn generate(ir: &Ir, registry: &Registry, inputs: &Inputs) -> Result<Value, Diag
     let mut pipeline_parameters = pipeline.parameters.clone();
     pipeline_parameters.extend(inputs.params.clone());
 
-    let mut global = Map::new();
-    if let Some((file, globals)) = &inputs.globals {
-        let origin = Origin::new(file.clone(), 0);
-        match globals {
-            Value::Object(map) => {
-                for (key, value) in map {
-                    if RESERVED_GLOBALS.contains(&key.as_str()) {
-                        diagnostics.push(
-                            &origin,
-                            key.as_str(),
-                            "is set by the executor and may not come from a globals file",
-                        );
-                    } else {
-                        global.insert(key.clone(), value.clone());
-                    }
-                }
-            }
-            Value::Null => {}
-            other => diagnostics.push(
-                &origin,
-                "",
-                format!(
-                    "must be a mapping, found {}",
-                    crate::schema::type_name(other)
-                ),
-            ),
-        }
-    }
+    let mut global = globals::merge(&inputs.globals, &mut diagnostics);
     global.insert(
         "namespace".into(),
         json!(
