@@ -72,6 +72,15 @@ impl Error {
         let mut out = format!("error: {self}");
         let mut source = std::error::Error::source(self);
         while let Some(cause) = source {
+            if let Some(kube::Error::Api(status)) = cause.downcast_ref::<kube::Error>() {
+                // kube's own text repeats the message and appends the whole Status; its source
+                // is that Status again. One line is enough, and the end of the chain.
+                out.push_str(&format!(
+                    "\n  caused by: {}",
+                    indent_continuation(&api_status(status))
+                ));
+                break;
+            }
             out.push_str(&format!(
                 "\n  caused by: {}",
                 indent_continuation(&cause.to_string())
@@ -80,6 +89,26 @@ impl Error {
         }
         out
     }
+}
+
+/// What the API server said, bounded: a rejected Job or a large object comes back with the whole
+/// object in its message.
+fn api_status(status: &kube::core::Status) -> String {
+    const LIMIT: usize = 600;
+    let mut message = status.message.trim().to_string();
+    if message.len() > LIMIT {
+        let cut = (0..=LIMIT)
+            .rev()
+            .find(|&i| message.is_char_boundary(i))
+            .unwrap_or(0);
+        let dropped = message.len() - cut;
+        message.truncate(cut);
+        message.push_str(&format!(" … ({dropped} more bytes)"));
+    }
+    format!(
+        "the API server answered {} {}: {message}",
+        status.code, status.reason
+    )
 }
 
 fn cluster_status(err: &crate::cluster::ClusterError) -> ExitStatus {
@@ -96,4 +125,35 @@ fn cluster_status(err: &crate::cluster::ClusterError) -> ExitStatus {
 
 fn indent_continuation(text: &str) -> String {
     text.replace('\n', "\n    ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::ClusterError;
+
+    fn api_error(message: &str) -> Error {
+        let status = kube::core::Status::failure(message, "Invalid").with_code(422);
+        ClusterError::api("apply Job ns/score", kube::Error::Api(status.boxed())).into()
+    }
+
+    #[test]
+    fn an_api_error_is_one_line_with_code_reason_and_message() {
+        let chain = api_error("Job.batch \"score\" is invalid: field is immutable").chain();
+        assert_eq!(
+            chain,
+            "error: apply Job ns/score\n  caused by: the API server answered 422 Invalid: \
+             Job.batch \"score\" is invalid: field is immutable"
+        );
+    }
+
+    #[test]
+    fn a_huge_api_message_is_cut_at_a_character_boundary() {
+        let message = format!("spec.template: Invalid value: {}", "é".repeat(2000));
+        let chain = api_error(&message).chain();
+        assert!(chain.contains("the API server answered 422 Invalid: spec.template"));
+        assert!(chain.ends_with("more bytes)"), "{chain}");
+        assert!(chain.len() < 800, "{} bytes", chain.len());
+        assert!(!chain.contains("Status {"), "{chain}");
+    }
 }

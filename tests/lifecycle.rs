@@ -968,6 +968,18 @@ async fn a_changed_batch_flow_replaces_its_immutable_job() {
     let name = "fraud-detection-score-transactions";
     let before = jobs.get(name).await.unwrap().uid().unwrap();
     // A new threshold changes the flow's configuration and so its pod template's checksum.
+    // A server-side dry run reports the replacement and leaves the Job alone.
+    let dry_run = scene.run(&scene.install_args(
+        "examples/batch-fraud",
+        &["--param", "threshold=0.99", "--dry-run=server"],
+    ));
+    assert!(dry_run.status.success(), "{}", stderr(&dry_run));
+    assert!(
+        stderr(&dry_run).contains("install would replace the Job"),
+        "{}",
+        stderr(&dry_run)
+    );
+    assert_eq!(jobs.get(name).await.unwrap().uid().unwrap(), before);
     let changed =
         scene.run(&scene.install_args("examples/batch-fraud", &["--param", "threshold=0.99"]));
     assert!(changed.status.success(), "{}", stderr(&changed));

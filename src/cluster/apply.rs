@@ -263,11 +263,17 @@ pub async fn apply_one(
     match applied {
         // A Job's pod template is immutable: a changed flow replaces its Job (ours, checked by
         // the preflight), as a re-run of a batch flow with new configuration should.
-        Err(kube::Error::Api(status)) if is_immutable_job(object, &status) && !dry_run => {
-            tracing::info!(object = %object.display(), "pod template changed; replacing the Job");
+        Err(kube::Error::Api(status)) if is_immutable_job(object, &status) => {
             let live = with_retry(&action, || api.get(object.name()))
                 .await
                 .map_err(|e| ClusterError::api(format!("read {}", object.display()), e))?;
+            if dry_run {
+                // A dry run cannot delete, and a dry-run create of the same name would only say
+                // it exists: report the replacement the real install would make.
+                tracing::info!(object = %object.display(), "dry run: pod template changed; install would replace the Job");
+                return Ok(live);
+            }
+            tracing::info!(object = %object.display(), "pod template changed; replacing the Job");
             let uid = live.metadata.uid.clone().unwrap_or_default();
             super::delete::delete_and_wait(cluster, object, &uid, false, REPLACE_DEADLINE).await?;
             with_retry(&action, || api.patch(object.name(), &params, &patch))
