@@ -217,7 +217,6 @@ up() {
     --requestheader-extra-headers-prefix=X-Remote-Extra- \
     --endpoint-reconciler-type=none \
     --allow-privileged=true \
-    --enable-priority-and-fairness=false \
     --profiling=false
   "$T" wait-cluster -pids "$(started_pids)" -kubeconfig "$K" -service-account=false -timeout "${TIMEOUT}s" || fail_up "kube-apiserver did not become ready"
 

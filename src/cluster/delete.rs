@@ -600,14 +600,22 @@ async fn watch_until_gone(
     mut pending: BTreeMap<String, String>,
 ) -> Result<(), kube::runtime::watcher::Error> {
     use kube::runtime::watcher::{self, Event};
-    let mut stream = std::pin::pin!(watcher::watcher(
+    let mut stream = std::pin::pin!(super::retry::watch_with_backoff(watcher::watcher(
         api,
         watcher::Config::default().labels(selector)
-    ));
+    )));
     let mut listed: BTreeMap<String, String> = BTreeMap::new();
     while !pending.is_empty() {
-        let Some(event) = stream.try_next().await? else {
-            break;
+        let event = match stream.next().await {
+            None => break,
+            Some(Ok(event)) => event,
+            // Throttled or a broken connection: the watcher lists again after a backoff; the
+            // caller's deadline bounds how long.
+            Some(Err(err)) if super::retry::is_transient_watch_error(&err) => {
+                tracing::warn!(error = %err, "watch of deletions interrupted, resuming");
+                continue;
+            }
+            Some(Err(err)) => return Err(err),
         };
         match event {
             Event::Init => listed.clear(),

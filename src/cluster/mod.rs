@@ -87,8 +87,14 @@ impl Cluster {
         Self::from_config(config)
     }
 
-    pub fn from_config(config: Config) -> Result<Cluster, ClusterError> {
-        let client = Client::try_from(config).map_err(|e| ClusterError::Config(Box::new(e)))?;
+    /// The client retries nothing itself (kube-client's default retry layer is off): the
+    /// retries are [`with_retry`]'s, which sees `Retry-After` through [`retry::carry_retry_after`].
+    pub fn from_config(mut config: Config) -> Result<Cluster, ClusterError> {
+        config.default_retry = false;
+        let client = kube::client::ClientBuilder::try_from(config)
+            .map_err(|e| ClusterError::Config(Box::new(e)))?
+            .with_layer(&tower::util::AndThenLayer::new(retry::carry_retry_after))
+            .build();
         Ok(Cluster {
             client,
             resources: Arc::default(),

@@ -1,9 +1,31 @@
 //! Retries for transient API failures: 429 and 5xx responses and broken connections, with
-//! exponential backoff and jitter, honouring the server's `Retry-After` (`details.retryAfterSeconds`).
+//! exponential backoff and jitter, honouring the server's `Retry-After`.
+//!
+//! [`with_retry`] is the only retry loop for API requests: kube-client's own retry layer (on
+//! by default in kube 5, `Config::default_retry`) is switched off in
+//! [`super::Cluster::from_config`]. It retried 429, 503 and 504 up to 15 times per request (5 ms
+//! doubling, jittered up to 3×, never sooner than `Retry-After`), for minutes, without a log
+//! line, and under `with_retry` that budget was multiplied by six: against an API server that
+//! kept throttling, install printed nothing for minutes instead of failing (tests/throttling.rs).
+//! Every call site wraps an idempotent request (get, list, server-side apply, delete with a uid
+//! precondition), so a retry after a 5xx that did take effect is harmless. Watches pause between
+//! restarts ([`watch_with_backoff`]).
+//!
+//! API Priority and Fairness (and `--max-requests-inflight`) reject with a plain-text body and
+//! the wait only in the `Retry-After` header, which kube-client does not keep: [`carry_retry_after`]
+//! copies the header into the error `Status` as `details.retryAfterSeconds`, as client-go does.
 
+use bytes::Bytes;
+use http::{Response, StatusCode};
+use http_body_util::BodyExt;
+use kube::client::DynBody;
+use kube::core::Status;
+use kube::core::response::StatusDetails;
+use kube::runtime::watcher;
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+use tower::BoxError;
 
 const ATTEMPTS: u32 = 6;
 const FIRST_DELAY: Duration = Duration::from_millis(200);
@@ -30,11 +52,18 @@ pub fn classify(err: &kube::Error) -> Option<Option<Duration>> {
 }
 
 /// Runs `call` until it succeeds, fails permanently, or the attempts are used up.
+///
+/// The wait before attempt n+1 is a jittered exponential backoff (200 ms doubling to 10 s,
+/// drawn from its upper half); when the server sent `Retry-After` it is that wait plus a random
+/// part of the backoff, so `Retry-After` is a lower bound and clients rejected together do not
+/// come back together. After the last attempt the error is returned, its message saying how
+/// many attempts were made over how long.
 pub async fn with_retry<T, F, Fut>(what: &str, mut call: F) -> Result<T, kube::Error>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, kube::Error>>,
 {
+    let started = Instant::now();
     let mut delay = FIRST_DELAY;
     for attempt in 1.. {
         match call().await {
@@ -44,10 +73,26 @@ where
                     return Err(err);
                 };
                 if attempt >= ATTEMPTS {
-                    return Err(err);
+                    tracing::warn!(
+                        %what,
+                        attempts = attempt,
+                        code = code(&err),
+                        seconds = started.elapsed().as_secs_f32(),
+                        error = %brief(&err),
+                        "transient API error persists; giving up"
+                    );
+                    return Err(gave_up(err, attempt, started.elapsed()));
                 }
-                let wait = retry_after.unwrap_or_else(|| jitter(delay));
-                tracing::warn!(%what, attempt, wait_ms = wait.as_millis() as u64, error = %err, "transient API error, retrying");
+                let wait = wait_before_retry(retry_after, delay);
+                tracing::warn!(
+                    %what,
+                    attempt,
+                    code = code(&err),
+                    retry_after_s = retry_after.map(|d| d.as_secs()),
+                    wait_ms = wait.as_millis() as u64,
+                    error = %brief(&err),
+                    "transient API error, retrying"
+                );
                 tokio::time::sleep(wait).await;
                 delay = (delay * 2).min(MAX_DELAY);
             }
@@ -56,13 +101,195 @@ where
     unreachable!("the loop returns")
 }
 
+/// The HTTP status of an API error, 0 for a connection error: logged with each retry.
+fn code(err: &kube::Error) -> u16 {
+    match err {
+        kube::Error::Api(status) => status.code,
+        _ => 0,
+    }
+}
+
+/// An API error without kube's debug dump of the whole `Status`: one readable log field.
+fn brief(err: &kube::Error) -> String {
+    match err {
+        kube::Error::Api(status) => {
+            format!("{} {}: {}", status.code, status.reason, status.message)
+        }
+        other => other.to_string(),
+    }
+}
+
+fn wait_before_retry(retry_after: Option<Duration>, delay: Duration) -> Duration {
+    match retry_after {
+        Some(after) => after + random_below(delay),
+        None => jitter(delay),
+    }
+}
+
+/// The final error of a used-up retry budget says so (an API status keeps its code and reason).
+fn gave_up(err: kube::Error, attempts: u32, elapsed: Duration) -> kube::Error {
+    match err {
+        kube::Error::Api(mut status) => {
+            status.message = format!(
+                "{} (still failing after {attempts} attempts over {:.1} s)",
+                status.message.trim_end(),
+                elapsed.as_secs_f64()
+            );
+            kube::Error::Api(status)
+        }
+        other => other,
+    }
+}
+
 /// A random point in the upper half of `delay`, so retrying clients spread out.
 fn jitter(delay: Duration) -> Duration {
+    let half = delay / 2;
+    half + random_below(half)
+}
+
+/// Uniform in `[0, bound)` (zero for a zero bound).
+fn random_below(bound: Duration) -> Duration {
     let random = std::collections::hash_map::RandomState::new()
         .build_hasher()
         .finish();
-    let half = delay / 2;
-    half + Duration::from_nanos(random % (half.as_nanos() as u64).max(1))
+    Duration::from_nanos(random % (bound.as_nanos() as u64).max(1))
+}
+
+/// A watch stream that pauses after each error before the watcher lists or watches again (it
+/// does so at once by itself): for the server's `Retry-After` plus a random part of the
+/// backoff when the error carried one, else kube-runtime's default backoff (0.8 s doubling to
+/// 30 s, jittered; reset by a good event). Errors are still passed on, for the caller to log.
+pub fn watch_with_backoff<S, K>(
+    stream: S,
+) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send
+where
+    S: futures::Stream<Item = Result<K, watcher::Error>> + Send,
+{
+    use futures::TryStreamExt as _;
+    use kube::runtime::WatchStreamExt as _;
+    let hint = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let backoff = RetryAfterBackoff {
+        hint: hint.clone(),
+        backoff: watcher::DefaultBackoff::default(),
+    };
+    stream
+        .inspect_err(move |err| {
+            *hint.lock().unwrap_or_else(|e| e.into_inner()) = watch_retry_after(err);
+        })
+        .backoff(backoff)
+}
+
+/// The `Retry-After` of a watch error, if the server sent one.
+fn watch_retry_after(err: &watcher::Error) -> Option<Duration> {
+    match err {
+        watcher::Error::InitialListFailed(e)
+        | watcher::Error::WatchStartFailed(e)
+        | watcher::Error::WatchFailed(e) => classify(e).flatten(),
+        watcher::Error::WatchError(status) => classify(&kube::Error::Api(status.clone())).flatten(),
+        watcher::Error::NoResourceVersion => None,
+    }
+}
+
+/// Whether a watch error is one the watcher gets over by listing or watching again: transient
+/// as for [`classify`], or an expired resource version (410 Gone).
+pub fn is_transient_watch_error(err: &watcher::Error) -> bool {
+    match err {
+        watcher::Error::InitialListFailed(e)
+        | watcher::Error::WatchStartFailed(e)
+        | watcher::Error::WatchFailed(e) => classify(e).is_some(),
+        watcher::Error::WatchError(status) => {
+            status.code == 410 || classify(&kube::Error::Api(status.clone())).is_some()
+        }
+        watcher::Error::NoResourceVersion => false,
+    }
+}
+
+struct RetryAfterBackoff {
+    hint: std::sync::Arc<std::sync::Mutex<Option<Duration>>>,
+    backoff: watcher::DefaultBackoff,
+}
+
+impl Iterator for RetryAfterBackoff {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        let backoff = self.backoff.next()?;
+        let hint = self.hint.lock().unwrap_or_else(|e| e.into_inner()).take();
+        Some(match hint {
+            Some(after) => after + random_below(backoff),
+            None => backoff,
+        })
+    }
+}
+
+impl kube::runtime::utils::Backoff for RetryAfterBackoff {
+    fn reset(&mut self) {
+        self.backoff.reset();
+    }
+}
+
+/// The client's response layer (see the module doc): an error response with a `Retry-After`
+/// header (whole seconds, as the API server sends it) reaches [`classify`] as a `Status` with
+/// `details.retryAfterSeconds`, whether its body was a `Status` already or plain text.
+pub async fn carry_retry_after(
+    response: Response<Box<DynBody>>,
+) -> Result<Response<Box<DynBody>>, BoxError> {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return Ok(response);
+    }
+    let Some(seconds) = response
+        .headers()
+        .get(http::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .filter(|s| *s > 0)
+    else {
+        return Ok(response);
+    };
+    let (mut parts, body) = response.into_parts();
+    let text = body.collect().await?.to_bytes();
+    let rewritten = status_with_retry_after(status, &text, seconds);
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    parts.headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    let body = http_body_util::Full::new(Bytes::from(rewritten))
+        .map_err(|never| -> BoxError { match never {} });
+    Ok(Response::from_parts(parts, Box::new(body) as Box<DynBody>))
+}
+
+/// The error body as a JSON `Status` carrying `retryAfterSeconds`: the server's own `Status`
+/// when the body is one (an explicit `retryAfterSeconds` in it wins), else one built from the
+/// HTTP status and the text, like client-go's `NewGenericServerResponse`.
+fn status_with_retry_after(code: StatusCode, body: &[u8], seconds: u32) -> Vec<u8> {
+    let mut status = match serde_json::from_slice::<Status>(body) {
+        Ok(status) if status.code != 0 || !status.message.is_empty() => status,
+        _ => {
+            let text = String::from_utf8_lossy(body);
+            let reason = code
+                .canonical_reason()
+                .unwrap_or("Unknown")
+                .replace(' ', "");
+            Status::failure(text.trim(), &reason).with_code(code.as_u16())
+        }
+    };
+    if status.code == 0 {
+        status.code = code.as_u16();
+    }
+    let details = status.details.get_or_insert_with(|| StatusDetails {
+        name: String::new(),
+        group: String::new(),
+        kind: String::new(),
+        uid: String::new(),
+        causes: Vec::new(),
+        retry_after_seconds: 0,
+    });
+    if details.retry_after_seconds == 0 {
+        details.retry_after_seconds = seconds;
+    }
+    serde_json::to_vec(&status).expect("a Status serializes")
 }
 
 #[cfg(test)]
@@ -132,6 +359,178 @@ mod tests {
         .await;
         assert!(result.is_err());
         assert_eq!(calls, 1);
+    }
+
+    #[test]
+    fn retry_after_is_a_lower_bound_with_a_random_spread_on_top() {
+        let delay = Duration::from_millis(400);
+        let mut waits = std::collections::BTreeSet::new();
+        for _ in 0..100 {
+            let wait = wait_before_retry(Some(Duration::from_secs(2)), delay);
+            assert!(
+                wait >= Duration::from_secs(2) && wait < Duration::from_secs(2) + delay,
+                "{wait:?}"
+            );
+            waits.insert(wait);
+        }
+        assert!(
+            waits.len() > 50,
+            "clients rejected together must not retry together"
+        );
+        let wait = wait_before_retry(None, delay);
+        assert!(wait >= delay / 2 && wait < delay, "{wait:?}");
+    }
+
+    #[test]
+    fn the_last_error_says_how_often_and_how_long_it_was_tried() {
+        let err = gave_up(api_error(429, 1), 6, Duration::from_millis(9_400));
+        let kube::Error::Api(status) = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(status.code, 429);
+        assert_eq!(
+            status.message,
+            "boom (still failing after 6 attempts over 9.4 s)"
+        );
+        // Still the same transient error for anyone classifying it.
+        assert!(classify(&err).is_some());
+    }
+
+    /// What kube-client does with an error body (`handle_api_errors`): a `Status` if it parses.
+    fn parsed(body: &[u8]) -> Status {
+        serde_json::from_slice(body).expect("kube-client parses it as a Status")
+    }
+
+    #[test]
+    fn a_plain_text_429_becomes_a_status_with_retry_after() {
+        // The body of API Priority and Fairness's (and max-in-flight's) rejection.
+        let body = b"Too many requests, please try again later.\n";
+        let status = parsed(&status_with_retry_after(
+            StatusCode::TOO_MANY_REQUESTS,
+            body,
+            4,
+        ));
+        assert_eq!(status.code, 429);
+        assert_eq!(status.reason, "TooManyRequests");
+        assert_eq!(status.message, "Too many requests, please try again later.");
+        assert_eq!(status.details.as_ref().unwrap().retry_after_seconds, 4);
+        let err = kube::Error::Api(status.boxed());
+        assert_eq!(classify(&err), Some(Some(Duration::from_secs(4))));
+    }
+
+    #[test]
+    fn a_status_body_keeps_its_fields_and_its_own_retry_after() {
+        let server = br#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"etcd is busy","reason":"ServiceUnavailable","code":503}"#;
+        let status = parsed(&status_with_retry_after(
+            StatusCode::SERVICE_UNAVAILABLE,
+            server,
+            2,
+        ));
+        assert_eq!(
+            (status.code, status.message.as_str(), status.reason.as_str()),
+            (503, "etcd is busy", "ServiceUnavailable")
+        );
+        assert_eq!(status.details.unwrap().retry_after_seconds, 2);
+
+        let explicit = br#"{"status":"Failure","message":"slow down","reason":"TooManyRequests","code":429,"details":{"name":"x","retryAfterSeconds":7}}"#;
+        let status = parsed(&status_with_retry_after(
+            StatusCode::TOO_MANY_REQUESTS,
+            explicit,
+            1,
+        ));
+        let details = status.details.unwrap();
+        assert_eq!(
+            (details.name.as_str(), details.retry_after_seconds),
+            ("x", 7)
+        );
+    }
+
+    fn response(
+        code: u16,
+        retry_after: Option<&str>,
+        body: &'static str,
+    ) -> Response<Box<DynBody>> {
+        let mut builder = Response::builder().status(code);
+        if let Some(value) = retry_after {
+            builder = builder.header(http::header::RETRY_AFTER, value);
+        }
+        let body = http_body_util::Full::new(Bytes::from_static(body.as_bytes()))
+            .map_err(|never| -> BoxError { match never {} });
+        builder.body(Box::new(body) as Box<DynBody>).unwrap()
+    }
+
+    async fn body_of(response: Response<Box<DynBody>>) -> String {
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_response_layer_rewrites_only_error_responses_with_retry_after() {
+        let throttled = carry_retry_after(response(429, Some("3"), "Too many requests\n"))
+            .await
+            .unwrap();
+        assert_eq!(throttled.status(), 429);
+        let status = parsed(body_of(throttled).await.as_bytes());
+        assert_eq!(status.details.unwrap().retry_after_seconds, 3);
+
+        for (code, header, body) in [
+            (200, Some("3"), "{}"),
+            (404, None, "not found"),
+            (503, Some("soon"), "unavailable"),
+        ] {
+            let out = carry_retry_after(response(code, header, body))
+                .await
+                .unwrap();
+            assert_eq!(out.status(), code);
+            assert_eq!(body_of(out).await, body, "{code} {header:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_throttled_watch_pauses_for_retry_after_before_listing_again() {
+        use futures::StreamExt as _;
+        let items: Vec<Result<u32, watcher::Error>> = vec![
+            Err(watcher::Error::InitialListFailed(api_error(429, 1))),
+            Ok(1),
+        ];
+        let mut stream = std::pin::pin!(watch_with_backoff(futures::stream::iter(items)));
+        let started = std::time::Instant::now();
+        assert!(
+            matches!(stream.next().await, Some(Err(_))),
+            "errors are passed on"
+        );
+        assert!(matches!(stream.next().await, Some(Ok(1))));
+        let paused = started.elapsed();
+        // Retry-After (1 s) plus a random part of the default backoff's first step (0.8 s plus
+        // up to 100% jitter): under 2.6 s, with room for a busy machine.
+        assert!(
+            paused >= Duration::from_secs(1) && paused < Duration::from_millis(3_500),
+            "{paused:?}"
+        );
+    }
+
+    #[test]
+    fn watch_errors_worth_waiting_out() {
+        assert!(is_transient_watch_error(
+            &watcher::Error::InitialListFailed(api_error(429, 1))
+        ));
+        assert!(is_transient_watch_error(&watcher::Error::WatchFailed(
+            api_error(503, 0)
+        )));
+        let gone = Status::failure("too old resource version", "Expired").with_code(410);
+        assert!(is_transient_watch_error(&watcher::Error::WatchError(
+            gone.boxed()
+        )));
+        assert!(!is_transient_watch_error(
+            &watcher::Error::InitialListFailed(api_error(403, 0))
+        ));
+        assert!(!is_transient_watch_error(
+            &watcher::Error::NoResourceVersion
+        ));
+        assert_eq!(
+            watch_retry_after(&watcher::Error::WatchStartFailed(api_error(429, 2))),
+            Some(Duration::from_secs(2))
+        );
     }
 
     #[test]

@@ -157,7 +157,7 @@ pub async fn wait_for(
         let kind = kind.clone();
         let config = watcher::Config::default().labels(&selector);
         streams.push(
-            watcher(api, config)
+            super::retry::watch_with_backoff(watcher(api, config))
                 .map(move |event| (kind.clone(), event))
                 .boxed(),
         );
@@ -205,7 +205,8 @@ pub async fn wait_for(
                     false
                 }
                 Some((kind, Err(err))) => {
-                    // The watcher re-lists and resumes by itself; keep the user informed.
+                    // The watcher re-lists and resumes by itself, after a backoff (honouring
+                    // Retry-After); keep the user informed.
                     tracing::warn!(%kind, error = %err, "watch interrupted, resuming");
                     continue;
                 }
