@@ -91,23 +91,10 @@ impl Error {
     }
 }
 
-/// What the API server said, bounded: a rejected Job or a large object comes back with the whole
-/// object in its message.
 fn api_status(status: &kube::core::Status) -> String {
-    const LIMIT: usize = 600;
-    let mut message = status.message.trim().to_string();
-    if message.len() > LIMIT {
-        let cut = (0..=LIMIT)
-            .rev()
-            .find(|&i| message.is_char_boundary(i))
-            .unwrap_or(0);
-        let dropped = message.len() - cut;
-        message.truncate(cut);
-        message.push_str(&format!(" … ({dropped} more bytes)"));
-    }
     format!(
-        "the API server answered {} {}: {message}",
-        status.code, status.reason
+        "the API server answered {}",
+        crate::cluster::describe_status(status)
     )
 }
 

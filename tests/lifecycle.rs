@@ -428,6 +428,23 @@ struct PodSettings {
     cpu_request: String,
 }
 
+impl PodSettings {
+    /// A batch flow's Job (the rest are scoring-service Deployments).
+    fn is_flow(&self) -> bool {
+        self.name.starts_with("job/")
+    }
+
+    fn assert_images_from(&self, registry: &str) {
+        let prefix = format!("{registry}/");
+        assert!(
+            self.images.iter().all(|i| i.starts_with(&prefix)),
+            "{}: {:?} not all from {registry}",
+            self.name,
+            self.images
+        );
+    }
+}
+
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
@@ -1061,22 +1078,15 @@ platformToken: cm-s3cr3t-marker
     let settings = scene.pod_settings().await;
     for pod in &settings {
         assert_eq!(pod.pull_secrets, ["cm-pull"], "{}", pod.name);
-        assert!(
-            pod.images
-                .iter()
-                .all(|i| i.starts_with("cm-registry.example.com/")),
-            "{}: {:?}",
-            pod.name,
-            pod.images
-        );
-        if pod.name.starts_with("job/") {
+        pod.assert_images_from("cm-registry.example.com");
+        if pod.is_flow() {
             assert_eq!(pod.env["GIT_SERVER_URL"], "https://git.cm.example.com");
             assert_eq!(pod.env["GIT_CONFIG_REPO"], "cm-config");
         } else {
             assert_eq!(pod.cpu_request, "300m", "{}", pod.name);
         }
     }
-    assert!(settings.iter().any(|p| p.name.starts_with("job/")));
+    assert!(settings.iter().any(PodSettings::is_flow));
 
     // The values are exactly those of the same settings given as a file, digest included.
     let file = tmp.path().join("same-as-configmap.yaml");
@@ -1104,14 +1114,7 @@ platformToken: cm-s3cr3t-marker
     assert_ne!(second_digest, digest);
     assert_eq!(scene.record().await.unwrap()["valuesDigest"], second_digest);
     for pod in scene.pod_settings().await {
-        assert!(
-            pod.images
-                .iter()
-                .all(|i| i.starts_with("cm2-registry.example.com/")),
-            "{}: {:?}",
-            pod.name,
-            pod.images
-        );
+        pod.assert_images_from("cm2-registry.example.com");
     }
     scene.cleanup().await;
 }
@@ -1185,21 +1188,14 @@ async fn a_globals_file_overrides_the_config_map_key_by_key_and_set_wins() {
     for pod in &settings {
         // The file's host wins; the ConfigMap's pull secrets, which the file does not set, stay.
         assert_eq!(pod.pull_secrets, ["cm-pull"], "{}", pod.name);
-        assert!(
-            pod.images
-                .iter()
-                .all(|i| i.starts_with("file-registry.example.com/")),
-            "{}: {:?}",
-            pod.name,
-            pod.images
-        );
-        if pod.name.starts_with("job/") {
+        pod.assert_images_from("file-registry.example.com");
+        if pod.is_flow() {
             // The file's url wins over the ConfigMap's; --set wins over the ConfigMap's repo.
             assert_eq!(pod.env["GIT_SERVER_URL"], "https://git.file.example.com");
             assert_eq!(pod.env["GIT_CONFIG_REPO"], "set-config");
         }
     }
-    assert!(settings.iter().any(|p| p.name.starts_with("job/")));
+    assert!(settings.iter().any(PodSettings::is_flow));
     scene.cleanup().await;
 }
 

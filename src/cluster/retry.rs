@@ -112,9 +112,7 @@ fn code(err: &kube::Error) -> u16 {
 /// An API error without kube's debug dump of the whole `Status`: one readable log field.
 fn brief(err: &kube::Error) -> String {
     match err {
-        kube::Error::Api(status) => {
-            format!("{} {}: {}", status.code, status.reason, status.message)
-        }
+        kube::Error::Api(status) => super::describe_status(status),
         other => other.to_string(),
     }
 }
