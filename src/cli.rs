@@ -32,6 +32,10 @@ pub struct GlobalArgs {
     /// Only errors.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// How long one API request is retried on 429, 5xx or a broken connection before the
+    /// command fails (exit 3).
+    #[arg(long, global = true, value_name = "DURATION", default_value = "30s", value_parser = parse_duration, env = "MODELOPS_API_RETRY_BUDGET")]
+    pub api_retry_budget: std::time::Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

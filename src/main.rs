@@ -6,6 +6,7 @@ fn main() -> ExitCode {
     forget_empty_settings();
     let cli = Cli::parse();
     logging::init(&cli.global);
+    modelops_executor::cluster::set_retry_budget(cli.global.api_retry_budget);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -5,6 +5,7 @@ pub mod apply;
 pub mod delete;
 pub mod record;
 mod retry;
+pub use retry::set_budget as set_retry_budget;
 pub mod status;
 pub mod wait;
 mod watched;

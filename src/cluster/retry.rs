@@ -24,11 +24,25 @@ use kube::core::response::StatusDetails;
 use kube::runtime::watcher;
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 use tower::BoxError;
 
-const ATTEMPTS: u32 = 6;
 const FIRST_DELAY: Duration = Duration::from_millis(200);
+/// How long one request keeps being retried, unless `--api-retry-budget` says otherwise: long
+/// enough to ride out an API server restart or a throttling burst, short enough that a cluster
+/// that stays unreachable fails the task within a minute.
+pub const DEFAULT_BUDGET: Duration = Duration::from_secs(30);
+static BUDGET: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+
+/// Sets the retry budget for the process (`--api-retry-budget`); the first call wins.
+pub fn set_budget(budget: Duration) {
+    let _ = BUDGET.set(budget);
+}
+
+fn budget() -> Duration {
+    BUDGET.get().copied().unwrap_or(DEFAULT_BUDGET)
+}
 const MAX_DELAY: Duration = Duration::from_secs(10);
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
@@ -51,14 +65,27 @@ pub fn classify(err: &kube::Error) -> Option<Option<Duration>> {
     }
 }
 
-/// Runs `call` until it succeeds, fails permanently, or the attempts are used up.
+/// Runs `call` until it succeeds, fails permanently, or the retry budget is used up.
 ///
 /// The wait before attempt n+1 is a jittered exponential backoff (200 ms doubling to 10 s,
 /// drawn from its upper half); when the server sent `Retry-After` it is that wait plus a random
 /// part of the backoff, so `Retry-After` is a lower bound and clients rejected together do not
-/// come back together. After the last attempt the error is returned, its message saying how
-/// many attempts were made over how long.
-pub async fn with_retry<T, F, Fut>(what: &str, mut call: F) -> Result<T, kube::Error>
+/// come back together. A wait that would end past the budget (counted from the first attempt) is
+/// not started: the error is returned, its message saying how many attempts were made over how
+/// long.
+pub async fn with_retry<T, F, Fut>(what: &str, call: F) -> Result<T, kube::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, kube::Error>>,
+{
+    with_retry_within(budget(), what, call).await
+}
+
+async fn with_retry_within<T, F, Fut>(
+    budget: Duration,
+    what: &str,
+    mut call: F,
+) -> Result<T, kube::Error>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, kube::Error>>,
@@ -72,7 +99,8 @@ where
                 let Some(retry_after) = classify(&err) else {
                     return Err(err);
                 };
-                if attempt >= ATTEMPTS {
+                let wait = wait_before_retry(retry_after, delay);
+                if started.elapsed() + wait > budget {
                     tracing::warn!(
                         %what,
                         attempts = attempt,
@@ -83,7 +111,6 @@ where
                     );
                     return Err(gave_up(err, attempt, started.elapsed()));
                 }
-                let wait = wait_before_retry(retry_after, delay);
                 tracing::warn!(
                     %what,
                     attempt,
@@ -345,6 +372,45 @@ mod tests {
             started.elapsed() >= Duration::from_secs(2),
             "Retry-After of 1s was not honoured twice"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_persistent_error_is_retried_until_the_budget_is_spent() {
+        let mut calls = 0;
+        let started = Instant::now();
+        let result: Result<(), _> = with_retry_within(Duration::from_secs(5), "test", || {
+            calls += 1;
+            async { Err(api_error(503, 0)) }
+        })
+        .await;
+        let elapsed = started.elapsed();
+        assert!(elapsed <= Duration::from_secs(5), "{elapsed:?}");
+        // 200 ms doubling, from the upper half: waits of at least 0.1 + 0.2 + 0.4 + 0.8 s fit.
+        assert!(calls >= 5, "{calls} attempts in {elapsed:?}");
+        let kube::Error::Api(status) = result.unwrap_err() else {
+            panic!("not an API error")
+        };
+        assert!(
+            status
+                .message
+                .contains(&format!("still failing after {calls} attempts")),
+            "{}",
+            status.message
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_after_beyond_the_budget_is_not_waited_for() {
+        let mut calls = 0;
+        let started = Instant::now();
+        let result: Result<(), _> = with_retry_within(Duration::from_secs(5), "test", || {
+            calls += 1;
+            async { Err(api_error(429, 30)) }
+        })
+        .await;
+        assert!(result.is_err());
+        assert_eq!(calls, 1);
+        assert_eq!(started.elapsed(), Duration::ZERO);
     }
 
     #[tokio::test]
