@@ -47,14 +47,7 @@ impl Scene {
         .await
         .unwrap();
         let client = Client::try_from(config).unwrap();
-        let suffix = format!(
-            "{:x}",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-                & 0xff_ffff
-        );
+        let suffix = common::unique_suffix();
         let short = test
             .replace('_', "-")
             .chars()

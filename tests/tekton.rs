@@ -54,14 +54,6 @@ async fn client_from(path: &str) -> Result<Client> {
     Ok(Client::try_from(config)?)
 }
 
-fn suffix() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{:x}", nanos & 0xff_ffff)
-}
-
 /// Every YAML document of a file, in order.
 fn documents(path: &Path) -> Result<Vec<Value>> {
     let text =
@@ -445,7 +437,7 @@ async fn tekton_crds_and_objects_apply_to_the_control_plane() -> Result<()> {
     let crds = apply_crds(&client).await?;
     eprintln!("established: {}", crds.join(", "));
 
-    let suffix = suffix();
+    let suffix = common::unique_suffix();
     let placement = Placement {
         namespace: format!("tk-objects-{suffix}"),
         channels_namespace: format!("tk-channels-{suffix}"),
@@ -669,7 +661,7 @@ async fn task_service_account_runs_install_wait_finally() -> Result<()> {
         return Ok(());
     };
     let client = client_from(&path).await?;
-    let suffix = suffix();
+    let suffix = common::unique_suffix();
     let placement = Placement {
         namespace: format!("tk-rbac-{suffix}"),
         channels_namespace: format!("tk-rbac-channels-{suffix}"),

@@ -46,17 +46,6 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn suffix() -> String {
-    format!(
-        "{:x}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-            & 0xff_ffff
-    )
-}
-
 async fn client_from(kubeconfig: Kubeconfig) -> Client {
     let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
@@ -103,7 +92,7 @@ impl Throttled {
         let admin = client_from(admin_config.clone()).await;
         let short: String = test.replace('_', "-").chars().take(24).collect();
         let short = short.trim_end_matches('-');
-        let suffix = suffix();
+        let suffix = common::unique_suffix();
         let name = format!("thr-{short}-{suffix}");
         let identity_ns = name.clone();
         let hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -45,3 +45,12 @@ pub async fn ensure_windows_node(client: &Client, manager: &str) -> Result<(), k
         .await?;
     Ok(())
 }
+
+/// A short suffix that keeps names of concurrent tests and runs apart: a namespace or job id.
+pub fn unique_suffix() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    format!("{:x}", nanos & 0xff_ffff)
+}
