@@ -50,11 +50,14 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Tunes mimalloc before its first allocation: its defaults commit arenas eagerly and return
 /// freed pages only after a second, so a short-lived command ends with its peak at twice what it
 /// uses. Runs as an ELF constructor because options set in `main` are too late (the runtime has
-/// already allocated); a `MIMALLOC_*` variable in the environment still wins.
+/// already allocated); a `MIMALLOC_*` variable in the environment still wins. ELF only: elsewhere
+/// (a developer's macOS) mimalloc runs with its defaults.
+#[cfg(target_os = "linux")]
 #[used]
 #[unsafe(link_section = ".init_array.00102")]
 static TUNE_ALLOCATOR: extern "C" fn() = tune_allocator;
 
+#[cfg(target_os = "linux")]
 extern "C" fn tune_allocator() {
     // Indices of `mi_option_t` in mimalloc v3's mimalloc.h (the -sys crate has no constant).
     const ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
