@@ -43,7 +43,7 @@ fn forget_empty_settings() {
 
 /// mimalloc instead of the system allocator: the job's values are hundreds of thousands of small
 /// strings and maps, and glibc's per-chunk headers and per-thread arenas made the peak RSS of a
-/// 1,000-flow render twice its live heap (docs/benchmarks.md, "Allocator").
+/// 1,000-flow render twice its live heap (docs/design-choices.md, "Allocator").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -57,11 +57,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[unsafe(link_section = ".init_array.00102")]
 static TUNE_ALLOCATOR: extern "C" fn() = tune_allocator;
 
+// ARENA_EAGER_COMMIT and PURGE_DELAY, numbered as in the mimalloc.h being compiled (build.rs).
+#[cfg(target_os = "linux")]
+include!(concat!(env!("OUT_DIR"), "/mimalloc_options.rs"));
+
 #[cfg(target_os = "linux")]
 extern "C" fn tune_allocator() {
-    // Indices of `mi_option_t` in mimalloc v3's mimalloc.h (the -sys crate has no constant).
-    const ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
-    const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
     let settings = [
         (c"MIMALLOC_ARENA_EAGER_COMMIT", ARENA_EAGER_COMMIT, 0),
         (c"MIMALLOC_PURGE_DELAY", PURGE_DELAY, 10),
