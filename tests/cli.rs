@@ -423,3 +423,33 @@ fn usage_errors_exit_2() {
     let output = run(&["install", "--ir", "x", "--globals-configmap=maybe"]);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
 }
+
+/// The allocator is tuned before its first allocation (src/main.rs), and an operator's
+/// `MIMALLOC_*` variable still wins. mimalloc prints the options in effect when verbose.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_allocator_tuning_is_in_effect_and_the_environment_wins() {
+    let options = |env: &[(&str, &str)]| {
+        let output = Command::new(BIN)
+            .arg("--version")
+            .env("MIMALLOC_VERBOSE", "1")
+            .envs(env.iter().copied())
+            .output()
+            .expect("the binary runs");
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        let log = text(&output.stderr);
+        let value = |name: &str| {
+            log.lines()
+                .find_map(|line| line.strip_prefix(&format!("option '{name}': ")))
+                .unwrap_or_else(|| panic!("mimalloc did not print {name}:\n{log}"))
+                .trim()
+                .to_string()
+        };
+        (value("arena_eager_commit"), value("purge_delay"))
+    };
+    assert_eq!(options(&[]), ("0".into(), "10".into()));
+    assert_eq!(
+        options(&[("MIMALLOC_PURGE_DELAY", "1000")]),
+        ("0".into(), "1000".into())
+    );
+}
