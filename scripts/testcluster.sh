@@ -12,6 +12,11 @@
 #                                    lines each, default 200; 0 = whole files)
 #   scripts/testcluster.sh kubeconfig  print the kubeconfig path
 #   scripts/testcluster.sh apply FILE...  server-side apply YAML files to the running cluster
+#   scripts/testcluster.sh restart-apiserver SECONDS [--controllers]
+#                                    kill kube-apiserver (SIGKILL), wait SECONDS, start it again
+#                                    with the same flags, port and certificates, wait for /readyz
+#                                    (an outage for tests/apiserver_restart.rs); --controllers:
+#                                    then restart kube-controller-manager and kube-scheduler too
 #
 # Environment:
 #   MODELOPS_TESTCLUSTER_CACHE  build cache root (default ~/.cache/modelops-testcluster);
@@ -144,8 +149,46 @@ start() { # name args...
   log "starting $name"
   # setsid: the components must not die with the shell (or CI step) that started them.
   # 8>&- 9>&-: do not let the components inherit (and hold) the build/state locks.
-  setsid "$bin" "$@" >"$STATE/logs/$name.log" 2>&1 < /dev/null 8>&- 9>&- &
+  # >>: a restarted component (restart-apiserver) keeps its earlier log; `up` starts empty.
+  setsid "$bin" "$@" >>"$STATE/logs/$name.log" 2>&1 < /dev/null 8>&- 9>&- &
   echo $! > "$STATE/pids/$name.pid"
+}
+
+# kube-apiserver with the flags of `up`, also for `restart-apiserver`: the same port, certificates
+# and etcd, so kubeconfigs and the other components keep working across a restart.
+start_apiserver() { # etcd-client-port api-port
+  local etcd_client="$1" api="$2" P="$STATE/pki"
+  start kube-apiserver \
+    --etcd-servers="http://127.0.0.1:$etcd_client" --etcd-prefix=/registry \
+    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$api" \
+    --tls-cert-file="$P/admin.crt" --tls-private-key-file="$P/admin.key" \
+    --client-ca-file="$P/ca.crt" \
+    --authorization-mode=Node,RBAC \
+    --service-account-key-file="$P/admin.pub" \
+    --service-account-signing-key-file="$P/admin.key" \
+    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+    --service-cluster-ip-range=10.96.0.0/12 \
+    --proxy-client-cert-file="$P/admin.crt" --proxy-client-key-file="$P/admin.key" \
+    --requestheader-client-ca-file="$P/ca.crt" --requestheader-allowed-names=kwok-admin \
+    --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
+    --requestheader-extra-headers-prefix=X-Remote-Extra- \
+    --endpoint-reconciler-type=none \
+    --allow-privileged=true \
+    --profiling=false
+}
+
+# kube-controller-manager and kube-scheduler with the flags of `up`, also for `restart-apiserver
+# SECONDS --controllers`.
+start_controllers() { # kcm-port scheduler-port
+  local kcm="$1" sched="$2" P="$STATE/pki" K="$KUBECONFIG_PATH"
+  local common=(--kubeconfig="$K" --authentication-kubeconfig="$K" --authorization-kubeconfig="$K"
+    --bind-address=127.0.0.1 --leader-elect=false
+    --authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics)
+  start kube-controller-manager "${common[@]}" --secure-port="$kcm" \
+    --root-ca-file="$P/ca.crt" --service-account-private-key-file="$P/admin.key" \
+    --cluster-signing-cert-file="$P/ca.crt" --cluster-signing-key-file="$P/ca.key" \
+    --node-monitor-period=5s --node-monitor-grace-period=40s --profiling=false
+  start kube-scheduler "${common[@]}" --secure-port="$sched" --profiling=false
 }
 
 started_pids() { cat "$STATE"/pids/*.pid 2>/dev/null | paste -sd, -; }
@@ -201,33 +244,10 @@ up() {
   start etcd --data-dir "$STATE/data/etcd" --client-port "$etcd_client" --peer-port "$etcd_peer"
   "$T" wait-url -pids "$(started_pids)" -timeout "${TIMEOUT}s" "http://127.0.0.1:$etcd_client/health" || fail_up "etcd did not become healthy"
 
-  start kube-apiserver \
-    --etcd-servers="http://127.0.0.1:$etcd_client" --etcd-prefix=/registry \
-    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$api" \
-    --tls-cert-file="$P/admin.crt" --tls-private-key-file="$P/admin.key" \
-    --client-ca-file="$P/ca.crt" \
-    --authorization-mode=Node,RBAC \
-    --service-account-key-file="$P/admin.pub" \
-    --service-account-signing-key-file="$P/admin.key" \
-    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
-    --service-cluster-ip-range=10.96.0.0/12 \
-    --proxy-client-cert-file="$P/admin.crt" --proxy-client-key-file="$P/admin.key" \
-    --requestheader-client-ca-file="$P/ca.crt" --requestheader-allowed-names=kwok-admin \
-    --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
-    --requestheader-extra-headers-prefix=X-Remote-Extra- \
-    --endpoint-reconciler-type=none \
-    --allow-privileged=true \
-    --profiling=false
+  start_apiserver "$etcd_client" "$api"
   "$T" wait-cluster -pids "$(started_pids)" -kubeconfig "$K" -service-account=false -timeout "${TIMEOUT}s" || fail_up "kube-apiserver did not become ready"
 
-  local common=(--kubeconfig="$K" --authentication-kubeconfig="$K" --authorization-kubeconfig="$K"
-    --bind-address=127.0.0.1 --leader-elect=false
-    --authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics)
-  start kube-controller-manager "${common[@]}" --secure-port="$kcm" \
-    --root-ca-file="$P/ca.crt" --service-account-private-key-file="$P/admin.key" \
-    --cluster-signing-cert-file="$P/ca.crt" --cluster-signing-key-file="$P/ca.key" \
-    --node-monitor-period=5s --node-monitor-grace-period=40s --profiling=false
-  start kube-scheduler "${common[@]}" --secure-port="$sched" --profiling=false
+  start_controllers "$kcm" "$sched"
   local stage_args=() f
   for f in "$STATE"/stages/*.yaml; do stage_args+=("--config=$f"); done
   start kwok --kubeconfig="$K" --manage-all-nodes=true "${stage_args[@]}" \
@@ -245,19 +265,24 @@ up() {
   echo "$K"
 }
 
+# SIGTERM (or the given signal), and SIGKILL after 10 s; removes the pid file.
+stop_component() { # name [signal]
+  local c="$1" f="$STATE/pids/$1.pid" signal="${2:-TERM}" pid n
+  [ -f "$f" ] || return 0
+  if pid_alive "$f"; then
+    pid="$(cat "$f")"
+    log "stopping $c (pid $pid, SIG$signal)"
+    kill "-$signal" "$pid" 2>/dev/null || true
+    for n in $(seq 1 100); do pid_alive "$f" || break; sleep 0.1; done
+    if pid_alive "$f"; then log "killing $c (pid $pid)"; kill -KILL "$pid" 2>/dev/null || true; fi
+  fi
+  rm -f "$f"
+}
+
 down_impl() {
-  local i c f pid n
+  local i
   for (( i=${#COMPONENTS[@]}-1; i>=0; i-- )); do
-    c="${COMPONENTS[$i]}"; f="$STATE/pids/$c.pid"
-    [ -f "$f" ] || continue
-    if pid_alive "$f"; then
-      pid="$(cat "$f")"
-      log "stopping $c (pid $pid)"
-      kill -TERM "$pid" 2>/dev/null || true
-      for n in $(seq 1 100); do pid_alive "$f" || break; sleep 0.1; done
-      if pid_alive "$f"; then log "killing $c (pid $pid)"; kill -KILL "$pid" 2>/dev/null || true; fi
-    fi
-    rm -f "$f"
+    stop_component "${COMPONENTS[$i]}"
   done
   # Remove the data; keep logs/ so they can still be printed after `down`.
   rm -rf "$STATE/data" "$STATE/pki" "$STATE/pids" "$STATE/stages" "$KUBECONFIG_PATH" "$STATE/info" "$STATE/bindir"
@@ -269,6 +294,56 @@ down() {
   flock 9
   down_impl
   log "stopped; data removed (logs kept in $STATE/logs)"
+}
+
+# An API server outage for the tests (tests/apiserver_restart.rs): kill kube-apiserver, wait,
+# start it again with the flags of `up` (same port, certificates and etcd), wait for /readyz. The
+# other components stay up and reconnect by themselves. SIGKILL, a crash (OOM kill, node loss):
+# open connections break at once. (On SIGTERM this apiserver stops listening at once but then
+# takes more than 10 s to exit, which would only lengthen every outage.)
+restart_apiserver() { # seconds [--controllers]
+  local seconds="${1:-}" controllers="${2:-}"
+  [[ "$seconds" =~ ^[0-9]+([.][0-9]+)?$ ]] && [[ "$controllers" =~ ^(--controllers)?$ ]] \
+    || die "usage: $0 restart-apiserver SECONDS [--controllers]"
+  [ -f "$STATE/info" ] && [ -f "$STATE/bindir" ] || die "no cluster in $STATE (run '$0 up')"
+  exec 9>"$STATE.lock"
+  flock 9
+  BIN="$(cat "$STATE/bindir")"
+  local etcd_client api kcm sched t0
+  port_of() { sed -n "s#^$1=https\\{0,1\\}://127\\.0\\.0\\.1:##p" "$STATE/info"; }
+  etcd_client="$(port_of etcd)" api="$(port_of apiserver)"
+  kcm="$(port_of kube-controller-manager)" sched="$(port_of kube-scheduler)"
+  [ -n "$etcd_client" ] && [ -n "$api" ] && [ -n "$kcm" ] && [ -n "$sched" ] \
+    || die "cannot read the ports from $STATE/info"
+  pid_alive "$STATE/pids/etcd.pid" || die "etcd is not running (run '$0 up')"
+  t0=$(date +%s%N)
+  if pid_alive "$STATE/pids/kube-apiserver.pid"; then
+    stop_component kube-apiserver KILL
+  else
+    log "kube-apiserver is not running"
+  fi
+  log "kube-apiserver is down; starting it again in ${seconds}s"
+  sleep "$seconds"
+  start_apiserver "$etcd_client" "$api"
+  "$BIN/tcutil" wait-cluster -pids "$(started_pids)" -kubeconfig "$KUBECONFIG_PATH" -service-account=false -timeout "${TIMEOUT}s" \
+    || die "kube-apiserver did not become ready again ('$0 logs' shows why)"
+  log "kube-apiserver ready again; unavailable for $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+  if [ -n "$controllers" ]; then
+    # Fresh informers: after an outage client-go's reflectors list and watch again only after
+    # a backoff that grows with each failure and resets after 2 min without one; after a
+    # second outage within that time the controller manager saw changes (a Job's pods
+    # succeeding) only a minute or more later. kwok stays: a new kwok manages the nodes only
+    # once the old one's node leases (40 s) have expired.
+    stop_component kube-scheduler
+    stop_component kube-controller-manager
+    start_controllers "$kcm" "$sched"
+    "$BIN/tcutil" wait-url -pids "$(started_pids)" -timeout "${TIMEOUT}s" "https://127.0.0.1:$kcm/healthz" \
+      || die "kube-controller-manager did not become healthy again"
+    "$BIN/tcutil" wait-url -pids "$(started_pids)" -timeout "${TIMEOUT}s" "https://127.0.0.1:$sched/healthz" \
+      || die "kube-scheduler did not become healthy again"
+    log "kube-controller-manager and kube-scheduler restarted"
+  fi
+  all_alive || die "components exited while kube-apiserver was down:$(dead_components)"
 }
 
 logs() {
@@ -312,9 +387,10 @@ case "${1:-}" in
     echo "export MODELOPS_TEST_KUBECONFIG=$KUBECONFIG_PATH"
     ;;
   kubeconfig) echo "$KUBECONFIG_PATH" ;;
+  restart-apiserver) restart_apiserver "${2:-}" "${3:-}" ;;
   apply)
     shift
     [ -x "$(cat "$STATE/bindir" 2>/dev/null)/tcutil" ] || die "no running cluster (scripts/testcluster.sh up)"
     "$(cat "$STATE/bindir")/tcutil" apply -kubeconfig "$KUBECONFIG_PATH" "$@" ;;
-  *) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

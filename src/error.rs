@@ -72,14 +72,22 @@ impl Error {
         let mut out = format!("error: {self}");
         let mut source = std::error::Error::source(self);
         while let Some(cause) = source {
-            if let Some(kube::Error::Api(status)) = cause.downcast_ref::<kube::Error>() {
-                // kube's own text repeats the message and appends the whole Status; its source
-                // is that Status again. One line is enough, and the end of the chain.
-                out.push_str(&format!(
-                    "\n  caused by: {}",
-                    indent_continuation(&api_status(status))
-                ));
-                break;
+            match cause.downcast_ref::<kube::Error>() {
+                Some(kube::Error::Api(status)) => {
+                    // kube's own text repeats the message and appends the whole Status; its
+                    // source is that Status again. One line is enough, and the end of the chain.
+                    out.push_str(&format!(
+                        "\n  caused by: {}",
+                        indent_continuation(&api_status(status))
+                    ));
+                    break;
+                }
+                Some(kube::Error::Service(_) | kube::Error::HyperError(_)) => {
+                    // `ServiceError: <text>`, and the next cause is that text again.
+                    source = cause.source();
+                    continue;
+                }
+                _ => {}
             }
             out.push_str(&format!(
                 "\n  caused by: {}",
@@ -131,6 +139,24 @@ mod tests {
             chain,
             "error: apply Job ns/score\n  caused by: the API server answered 422 Invalid: \
              Job.batch \"score\" is invalid: field is immutable"
+        );
+    }
+
+    #[test]
+    fn a_connection_error_lists_its_causes_once_without_kube_wrappers() {
+        let refused = std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "Connection refused (os error 111)",
+        );
+        let err: Error = ClusterError::api(
+            "list data channel ConfigMaps in namespace datachannels",
+            kube::Error::Service(Box::new(refused)),
+        )
+        .into();
+        assert_eq!(
+            err.chain(),
+            "error: list data channel ConfigMaps in namespace datachannels\n  \
+             caused by: Connection refused (os error 111)"
         );
     }
 

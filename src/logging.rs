@@ -12,8 +12,14 @@ pub fn init(args: &GlobalArgs) {
         (false, _) => "trace",
     };
     // RUST_LOG still refines per module; our own crate follows -v/-q, dependencies stay quiet.
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("warn,modelops_executor={level}")));
+    // kube-client's trace layer logs every connection error and 5xx at ERROR level, also those
+    // that the retry loop then rides out; the retry loop logs each of them itself (a warning
+    // with what, attempt and cause) and the final error says what failed.
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new(format!(
+            "warn,kube_client::client::builder=off,modelops_executor={level}"
+        ))
+    });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -136,11 +136,34 @@ fn code(err: &kube::Error) -> u16 {
     }
 }
 
-/// An API error without kube's debug dump of the whole `Status`: one readable log field.
+/// An API error without kube's debug dump of the whole `Status`, a connection error with its
+/// causes (`client error (Connect): tcp connect error: Connection refused (os error 111)`): one
+/// readable log field.
 fn brief(err: &kube::Error) -> String {
     match err {
         kube::Error::Api(status) => super::describe_status(status),
-        other => other.to_string(),
+        other => {
+            let mut text = String::new();
+            let mut cause = unwrapped(other);
+            while let Some(err) = cause {
+                if !text.is_empty() {
+                    text.push_str(": ");
+                }
+                text.push_str(&err.to_string());
+                cause = err.source();
+            }
+            text
+        }
+    }
+}
+
+/// The error under kube's `ServiceError: ` / `HyperError: ` wrapper, whose text is only that
+/// prefix and the wrapped error's text (which its `source` repeats).
+pub(crate) fn unwrapped(err: &kube::Error) -> Option<&(dyn std::error::Error + 'static)> {
+    use std::error::Error as _;
+    match err {
+        kube::Error::Service(_) | kube::Error::HyperError(_) => err.source(),
+        other => Some(other),
     }
 }
 
@@ -151,18 +174,56 @@ fn wait_before_retry(retry_after: Option<Duration>, delay: Duration) -> Duration
     }
 }
 
-/// The final error of a used-up retry budget says so (an API status keeps its code and reason).
+/// The final error of a used-up retry budget says so: an API status keeps its code and reason,
+/// a connection error (refused, reset, TLS) is wrapped in [`GaveUp`], still a `Service` error, so
+/// still transient for anyone classifying it.
 fn gave_up(err: kube::Error, attempts: u32, elapsed: Duration) -> kube::Error {
     match err {
         kube::Error::Api(mut status) => {
             status.message = format!(
-                "{} (still failing after {attempts} attempts over {:.1} s)",
+                "{} ({})",
                 status.message.trim_end(),
-                elapsed.as_secs_f64()
+                still_failing(attempts, elapsed)
             );
             kube::Error::Api(status)
         }
-        other => other,
+        other => kube::Error::Service(Box::new(GaveUp {
+            attempts,
+            elapsed,
+            last: other,
+        })),
+    }
+}
+
+fn still_failing(attempts: u32, elapsed: Duration) -> String {
+    format!(
+        "still failing after {attempts} attempts over {:.1} s",
+        elapsed.as_secs_f64()
+    )
+}
+
+/// A request that got no answer (no connection, a broken one) until the retry budget was used
+/// up; its source is the last attempt's error, without kube's `ServiceError` wrapper.
+#[derive(Debug)]
+pub struct GaveUp {
+    attempts: u32,
+    elapsed: Duration,
+    last: kube::Error,
+}
+
+impl std::fmt::Display for GaveUp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "no answer from the API server ({})",
+            still_failing(self.attempts, self.elapsed)
+        )
+    }
+}
+
+impl std::error::Error for GaveUp {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        unwrapped(&self.last)
     }
 }
 
@@ -458,6 +519,69 @@ mod tests {
         );
         // Still the same transient error for anyone classifying it.
         assert!(classify(&err).is_some());
+    }
+
+    /// A refused connection as kube-client reports it: hyper-util's `client error (Connect)`
+    /// over the socket's error, under kube's `ServiceError`.
+    #[derive(Debug, thiserror::Error)]
+    #[error("client error (Connect)")]
+    struct Connect(#[source] std::io::Error);
+
+    fn refused() -> kube::Error {
+        kube::Error::Service(Box::new(Connect(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "Connection refused (os error 111)",
+        ))))
+    }
+
+    #[test]
+    fn a_connection_error_is_logged_with_its_causes() {
+        assert_eq!(
+            brief(&refused()),
+            "client error (Connect): Connection refused (os error 111)"
+        );
+    }
+
+    #[test]
+    fn a_connection_error_given_up_on_says_how_often_and_how_long() {
+        let err = gave_up(refused(), 5, Duration::from_millis(2_340));
+        // Still a transient connection error for anyone classifying it.
+        assert_eq!(classify(&err), Some(None));
+        assert_eq!(code(&err), 0);
+        let chain = crate::error::Error::from(super::super::ClusterError::api(
+            "list data channel ConfigMaps in namespace datachannels",
+            err,
+        ))
+        .chain();
+        assert_eq!(
+            chain,
+            "error: list data channel ConfigMaps in namespace datachannels\n  \
+             caused by: no answer from the API server (still failing after 5 attempts over 2.3 s)\n  \
+             caused by: client error (Connect)\n  \
+             caused by: Connection refused (os error 111)"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refused_connection_is_retried_until_the_budget_is_spent() {
+        let mut calls = 0;
+        let result: Result<(), _> = with_retry_within(Duration::from_secs(3), "test", || {
+            calls += 1;
+            async { Err(refused()) }
+        })
+        .await;
+        // 200 ms doubling, from the upper half: waits of at least 0.1 + 0.2 + 0.4 + 0.8 s fit.
+        assert!(calls >= 4, "{calls} attempts");
+        let err = result.unwrap_err();
+        let kube::Error::Service(inner) = &err else {
+            panic!("{err:?}")
+        };
+        let text = inner.to_string();
+        assert!(
+            text.starts_with("no answer from the API server (still failing after ")
+                && text.contains(&format!("after {calls} attempts over ")),
+            "{text}"
+        );
     }
 
     /// What kube-client does with an error body (`handle_api_errors`): a `Status` if it parses.
