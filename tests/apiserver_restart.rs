@@ -410,23 +410,20 @@ fn restarts_are_ridden_out(scene: &Scene) {
     // 1. install starts while kube-apiserver is down (5 s, plus its start-up): its first
     // requests are refused and retried until the restarted server answers.
     scene.start_outage(5);
-    let mut args = vec![
-        "install",
-        "--ir",
-        "examples/batch-fraud",
-        "--chart",
-        "charts/modelops",
-        "--globals",
-        "examples/globals.yaml",
-        "--create-namespace",
-        "--timeout",
-        "90s",
-        "--results-dir",
-        &results_dir,
-        // The flow's Job runs for 10 s, so that `wait` is still watching at the next restart.
-        "--set",
-        "scoring-flow.podAnnotations.modelops\\.io/test-complete-delay=10s",
-    ];
+    let mut args = [
+        &common::INSTALL_BATCH_EXAMPLE[..],
+        &[
+            "--create-namespace",
+            "--timeout",
+            "90s",
+            "--results-dir",
+            &results_dir,
+            // The flow's Job runs for 10 s, so that `wait` is still watching at the next restart.
+            "--set",
+            "scoring-flow.podAnnotations.modelops\\.io/test-complete-delay=10s",
+        ],
+    ]
+    .concat();
     args.extend(job_ref);
     let install = scene.run(&args);
     let outage = scene.end_outage();
@@ -570,24 +567,23 @@ fn an_outage_beyond_the_budget_fails_with_exit_3(scene: &Scene) {
     let results = tempfile::tempdir().unwrap();
     let results_dir = results.path().display().to_string();
     let down = scene.start_outage(8);
-    let install = scene.run(&[
-        "install",
-        "--ir",
-        "examples/batch-fraud",
-        "--chart",
-        "charts/modelops",
-        "--globals",
-        "examples/globals.yaml",
-        "--create-namespace",
-        "--api-retry-budget",
-        "3s",
-        "--results-dir",
-        &results_dir,
-        "--job-id",
-        &job_id,
-        "--namespace",
-        &namespace,
-    ]);
+    let install = scene.run(
+        &[
+            &common::INSTALL_BATCH_EXAMPLE[..],
+            &[
+                "--create-namespace",
+                "--api-retry-budget",
+                "3s",
+                "--results-dir",
+                &results_dir,
+                "--job-id",
+                &job_id,
+                "--namespace",
+                &namespace,
+            ],
+        ]
+        .concat(),
+    );
     let gave_up_while_down = down.elapsed();
     scene.end_outage();
     assert_eq!(install.code, Some(3), "{}", install.stderr);

@@ -473,18 +473,14 @@ async fn throttled_install_wait_finally_retry_after_429_and_complete() {
     with_cleanup(throttled, |t| async move {
         let started = Instant::now();
         let blocker = t.start_blocking(1).await;
-        let mut args = vec![
-            "install",
-            "--ir",
-            "examples/batch-fraud",
-            "--chart",
-            "charts/modelops",
-            "--globals",
-            "examples/globals.yaml",
-            "--create-namespace",
-            "--timeout",
-            "90s",
-        ];
+        let mut args = [
+            &common::INSTALL_BATCH_EXAMPLE[..],
+            &[
+                "--create-namespace",
+                "--timeout",
+                "90s",
+            ]
+        ].concat();
         args.extend(t.job_ref());
         let install = t.run(&args).await;
         assert!(install.status.success(), "install failed:\n{}", stderr(&install));
@@ -547,20 +543,17 @@ async fn persistent_throttling_fails_with_exit_3_after_the_retry_budget() {
         let blocker = t.start_blocking(4).await;
         let results = tempfile::tempdir().unwrap();
         let results_dir = results.path().display().to_string();
-        let mut args = vec![
-            "install",
-            "--ir",
-            "examples/batch-fraud",
-            "--chart",
-            "charts/modelops",
-            "--globals",
-            "examples/globals.yaml",
-            "--create-namespace",
-            "--api-retry-budget",
-            "8s",
-            "--results-dir",
-            &results_dir,
-        ];
+        let mut args = [
+            &common::INSTALL_BATCH_EXAMPLE[..],
+            &[
+                "--create-namespace",
+                "--api-retry-budget",
+                "8s",
+                "--results-dir",
+                &results_dir,
+            ],
+        ]
+        .concat();
         args.extend(t.job_ref());
         let started = Instant::now();
         let install = t.run(&args).await;

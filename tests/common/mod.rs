@@ -54,3 +54,16 @@ pub fn unique_suffix() -> String {
         .as_nanos();
     format!("{:x}", nanos & 0xff_ffff)
 }
+
+/// `install` of the bundled batch example with its globals file, as the fault tests run it; the
+/// caller adds the job, namespace and test-specific flags.
+#[allow(dead_code)] // each test file compiles this module; lifecycle and tekton build their own
+pub const INSTALL_BATCH_EXAMPLE: [&str; 7] = [
+    "install",
+    "--ir",
+    "examples/batch-fraud",
+    "--chart",
+    "charts/modelops",
+    "--globals",
+    "examples/globals.yaml",
+];
