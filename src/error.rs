@@ -78,7 +78,10 @@ impl Error {
                     // source is that Status again. One line is enough, and the end of the chain.
                     out.push_str(&format!(
                         "\n  caused by: {}",
-                        indent_continuation(&api_status(status))
+                        indent_continuation(&format!(
+                            "the API server answered {}",
+                            crate::cluster::describe_status(status)
+                        ))
                     ));
                     break;
                 }
@@ -97,13 +100,6 @@ impl Error {
         }
         out
     }
-}
-
-fn api_status(status: &kube::core::Status) -> String {
-    format!(
-        "the API server answered {}",
-        crate::cluster::describe_status(status)
-    )
 }
 
 fn cluster_status(err: &crate::cluster::ClusterError) -> ExitStatus {
