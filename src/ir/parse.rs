@@ -28,7 +28,7 @@ pub fn parse(files: &Files) -> Result<Ir, IrError> {
             diagnostics.push(&file_origin, "", "is not valid UTF-8");
             continue;
         };
-        let documents = match yaml::parse_documents(text) {
+        let documents = match yaml::parse_documents_as(text, yaml::Scalars::Exact) {
             Ok(documents) => documents,
             Err(err) => {
                 diagnostics.push(&file_origin, "", format!("invalid YAML: {err}"));

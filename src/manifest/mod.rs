@@ -7,6 +7,7 @@ pub use order::{SCORING_FLOW, Wave};
 
 use crate::preprocess::LABEL_COMPONENT;
 use crate::render::Piece;
+use crate::yaml::Scalars;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
@@ -162,14 +163,22 @@ pub fn build_piece<T>(
         objects: Vec::new(),
         problems: Vec::new(),
     };
-    let documents = match crate::yaml::parse_documents(&piece.text) {
+    let documents = match crate::yaml::parse_documents_as(&piece.text, Scalars::Rendered) {
         Ok(documents) => documents,
         Err(mut err) => {
             err.location = err
                 .location
                 .map(|(line, column)| (line + piece.line_offset, column));
+            let what = if err
+                .message
+                .starts_with(crate::render::marks::STRUCTURE_CHANGED)
+            {
+                "refused"
+            } else {
+                "not valid YAML"
+            };
             built.problems.push(format!(
-                "{}: the rendered output is not valid YAML: {err}",
+                "{}: the rendered output is {what}: {err}",
                 piece.template
             ));
             return built;

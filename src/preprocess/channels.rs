@@ -72,7 +72,7 @@ impl Registry {
                     continue;
                 }
             };
-            match yaml::parse_documents(text) {
+            match yaml::parse_documents_as(text, yaml::Scalars::Exact) {
                 Ok(documents) => {
                     for document in documents {
                         for (i, item) in list_items(&document.value).into_iter().enumerate() {

@@ -4,6 +4,7 @@
 //! Handlebars' own built-ins; `eq`, `ne`, `not` and `len` are replaced by versions that read a
 //! missing value as null instead of failing in strict mode.
 
+use super::marks;
 use base64::Engine;
 use handlebars::{
     Context, Handlebars, Helper, HelperDef, PathAndJson, RenderContext, RenderError,
@@ -18,13 +19,11 @@ pub fn register(registry: &mut Handlebars<'_>) {
         ("toJson", H::strict(1, 1, to_json)),
         (
             "indent",
-            H::strict(2, 2, |a| Ok(indent(count(a[0])?, &text(a[1])).into())),
+            H::raw_args(2, 2, |a| Ok(indent(count(a[0])?, a[1], "")?.into())),
         ),
         (
             "nindent",
-            H::strict(2, 2, |a| {
-                Ok(format!("\n{}", indent(count(a[0])?, &text(a[1]))).into())
-            }),
+            H::raw_args(2, 2, |a| Ok(indent(count(a[0])?, a[1], "\n")?.into())),
         ),
         (
             "quote",
@@ -34,8 +33,8 @@ pub fn register(registry: &mut Handlebars<'_>) {
             "squote",
             H::strict(1, usize::MAX, |a| Ok(join_mapped(a, single_quote))),
         ),
-        ("default", H::lenient(2, 2, default)),
-        ("required", H::lenient(2, 2, required)),
+        ("default", H::lenient(2, 2, default).with_raw_args()),
+        ("required", H::lenient(2, 2, required).with_raw_args()),
         ("trunc", H::strict(2, 2, trunc)),
         ("trimSuffix", H::strict(2, 2, trim_suffix)),
         (
@@ -67,10 +66,10 @@ pub fn register(registry: &mut Handlebars<'_>) {
             }),
         ),
         ("printf", H::strict(1, usize::MAX, printf)),
-        ("dict", H::strict(0, usize::MAX, dict)),
+        ("dict", H::raw_args(0, usize::MAX, dict)),
         (
             "list",
-            H::strict(0, usize::MAX, |a| {
+            H::raw_args(0, usize::MAX, |a| {
                 Ok(Value::Array(a.iter().copied().cloned().collect()))
             }),
         ),
@@ -120,6 +119,9 @@ struct ValueHelper {
     max: usize,
     /// Lenient helpers (`default`, `required`) receive missing values as null instead of failing.
     lenient: bool,
+    /// Helpers that pass their arguments on (`default`, `dict`) or encode them themselves
+    /// (`indent`) see them with their interpolation marks; the others see the plain text.
+    raw_args: bool,
     f: HelperFn,
 }
 
@@ -130,17 +132,26 @@ impl ValueHelper {
             min,
             max,
             lenient: false,
+            raw_args: false,
             f,
         }
     }
 
     fn lenient(min: usize, max: usize, f: HelperFn) -> Self {
         ValueHelper {
-            name: "",
-            min,
-            max,
             lenient: true,
-            f,
+            ..Self::strict(min, max, f)
+        }
+    }
+
+    fn raw_args(min: usize, max: usize, f: HelperFn) -> Self {
+        Self::strict(min, max, f).with_raw_args()
+    }
+
+    fn with_raw_args(self) -> Self {
+        ValueHelper {
+            raw_args: true,
+            ..self
         }
     }
 }
@@ -173,15 +184,30 @@ impl HelperDef for ValueHelper {
                 format!("expects {expected} argument(s), got {}", params.len()),
             ));
         }
+        // Text helpers compute with their arguments' own text, without interpolation marks.
+        let mut unmarked: Vec<Option<Value>> = Vec::new();
+        if !self.raw_args {
+            for param in params {
+                unmarked.push(match param.value() {
+                    Value::String(s) if marks::contains_any(s) => {
+                        Some(Value::String(marks::strip(s).into_owned()))
+                    }
+                    _ => None,
+                });
+            }
+        }
         let mut args: Vec<&Value> = Vec::with_capacity(params.len());
-        for param in params {
+        for (i, param) in params.iter().enumerate() {
             if param.is_value_missing() {
                 if !self.lenient {
                     return Err(missing(param));
                 }
                 args.push(&Value::Null);
             } else {
-                args.push(param.value());
+                match unmarked.get(i) {
+                    Some(Some(value)) => args.push(value),
+                    _ => args.push(param.value()),
+                }
             }
         }
         (self.f)(&args)
@@ -249,7 +275,8 @@ impl HelperDef for Include {
         let rendered = out
             .into_string()
             .map_err(|err| fail("include", format!("output is not UTF-8: {err}")))?;
-        Ok(ScopedJson::Derived(Value::String(rendered)))
+        // The partial's text is the chart's; the values in it carry their own marks.
+        Ok(ScopedJson::Derived(Value::String(marks::trusted(rendered))))
     }
 }
 
@@ -269,31 +296,77 @@ fn count(value: &Value) -> Result<usize, String> {
         .ok_or_else(|| format!("expected a non-negative number, got {value}"))
 }
 
-fn indent(spaces: usize, text: &str) -> String {
+/// Output of `indent` beyond this is refused (a huge count would otherwise abort on allocation).
+pub const MAX_INDENT: usize = 1024;
+
+/// `prefix` and `value`'s text with every line indented; encoded output, so a value's text
+/// (rather than a helper's or partial's) gets its lines marked first.
+fn indent(spaces: usize, value: &Value, prefix: &str) -> Result<String, String> {
+    if spaces > MAX_INDENT {
+        return Err(format!(
+            "an indent of {spaces} is more than the {MAX_INDENT} allowed"
+        ));
+    }
+    let raw = text(value);
+    let body = match raw.strip_prefix(marks::TRUSTED) {
+        Some(trusted) => trusted.to_string(),
+        None => marks::mark_lines(&raw),
+    };
     let pad = " ".repeat(spaces);
-    format!("{pad}{}", text.replace('\n', &format!("\n{pad}")))
+    Ok(marks::trusted(format!(
+        "{prefix}{pad}{}",
+        body.replace('\n', &format!("\n{pad}"))
+    )))
 }
 
-fn join_mapped(args: &[&Value], f: impl Fn(String) -> String) -> Value {
-    Value::String(
+fn join_mapped(args: &[&Value], f: impl Fn(&str) -> String) -> Value {
+    Value::String(marks::trusted(
         args.iter()
-            .map(|a| f(text(a)))
+            .map(|a| f(&text(a)))
             .collect::<Vec<_>>()
             .join(" "),
-    )
+    ))
 }
 
+/// JSON text; the line separators JSON leaves as they are (and YAML reads as line breaks)
+/// are escaped.
 fn to_json(args: &[&Value]) -> Result<Value, String> {
-    Ok(serde_json::to_string(args[0]).unwrap_or_default().into())
+    let json = serde_json::to_string(args[0]).unwrap_or_default();
+    let json = if json.contains(['\u{85}', '\u{2028}', '\u{2029}']) {
+        json.replace('\u{85}', "\\u0085")
+            .replace('\u{2028}', "\\u2028")
+            .replace('\u{2029}', "\\u2029")
+    } else {
+        json
+    };
+    Ok(marks::trusted(json).into())
 }
 
-fn double_quote(text: String) -> String {
-    serde_json::to_string(&text).unwrap_or_default()
+/// A YAML double-quoted scalar with the text marked inside the quotes.
+fn double_quote(text: &str) -> String {
+    let json = serde_json::to_string(text).unwrap_or_default();
+    let inner = &json[1..json.len() - 1];
+    let inner = inner
+        .replace('\u{85}', "\\u0085")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029");
+    format!("\"{}{inner}{}\"", marks::OPEN, marks::CLOSE)
 }
 
-/// YAML single quoting: a quote inside is doubled.
-fn single_quote(text: String) -> String {
-    format!("'{}'", text.replace('\'', "''"))
+/// YAML single quoting (a quote inside is doubled), the text marked inside the quotes. Single
+/// quotes fold line breaks, so text with one is double-quoted instead.
+fn single_quote(text: &str) -> String {
+    if text.contains(['\n', '\r', '\u{85}', '\u{2028}', '\u{2029}'])
+        || text.chars().any(|c| c.is_control() && c != '\t')
+    {
+        return double_quote(text);
+    }
+    format!(
+        "'{}{}{}'",
+        marks::OPEN,
+        text.replace('\'', "''"),
+        marks::CLOSE
+    )
 }
 
 fn trim_suffix(args: &[&Value]) -> Result<Value, String> {
@@ -340,12 +413,17 @@ fn arithmetic(args: &[&Value], op: fn(i64, i64) -> Option<i64>) -> Result<Value,
     Ok(result.into())
 }
 
+/// A mapping or list as block YAML (its structure is the value's, by the template's choice);
+/// a string as one double-quoted scalar, so it stays one scalar wherever it lands.
 fn to_yaml(args: &[&Value]) -> Result<Value, String> {
     let yaml = match args[0] {
         Value::Null => String::new(),
+        Value::String(s) => double_quote(s),
         value => crate::yaml::to_string(value),
     };
-    Ok(Value::String(yaml.trim_end_matches('\n').to_string()))
+    Ok(Value::String(marks::trusted(
+        yaml.trim_end_matches('\n').to_string(),
+    )))
 }
 
 /// Helm's notion of empty: null, false, 0, "", [] and {}.
@@ -445,7 +523,7 @@ mod tests {
     fn render(template: &str, data: Value) -> Result<String, String> {
         let mut hb = Handlebars::new();
         hb.set_strict_mode(true);
-        hb.register_escape_fn(handlebars::no_escape);
+        hb.register_escape_fn(marks::escape);
         register(&mut hb);
         hb.register_template_string("labels", "app: {{name}}")
             .unwrap();
@@ -454,6 +532,7 @@ mod tests {
         hb.register_template_string("nested", "[{{include \"item\" this}}]")
             .unwrap();
         hb.render_template(template, &data)
+            .map(|out| marks::strip(&out).into_owned())
             .map_err(|e| e.to_string())
     }
 

@@ -4,6 +4,7 @@
 //! `Template`.
 
 pub mod helpers;
+pub mod marks;
 
 use crate::chart::{self, Chart, TemplateFile};
 use handlebars::{Context, Handlebars};
@@ -59,21 +60,20 @@ struct PartialOrigin {
     first_line: usize,
 }
 
-/// Renders every template into memory (tests, small charts); see [`render_pieces`].
+/// Renders every template into memory (tests, small charts), without the interpolation marks
+/// (so unchecked); see [`render_pieces`].
 pub fn render(chart: &Chart, job: &Value, release: &Release) -> Result<Vec<Rendered>, RenderError> {
     let mut out: Vec<Rendered> = Vec::new();
-    render_pieces(
-        chart,
-        &mut job.clone(),
-        release,
-        &mut |piece| match out.last_mut() {
-            Some(last) if piece.line_offset > 0 => last.text.push_str(&piece.text),
+    render_pieces(chart, &mut job.clone(), release, &mut |piece| {
+        let text = marks::strip(&piece.text).into_owned();
+        match out.last_mut() {
+            Some(last) if piece.line_offset > 0 => last.text.push_str(&text),
             _ => out.push(Rendered {
                 template: piece.template.to_string(),
-                text: piece.text,
+                text,
             }),
-        },
-    )?;
+        }
+    })?;
     Ok(out)
 }
 
@@ -92,9 +92,12 @@ pub fn render_pieces(
     for scope in scoped.iter_mut().filter(|s| s.chart.templates.is_empty()) {
         scope.values = Value::Null;
     }
+    check_for_marks(&scoped, &*job)?;
     let mut registry = Handlebars::new();
     registry.set_strict_mode(true);
-    registry.register_escape_fn(handlebars::no_escape);
+    // Every value a template writes is marked, so that parsing the output can prove it did
+    // not change the YAML's structure (marks.rs).
+    registry.register_escape_fn(marks::escape);
     helpers::register(&mut registry);
 
     let mut partial_origins = BTreeMap::new();
@@ -173,6 +176,36 @@ fn render_scopes(
                 .render_with_context_to_write(&file.name, context, &mut output)
                 .map_err(|e| template_error(&e, partial_origins))?;
             output.ship(output.buffer.len())?;
+        }
+    }
+    Ok(())
+}
+
+/// The interpolation marks are reserved: no value and no template may hold them (and no
+/// template may use `{{{ }}}`, which writes a value without marks).
+fn check_for_marks(scoped: &[chart::Scoped<'_>], job: &Value) -> Result<(), RenderError> {
+    let reserved = |path: String| RenderError::File {
+        file: "values".into(),
+        message: format!(
+            "`{path}` holds a Unicode noncharacter (U+FDD0..U+FDD2); these are reserved for rendering"
+        ),
+    };
+    if let Some(path) = marks::find_in_value(job) {
+        return Err(reserved(path));
+    }
+    for scope in scoped {
+        if let Some(path) = marks::find_in_value(&scope.values) {
+            return Err(reserved(path));
+        }
+        for file in scope.chart.templates.iter().chain(&scope.chart.partials) {
+            if let Some((line, message)) = marks::find_in_text(&file.source) {
+                return Err(RenderError::Template {
+                    file: file.name.clone(),
+                    line,
+                    column: 1,
+                    message: message.to_string(),
+                });
+            }
         }
     }
     Ok(())
@@ -455,6 +488,7 @@ mod tests {
         .unwrap();
         assert!(pieces.len() > 3, "{} pieces", pieces.len());
         let whole: String = pieces.iter().map(|p| p.text.as_str()).collect();
+        let whole = marks::strip(&whole).into_owned();
         let (mut lines, mut documents) = (0, 0);
         for piece in &pieces {
             assert_eq!(

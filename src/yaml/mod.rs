@@ -3,8 +3,9 @@
 //! the maintained fork of the archived `serde_yaml` (docs/design-choices.md).
 
 mod emit;
+mod load;
 
-use serde::Deserialize;
+pub use load::{ALIAS_BUDGET_BYTES, MAX_DEPTH, Scalars, resolve_plain};
 use serde_json::Value;
 
 /// One YAML document of a stream, with the 1-based line where it starts.
@@ -40,8 +41,13 @@ impl From<serde_norway::Error> for YamlError {
 /// comments or whitespace, as templates often produce) are skipped but still counted. A large
 /// stream (thousands of rendered objects) is cut at document separators and parsed on every core.
 pub fn parse_documents(text: &str) -> Result<Vec<Document>, YamlError> {
+    parse_documents_as(text, Scalars::Typed)
+}
+
+/// [`parse_documents`], reading scalars as `scalars` says.
+pub fn parse_documents_as(text: &str, scalars: Scalars) -> Result<Vec<Document>, YamlError> {
     let chunks = split_at_separators(text, crate::parallel::threads());
-    let parsed = crate::parallel::map(&chunks, |chunk| parse_chunk(chunk));
+    let parsed = crate::parallel::map(&chunks, |chunk| parse_chunk(chunk, scalars));
     let mut documents = Vec::new();
     for result in parsed {
         documents.extend(result?);
@@ -98,25 +104,17 @@ fn split_at_separators(text: &str, parts: usize) -> Vec<Chunk<'_>> {
     chunks
 }
 
-fn parse_chunk(chunk: &Chunk) -> Result<Vec<Document>, YamlError> {
+fn parse_chunk(chunk: &Chunk, scalars: Scalars) -> Result<Vec<Document>, YamlError> {
     let starts = document_start_lines(chunk.text);
-    let mut documents = Vec::new();
-    for (position, de) in serde_norway::Deserializer::from_str(chunk.text).enumerate() {
-        let value = Option::<Value>::deserialize(de).map_err(|err| {
-            let mut err = YamlError::from(err);
-            err.location = err
-                .location
-                .map(|(line, column)| (line + chunk.line_offset, column));
-            err
-        })?;
-        let line = starts.get(position).copied().unwrap_or(1) + chunk.line_offset;
-        if let Some(value) = value {
-            documents.push(Document {
-                index: chunk.index_offset + position + 1,
-                line,
-                value,
-            });
-        }
+    let mut documents = load::load(chunk.text, scalars, &starts).map_err(|mut err| {
+        err.location = err
+            .location
+            .map(|(line, column)| (line + chunk.line_offset, column));
+        err
+    })?;
+    for document in &mut documents {
+        document.index += chunk.index_offset;
+        document.line += chunk.line_offset;
     }
     Ok(documents)
 }
@@ -226,11 +224,14 @@ mod tests {
         }
         assert!(text.len() > PARALLEL_BYTES);
         let parallel = parse_documents(&text).unwrap();
-        let serial = parse_chunk(&Chunk {
-            text: &text,
-            line_offset: 0,
-            index_offset: 0,
-        })
+        let serial = parse_chunk(
+            &Chunk {
+                text: &text,
+                line_offset: 0,
+                index_offset: 0,
+            },
+            Scalars::Typed,
+        )
         .unwrap();
         assert_eq!(parallel.len(), serial.len());
         // Compared one by one: a failing assert_eq on 6,000 documents prints megabytes.
