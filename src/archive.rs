@@ -57,6 +57,47 @@ impl Default for Limits {
     }
 }
 
+/// Reads one input file given on the command line (globals, values, a channel registry, a
+/// packaged chart) of at most `max_bytes`. Anything but a regular file (a FIFO would block
+/// forever, a device never end) is refused before it is opened.
+pub fn read_regular_file(path: &Path, max_bytes: u64) -> Result<Vec<u8>, ArchiveError> {
+    let origin = path.display().to_string();
+    let io = |source| ArchiveError::Io {
+        origin: origin.clone(),
+        path: ".".to_owned(),
+        source,
+    };
+    let meta = fs::metadata(path).map_err(io)?;
+    if !meta.is_file() {
+        return Err(ArchiveError::SpecialFile {
+            origin: origin.clone(),
+            path: ".".to_owned(),
+            kind: if meta.is_dir() {
+                "directory where a file is expected".to_owned()
+            } else {
+                "special file (fifo, socket or device)".to_owned()
+            },
+        });
+    }
+    let too_large = |size| ArchiveError::FileTooLarge {
+        origin: origin.clone(),
+        path: ".".to_owned(),
+        size,
+        limit: max_bytes,
+    };
+    if meta.len() > max_bytes {
+        return Err(too_large(meta.len()));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    fs::File::open(path)
+        .and_then(|file| file.take(max_bytes + 1).read_to_end(&mut bytes))
+        .map_err(io)?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
 /// One regular file read from an archive or a directory.
 #[derive(Clone, PartialEq, Eq)]
 pub struct File {

@@ -40,6 +40,13 @@ pub enum Error {
     Cluster(#[from] crate::cluster::ClusterError),
     #[error("cannot plan the container builds")]
     BuildPlan(#[from] crate::buildplan::BuildPlanError),
+    #[error("cannot read the {what}")]
+    Input {
+        /// Which input: "data channel registry (--channels)", "globals (--globals)", ...
+        what: &'static str,
+        #[source]
+        source: crate::archive::ArchiveError,
+    },
     #[error("{0}")]
     Usage(String),
     #[error("cannot write {path}")]
@@ -61,6 +68,7 @@ impl Error {
             | Error::Render(_)
             | Error::Manifest(_)
             | Error::BuildPlan(_)
+            | Error::Input { .. }
             | Error::Usage(_) => ExitStatus::BadInput,
             Error::Cluster(err) => cluster_status(err),
             Error::Output { .. } => ExitStatus::Infrastructure,

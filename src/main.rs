@@ -4,8 +4,10 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     forget_empty_settings();
+    logging::install_panic_hook();
     let cli = Cli::parse();
     logging::init(&cli.global);
+    let log_format = cli.global.log_format;
     modelops_executor::cluster::set_retry_budget(cli.global.api_retry_budget);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -20,8 +22,12 @@ fn main() -> ExitCode {
     match runtime.block_on(commands::run(cli.command)) {
         Ok(status) => status.into(),
         Err(err) => {
-            eprintln!("{}", err.chain());
-            err.exit_status().into()
+            let status = err.exit_status();
+            eprintln!(
+                "{}",
+                logging::final_error(log_format, &err.chain(), status as u8)
+            );
+            status.into()
         }
     }
 }

@@ -8,6 +8,10 @@ pub enum ValuesError {
     Set { expression: String, reason: String },
     #[error("{file}: {reason}")]
     File { file: String, reason: String },
+    #[error(
+        "`{key}` is set by the executor (from --job-id, --namespace and the IR); -f and --set may not change it"
+    )]
+    Reserved { key: String },
 }
 
 /// Overlays `top` onto `base` the way Helm coalesces user values over chart defaults: mappings
@@ -83,14 +87,29 @@ pub fn parse_values_file(file: &str, text: &str) -> Result<Value, ValuesError> {
 /// Applies one `--set` argument: `a.b=c`, several separated by `,`, `list[0]=x`, `{a,b}` lists,
 /// `\.` and `\,` escapes; `true`/`false`/`null` and integers are typed as Helm types them.
 pub fn apply_set(values: &mut Value, expression: &str) -> Result<(), ValuesError> {
-    let error = |reason: &str| ValuesError::Set {
-        expression: expression.to_string(),
-        reason: reason.to_string(),
-    };
     for assignment in split_unescaped(expression, ',', true) {
-        let (path, raw) =
-            split_once_unescaped(&assignment, '=').ok_or_else(|| error("expected key=value"))?;
+        let Some((path, raw)) = split_once_unescaped(&assignment, '=') else {
+            return Err(ValuesError::Set {
+                expression: shown_key(&assignment),
+                reason: "expected key=value".into(),
+            });
+        };
+        // The value is never repeated in a message: it may be a secret.
+        let error = |reason: &str| ValuesError::Set {
+            expression: shown_key(&path),
+            reason: reason.to_string(),
+        };
         let segments = parse_path(&path).map_err(|reason| error(&reason))?;
+        if segments.len() > MAX_SET_SEGMENTS {
+            return Err(error(&format!(
+                "the key has more than {MAX_SET_SEGMENTS} segments"
+            )));
+        }
+        if list_depth(&raw) > MAX_SET_LIST_DEPTH {
+            return Err(error(&format!(
+                "`{{…}}` lists nest deeper than {MAX_SET_LIST_DEPTH} levels"
+            )));
+        }
         let value = typed_value(&raw);
         set_path(values, &segments, value).map_err(|reason| error(&reason))?;
     }
@@ -103,7 +122,15 @@ enum Segment {
     Index(usize),
 }
 
+/// A `--set` path may have this many segments (keys and indexes).
+pub const MAX_SET_SEGMENTS: usize = 64;
+/// `{…}` lists in a `--set` value may nest this deep.
+pub const MAX_SET_LIST_DEPTH: usize = 8;
+
 fn parse_path(path: &str) -> Result<Vec<Segment>, String> {
+    if path.split('.').count() > MAX_SET_SEGMENTS || path.matches('[').count() > MAX_SET_SEGMENTS {
+        return Err(format!("the key has more than {MAX_SET_SEGMENTS} segments"));
+    }
     let mut segments = Vec::new();
     for part in split_unescaped(path, '.', false) {
         let part = part.replace("\\.", ".");
@@ -189,6 +216,38 @@ fn typed_value(raw: &str) -> Value {
             _ => Value::String(text.to_string()),
         },
     }
+}
+
+/// A `--set` key as an error message shows it: at most 80 characters, and only if it looks like
+/// a key (an assignment without `=` may be a value that lost its key, such as a password).
+fn shown_key(key: &str) -> String {
+    let key_like = key
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "._-[]\\/".contains(c));
+    if !key_like {
+        return "(not shown: it does not look like a key and may hold a secret)".into();
+    }
+    if key.chars().count() > 80 {
+        format!("{}…", key.chars().take(80).collect::<String>())
+    } else {
+        key.to_string()
+    }
+}
+
+/// How deep `{` nest in a `--set` value (an upper bound of the list nesting `typed_value` reads).
+fn list_depth(raw: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    for c in raw.chars() {
+        match c {
+            '{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 /// Splits on `sep` unless escaped with `\`; with `respect_braces`, separators inside `{…}` stay.
@@ -297,7 +356,39 @@ mod tests {
                 .to_string()
                 .contains("not a list index")
         );
+        // A value is never repeated: it may be a secret.
+        let err = apply_set(&mut values, "a.b[1=s3cr3t")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("--set `a.b[1`:") && !err.contains("s3cr3t"),
+            "{err}"
+        );
+        let err = apply_set(&mut values, "p@ss:w0rd!")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("w0rd"), "{err}");
         assert!(apply_set(&mut values, "a[99999999]=1").is_err());
+    }
+
+    #[test]
+    fn huge_set_expressions_are_errors_not_crashes() {
+        let mut values = json!({});
+        let long_path = format!("{}=1", vec!["a"; 60_000].join("."));
+        let err = apply_set(&mut values, &long_path).unwrap_err().to_string();
+        assert!(
+            err.contains("more than 64 segments"),
+            "{}",
+            &err[err.len() - 80..]
+        );
+        let braces = format!("a={}{}", "{".repeat(30_000), "}".repeat(30_000));
+        let err = apply_set(&mut values, &braces).unwrap_err().to_string();
+        assert!(
+            err.contains("nest deeper than 8"),
+            "{}",
+            &err[err.len() - 80..]
+        );
+        apply_set(&mut values, "a={x,{y,z}}").unwrap();
     }
 
     #[test]

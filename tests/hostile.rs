@@ -236,3 +236,257 @@ proptest! {
         }
     }
 }
+
+/// A copy of the batch-fraud IR with `pipeline.yaml` and `models.yaml` edited by `edit`.
+fn edited_ir(edit: impl Fn(&str, String) -> String) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["pipeline.yaml", "models.yaml", "flows.yaml"] {
+        let text = std::fs::read_to_string(root().join("examples/batch-fraud").join(file)).unwrap();
+        std::fs::write(dir.path().join(file), edit(file, text)).unwrap();
+    }
+    dir
+}
+
+fn preprocess_ir(ir: &std::path::Path, extra: &[&str]) -> Output {
+    let ir = ir.display().to_string();
+    let mut args = vec!["preprocess", "--ir", &ir];
+    if !extra.contains(&"--channels") {
+        args.extend(["--channels", "examples/channels"]);
+    }
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+#[test]
+fn an_alias_bomb_is_refused_naming_the_file() {
+    let ir = edited_ir(|file, text| {
+        if file != "pipeline.yaml" {
+            return text;
+        }
+        let big = "x".repeat(1024 * 1024);
+        let aliases = "*big, ".repeat(40);
+        text.replace(
+            "    region: eu-west\n",
+            &format!("    region: eu-west\n    bomb: &big {big}\n    list: [{aliases}]\n"),
+        )
+    });
+    let started = std::time::Instant::now();
+    let output = preprocess_ir(ir.path(), &[]);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("pipeline.yaml") && err.contains("aliases expand"),
+        "{err}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[test]
+fn deep_nesting_fails_fast_in_every_yaml_input() {
+    let deep = "{a: ".repeat(100_000);
+    let (_dir, file) = temp_file("deep.yaml", &deep);
+    let ir = edited_ir(|file, text| {
+        if file == "flows.yaml" {
+            format!("{text}---\n{deep}")
+        } else {
+            text
+        }
+    });
+    let channels = tempfile::tempdir().unwrap();
+    std::fs::write(channels.path().join("c.yaml"), &deep).unwrap();
+    let channels = channels.path().display().to_string();
+    for (what, extra) in [
+        ("IR", vec![]),
+        ("globals", vec!["--globals", file.as_str()]),
+        ("-f", vec!["-f", file.as_str()]),
+        ("channels", vec!["--channels", channels.as_str()]),
+    ] {
+        let ir_path = if what == "IR" {
+            ir.path().to_path_buf()
+        } else {
+            root().join("examples/batch-fraud")
+        };
+        let started = std::time::Instant::now();
+        let output = preprocess_ir(&ir_path, &extra);
+        let elapsed = started.elapsed();
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{what}: {err}");
+        assert!(err.contains("nested deeper than 128"), "{what}: {err}");
+        assert!(
+            elapsed < std::time::Duration::from_secs(2),
+            "{what}: took {elapsed:?}"
+        );
+    }
+}
+
+#[test]
+fn unquoted_numbers_keep_the_authors_text() {
+    let ir = edited_ir(|file, text| match file {
+        "models.yaml" => text.replacen("version: \"3\"", "version: 1.10", 1),
+        "pipeline.yaml" => text
+            .replace("threshold: \"0.75\"", "threshold: 1e3")
+            .replace("window: \"24h\"", "window: 0x1F")
+            .replace("region: eu-west", "region: True"),
+        _ => text,
+    });
+    let output = preprocess_ir(ir.path(), &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let values = yaml::parse_one(&String::from_utf8(output.stdout).unwrap()).unwrap();
+    let parameters = &values["pipeline"]["parameters"];
+    assert_eq!(parameters["threshold"], "1e3");
+    assert_eq!(parameters["window"], "0x1F");
+    assert_eq!(parameters["region"], "True");
+    let versions: Vec<&Value> = values["scoringServices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["models"].as_array().unwrap())
+        .filter(|m| m["name"] == "fraud-gbm")
+        .map(|m| &m["version"])
+        .collect();
+    assert_eq!(versions, [&Value::from("1.10")]);
+}
+
+#[test]
+fn duplicate_keys_are_refused_with_file_line_and_key() {
+    let ir = edited_ir(|file, text| {
+        if file == "pipeline.yaml" {
+            text.replace("  mode: batch\n", "  mode: batch\n  mode: streaming\n")
+        } else {
+            text
+        }
+    });
+    let output = preprocess_ir(ir.path(), &[]);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("pipeline.yaml")
+            && err.contains("line 9")
+            && err.contains("duplicate key `mode`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_channel_registry_file_is_read_and_errors_name_the_input() {
+    let ok = run(&[
+        "preprocess",
+        "--ir",
+        "examples/batch-fraud",
+        "--channels",
+        "examples/channels/registry.yaml",
+    ]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    let missing = run(&[
+        "preprocess",
+        "--ir",
+        "examples/batch-fraud",
+        "--channels",
+        "/nonexistent/registry.yaml",
+    ]);
+    let err = stderr(&missing);
+    assert_eq!(missing.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("data channel registry (--channels)") && !err.contains("chart"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_flow_name_with_a_parameter_is_reported() {
+    let ir = edited_ir(|file, text| {
+        if file == "pipeline.yaml" {
+            text.replace(
+                "    - score-merchants\n",
+                "    - score-merchants\n    - \"${region}\"\n",
+            )
+        } else {
+            text
+        }
+    });
+    let output = preprocess_ir(ir.path(), &[]);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("spec.flows[2]") && err.contains("cannot use parameters"),
+        "{err}"
+    );
+}
+
+#[test]
+fn hostile_flags_exit_2_without_a_crash_or_an_echoed_secret() {
+    let long_path = format!("{}=1", vec!["a"; 60_000].join("."));
+    let braces = format!("a={}{}", "{".repeat(30_000), "}".repeat(30_000));
+    for (set, needle) in [
+        (long_path.as_str(), "more than 64 segments"),
+        (braces.as_str(), "nest deeper than 8"),
+        (
+            "global.jobId=other-job",
+            "`global.jobId` is set by the executor",
+        ),
+        ("p@ss=w0rd!,registry.password", "expected key=value"),
+    ] {
+        let output = preprocess_ir(&root().join("examples/batch-fraud"), &["--set", set]);
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{needle}: {err}");
+        assert!(err.contains(needle), "{needle}: {err}");
+        assert!(!err.contains("w0rd") && !err.contains("panicked"), "{err}");
+        assert!(
+            err.len() < 2000,
+            "the message repeats the input: {} bytes",
+            err.len()
+        );
+    }
+}
+
+#[test]
+fn a_fifo_is_refused_instead_of_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("globals.yaml");
+    let path = std::ffi::CString::new(fifo.display().to_string()).unwrap();
+    // SAFETY: a valid C string; mkfifo only creates the node.
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+    let fifo = fifo.display().to_string();
+    for flag in ["--globals", "-f", "--channels"] {
+        let started = std::time::Instant::now();
+        let output = preprocess_ir(&root().join("examples/batch-fraud"), &[flag, &fifo]);
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{flag}: {err}");
+        assert!(err.contains("fifo"), "{flag}: {err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+}
+
+#[test]
+fn the_final_error_is_json_with_json_logs_and_never_coloured() {
+    let output = run(&["--log-format", "json", "preprocess", "--ir", "/nonexistent"]);
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    for line in err.lines() {
+        let parsed: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(parsed.get("level").is_some(), "{line}");
+    }
+    let last: Value = serde_json::from_str(err.lines().last().unwrap()).unwrap();
+    assert_eq!(last["exit_code"], 2);
+    assert!(
+        last["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot load the IR")
+    );
+    // Text logs to a pipe carry no ANSI escapes, even without NO_COLOR.
+    let output = Command::new(env!("CARGO_BIN_EXE_modelops-executor"))
+        .args([
+            "preprocess",
+            "--ir",
+            "examples/batch-fraud",
+            "--channels",
+            "examples/channels",
+        ])
+        .current_dir(root())
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert!(!stderr(&output).contains('\u{1b}'), "{}", stderr(&output));
+}

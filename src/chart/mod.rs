@@ -96,11 +96,7 @@ impl Chart {
         let files = if path.is_dir() {
             archive::read_dir(path, &limits)?
         } else {
-            let bytes = std::fs::read(path).map_err(|err| ChartError::Invalid {
-                chart: path.display().to_string(),
-                file: String::new(),
-                reason: format!("cannot read: {err}"),
-            })?;
+            let bytes = archive::read_regular_file(path, limits.max_total_bytes)?;
             archive::read_tar_gz(&path.display().to_string(), &bytes, &limits)?
                 .strip_single_top_dir()
         };

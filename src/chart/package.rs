@@ -21,12 +21,23 @@ pub fn package(chart_dir: &Path, out_dir: &Path) -> Result<Packaged, ChartError>
     let chart = Chart::load(chart_dir)?;
     let files = archive::read_dir(chart_dir, &Limits::default())?;
     let bytes = archive_bytes(&chart.meta.name, &files).map_err(|err| io_error(chart_dir, err))?;
-    if chart.meta.version.contains(['/', '\\']) {
-        return Err(ChartError::Invalid {
-            chart: chart_dir.display().to_string(),
-            file: "Chart.yaml".into(),
-            reason: "version may not contain path separators".into(),
-        });
+    // The name and version become a file name: SemVer's characters only (no separators, no
+    // line breaks, no spaces).
+    for (field, text) in [("name", &chart.meta.name), ("version", &chart.meta.version)] {
+        let valid = !text.is_empty()
+            && text.len() <= 128
+            && text
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+' | '_'));
+        if !valid {
+            return Err(ChartError::Invalid {
+                chart: chart_dir.display().to_string(),
+                file: "Chart.yaml".into(),
+                reason: format!(
+                    "{field} {text:?} may hold only letters, digits, '.', '-', '+' and '_' (at most 128), as it names the package file"
+                ),
+            });
+        }
     }
     let path = out_dir.join(format!("{}-{}.tgz", chart.meta.name, chart.meta.version));
     std::fs::create_dir_all(out_dir)
@@ -83,6 +94,20 @@ mod tests {
         .unwrap();
         std::fs::write(dir.join("values.yaml"), "a: 1\n").unwrap();
         std::fs::write(dir.join("templates/cm.yaml"), "kind: ConfigMap\n").unwrap();
+    }
+
+    #[test]
+    fn a_version_with_a_line_break_never_reaches_a_file_name() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("Chart.yaml"),
+            "apiVersion: v2\nname: demo\nversion: \"1.0\\nevil\"\n",
+        )
+        .unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let err = package(dir.path(), out.path()).unwrap_err().to_string();
+        assert!(err.contains("version"), "{err}");
+        assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
     }
 
     #[test]

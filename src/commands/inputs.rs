@@ -49,7 +49,7 @@ pub async fn preprocess(args: &InputArgs, cluster: FromCluster) -> Result<Prepro
     let mut diagnostics = Diagnostics::default();
     let registry = match &args.channels {
         Some(path) => {
-            let files = archive::read_dir(path, &limits).map_err(crate::chart::ChartError::from)?;
+            let files = read_channels(path, &limits)?;
             Registry::from_files(&files, &mut diagnostics)
         }
         None => cluster.registry.unwrap_or_default(),
@@ -65,7 +65,8 @@ pub async fn preprocess(args: &InputArgs, cluster: FromCluster) -> Result<Prepro
         }
     }
     if let Some(path) = &args.globals {
-        match Layer::file(&path.display().to_string(), &read_text(path)?) {
+        let text = read_text(path, "globals (--globals)", &limits)?;
+        match Layer::file(&path.display().to_string(), &text) {
             Ok(layer) => globals.push(layer),
             Err(problems) => diagnostics.extend(problems),
         }
@@ -86,7 +87,7 @@ pub async fn preprocess(args: &InputArgs, cluster: FromCluster) -> Result<Prepro
         value_files: args
             .value_files
             .iter()
-            .map(|path| read_values_file(path))
+            .map(|path| read_values_file(path, &limits))
             .collect::<Result<_, _>>()?,
         sets: args.sets.clone(),
     };
@@ -165,14 +166,36 @@ fn parse_params(raw: &[String]) -> Result<BTreeMap<String, String>, Error> {
         .collect()
 }
 
-fn read_text(path: &Path) -> Result<String, Error> {
-    std::fs::read_to_string(path)
-        .map_err(|err| Error::Usage(format!("cannot read {}: {err}", path.display())))
+/// A YAML input file of at most the per-file limit.
+fn read_text(path: &Path, what: &'static str, limits: &Limits) -> Result<String, Error> {
+    let bytes = archive::read_regular_file(path, limits.max_file_bytes)
+        .map_err(|source| Error::Input { what, source })?;
+    String::from_utf8(bytes)
+        .map_err(|_| Error::Usage(format!("{what}: {} is not UTF-8 text", path.display())))
 }
 
-fn read_values_file(path: &Path) -> Result<serde_json::Value, Error> {
+fn read_values_file(path: &Path, limits: &Limits) -> Result<serde_json::Value, Error> {
     Ok(values::parse_values_file(
         &path.display().to_string(),
-        &read_text(path)?,
+        &read_text(path, "values file (-f)", limits)?,
     )?)
+}
+
+/// `--channels`: a directory of registry YAML files, or one such file.
+fn read_channels(path: &Path, limits: &Limits) -> Result<archive::Files, Error> {
+    const WHAT: &str = "data channel registry (--channels)";
+    if path.is_dir() {
+        return archive::read_dir(path, limits)
+            .map_err(|source| Error::Input { what: WHAT, source });
+    }
+    let bytes = archive::read_regular_file(path, limits.max_file_bytes)
+        .map_err(|source| Error::Input { what: WHAT, source })?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "channels.yaml".into());
+    Ok(archive::Files {
+        origin: path.display().to_string(),
+        files: vec![archive::File { path: name, bytes }],
+    })
 }

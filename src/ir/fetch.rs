@@ -267,6 +267,16 @@ fn read_archive_file(path: &Path, limits: &Limits) -> Result<Vec<u8>, FetchError
             }
         }
     };
+    // A FIFO or device would block or never end: refused before it is opened.
+    if let Ok(meta) = std::fs::metadata(path)
+        && !meta.is_file()
+        && !meta.is_dir()
+    {
+        return Err(read_error(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file (fifo, socket or device)",
+        )));
+    }
     let file = std::fs::File::open(path).map_err(read_error)?;
     let size = file.metadata().map_err(read_error)?.len();
     let too_large = |size| FetchError::ArchiveTooLarge {
@@ -340,6 +350,8 @@ async fn download(url: &str, limits: &Limits, http: &HttpOptions) -> Result<Vec<
         .connect_timeout(http.connect_timeout)
         .timeout(http.timeout)
         .user_agent(concat!("modelops-executor/", env!("CARGO_PKG_VERSION")))
+        // A redirect must not hand the original URL (and a token in its query) to another host.
+        .referer(false)
         .build()
         .map_err(|e| FetchError::Client(e.without_url()))?;
     let max_attempts = http.max_attempts.max(1);
@@ -587,6 +599,8 @@ mod tests {
     /// One request seen by the server: its request line and when it arrived.
     struct Seen {
         line: String,
+        /// The whole request head.
+        head: String,
         at: Instant,
     }
 
@@ -637,14 +651,15 @@ mod tests {
             }
         }
         let at = Instant::now();
-        let line = String::from_utf8_lossy(&request)
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .to_owned();
+        let request_head = String::from_utf8_lossy(&request).into_owned();
+        let line = request_head.lines().next().unwrap_or_default().to_owned();
         if let Some(stall) = reply.stall {
             std::thread::sleep(stall);
-            return Seen { line, at };
+            return Seen {
+                line,
+                head: request_head,
+                at,
+            };
         }
         let mut head = format!("HTTP/1.1 {}\r\nConnection: close\r\n", reply.status);
         for (name, value) in &reply.headers {
@@ -658,7 +673,11 @@ mod tests {
         let _ = stream
             .write_all(head.as_bytes())
             .and_then(|()| stream.write_all(&reply.body));
-        Seen { line, at }
+        Seen {
+            line,
+            head: request_head,
+            at,
+        }
     }
 
     fn url(addr: SocketAddr, path: &str) -> IrSource {
@@ -1011,6 +1030,30 @@ mod tests {
         let seen = server.join().unwrap();
         let waited = seen[1].at - seen[0].at;
         assert!(waited >= Duration::from_millis(950), "waited {waited:?}");
+    }
+
+    #[tokio::test]
+    async fn a_redirect_to_another_host_sends_no_referer() {
+        let (target, target_server) = serve(vec![Reply::ok(ir_archive())]);
+        let (first, first_server) = serve(vec![
+            Reply::status("302 Found").header("Location", &format!("http://{target}/ir.tgz")),
+        ]);
+        fetch_with(
+            &url(first, "/ir.tgz?token=s3cr3t"),
+            None,
+            &Limits::default(),
+            &quick(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(first_server.join().unwrap().len(), 1);
+        let seen = target_server.join().unwrap();
+        assert_eq!(seen.len(), 1);
+        let head = seen[0].head.to_ascii_lowercase();
+        assert!(
+            !head.contains("referer") && !head.contains("s3cr3t"),
+            "{head}"
+        );
     }
 
     #[tokio::test]

@@ -265,6 +265,15 @@ fn read_pipeline(
                 let Some(flow) = r.scalar(item, &field) else {
                     continue;
                 };
+                if flow.contains("${") {
+                    // Which flows run is fixed by the IR; a parameter here was either dropped
+                    // or reported as a missing flow before.
+                    r.error(
+                        &field,
+                        format!("`{flow}`: a flow name cannot use parameters (`${{…}}`); list the ScoringFlow's metadata.name"),
+                    );
+                    continue;
+                }
                 if flows.contains(&flow) {
                     r.error(&field, format!("flow `{flow}` is listed twice"));
                 } else {
@@ -370,6 +379,12 @@ fn read_flow(r: &mut Reader, spec: &Value, origin: Origin, name: String) -> Opti
     let replicas = r.optional_u32(spec, "spec", "replicas").unwrap_or(1);
     if replicas == 0 {
         r.error("spec.replicas", "must be at least 1");
+    } else if replicas > i32::MAX as u32 {
+        // Kubernetes' replicas are int32.
+        r.error(
+            "spec.replicas",
+            format!("{replicas} is more than Kubernetes allows ({})", i32::MAX),
+        );
     }
     let mut steps = Vec::new();
     match r.list(spec, "spec", "steps") {
@@ -445,7 +460,7 @@ fn check_references(
     let is_declared =
         |kind: &str, name: &str| declared.contains(&(kind.to_string(), name.to_string()));
     for (i, flow) in pipeline.flows.iter().enumerate() {
-        if !flows.contains_key(flow) && !is_declared("ScoringFlow", flow) && !flow.contains("${") {
+        if !flows.contains_key(flow) && !is_declared("ScoringFlow", flow) {
             let hint = suggestion(flow, flows.keys().map(String::as_str));
             d.push(
                 &pipeline.origin,

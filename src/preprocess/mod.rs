@@ -90,11 +90,26 @@ pub fn preprocess(
             .expect("generate makes a global mapping");
         global.insert("jobId".into(), json!(job_id));
         global.insert("labels".into(), labels);
+        let owned = |values: &Value| {
+            globals::RESERVED.map(|key| values.get("global").and_then(|g| g.get(key)).cloned())
+        };
+        let before = owned(&values);
         for file in &inputs.value_files {
             values::merge(&mut values, file);
         }
         for set in &inputs.sets {
             values::apply_set(&mut values, set)?;
+        }
+        // The job's identity is the executor's: a values file or --set may not rewrite it.
+        let after = owned(&values);
+        if let Some(key) = globals::RESERVED
+            .iter()
+            .zip(before.iter().zip(&after))
+            .find_map(|(key, (b, a))| (b != a).then_some(key))
+        {
+            return Err(ValuesError::Reserved {
+                key: format!("global.{key}"),
+            });
         }
         Ok(values)
     };

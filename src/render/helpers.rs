@@ -270,6 +270,7 @@ impl HelperDef for Include {
                 }
             }
         }
+        let _depth = IncludeDepth::enter(name)?;
         let mut out = StringOutput::new();
         template.render(registry, ctx, &mut partial, &mut out)?;
         let rendered = out
@@ -277,6 +278,39 @@ impl HelperDef for Include {
             .map_err(|err| fail("include", format!("output is not UTF-8: {err}")))?;
         // The partial's text is the chart's; the values in it carry their own marks.
         Ok(ScopedJson::Derived(Value::String(marks::trusted(rendered))))
+    }
+}
+
+/// Partials may include partials this deep; a recursive `include` stops here instead of
+/// overflowing the stack.
+pub const MAX_INCLUDE_DEPTH: usize = 64;
+
+thread_local! {
+    static INCLUDE_DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// One level of `include` on this thread, left when dropped.
+struct IncludeDepth;
+
+impl IncludeDepth {
+    fn enter(name: &str) -> Result<Self, RenderError> {
+        let depth = INCLUDE_DEPTH.with(|d| d.get());
+        if depth >= MAX_INCLUDE_DEPTH {
+            return Err(fail(
+                "include",
+                format!(
+                    "partials nest deeper than {MAX_INCLUDE_DEPTH} levels at `{name}` (does it include itself?)"
+                ),
+            ));
+        }
+        INCLUDE_DEPTH.with(|d| d.set(depth + 1));
+        Ok(IncludeDepth)
+    }
+}
+
+impl Drop for IncludeDepth {
+    fn drop(&mut self) {
+        INCLUDE_DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
     }
 }
 
@@ -667,6 +701,24 @@ mod tests {
                 .unwrap_err()
                 .contains("name")
         );
+    }
+
+    #[test]
+    fn recursive_includes_and_huge_indents_are_errors() {
+        let mut hb = Handlebars::new();
+        register(&mut hb);
+        hb.register_template_string("self", "x{{include \"self\" this}}")
+            .unwrap();
+        hb.register_template_string("a", "{{include \"b\" this}}")
+            .unwrap();
+        hb.register_template_string("b", "{{include \"a\" this}}")
+            .unwrap();
+        for name in ["self", "a"] {
+            let err = hb.render(name, &json!({})).unwrap_err().to_string();
+            assert!(err.contains("partials nest deeper than 64"), "{err}");
+        }
+        let err = render("{{indent 100000000000 \"x\"}}", json!({})).unwrap_err();
+        assert!(err.contains("more than the 1024 allowed"), "{err}");
     }
 
     #[test]

@@ -54,6 +54,10 @@ pub struct Piece {
 /// A template's output is handed on once this much is buffered (and a document ends).
 const PIECE_BYTES: usize = 64 * 1024;
 
+/// One template may write at most this much (a job of a thousand flows writes a few MiB): a
+/// loop or helper gone wild fails with the template's name and line instead of eating memory.
+pub const MAX_TEMPLATE_OUTPUT_BYTES: usize = 256 * 1024 * 1024;
+
 /// Where a named partial's text sits, to point errors at the `_*.tpl` file and line.
 struct PartialOrigin {
     file: String,
@@ -170,6 +174,7 @@ fn render_scopes(
                 line_offset: 0,
                 document_offset: 0,
                 searched_from: 0,
+                written: 0,
                 sink: &mut *sink,
             };
             registry
@@ -219,6 +224,8 @@ struct PieceWriter<'s> {
     document_offset: usize,
     /// No separator line starts in `buffer` before this (so a huge document is scanned once).
     searched_from: usize,
+    /// Bytes the template has written so far.
+    written: usize,
     sink: &'s mut dyn FnMut(Piece),
 }
 
@@ -250,6 +257,13 @@ impl PieceWriter<'_> {
 
 impl std::io::Write for PieceWriter<'_> {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.written += bytes.len();
+        if self.written > MAX_TEMPLATE_OUTPUT_BYTES {
+            return Err(std::io::Error::other(format!(
+                "the template writes more than {} MiB",
+                MAX_TEMPLATE_OUTPUT_BYTES / (1024 * 1024)
+            )));
+        }
         self.buffer.extend_from_slice(bytes);
         if self.buffer.len() >= PIECE_BYTES {
             match last_separator_line(&self.buffer, self.searched_from) {

@@ -22,7 +22,7 @@ use serde_json::{Map, Number, Value};
 use std::collections::HashMap;
 use std::ffi::CStr;
 use std::mem::MaybeUninit;
-use unsafe_libyaml_norway as sys;
+use unsafe_libyaml_norway as unsafe_yaml;
 
 /// Collections nested deeper than this are refused (serde_norway's own recursion limit).
 pub const MAX_DEPTH: usize = 128;
@@ -494,39 +494,39 @@ impl Event {
 
 struct Parser<'t> {
     /// Boxed: libyaml's parser must not move once initialised.
-    sys: Box<MaybeUninit<sys::yaml_parser_t>>,
+    sys: Box<MaybeUninit<unsafe_yaml::yaml_parser_t>>,
     _input: &'t str,
 }
 
 impl<'t> Parser<'t> {
     fn new(input: &'t str) -> Self {
-        let mut sys = Box::new(MaybeUninit::<sys::yaml_parser_t>::uninit());
+        let mut sys = Box::new(MaybeUninit::<unsafe_yaml::yaml_parser_t>::uninit());
         // SAFETY: libyaml initialises the parser in place; the input outlives the parser
         // (`'t`), and the parser is deleted once in Drop.
         unsafe {
             let parser = sys.as_mut_ptr();
-            if sys::yaml_parser_initialize(parser).fail {
+            if unsafe_yaml::yaml_parser_initialize(parser).fail {
                 panic!("libyaml could not allocate its parser");
             }
-            sys::yaml_parser_set_encoding(parser, sys::YAML_UTF8_ENCODING);
-            sys::yaml_parser_set_input_string(parser, input.as_ptr(), input.len() as _);
+            unsafe_yaml::yaml_parser_set_encoding(parser, unsafe_yaml::YAML_UTF8_ENCODING);
+            unsafe_yaml::yaml_parser_set_input_string(parser, input.as_ptr(), input.len() as _);
         }
         Parser { sys, _input: input }
     }
 
     fn next(&mut self) -> Result<Event, YamlError> {
-        let mut event = MaybeUninit::<sys::yaml_event_t>::uninit();
+        let mut event = MaybeUninit::<unsafe_yaml::yaml_event_t>::uninit();
         // SAFETY: the parser was initialised in `new`; an event filled by yaml_parser_parse is
         // read, copied out and deleted before returning.
         unsafe {
             let parser = self.sys.as_mut_ptr();
-            let failed_before = (&*parser).error != sys::YAML_NO_ERROR;
-            if failed_before || sys::yaml_parser_parse(parser, event.as_mut_ptr()).fail {
+            let failed_before = (&*parser).error != unsafe_yaml::YAML_NO_ERROR;
+            if failed_before || unsafe_yaml::yaml_parser_parse(parser, event.as_mut_ptr()).fail {
                 return Err(parse_error(parser));
             }
             let event = event.as_mut_ptr();
             let converted = convert(&*event);
-            sys::yaml_event_delete(event);
+            unsafe_yaml::yaml_event_delete(event);
             Ok(converted)
         }
     }
@@ -535,13 +535,13 @@ impl<'t> Parser<'t> {
 impl Drop for Parser<'_> {
     fn drop(&mut self) {
         // SAFETY: initialised in `new`, deleted once.
-        unsafe { sys::yaml_parser_delete(self.sys.as_mut_ptr()) }
+        unsafe { unsafe_yaml::yaml_parser_delete(self.sys.as_mut_ptr()) }
     }
 }
 
 /// # Safety
 /// `parser` has failed: its problem fields are set (or null).
-unsafe fn parse_error(parser: *const sys::yaml_parser_t) -> YamlError {
+unsafe fn parse_error(parser: *const unsafe_yaml::yaml_parser_t) -> YamlError {
     let text = |ptr: *const std::ffi::c_char| {
         (!ptr.is_null()).then(|| {
             unsafe { CStr::from_ptr(ptr) }
@@ -560,7 +560,7 @@ unsafe fn parse_error(parser: *const sys::yaml_parser_t) -> YamlError {
 
 /// # Safety
 /// `event` was filled by yaml_parser_parse.
-unsafe fn convert(event: &sys::yaml_event_t) -> Event {
+unsafe fn convert(event: &unsafe_yaml::yaml_event_t) -> Event {
     let bytes = |ptr: *const u8| {
         (!ptr.is_null()).then(|| unsafe { CStr::from_ptr(ptr.cast()) }.to_bytes().to_vec())
     };
@@ -576,31 +576,31 @@ unsafe fn convert(event: &sys::yaml_event_t) -> Event {
     let tag = |ptr: *const u8| bytes(ptr).map(|t| String::from_utf8_lossy(&t).into_owned());
     unsafe {
         converted.kind = match event.type_ {
-            sys::YAML_STREAM_START_EVENT => Kind::StreamStart,
-            sys::YAML_STREAM_END_EVENT => Kind::StreamEnd,
-            sys::YAML_DOCUMENT_START_EVENT => Kind::DocumentStart,
-            sys::YAML_DOCUMENT_END_EVENT => Kind::DocumentEnd,
-            sys::YAML_ALIAS_EVENT => {
+            unsafe_yaml::YAML_STREAM_START_EVENT => Kind::StreamStart,
+            unsafe_yaml::YAML_STREAM_END_EVENT => Kind::StreamEnd,
+            unsafe_yaml::YAML_DOCUMENT_START_EVENT => Kind::DocumentStart,
+            unsafe_yaml::YAML_DOCUMENT_END_EVENT => Kind::DocumentEnd,
+            unsafe_yaml::YAML_ALIAS_EVENT => {
                 converted.anchor = bytes(event.data.alias.anchor);
                 Kind::Alias
             }
-            sys::YAML_SCALAR_EVENT => {
+            unsafe_yaml::YAML_SCALAR_EVENT => {
                 let scalar = &event.data.scalar;
                 converted.anchor = bytes(scalar.anchor);
                 converted.tag = tag(scalar.tag);
                 converted.value =
                     std::slice::from_raw_parts(scalar.value, scalar.length as usize).to_vec();
-                converted.plain = scalar.style == sys::YAML_PLAIN_SCALAR_STYLE;
+                converted.plain = scalar.style == unsafe_yaml::YAML_PLAIN_SCALAR_STYLE;
                 Kind::Scalar
             }
-            sys::YAML_SEQUENCE_START_EVENT => {
+            unsafe_yaml::YAML_SEQUENCE_START_EVENT => {
                 let start = &event.data.sequence_start;
                 converted.anchor = bytes(start.anchor);
                 converted.tag = tag(start.tag);
                 Kind::SequenceStart
             }
-            sys::YAML_SEQUENCE_END_EVENT => Kind::SequenceEnd,
-            sys::YAML_MAPPING_START_EVENT => {
+            unsafe_yaml::YAML_SEQUENCE_END_EVENT => Kind::SequenceEnd,
+            unsafe_yaml::YAML_MAPPING_START_EVENT => {
                 let start = &event.data.mapping_start;
                 converted.anchor = bytes(start.anchor);
                 converted.tag = tag(start.tag);
