@@ -227,6 +227,10 @@ impl Loader {
         } else {
             raw
         };
+        // A key is its text, as serde_norway reads keys (`1.10:` stays "1.10").
+        if self.in_key_position() && event.tag.is_none() {
+            return Ok(Value::String(text.to_string()));
+        }
         if let Some(tag) = &event.tag {
             return tagged_scalar(event, tag, text);
         }
@@ -716,6 +720,14 @@ mod tests {
             assert!(err.message.contains("nested deeper"), "{err}");
             assert!(started.elapsed() < std::time::Duration::from_millis(500));
         }
+    }
+
+    #[test]
+    fn keys_are_their_text() {
+        assert_eq!(
+            one("1.10: a\n0x1F: b\n~: c\ntrue: d\n", Scalars::Typed).unwrap(),
+            json!({"1.10": "a", "0x1F": "b", "~": "c", "true": "d"})
+        );
     }
 
     #[test]
