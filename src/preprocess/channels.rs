@@ -22,7 +22,49 @@ const TYPES: [(&str, &[&str]); 5] = [
 
 /// Registry entries are plain ConfigMaps, so a credential there would be readable by anyone who
 /// can list ConfigMaps and would be copied into the job's values: refuse it, point to a Secret.
-const CREDENTIAL_MARKERS: [&str; 4] = ["password", "secret", "token", "credential"];
+const CREDENTIAL_MARKERS: [&str; 11] = [
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "credential",
+    "apikey",
+    "api-key",
+    "api_key",
+    "jaas",
+    "privatekey",
+    "private-key",
+];
+
+/// Keys that name a Secret (a reference, not a credential).
+fn names_a_secret(lower_key: &str) -> bool {
+    lower_key == "credentialssecret"
+        || lower_key.ends_with("secretname")
+        || lower_key.ends_with("secretref")
+}
+
+/// Whether a value carries a credential whatever its key: a password in a URL's user info or
+/// query (`jdbc:postgresql://h/db?password=…`, `https://user:pw@host`) or in a JAAS config.
+fn holds_credential(value: &str) -> bool {
+    let lower = value.to_ascii_lowercase();
+    let in_query_or_jaas = [
+        "password=",
+        "passwd=",
+        "pwd=",
+        "secret=",
+        "token=",
+        "apikey=",
+    ]
+    .iter()
+    .any(|marker| lower.contains(marker));
+    let in_user_info = lower.split("://").skip(1).any(|rest| {
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        authority
+            .rsplit_once('@')
+            .is_some_and(|(user_info, _)| user_info.contains(':'))
+    });
+    in_query_or_jaas || in_user_info
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -232,14 +274,15 @@ fn read_channel(r: &mut Reader, name: &str, config_map: &Value) -> Option<Channe
             continue;
         }
         let lower = key.to_ascii_lowercase();
-        if CREDENTIAL_MARKERS
+        let credential_key = CREDENTIAL_MARKERS
             .iter()
             .any(|marker| lower.contains(marker))
-            && !lower.ends_with("secret")
-        {
+            && !names_a_secret(&lower);
+        // The value is never repeated: it is the secret.
+        if credential_key || value.as_str().is_some_and(holds_credential) {
             r.error(
                 &format!("data.{key}"),
-                "looks like a credential; registry ConfigMaps are readable by many, so reference a Secret instead (e.g. `credentialsSecret: <name>`)",
+                "looks like a credential; registry ConfigMaps are readable by many and the executor copies channel settings into ConfigMaps, so reference a Secret instead (e.g. `credentialsSecret: <name>`)",
             );
             continue;
         }
@@ -347,6 +390,27 @@ mod tests {
             missing.contains("transactions (kafka source, format txn-v1)"),
             "{missing}"
         );
+    }
+
+    #[test]
+    fn credentials_in_any_shape_are_refused_without_being_echoed() {
+        let text = "kind: ConfigMap\nmetadata: {name: x, labels: {modelops.io/data-channel: x}}\ndata:\n  kind: source\n  type: jdbc\n  format: f\n  url: \"jdbc:postgresql://db:5432/x?user=u&password=pw1\"\n  endpoint: \"https://user:pw2@host/api\"\n  sasl.jaas.config: \"org.apache.kafka.common.security.plain.PlainLoginModule required username=u password=pw3;\"\n  apiKey: pw4\n  clientSecret: pw5\n  credentialsSecret: reader\n";
+        let (_, diagnostics) = registry(text);
+        let text = diagnostics.to_string();
+        for key in [
+            "url",
+            "endpoint",
+            "sasl.jaas.config",
+            "apiKey",
+            "clientSecret",
+        ] {
+            assert!(
+                text.contains(&format!("data.{key}: looks like a credential")),
+                "{key}: {text}"
+            );
+        }
+        assert!(!text.contains("credentialsSecret: looks"), "{text}");
+        assert!(!text.contains("pw"), "secrets must not be echoed: {text}");
     }
 
     #[test]
