@@ -105,6 +105,19 @@ impl Chart {
 
     /// Builds a chart from its files (paths relative to the chart root).
     pub fn from_files(files: &Files, parent_path: Option<&str>) -> Result<Chart, ChartError> {
+        let already: u64 = files.files.iter().map(|f| f.bytes.len() as u64).sum();
+        let mut budget = Limits::default().max_total_bytes.saturating_sub(already);
+        Chart::from_files_within(files, parent_path, &mut budget)
+    }
+
+    /// [`Chart::from_files`], unpacking packaged sub-charts within one budget of decompressed
+    /// bytes for the whole tree (a fresh budget per nested `.tgz` let a few MiB of nested
+    /// archives inflate to gigabytes).
+    fn from_files_within(
+        files: &Files,
+        parent_path: Option<&str>,
+        budget: &mut u64,
+    ) -> Result<Chart, ChartError> {
         let origin = files.origin.clone();
         let invalid = |file: &str, reason: String| ChartError::Invalid {
             chart: origin.clone(),
@@ -200,13 +213,19 @@ impl Chart {
                 Some(_) => {}
                 None if rest.ends_with(".tgz") => {
                     let sub_origin = format!("{origin}/{}", file.path);
-                    let sub_files =
-                        archive::read_tar_gz(&sub_origin, &file.bytes, &Limits::default())?
-                            .strip_single_top_dir();
+                    let limits = Limits {
+                        max_total_bytes: *budget,
+                        ..Limits::default()
+                    };
+                    let sub_files = archive::read_tar_gz(&sub_origin, &file.bytes, &limits)?
+                        .strip_single_top_dir();
+                    let inflated: u64 = sub_files.files.iter().map(|f| f.bytes.len() as u64).sum();
+                    *budget = budget.saturating_sub(inflated);
                     let stem = rest.trim_end_matches(".tgz");
-                    subcharts.push(Chart::from_files(
+                    subcharts.push(Chart::from_files_within(
                         &sub_files,
                         Some(&format!("{path}/charts/{stem}")),
+                        budget,
                     )?);
                 }
                 None => {}
@@ -227,9 +246,10 @@ impl Chart {
                     })
                     .collect(),
             };
-            subcharts.push(Chart::from_files(
+            subcharts.push(Chart::from_files_within(
                 &sub_files,
                 Some(&format!("{path}/charts/{dir}")),
+                budget,
             )?);
         }
         subcharts.sort_by(|a, b| a.path.cmp(&b.path));
@@ -352,6 +372,58 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    fn tgz(entries: &[(String, Vec<u8>)]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+            Vec::new(),
+            flate2::Compression::best(),
+        ));
+        for (path, bytes) in entries {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(bytes.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            builder.append_data(&mut header, path, &bytes[..]).unwrap();
+        }
+        builder.into_inner().unwrap().finish().unwrap()
+    }
+
+    #[test]
+    fn nested_packaged_subcharts_share_one_inflate_budget() {
+        // Eight levels of sub-charts, each with 10 MiB of zeros: 80 MiB in all, over the 64 MiB
+        // one chart tree may inflate to (each level alone is well under it).
+        let mut inner: Option<Vec<u8>> = None;
+        for level in 0..8 {
+            let mut entries = vec![
+                (
+                    format!("c{level}/Chart.yaml"),
+                    format!("apiVersion: v2\nname: c{level}\nversion: 1.0.0\n").into_bytes(),
+                ),
+                (format!("c{level}/zeros.txt"), vec![0u8; 10 * 1024 * 1024]),
+            ];
+            if let Some(bytes) = inner.take() {
+                entries.push((format!("c{level}/charts/c{}.tgz", level - 1), bytes));
+            }
+            inner = Some(tgz(&entries));
+        }
+        let packed = inner.unwrap();
+        assert!(packed.len() < 1024 * 1024, "{}", packed.len());
+        let top = Files {
+            origin: "top".into(),
+            files: vec![
+                File {
+                    path: "Chart.yaml".into(),
+                    bytes: b"apiVersion: v2\nname: top\nversion: 1.0.0\n".to_vec(),
+                },
+                File {
+                    path: "charts/c7.tgz".into(),
+                    bytes: packed,
+                },
+            ],
+        };
+        let err = Chart::from_files(&top, None).unwrap_err().to_string();
+        assert!(err.contains("over the total limit"), "{err}");
     }
 
     fn umbrella() -> Chart {
