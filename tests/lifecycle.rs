@@ -111,6 +111,16 @@ impl Scene {
         args
     }
 
+    /// The object name of a scoring flow of this job (names include the job, DESIGN §5).
+    fn flow(&self, pipeline: &str, flow: &str) -> String {
+        modelops_executor::preprocess::scoring_flow_name(pipeline, flow, &self.job_id)
+    }
+
+    /// The object name of a scoring service of this job.
+    fn service(&self, pipeline: &str, runtime: &str) -> String {
+        modelops_executor::preprocess::service_name(pipeline, runtime, &self.job_id)
+    }
+
     fn job_ref(&self) -> [&str; 4] {
         ["--job-id", &self.job_id, "--namespace", &self.namespace]
     }
@@ -480,7 +490,8 @@ async fn batch_lifecycle_install_wait_status_finally() {
     assert_eq!(scene.result("values-digest").len(), 64);
     assert_eq!(scene.result("phase"), "Installed");
     assert!(scene.result("endpoints").contains(&format!(
-        "http://fraud-detection-scoring-pmml.{}.svc:8080",
+        "http://{}.{}.svc:8080",
+        scene.service("fraud-detection", "pmml"),
         scene.namespace
     )));
     let record = scene.record().await.expect("job record");
@@ -650,22 +661,27 @@ async fn reinstall_is_a_no_op_and_changes_update_and_prune() {
     let changed = scene.run(&scene.install_args(&variant.path().display().to_string(), &[]));
     assert!(changed.status.success(), "{}", stderr(&changed));
     let after = scene.versions().await;
+    let r_service = scene.service("recommendations", "r");
+    let flow_config = format!(
+        "configmap/{}-config",
+        scene.flow("recommendations", "rank-products")
+    );
     assert!(
-        !after.contains_key("deployment/recommendations-scoring-r"),
+        !after.contains_key(&format!("deployment/{r_service}")),
         "{after:?}"
     );
     assert!(
-        !after.contains_key("configmap/recommendations-scoring-r-models"),
+        !after.contains_key(&format!("configmap/{r_service}-models")),
         "{after:?}"
     );
-    assert_ne!(
-        after["configmap/recommendations-rank-products-config"],
-        before["configmap/recommendations-rank-products-config"]
-    );
+    assert_ne!(after[&flow_config], before[&flow_config]);
     let autoscalers: Api<HorizontalPodAutoscaler> =
         Api::namespaced(scene.client.clone(), &scene.namespace);
     let flow_hpa = autoscalers
-        .get("scoringflow-recommendations-rank-products")
+        .get(&format!(
+            "scoringflow-{}",
+            scene.flow("recommendations", "rank-products")
+        ))
         .await
         .unwrap();
     assert_eq!(
@@ -675,7 +691,7 @@ async fn reinstall_is_a_no_op_and_changes_update_and_prune() {
     );
     let record = scene.record().await.unwrap();
     assert!(
-        !record["inventory"].contains("recommendations-scoring-r "),
+        !record["inventory"].contains(&format!("{r_service} ")),
         "pruned objects stay in the inventory"
     );
     scene.cleanup().await;
@@ -690,10 +706,11 @@ async fn refuses_to_touch_an_object_it_does_not_own() {
         .create_namespace(&scene.namespace, "someone-else")
         .await;
     let config_maps: Api<ConfigMap> = Api::namespaced(scene.client.clone(), &scene.namespace);
-    let theirs = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "recommendations-rank-products-config"}, "data": {"owner": "them"}});
+    let name = format!("{}-config", scene.flow("recommendations", "rank-products"));
+    let theirs = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"owner": "them"}});
     config_maps
         .patch(
-            "recommendations-rank-products-config",
+            &name,
             &PatchParams::apply("someone-else"),
             &Patch::Apply(&theirs),
         )
@@ -704,7 +721,7 @@ async fn refuses_to_touch_an_object_it_does_not_own() {
     assert_eq!(install.status.code(), Some(2), "{}", stderr(&install));
     let message = stderr(&install);
     assert!(
-        message.contains("configmap/recommendations-rank-products-config")
+        message.contains(&format!("configmap/{name}"))
             && message.contains("not managed by modelops-executor"),
         "{message}"
     );
@@ -714,12 +731,7 @@ async fn refuses_to_touch_an_object_it_does_not_own() {
     );
     assert!(scene.remaining().await.is_empty(), "objects were applied");
     assert_eq!(
-        config_maps
-            .get("recommendations-rank-products-config")
-            .await
-            .unwrap()
-            .data
-            .unwrap()["owner"],
+        config_maps.get(&name).await.unwrap().data.unwrap()["owner"],
         "them"
     );
     scene.cleanup().await;
@@ -929,7 +941,7 @@ async fn an_apply_conflict_names_the_other_field_manager() {
     assert!(install.status.success(), "{}", stderr(&install));
     // Someone takes over a field the chart sets, with their own field manager.
     let config_maps: Api<ConfigMap> = Api::namespaced(scene.client.clone(), &scene.namespace);
-    let name = "recommendations-rank-products-config";
+    let name = &format!("{}-config", scene.flow("recommendations", "rank-products"));
     let key = config_maps
         .get(name)
         .await
@@ -975,7 +987,7 @@ async fn a_changed_batch_flow_replaces_its_immutable_job() {
     let install = scene.run(&scene.install_args("examples/batch-fraud", &[]));
     assert!(install.status.success(), "{}", stderr(&install));
     let jobs: Api<Job> = Api::namespaced(scene.client.clone(), &scene.namespace);
-    let name = "fraud-detection-score-transactions";
+    let name = &scene.flow("fraud-detection", "score-transactions");
     let before = jobs.get(name).await.unwrap().uid().unwrap();
     // A new threshold changes the flow's configuration and so its pod template's checksum.
     // A server-side dry run reports the replacement and leaves the Job alone.
@@ -1251,4 +1263,66 @@ async fn a_malformed_globals_config_map_is_bad_input_and_nothing_is_applied() {
         );
     }
     scene.cleanup().await;
+}
+
+/// Two jobs of one pipeline in one namespace (two PipelineRuns of the same Pipeline): their
+/// objects have different names (the job is part of every name), so both install, complete and
+/// uninstall independently, and `finally` of one leaves every object of the other alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_jobs_of_one_pipeline_in_one_namespace_are_independent() {
+    let Some(first) = Scene::new("two_jobs_one_pipeline").await else {
+        return;
+    };
+    let second = Scene {
+        client: first.client.clone(),
+        kubeconfig: first.kubeconfig.clone(),
+        namespace: first.namespace.clone(),
+        job_id: format!("{}-second", first.job_id),
+        results: tempfile::tempdir().unwrap(),
+    };
+    for scene in [&first, &second] {
+        let install = scene.run(&scene.install_args("examples/batch-fraud", &[]));
+        assert!(
+            install.status.success(),
+            "install of {} failed:\n{}",
+            scene.job_id,
+            stderr(&install)
+        );
+    }
+    let first_objects = first.remaining().await;
+    let second_objects = second.remaining().await;
+    assert!(first_objects.len() >= 10, "{first_objects:?}");
+    assert_eq!(first_objects.len(), second_objects.len());
+    assert!(
+        first_objects.iter().all(|o| !second_objects.contains(o)),
+        "the jobs share objects: {first_objects:?} / {second_objects:?}"
+    );
+    for scene in [&first, &second] {
+        let wait = scene.run(&[&["wait", "--timeout", "90s"][..], &scene.job_ref()].concat());
+        assert!(
+            wait.status.success(),
+            "wait of {}: {}",
+            scene.job_id,
+            stderr(&wait)
+        );
+        assert_eq!(scene.record().await.unwrap()["phase"], "Succeeded");
+    }
+
+    let second_inventory = second.inventory().await;
+    let finally = first.run(&[&["finally"][..], &first.job_ref()].concat());
+    assert!(finally.status.success(), "{}", stderr(&finally));
+    assert_eq!(first.remaining().await, Vec::<String>::new());
+    assert_eq!(
+        second.still_there(&second_inventory).await.len(),
+        second_inventory.len(),
+        "finally of {} deleted objects of {}",
+        first.job_id,
+        second.job_id
+    );
+    assert_eq!(second.record().await.unwrap()["phase"], "Succeeded");
+
+    let finally = second.run(&[&["finally"][..], &second.job_ref()].concat());
+    assert!(finally.status.success(), "{}", stderr(&finally));
+    assert_eq!(second.remaining().await, Vec::<String>::new());
+    first.cleanup().await;
 }
