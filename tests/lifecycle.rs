@@ -1326,3 +1326,61 @@ async fn two_jobs_of_one_pipeline_in_one_namespace_are_independent() {
     assert_eq!(second.remaining().await, Vec::<String>::new());
     first.cleanup().await;
 }
+
+/// A streaming job's deadline is its planned end: Succeeded only if every object is healthy
+/// then. Flows that never became ready make it Failed (exit 1) with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streaming_deadline_succeeds_only_when_every_object_is_healthy() {
+    let Some(scene) = Scene::new("streaming_deadline_health").await else {
+        return;
+    };
+    let results = scene.results.path().display().to_string();
+    // The flow pods never become ready within the deadline; the scoring services do.
+    let install = scene.run(&scene.install_args(
+        "examples/streaming-recommendations",
+        &[
+            "--set",
+            "scoring-flow.podAnnotations.modelops\\.io/test-ready-delay=1h",
+        ],
+    ));
+    assert!(install.status.success(), "{}", stderr(&install));
+    let wait = scene.run(
+        &[
+            &["wait", "--timeout", "6s", "--results-dir", &results][..],
+            &scene.job_ref(),
+        ]
+        .concat(),
+    );
+    let message = stderr(&wait);
+    assert_eq!(wait.status.code(), Some(1), "{message}");
+    let flow = format!(
+        "deployment/{}",
+        scene.flow("recommendations", "rank-products")
+    );
+    assert!(
+        message.contains("not healthy at the deadline (6s)") && message.contains(&flow),
+        "{message}"
+    );
+    assert_eq!(scene.result("phase"), "Failed");
+    assert!(
+        scene.result("error").contains(&flow),
+        "{}",
+        scene.result("error")
+    );
+    assert_eq!(scene.record().await.unwrap()["phase"], "Failed");
+
+    // The same job with flows that become ready: healthy at the deadline, Succeeded.
+    let install = scene.run(&scene.install_args("examples/streaming-recommendations", &[]));
+    assert!(install.status.success(), "{}", stderr(&install));
+    let wait = scene.run(
+        &[
+            &["wait", "--timeout", "10s", "--results-dir", &results][..],
+            &scene.job_ref(),
+        ]
+        .concat(),
+    );
+    assert_eq!(wait.status.code(), Some(0), "{}", stderr(&wait));
+    assert_eq!(scene.result("phase"), "Succeeded");
+    assert_eq!(scene.record().await.unwrap()["phase"], "Succeeded");
+    scene.cleanup().await;
+}
