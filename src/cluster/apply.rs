@@ -10,6 +10,7 @@ use crate::preprocess::{LABEL_COMPONENT, LABEL_JOB_ID, LABEL_MANAGED_BY, MANAGED
 use crate::readiness::Policy;
 use futures::{StreamExt, TryStreamExt, stream};
 use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use std::time::{Duration, Instant};
 
@@ -191,19 +192,18 @@ fn target(object: &Object) -> Target {
     }
 }
 
-/// CRDs are cluster-scoped and carry no job label: await each by name.
+/// CRDs are cluster-scoped and carry no job label: await each by name, with a watch that rides
+/// out throttling and broken connections like every other request (`watch_with_backoff`).
 async fn wait_crds(
     cluster: &Cluster,
     crds: &[Target],
     deadline: Option<Duration>,
     cancel: &mut (impl std::future::Future<Output = Signal> + Unpin),
 ) -> Result<(), ClusterError> {
-    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-    use kube::runtime::wait::{await_condition, conditions};
     let api: Api<CustomResourceDefinition> = Api::all(cluster.client.clone());
     let all = futures::future::try_join_all(
         crds.iter()
-            .map(|crd| await_condition(api.clone(), &crd.name, conditions::is_crd_established())),
+            .map(|crd| await_established(api.clone(), crd.name.clone())),
     );
     let limit = deadline.unwrap_or(Duration::from_secs(300));
     tokio::select! {
@@ -214,6 +214,36 @@ async fn wait_crds(
             Err(_) => Err(ClusterError::Deadline { seconds: limit.as_secs(), waiting_for: "CRDs to become Established".into() }),
         },
     }
+}
+
+async fn await_established(
+    api: Api<CustomResourceDefinition>,
+    name: String,
+) -> Result<(), kube::runtime::watcher::Error> {
+    use kube::runtime::wait::{Condition, conditions};
+    use kube::runtime::watcher;
+    let established = conditions::is_crd_established();
+    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let mut stream = std::pin::pin!(super::retry::watch_with_backoff(watcher::watcher(
+        api, config
+    )));
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(watcher::Event::Apply(crd) | watcher::Event::InitApply(crd))
+                if established.matches_object(Some(&crd)) =>
+            {
+                return Ok(());
+            }
+            Ok(_) => {}
+            // Throttled or a broken connection: the watcher lists again after a backoff; the
+            // caller's deadline bounds how long.
+            Err(err) if super::retry::is_transient_watch_error(&err) => {
+                tracing::warn!(crd = %name, error = %err, "watch of the CRD interrupted, resuming");
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
 }
 
 /// Groups objects (in install order) into consecutive waves.
@@ -392,16 +422,15 @@ async fn ensure_namespace(
         dry_run,
         field_manager: Some(FIELD_MANAGER.to_string()),
     };
-    match api.create(&params, &body).await {
+    let action = format!("create namespace {namespace}");
+    // A retried create whose first attempt went through answers 409: the namespace exists.
+    match with_retry(&action, || api.create(&params, &body)).await {
         Ok(_) => {
             tracing::info!(%namespace, "namespace created");
             Ok(())
         }
         Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
-        Err(err) => Err(ClusterError::api(
-            format!("create namespace {namespace}"),
-            err,
-        )),
+        Err(err) => Err(ClusterError::api(action, err)),
     }
 }
 

@@ -4,7 +4,7 @@
 //! grace-period rules and prints progress.
 
 use super::watched::{FailingPod, Verdict, Watched};
-use super::{Cluster, ClusterError, describe};
+use super::{Cluster, ClusterError, describe, with_retry};
 use crate::preprocess::LABEL_JOB_ID;
 use crate::readiness::Policy;
 use futures::{StreamExt, stream};
@@ -33,6 +33,8 @@ const TICK: Duration = Duration::from_secs(2);
 const LOG_TAIL_LINES: i64 = 20;
 const LOG_LIMIT_BYTES: i64 = 4096;
 const EVENTS_SHOWN: usize = 5;
+/// How long reading a failing pod's logs is retried (best effort; see `diagnose`).
+const LOG_RETRY_BUDGET: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signal {
@@ -479,7 +481,14 @@ async fn diagnose(
     };
     let events: Api<Event> = Api::namespaced(cluster.client.clone(), namespace);
     let params = ListParams::default().fields(&format!("involvedObject.name={pod_name}"));
-    if let Ok(list) = events.list(&params).await {
+    let listed = with_retry(&format!("list events of pod {pod_name}"), || {
+        events.list(&params)
+    })
+    .await;
+    if let Err(err) = &listed {
+        tracing::warn!(pod = %pod_name, error = %err, "cannot read the pod's events for the failure report");
+    }
+    if let Ok(list) = listed {
         let mut items = list.items;
         items.sort_by_key(|e| {
             e.last_timestamp
@@ -508,7 +517,15 @@ async fn diagnose(
         limit_bytes: Some(LOG_LIMIT_BYTES),
         ..LogParams::default()
     };
-    match pods.logs(&pod_name, &params).await {
+    // The API server fetches logs from the kubelet; when that is unreachable it answers 500
+    // every time, so the retries end sooner than for other reads.
+    let logs = super::retry::with_short_retry(
+        LOG_RETRY_BUDGET,
+        &format!("read logs of pod {pod_name}"),
+        || pods.logs(&pod_name, &params),
+    )
+    .await;
+    match logs {
         Ok(logs) if !logs.trim().is_empty() => failure.logs = Some(logs.trim_end().to_string()),
         Ok(_) => {}
         Err(err) => tracing::debug!(pod = %pod_name, error = %err, "no logs available"),
