@@ -1384,3 +1384,84 @@ async fn a_streaming_deadline_succeeds_only_when_every_object_is_healthy() {
     assert_eq!(scene.record().await.unwrap()["phase"], "Succeeded");
     scene.cleanup().await;
 }
+
+/// A chart with a CRD and resources of it (tests/charts/crd-and-cr): install applies the CRD
+/// wave, awaits Established, refreshes discovery, and only then preflights and applies the
+/// resources. A server-side dry run checks what it can and names what it cannot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chart_with_a_crd_and_its_resources_installs() {
+    let Some(scene) = Scene::new("crd_and_cr").await else {
+        return;
+    };
+    // CRDs are cluster-scoped: a group of this run's own.
+    let group = format!("w{}.test.modelops.io", common::unique_suffix());
+    let set_group = format!("group={group}");
+    let install = |extra: &[&str]| {
+        let mut args = vec![
+            "install",
+            "--ir",
+            "examples/batch-fraud",
+            "--chart",
+            "tests/charts/crd-and-cr",
+            "--globals",
+            "examples/globals.yaml",
+            "--namespace",
+            &scene.namespace,
+            "--create-namespace",
+            "--job-id",
+            &scene.job_id,
+            "--timeout",
+            "60s",
+            "--set",
+            &set_group,
+        ];
+        args.extend_from_slice(extra);
+        scene.run(&args)
+    };
+    let widget = format!("widget/{}-widget", scene.job_id);
+    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+        Api::all(scene.client.clone());
+    let crd_name = format!("widgets.{group}");
+
+    let dry_run = install(&["--dry-run=server"]);
+    assert!(dry_run.status.success(), "{}", stderr(&dry_run));
+    assert!(
+        stderr(&dry_run).contains("not checked by the API server")
+            && stderr(&dry_run).contains(&widget),
+        "{}",
+        stderr(&dry_run)
+    );
+    assert!(
+        crds.get_opt(&crd_name).await.unwrap().is_none(),
+        "the dry run created the CRD"
+    );
+
+    let first = install(&[]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let inventory = scene.inventory().await;
+    assert_eq!(inventory.len(), 2, "{inventory:?}");
+    assert_eq!(
+        scene.still_there(&inventory).await.len(),
+        2,
+        "{inventory:?}"
+    );
+    assert_eq!(scene.record().await.unwrap()["phase"], "Installed");
+
+    // Now the CRD exists: a dry run checks the resource too, and a re-install changes nothing.
+    let dry_run = install(&["--dry-run=server"]);
+    assert!(dry_run.status.success(), "{}", stderr(&dry_run));
+    assert!(
+        !stderr(&dry_run).contains("not checked by the API server"),
+        "{}",
+        stderr(&dry_run)
+    );
+    let again = install(&[]);
+    assert!(again.status.success(), "{}", stderr(&again));
+
+    let finally = scene.run(&[&["finally"][..], &scene.job_ref()].concat());
+    assert!(finally.status.success(), "{}", stderr(&finally));
+    // The CRD is gone, and with it every Widget (the kind is no longer served).
+    assert!(crds.get_opt(&crd_name).await.unwrap().is_none());
+    assert_eq!(scene.record().await.unwrap()["phase"], "Uninstalled");
+    scene.cleanup().await;
+}
