@@ -123,8 +123,8 @@ values() {
   echo "$out"
 }
 
-check() { # flows models [variant]
-  local ir v tag="$1-$2${3:+-$3}" job="check-$1-$2" ns="bench"
+check() { # flows models [variant] [job]
+  local ir v tag="$1-$2${3:+-$3}" job="${4:-check-$1-$2}" ns="bench"
   ir=$(make_ir "$1" "$2" "${3:-}")
   v=$(values "$1" "$2" "$job" "$ns" "${3:-}")
   "$BIN" -q render --ir "$ir" "${INPUTS[@]}" --job-id "$job" --namespace "$ns" >"$WORK/ours-$tag.yaml"
@@ -136,6 +136,8 @@ check() { # flows models [variant]
 log "check: the two charts render equal objects from the same merged values"
 for n in $RENDER_FLOWS; do check "$n" "$MODELS"; done
 check 10 40 streaming-windows # the streaming and Windows (STATISTICA) branches of the charts
+# A PipelineRun-style job id as long as Helm allows a release name (53): names shortened by hash
+check 10 40 "" modelops-scoring-run-x7k2p-with-a-long-name-of-53-ch
 if [[ $SKIP_CLUSTER != 1 ]]; then
   for n in $CLUSTER_FLOWS; do check "$n" "$CLUSTER_MODELS"; done
 fi

@@ -111,6 +111,16 @@ impl Scene {
         args
     }
 
+    /// The object name of a scoring flow of this job (names include the job, DESIGN §5).
+    fn flow(&self, pipeline: &str, flow: &str) -> String {
+        modelops_executor::preprocess::scoring_flow_name(pipeline, flow, &self.job_id)
+    }
+
+    /// The object name of a scoring service of this job.
+    fn service(&self, pipeline: &str, runtime: &str) -> String {
+        modelops_executor::preprocess::service_name(pipeline, runtime, &self.job_id)
+    }
+
     fn job_ref(&self) -> [&str; 4] {
         ["--job-id", &self.job_id, "--namespace", &self.namespace]
     }
@@ -480,7 +490,8 @@ async fn batch_lifecycle_install_wait_status_finally() {
     assert_eq!(scene.result("values-digest").len(), 64);
     assert_eq!(scene.result("phase"), "Installed");
     assert!(scene.result("endpoints").contains(&format!(
-        "http://fraud-detection-scoring-pmml.{}.svc:8080",
+        "http://{}.{}.svc:8080",
+        scene.service("fraud-detection", "pmml"),
         scene.namespace
     )));
     let record = scene.record().await.expect("job record");
@@ -650,22 +661,27 @@ async fn reinstall_is_a_no_op_and_changes_update_and_prune() {
     let changed = scene.run(&scene.install_args(&variant.path().display().to_string(), &[]));
     assert!(changed.status.success(), "{}", stderr(&changed));
     let after = scene.versions().await;
+    let r_service = scene.service("recommendations", "r");
+    let flow_config = format!(
+        "configmap/{}-config",
+        scene.flow("recommendations", "rank-products")
+    );
     assert!(
-        !after.contains_key("deployment/recommendations-scoring-r"),
+        !after.contains_key(&format!("deployment/{r_service}")),
         "{after:?}"
     );
     assert!(
-        !after.contains_key("configmap/recommendations-scoring-r-models"),
+        !after.contains_key(&format!("configmap/{r_service}-models")),
         "{after:?}"
     );
-    assert_ne!(
-        after["configmap/recommendations-rank-products-config"],
-        before["configmap/recommendations-rank-products-config"]
-    );
+    assert_ne!(after[&flow_config], before[&flow_config]);
     let autoscalers: Api<HorizontalPodAutoscaler> =
         Api::namespaced(scene.client.clone(), &scene.namespace);
     let flow_hpa = autoscalers
-        .get("scoringflow-recommendations-rank-products")
+        .get(&format!(
+            "scoringflow-{}",
+            scene.flow("recommendations", "rank-products")
+        ))
         .await
         .unwrap();
     assert_eq!(
@@ -675,7 +691,7 @@ async fn reinstall_is_a_no_op_and_changes_update_and_prune() {
     );
     let record = scene.record().await.unwrap();
     assert!(
-        !record["inventory"].contains("recommendations-scoring-r "),
+        !record["inventory"].contains(&format!("{r_service} ")),
         "pruned objects stay in the inventory"
     );
     scene.cleanup().await;
@@ -690,10 +706,11 @@ async fn refuses_to_touch_an_object_it_does_not_own() {
         .create_namespace(&scene.namespace, "someone-else")
         .await;
     let config_maps: Api<ConfigMap> = Api::namespaced(scene.client.clone(), &scene.namespace);
-    let theirs = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "recommendations-rank-products-config"}, "data": {"owner": "them"}});
+    let name = format!("{}-config", scene.flow("recommendations", "rank-products"));
+    let theirs = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"owner": "them"}});
     config_maps
         .patch(
-            "recommendations-rank-products-config",
+            &name,
             &PatchParams::apply("someone-else"),
             &Patch::Apply(&theirs),
         )
@@ -704,7 +721,7 @@ async fn refuses_to_touch_an_object_it_does_not_own() {
     assert_eq!(install.status.code(), Some(2), "{}", stderr(&install));
     let message = stderr(&install);
     assert!(
-        message.contains("configmap/recommendations-rank-products-config")
+        message.contains(&format!("configmap/{name}"))
             && message.contains("not managed by modelops-executor"),
         "{message}"
     );
@@ -714,12 +731,7 @@ async fn refuses_to_touch_an_object_it_does_not_own() {
     );
     assert!(scene.remaining().await.is_empty(), "objects were applied");
     assert_eq!(
-        config_maps
-            .get("recommendations-rank-products-config")
-            .await
-            .unwrap()
-            .data
-            .unwrap()["owner"],
+        config_maps.get(&name).await.unwrap().data.unwrap()["owner"],
         "them"
     );
     scene.cleanup().await;
@@ -929,7 +941,7 @@ async fn an_apply_conflict_names_the_other_field_manager() {
     assert!(install.status.success(), "{}", stderr(&install));
     // Someone takes over a field the chart sets, with their own field manager.
     let config_maps: Api<ConfigMap> = Api::namespaced(scene.client.clone(), &scene.namespace);
-    let name = "recommendations-rank-products-config";
+    let name = &format!("{}-config", scene.flow("recommendations", "rank-products"));
     let key = config_maps
         .get(name)
         .await
@@ -975,7 +987,7 @@ async fn a_changed_batch_flow_replaces_its_immutable_job() {
     let install = scene.run(&scene.install_args("examples/batch-fraud", &[]));
     assert!(install.status.success(), "{}", stderr(&install));
     let jobs: Api<Job> = Api::namespaced(scene.client.clone(), &scene.namespace);
-    let name = "fraud-detection-score-transactions";
+    let name = &scene.flow("fraud-detection", "score-transactions");
     let before = jobs.get(name).await.unwrap().uid().unwrap();
     // A new threshold changes the flow's configuration and so its pod template's checksum.
     // A server-side dry run reports the replacement and leaves the Job alone.
@@ -1250,5 +1262,206 @@ async fn a_malformed_globals_config_map_is_bad_input_and_nothing_is_applied() {
             scene.remaining().await
         );
     }
+    scene.cleanup().await;
+}
+
+/// Two jobs of one pipeline in one namespace (two PipelineRuns of the same Pipeline): their
+/// objects have different names (the job is part of every name), so both install, complete and
+/// uninstall independently, and `finally` of one leaves every object of the other alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_jobs_of_one_pipeline_in_one_namespace_are_independent() {
+    let Some(first) = Scene::new("two_jobs_one_pipeline").await else {
+        return;
+    };
+    let second = Scene {
+        client: first.client.clone(),
+        kubeconfig: first.kubeconfig.clone(),
+        namespace: first.namespace.clone(),
+        job_id: format!("{}-second", first.job_id),
+        results: tempfile::tempdir().unwrap(),
+    };
+    for scene in [&first, &second] {
+        let install = scene.run(&scene.install_args("examples/batch-fraud", &[]));
+        assert!(
+            install.status.success(),
+            "install of {} failed:\n{}",
+            scene.job_id,
+            stderr(&install)
+        );
+    }
+    let first_objects = first.remaining().await;
+    let second_objects = second.remaining().await;
+    assert!(first_objects.len() >= 10, "{first_objects:?}");
+    assert_eq!(first_objects.len(), second_objects.len());
+    assert!(
+        first_objects.iter().all(|o| !second_objects.contains(o)),
+        "the jobs share objects: {first_objects:?} / {second_objects:?}"
+    );
+    for scene in [&first, &second] {
+        let wait = scene.run(&[&["wait", "--timeout", "90s"][..], &scene.job_ref()].concat());
+        assert!(
+            wait.status.success(),
+            "wait of {}: {}",
+            scene.job_id,
+            stderr(&wait)
+        );
+        assert_eq!(scene.record().await.unwrap()["phase"], "Succeeded");
+    }
+
+    let second_inventory = second.inventory().await;
+    let finally = first.run(&[&["finally"][..], &first.job_ref()].concat());
+    assert!(finally.status.success(), "{}", stderr(&finally));
+    assert_eq!(first.remaining().await, Vec::<String>::new());
+    assert_eq!(
+        second.still_there(&second_inventory).await.len(),
+        second_inventory.len(),
+        "finally of {} deleted objects of {}",
+        first.job_id,
+        second.job_id
+    );
+    assert_eq!(second.record().await.unwrap()["phase"], "Succeeded");
+
+    let finally = second.run(&[&["finally"][..], &second.job_ref()].concat());
+    assert!(finally.status.success(), "{}", stderr(&finally));
+    assert_eq!(second.remaining().await, Vec::<String>::new());
+    first.cleanup().await;
+}
+
+/// A streaming job's deadline is its planned end: Succeeded only if every object is healthy
+/// then. Flows that never became ready make it Failed (exit 1) with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streaming_deadline_succeeds_only_when_every_object_is_healthy() {
+    let Some(scene) = Scene::new("streaming_deadline_health").await else {
+        return;
+    };
+    let results = scene.results.path().display().to_string();
+    // The flow pods never become ready within the deadline; the scoring services do.
+    let install = scene.run(&scene.install_args(
+        "examples/streaming-recommendations",
+        &[
+            "--set",
+            "scoring-flow.podAnnotations.modelops\\.io/test-ready-delay=1h",
+        ],
+    ));
+    assert!(install.status.success(), "{}", stderr(&install));
+    let wait = scene.run(
+        &[
+            &["wait", "--timeout", "6s", "--results-dir", &results][..],
+            &scene.job_ref(),
+        ]
+        .concat(),
+    );
+    let message = stderr(&wait);
+    assert_eq!(wait.status.code(), Some(1), "{message}");
+    let flow = format!(
+        "deployment/{}",
+        scene.flow("recommendations", "rank-products")
+    );
+    assert!(
+        message.contains("not healthy at the deadline (6s)") && message.contains(&flow),
+        "{message}"
+    );
+    assert_eq!(scene.result("phase"), "Failed");
+    assert!(
+        scene.result("error").contains(&flow),
+        "{}",
+        scene.result("error")
+    );
+    assert_eq!(scene.record().await.unwrap()["phase"], "Failed");
+
+    // The same job with flows that become ready: healthy at the deadline, Succeeded.
+    let install = scene.run(&scene.install_args("examples/streaming-recommendations", &[]));
+    assert!(install.status.success(), "{}", stderr(&install));
+    let wait = scene.run(
+        &[
+            &["wait", "--timeout", "10s", "--results-dir", &results][..],
+            &scene.job_ref(),
+        ]
+        .concat(),
+    );
+    assert_eq!(wait.status.code(), Some(0), "{}", stderr(&wait));
+    assert_eq!(scene.result("phase"), "Succeeded");
+    assert_eq!(scene.record().await.unwrap()["phase"], "Succeeded");
+    scene.cleanup().await;
+}
+
+/// A chart with a CRD and resources of it (tests/charts/crd-and-cr): install applies the CRD
+/// wave, awaits Established, refreshes discovery, and only then preflights and applies the
+/// resources. A server-side dry run checks what it can and names what it cannot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chart_with_a_crd_and_its_resources_installs() {
+    let Some(scene) = Scene::new("crd_and_cr").await else {
+        return;
+    };
+    // CRDs are cluster-scoped: a group of this run's own.
+    let group = format!("w{}.test.modelops.io", common::unique_suffix());
+    let set_group = format!("group={group}");
+    let install = |extra: &[&str]| {
+        let mut args = vec![
+            "install",
+            "--ir",
+            "examples/batch-fraud",
+            "--chart",
+            "tests/charts/crd-and-cr",
+            "--globals",
+            "examples/globals.yaml",
+            "--namespace",
+            &scene.namespace,
+            "--create-namespace",
+            "--job-id",
+            &scene.job_id,
+            "--timeout",
+            "60s",
+            "--set",
+            &set_group,
+        ];
+        args.extend_from_slice(extra);
+        scene.run(&args)
+    };
+    let widget = format!("widget/{}-widget", scene.job_id);
+    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+        Api::all(scene.client.clone());
+    let crd_name = format!("widgets.{group}");
+
+    let dry_run = install(&["--dry-run=server"]);
+    assert!(dry_run.status.success(), "{}", stderr(&dry_run));
+    assert!(
+        stderr(&dry_run).contains("not checked by the API server")
+            && stderr(&dry_run).contains(&widget),
+        "{}",
+        stderr(&dry_run)
+    );
+    assert!(
+        crds.get_opt(&crd_name).await.unwrap().is_none(),
+        "the dry run created the CRD"
+    );
+
+    let first = install(&[]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let inventory = scene.inventory().await;
+    assert_eq!(inventory.len(), 2, "{inventory:?}");
+    assert_eq!(
+        scene.still_there(&inventory).await.len(),
+        2,
+        "{inventory:?}"
+    );
+    assert_eq!(scene.record().await.unwrap()["phase"], "Installed");
+
+    // Now the CRD exists: a dry run checks the resource too, and a re-install changes nothing.
+    let dry_run = install(&["--dry-run=server"]);
+    assert!(dry_run.status.success(), "{}", stderr(&dry_run));
+    assert!(
+        !stderr(&dry_run).contains("not checked by the API server"),
+        "{}",
+        stderr(&dry_run)
+    );
+    let again = install(&[]);
+    assert!(again.status.success(), "{}", stderr(&again));
+
+    let finally = scene.run(&[&["finally"][..], &scene.job_ref()].concat());
+    assert!(finally.status.success(), "{}", stderr(&finally));
+    // The CRD is gone, and with it every Widget (the kind is no longer served).
+    assert!(crds.get_opt(&crd_name).await.unwrap().is_none());
+    assert_eq!(scene.record().await.unwrap()["phase"], "Uninstalled");
     scene.cleanup().await;
 }

@@ -612,3 +612,81 @@ async fn persistent_throttling_fails_with_exit_3_after_the_retry_budget() {
     })
     .await;
 }
+
+/// Requests that once bypassed the retry policy (issue 12 item 8) are retried like every other:
+/// the namespace create (here install's first request: offline channels, no globals ConfigMap)
+/// and the event read of a failure report, each made while a blocker holds the only seat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespace_create_and_failure_report_reads_are_retried() {
+    let Some(throttled) = Throttled::new("retried_everywhere", 4).await else {
+        return;
+    };
+    let throttled = std::sync::Arc::new(throttled);
+    with_cleanup(throttled, |t| async move {
+        let blocker = t.start_blocking(1).await;
+        let mut args = [
+            &common::INSTALL_BATCH_EXAMPLE[..],
+            &[
+                "--channels",
+                "examples/channels",
+                "--globals-configmap=false",
+                "--create-namespace",
+                "--timeout",
+                "90s",
+                "--set",
+                "scoring-flow.podAnnotations.modelops\\.io/test-complete-delay=1h",
+            ],
+        ]
+        .concat();
+        args.extend(t.job_ref());
+        let install = t.run(&args).await;
+        assert!(install.status.success(), "install failed:\n{}", stderr(&install));
+        blocker.await.unwrap();
+        let create = format!("create namespace {}", t.job_namespace);
+        let seen = Throttling::of(&[&install]);
+        assert!(
+            seen.retries.iter().any(|r| r["what"] == create.as_str()),
+            "the namespace create was not retried: {seen:#?}"
+        );
+
+        // wait watches; a scoring service pod fails while the blocker holds the seat, so the
+        // failure report's event read is throttled.
+        let waiter = {
+            let t = t.clone();
+            tokio::spawn(async move {
+                t.run(&[&["wait", "--timeout", "90s"][..], &t.job_ref()].concat()).await
+            })
+        };
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        let pods: Api<k8s_openapi::api::core::v1::Pod> =
+            Api::namespaced(t.admin.clone(), &t.job_namespace);
+        let service_pod = pods
+            .list(&kube::api::ListParams::default().labels("app.kubernetes.io/component=scoring-service"))
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .find(|p| p.spec.as_ref().and_then(|s| s.node_selector.as_ref()).is_none_or(|n| n.get("kubernetes.io/os").map(String::as_str) != Some("windows")))
+            .expect("a scoring service pod");
+        let pod_name = service_pod.metadata.name.unwrap();
+        let blocker = t.start_blocking(2).await;
+        let annotate = json!({"metadata": {"annotations": {"modelops.io/test-fail": "failed", "modelops.io/test-exit-code": "3"}}});
+        pods.patch(&pod_name, &PatchParams::default(), &Patch::Merge(&annotate))
+            .await
+            .unwrap();
+        let wait = waiter.await.unwrap();
+        blocker.abort();
+        let message = stderr(&wait);
+        assert_eq!(wait.status.code(), Some(1), "{message}");
+        let seen = Throttling::of(&[&wait]);
+        assert!(
+            seen.retries
+                .iter()
+                .any(|r| r["what"] == format!("list events of pod {pod_name}").as_str()),
+            "the event read was not retried: {seen:#?}"
+        );
+        assert!(message.contains("recent events:"), "{message}");
+        seen.assert_retry_after_honoured();
+    })
+    .await;
+}

@@ -10,7 +10,9 @@ use crate::preprocess::{LABEL_COMPONENT, LABEL_JOB_ID, LABEL_MANAGED_BY, MANAGED
 use crate::readiness::Policy;
 use futures::{StreamExt, TryStreamExt, stream};
 use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 pub struct InstallOptions {
@@ -47,9 +49,15 @@ pub async fn install(
         options.dry_run,
     )
     .await?;
-    preflight(cluster, objects, &job.job_id, options.concurrency).await?;
+    // Objects of kinds that the plan's own CRDs define cannot be looked up before those CRDs
+    // are Established: they are checked after the Definitions wave (DESIGN §7).
+    let defined = kinds_defined_by_crds(objects);
+    let (known, deferred): (Vec<&Object>, Vec<&Object>) =
+        objects.iter().partition(|o| !is_defined_by(&defined, o));
     if options.dry_run {
-        for (wave, members) in waves(objects) {
+        let checkable = dry_run_checkable(cluster, objects, &defined).await?;
+        preflight(cluster, &checkable, &job.job_id, options.concurrency).await?;
+        for (wave, members) in waves(checkable.iter().copied()) {
             apply_wave(cluster, &members, options.concurrency, true).await?;
             tracing::info!(
                 ?wave,
@@ -68,6 +76,7 @@ pub async fn install(
         return Ok(record);
     }
 
+    preflight(cluster, &known, &job.job_id, options.concurrency).await?;
     let mut record = match record::read(cluster, &job.namespace, &job.job_id).await? {
         Some(existing) => existing,
         None => JobRecord::new(
@@ -89,7 +98,16 @@ pub async fn install(
     record::write(cluster, &mut record).await?;
     tracing::info!(record = %record.name(), objects = objects.len(), "job record written; applying");
 
-    let outcome = apply_waves(cluster, job, objects, options, &mut record, cancel).await;
+    let outcome = apply_waves(
+        cluster,
+        job,
+        objects,
+        &deferred,
+        options,
+        &mut record,
+        cancel,
+    )
+    .await;
     let outcome = match outcome {
         Ok(()) => prune(cluster, job, objects, &previous, options).await,
         Err(err) => Err(err),
@@ -126,10 +144,12 @@ pub async fn install(
     }
 }
 
+/// `deferred`: the objects of kinds the plan's CRDs define, preflighted once those are served.
 async fn apply_waves(
     cluster: &Cluster,
     job: &JobInfo,
     objects: &[Object],
+    deferred: &[&Object],
     options: &InstallOptions,
     record: &mut JobRecord,
     cancel: impl std::future::Future<Output = Signal>,
@@ -176,6 +196,8 @@ async fn apply_waves(
         if wave == Wave::Definitions {
             wait_crds(cluster, &awaited, remaining, &mut cancel).await?;
             cluster.refresh_discovery().await;
+            await_served(cluster, deferred, deadline).await?;
+            preflight(cluster, deferred, &job.job_id, options.concurrency).await?;
         } else {
             wait::wait_for(cluster, &awaited, &wait_options, &mut cancel).await?;
         }
@@ -191,19 +213,18 @@ fn target(object: &Object) -> Target {
     }
 }
 
-/// CRDs are cluster-scoped and carry no job label: await each by name.
+/// CRDs are cluster-scoped and carry no job label: await each by name, with a watch that rides
+/// out throttling and broken connections like every other request (`watch_with_backoff`).
 async fn wait_crds(
     cluster: &Cluster,
     crds: &[Target],
     deadline: Option<Duration>,
     cancel: &mut (impl std::future::Future<Output = Signal> + Unpin),
 ) -> Result<(), ClusterError> {
-    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-    use kube::runtime::wait::{await_condition, conditions};
     let api: Api<CustomResourceDefinition> = Api::all(cluster.client.clone());
     let all = futures::future::try_join_all(
         crds.iter()
-            .map(|crd| await_condition(api.clone(), &crd.name, conditions::is_crd_established())),
+            .map(|crd| await_established(api.clone(), crd.name.clone())),
     );
     let limit = deadline.unwrap_or(Duration::from_secs(300));
     tokio::select! {
@@ -216,8 +237,132 @@ async fn wait_crds(
     }
 }
 
+/// Until discovery lists the kinds of `objects`: the API server serves a CRD's resource a moment
+/// after the CRD reports Established. Bounded by the install deadline (else 60 s).
+async fn await_served(
+    cluster: &Cluster,
+    objects: &[&Object],
+    deadline: Option<Instant>,
+) -> Result<(), ClusterError> {
+    let kinds: BTreeSet<(&str, &str)> = objects
+        .iter()
+        .map(|o| (o.api_version(), o.kind()))
+        .collect();
+    let give_up = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(60));
+    for (api_version, kind) in kinds {
+        loop {
+            match cluster.resource(api_version, kind).await {
+                Ok(_) => break,
+                Err(ClusterError::UnknownKind { .. }) if Instant::now() < give_up => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn await_established(
+    api: Api<CustomResourceDefinition>,
+    name: String,
+) -> Result<(), kube::runtime::watcher::Error> {
+    use kube::runtime::wait::{Condition, conditions};
+    use kube::runtime::watcher;
+    let established = conditions::is_crd_established();
+    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let mut stream = std::pin::pin!(super::retry::watch_with_backoff(watcher::watcher(
+        api, config
+    )));
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(watcher::Event::Apply(crd) | watcher::Event::InitApply(crd))
+                if established.matches_object(Some(&crd)) =>
+            {
+                return Ok(());
+            }
+            Ok(_) => {}
+            // Throttled or a broken connection: the watcher lists again after a backoff; the
+            // caller's deadline bounds how long.
+            Err(err) if super::retry::is_transient_watch_error(&err) => {
+                tracing::warn!(crd = %name, error = %err, "watch of the CRD interrupted, resuming");
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
+}
+
+/// The (apiVersion, kind) pairs that the plan's CustomResourceDefinitions define.
+pub fn kinds_defined_by_crds(objects: &[Object]) -> BTreeSet<(String, String)> {
+    let mut kinds = BTreeSet::new();
+    for crd in objects
+        .iter()
+        .filter(|o| o.kind() == "CustomResourceDefinition")
+    {
+        let spec = &crd.value["spec"];
+        let (Some(group), Some(kind)) = (spec["group"].as_str(), spec["names"]["kind"].as_str())
+        else {
+            continue;
+        };
+        for version in spec["versions"].as_array().into_iter().flatten() {
+            if let Some(version) = version["name"].as_str() {
+                kinds.insert((format!("{group}/{version}"), kind.to_string()));
+            }
+        }
+    }
+    kinds
+}
+
+fn is_defined_by(defined: &BTreeSet<(String, String)>, object: &Object) -> bool {
+    !defined.is_empty()
+        && defined.contains(&(object.api_version().to_string(), object.kind().to_string()))
+}
+
+/// What a server-side dry run can check: a dry run creates no CRD, so objects of a kind that only
+/// the plan's CRDs define (not served yet) are left out, with a warning naming them; once the
+/// CRDs exist (a re-install) they are checked like the rest.
+async fn dry_run_checkable<'a>(
+    cluster: &Cluster,
+    objects: &'a [Object],
+    defined: &BTreeSet<(String, String)>,
+) -> Result<Vec<&'a Object>, ClusterError> {
+    let mut checkable = Vec::with_capacity(objects.len());
+    let mut unchecked = Vec::new();
+    let mut served: BTreeMap<(String, String), bool> = BTreeMap::new();
+    for object in objects {
+        if is_defined_by(defined, object) {
+            let key = (object.api_version().to_string(), object.kind().to_string());
+            let is_served = match served.get(&key) {
+                Some(known) => *known,
+                None => {
+                    let known = match cluster.resource(&key.0, &key.1).await {
+                        Ok(_) => true,
+                        Err(ClusterError::UnknownKind { .. }) => false,
+                        Err(err) => return Err(err),
+                    };
+                    served.insert(key, known);
+                    known
+                }
+            };
+            if !is_served {
+                unchecked.push(object.display());
+                continue;
+            }
+        }
+        checkable.push(object);
+    }
+    if !unchecked.is_empty() {
+        tracing::warn!(
+            objects = %unchecked.join(", "),
+            "dry run: not checked by the API server, their kinds are defined by this chart's CRDs, which a dry run does not create"
+        );
+    }
+    Ok(checkable)
+}
+
 /// Groups objects (in install order) into consecutive waves.
-pub fn waves(objects: &[Object]) -> Vec<(Wave, Vec<&Object>)> {
+pub fn waves<'a>(objects: impl IntoIterator<Item = &'a Object>) -> Vec<(Wave, Vec<&'a Object>)> {
     let mut out: Vec<(Wave, Vec<&Object>)> = Vec::new();
     for object in objects {
         let wave = Wave::of(object);
@@ -311,7 +456,7 @@ fn conflicting_manager(message: &str) -> Option<String> {
 /// Refuses, before anything is written, if an object of the plan exists and is not this job's.
 pub async fn preflight(
     cluster: &Cluster,
-    objects: &[Object],
+    objects: &[&Object],
     job_id: &str,
     concurrency: usize,
 ) -> Result<(), ClusterError> {
@@ -392,16 +537,15 @@ async fn ensure_namespace(
         dry_run,
         field_manager: Some(FIELD_MANAGER.to_string()),
     };
-    match api.create(&params, &body).await {
+    let action = format!("create namespace {namespace}");
+    // A retried create whose first attempt went through answers 409: the namespace exists.
+    match with_retry(&action, || api.create(&params, &body)).await {
         Ok(_) => {
             tracing::info!(%namespace, "namespace created");
             Ok(())
         }
         Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
-        Err(err) => Err(ClusterError::api(
-            format!("create namespace {namespace}"),
-            err,
-        )),
+        Err(err) => Err(ClusterError::api(action, err)),
     }
 }
 
@@ -481,5 +625,39 @@ mod tests {
             Some("kubectl-edit")
         );
         assert_eq!(conflicting_manager("other"), None);
+    }
+
+    fn object(yaml: &str) -> Object {
+        Object {
+            template: "t.yaml".into(),
+            document: 0,
+            value: crate::yaml::parse_one(yaml).unwrap(),
+        }
+    }
+
+    #[test]
+    fn the_kinds_of_the_plans_crds_are_deferred() {
+        let objects = [
+            object(
+                "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: widgets.x.io}\nspec: {group: x.io, names: {kind: Widget, plural: widgets}, versions: [{name: v1}, {name: v2}]}",
+            ),
+            object("apiVersion: x.io/v2\nkind: Widget\nmetadata: {name: w}"),
+            object("apiVersion: y.io/v1\nkind: Widget\nmetadata: {name: other}"),
+            object("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}"),
+        ];
+        let defined = kinds_defined_by_crds(&objects);
+        assert_eq!(
+            defined.iter().cloned().collect::<Vec<_>>(),
+            [
+                ("x.io/v1".to_string(), "Widget".to_string()),
+                ("x.io/v2".to_string(), "Widget".to_string())
+            ]
+        );
+        let deferred: Vec<&str> = objects
+            .iter()
+            .filter(|o| is_defined_by(&defined, o))
+            .map(Object::name)
+            .collect();
+        assert_eq!(deferred, ["w"]);
     }
 }

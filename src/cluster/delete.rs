@@ -299,6 +299,12 @@ async fn sweep(
                     tracing::debug!(%kind, "not allowed to list; skipped in the sweep");
                     return Ok(None);
                 }
+                // The kind is no longer served (discovery was cached before its CRD, one of the
+                // job's own, was deleted): no object of it is left.
+                Err(kube::Error::Api(status)) if status.code == 404 => {
+                    tracing::debug!(%kind, "no longer served; skipped in the sweep");
+                    return Ok(None);
+                }
                 Err(e) => return Err(ClusterError::api(format!("list {kind} by job label"), e)),
             };
             let objects = list

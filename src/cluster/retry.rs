@@ -81,6 +81,20 @@ where
     with_retry_within(budget(), what, call).await
 }
 
+/// [`with_retry`] with a budget of its own (never more than the process's): for best-effort
+/// reads whose 5xx may be permanent, such as a pod's logs from an unreachable kubelet.
+pub async fn with_short_retry<T, F, Fut>(
+    budget: Duration,
+    what: &str,
+    call: F,
+) -> Result<T, kube::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, kube::Error>>,
+{
+    with_retry_within(budget.min(self::budget()), what, call).await
+}
+
 async fn with_retry_within<T, F, Fut>(
     budget: Duration,
     what: &str,

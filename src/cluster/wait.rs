@@ -4,7 +4,7 @@
 //! grace-period rules and prints progress.
 
 use super::watched::{FailingPod, Verdict, Watched};
-use super::{Cluster, ClusterError, describe};
+use super::{Cluster, ClusterError, describe, with_retry};
 use crate::preprocess::LABEL_JOB_ID;
 use crate::readiness::Policy;
 use futures::{StreamExt, stream};
@@ -33,6 +33,8 @@ const TICK: Duration = Duration::from_secs(2);
 const LOG_TAIL_LINES: i64 = 20;
 const LOG_LIMIT_BYTES: i64 = 4096;
 const EVENTS_SHOWN: usize = 5;
+/// How long reading a failing pod's logs is retried (best effort; see `diagnose`).
+const LOG_RETRY_BUDGET: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signal {
@@ -119,7 +121,8 @@ impl Target {
 pub enum Until {
     /// Every target is ready (services before flows; a batch job's Jobs completing).
     AllReady,
-    /// Only a failure, the deadline or a signal ends it (streaming scoring).
+    /// Only a failure, the deadline or a signal ends it (streaming scoring); at the deadline it
+    /// succeeds only if every target is healthy then.
     Forever,
 }
 
@@ -184,9 +187,25 @@ pub async fn wait_for(
         let ticked = tokio::select! {
             signal = &mut cancel => return Err(ClusterError::Cancelled(signal)),
             () = &mut sleep_until_deadline => {
-                if options.until == Until::Forever {
-                    tracing::info!(seconds = started.elapsed().as_secs(), "deadline reached; streaming scoring ran healthy until the end");
-                    return Ok(());
+                let seconds = options.deadline.unwrap_or_default().as_secs();
+                if options.until == Until::Forever && unsynced.is_empty() {
+                    // The deadline is a streaming job's planned end: it succeeded only if every
+                    // object is healthy now (judged afresh, grace periods included).
+                    watched.judge_all(&options.policy, jiff::Timestamp::now());
+                    return match streaming_end(&watched, seconds) {
+                        Ok(()) => {
+                            tracing::info!(seconds = started.elapsed().as_secs(), "deadline reached; every scoring object is healthy");
+                            Ok(())
+                        }
+                        Err(Unhealthy::Failed { object, reason, pod }) => {
+                            tracing::error!(%object, %reason, "scoring failed");
+                            Err(ClusterError::ScoringFailed(Box::new(diagnose(cluster, &options.namespace, object, reason, pod).await)))
+                        }
+                        Err(Unhealthy::NotReady(failure)) => {
+                            tracing::error!(object = %failure.object, reason = %failure.reason, "scoring failed");
+                            Err(ClusterError::ScoringFailed(Box::new(failure)))
+                        }
+                    };
                 }
                 let waiting_for = match watched.verdict() {
                     Verdict::Waiting(remaining) if unsynced.is_empty() => summary(&watched, remaining, DEADLINE_SHOWN),
@@ -242,6 +261,44 @@ pub async fn wait_for(
                 return Err(ClusterError::ScoringFailed(Box::new(failure)));
             }
         }
+    }
+}
+
+/// Why a streaming job is not healthy at its deadline.
+#[derive(Debug)]
+enum Unhealthy {
+    /// An object failed (its pod, if any, is diagnosed with events and logs).
+    Failed {
+        object: String,
+        reason: String,
+        pod: Option<FailingPod>,
+    },
+    /// Objects that never became (or stopped being) ready.
+    NotReady(Failure),
+}
+
+/// A streaming job at its deadline: healthy only if every object is ready then.
+fn streaming_end(watched: &Watched, seconds: u64) -> Result<(), Unhealthy> {
+    match watched.verdict() {
+        Verdict::Ready => Ok(()),
+        Verdict::Failed {
+            object,
+            reason,
+            pod,
+        } => Err(Unhealthy::Failed {
+            object,
+            reason,
+            pod,
+        }),
+        Verdict::Waiting(remaining) => Err(Unhealthy::NotReady(Failure {
+            object: format!("{remaining} of {} scoring objects", watched.target_count()),
+            reason: format!(
+                "not healthy at the deadline ({seconds}s): {}",
+                summary(watched, remaining, DEADLINE_SHOWN)
+            ),
+            events: Vec::new(),
+            logs: None,
+        })),
     }
 }
 
@@ -424,7 +481,14 @@ async fn diagnose(
     };
     let events: Api<Event> = Api::namespaced(cluster.client.clone(), namespace);
     let params = ListParams::default().fields(&format!("involvedObject.name={pod_name}"));
-    if let Ok(list) = events.list(&params).await {
+    let listed = with_retry(&format!("list events of pod {pod_name}"), || {
+        events.list(&params)
+    })
+    .await;
+    if let Err(err) = &listed {
+        tracing::warn!(pod = %pod_name, error = %err, "cannot read the pod's events for the failure report");
+    }
+    if let Ok(list) = listed {
         let mut items = list.items;
         items.sort_by_key(|e| {
             e.last_timestamp
@@ -453,7 +517,15 @@ async fn diagnose(
         limit_bytes: Some(LOG_LIMIT_BYTES),
         ..LogParams::default()
     };
-    match pods.logs(&pod_name, &params).await {
+    // The API server fetches logs from the kubelet; when that is unreachable it answers 500
+    // every time, so the retries end sooner than for other reads.
+    let logs = super::retry::with_short_retry(
+        LOG_RETRY_BUDGET,
+        &format!("read logs of pod {pod_name}"),
+        || pods.logs(&pod_name, &params),
+    )
+    .await;
+    match logs {
         Ok(logs) if !logs.trim().is_empty() => failure.logs = Some(logs.trim_end().to_string()),
         Ok(_) => {}
         Err(err) => tracing::debug!(pod = %pod_name, error = %err, "no logs available"),
@@ -464,6 +536,51 @@ async fn diagnose(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn watched_deployment(status: &str) -> Watched {
+        let target = Target {
+            api_version: "apps/v1".into(),
+            kind: "Deployment".into(),
+            name: "flow".into(),
+        };
+        let mut watched = Watched::new(&[target]);
+        let text = format!(
+            "kind: Deployment\nmetadata: {{name: flow, generation: 1}}\nspec: {{replicas: 1}}\nstatus: {status}"
+        );
+        watched.upsert("Deployment", crate::yaml::parse_one(&text).unwrap());
+        watched.judge_all(&Policy::default(), jiff::Timestamp::now());
+        watched
+    }
+
+    #[test]
+    fn a_streaming_job_ends_well_only_if_healthy_at_the_deadline() {
+        let healthy = watched_deployment(
+            "{observedGeneration: 1, replicas: 1, updatedReplicas: 1, readyReplicas: 1, availableReplicas: 1}",
+        );
+        assert!(streaming_end(&healthy, 60).is_ok());
+
+        let never_ready =
+            watched_deployment("{observedGeneration: 1, replicas: 1, updatedReplicas: 1}");
+        let Err(Unhealthy::NotReady(failure)) = streaming_end(&never_ready, 60) else {
+            panic!("a flow that never became ready ended well");
+        };
+        assert_eq!(failure.object, "1 of 1 scoring objects");
+        assert!(
+            failure
+                .reason
+                .starts_with("not healthy at the deadline (60s): deployment/flow: "),
+            "{}",
+            failure.reason
+        );
+
+        let failed = watched_deployment(
+            "{observedGeneration: 1, conditions: [{type: Progressing, status: 'False', reason: ProgressDeadlineExceeded, message: timed out}]}",
+        );
+        assert!(matches!(
+            streaming_end(&failed, 60),
+            Err(Unhealthy::Failed { object, .. }) if object == "deployment/flow"
+        ));
+    }
 
     #[test]
     fn a_watched_object_keeps_what_judging_and_the_watcher_read() {

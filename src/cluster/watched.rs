@@ -169,6 +169,10 @@ impl Watched {
     }
 
     /// The verdict as of the last judging: the first failed target in order, else ready or not.
+    pub fn target_count(&self) -> usize {
+        self.targets.len()
+    }
+
     pub fn verdict(&self) -> Verdict {
         let mut waiting = 0;
         for (target, judged) in self.targets.iter().zip(&self.judged) {

@@ -84,6 +84,7 @@ pub fn preprocess(
     }
     let generated = generate(ir, registry, inputs).map_err(PreprocessError::Invalid)?;
     let assemble = |mut values: Value, job_id: &str| -> Result<Value, ValuesError> {
+        name_components_for_job(&mut values, &ir.pipeline.name, job_id);
         let labels = ownership_labels(job_id, &ir.pipeline.name);
         let global = values["global"]
             .as_object_mut()
@@ -183,7 +184,7 @@ fn generate(ir: &Ir, registry: &Registry, inputs: &Inputs) -> Result<Value, Diag
                     Some(model) => {
                         let runtime = model.format.runtime();
                         used_models.entry(runtime).or_default().insert(&model.name);
-                        let service = service_name(&pipeline.name, runtime);
+                        let service = service_name(&pipeline.name, runtime.name(), "");
                         if !services.contains(&service) {
                             services.push(service.clone());
                         }
@@ -217,7 +218,7 @@ fn generate(ir: &Ir, registry: &Registry, inputs: &Inputs) -> Result<Value, Diag
             continue;
         };
         flows.push(json!({
-            "name": bounded_name(&[&pipeline.name, &flow.name], MAX_BASE_NAME),
+            "name": scoring_flow_name(&pipeline.name, &flow.name, ""),
             "flow": flow.name,
             "mode": pipeline.mode,
             "replicas": flow.replicas,
@@ -264,8 +265,53 @@ fn generate(ir: &Ir, registry: &Registry, inputs: &Inputs) -> Result<Value, Diag
     }))
 }
 
-pub fn service_name(pipeline: &str, runtime: Runtime) -> String {
-    bounded_name(&[pipeline, "scoring", runtime.name()], MAX_BASE_NAME)
+/// A scoring service's name: pipeline + `scoring` + runtime + job, so two jobs of one pipeline in
+/// one namespace never share an object (an empty job leaves the job part out).
+pub fn service_name(pipeline: &str, runtime: &str, job_id: &str) -> String {
+    bounded_name(&[pipeline, "scoring", runtime, job_id], MAX_BASE_NAME)
+}
+
+/// A scoring flow's name: pipeline + flow + job (see [`service_name`]).
+pub fn scoring_flow_name(pipeline: &str, flow: &str, job_id: &str) -> String {
+    bounded_name(&[pipeline, flow, job_id], MAX_BASE_NAME)
+}
+
+/// Gives every component the job's name and points every reference at it. `generate` names the
+/// components without the job, because the default job id is a hash of the values without it;
+/// here the job is known. Within one job the suffix is shared, so names that were distinct (checked
+/// by `check_name_collisions`) stay distinct.
+fn name_components_for_job(values: &mut Value, pipeline: &str, job_id: &str) {
+    let mut renamed: BTreeMap<String, String> = BTreeMap::new();
+    for service in values["scoringServices"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+    {
+        if let (Some(runtime), Some(old)) = (service["runtime"].as_str(), service["name"].as_str())
+        {
+            let new = service_name(pipeline, runtime, job_id);
+            renamed.insert(old.to_string(), new.clone());
+            service["name"] = json!(new);
+        }
+    }
+    for flow in values["scoringFlows"].as_array_mut().into_iter().flatten() {
+        if let Some(flow_id) = flow["flow"].as_str() {
+            flow["name"] = json!(scoring_flow_name(pipeline, flow_id, job_id));
+        }
+        for service in flow["scoringServices"].as_array_mut().into_iter().flatten() {
+            if let Some(new) = service.as_str().and_then(|old| renamed.get(old)) {
+                *service = json!(new);
+            }
+        }
+        for step in flow["steps"].as_array_mut().into_iter().flatten() {
+            if let Some(new) = step["scoringService"]
+                .as_str()
+                .and_then(|old| renamed.get(old))
+            {
+                step["scoringService"] = json!(new);
+            }
+        }
+    }
 }
 
 fn scoring_service<'m>(
@@ -289,7 +335,7 @@ fn scoring_service<'m>(
         json!({"kubernetes.io/os": "linux"})
     };
     json!({
-        "name": service_name(pipeline, runtime),
+        "name": service_name(pipeline, runtime.name(), ""),
         "runtime": runtime.name(),
         "models": models,
         "replicas": 1,
@@ -402,4 +448,80 @@ fn params_used(ir: &Ir, name: &str) -> bool {
                 }
             })
     }) || ir.pipeline.parameters.contains_key(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::names::is_dns1123_label;
+
+    fn values() -> Value {
+        json!({
+            "scoringServices": [{"name": "fraud-scoring-pmml", "runtime": "pmml"}],
+            "scoringFlows": [{
+                "name": "fraud-score", "flow": "score",
+                "scoringServices": ["fraud-scoring-pmml"],
+                "steps": [{"name": "s", "scoringService": "fraud-scoring-pmml"}, {"name": "e", "expression": "x"}],
+            }],
+        })
+    }
+
+    fn names(values: &Value) -> Vec<String> {
+        let mut names = Vec::new();
+        for service in values["scoringServices"].as_array().unwrap() {
+            names.push(service["name"].as_str().unwrap().to_string());
+        }
+        for flow in values["scoringFlows"].as_array().unwrap() {
+            names.push(flow["name"].as_str().unwrap().to_string());
+        }
+        names
+    }
+
+    #[test]
+    fn names_include_the_job_and_references_follow() {
+        let mut one = values();
+        name_components_for_job(&mut one, "fraud", "run-1");
+        assert_eq!(
+            names(&one),
+            ["fraud-scoring-pmml-run-1", "fraud-score-run-1"]
+        );
+        let flow = &one["scoringFlows"][0];
+        assert_eq!(flow["scoringServices"], json!(["fraud-scoring-pmml-run-1"]));
+        assert_eq!(
+            flow["steps"][0]["scoringService"],
+            "fraud-scoring-pmml-run-1"
+        );
+        assert_eq!(flow["steps"][1].get("scoringService"), None);
+    }
+
+    #[test]
+    fn two_jobs_of_one_pipeline_share_no_name_even_when_shortened() {
+        let pipeline = "a-pipeline-with-a-rather-long-name";
+        let job = |suffix: &str| format!("{pipeline}-run-{suffix}");
+        let (mut one, mut two) = (values(), values());
+        name_components_for_job(&mut one, pipeline, &job("x7k2p"));
+        name_components_for_job(&mut two, pipeline, &job("x7k2q"));
+        for (a, b) in names(&one).iter().zip(names(&two)) {
+            assert_ne!(*a, b);
+            for name in [a, &b] {
+                assert!(name.len() <= MAX_BASE_NAME, "{name}");
+                assert!(is_dns1123_label(name), "{name}");
+                assert!(
+                    name.starts_with(|c: char| c.is_ascii_lowercase()),
+                    "DNS-1035: {name}"
+                );
+            }
+        }
+        // Stable: the same job gives the same names.
+        let mut again = values();
+        name_components_for_job(&mut again, pipeline, &job("x7k2p"));
+        assert_eq!(names(&again), names(&one));
+    }
+
+    #[test]
+    fn without_a_job_the_names_are_the_pipeline_and_component() {
+        let mut values = values();
+        name_components_for_job(&mut values, "fraud", "");
+        assert_eq!(names(&values), ["fraud-scoring-pmml", "fraud-score"]);
+    }
 }
