@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::str::FromStr;
 
@@ -60,6 +60,19 @@ text_enum!(Phase, Installing => "Installing", Installed => "Installed", Running 
     Failed => "Failed", Cancelled => "Cancelled", Uninstalling => "Uninstalling", Uninstalled => "Uninstalled");
 text_enum!(Task, Install => "install", Wait => "wait", Finally => "finally");
 
+/// apiVersion, kind, namespace, name.
+pub type ObjectKey<'a> = (&'a str, &'a str, Option<&'a str>, &'a str);
+
+/// The key of a rendered object, as [`InventoryEntry::key`].
+pub fn object_key(object: &Object) -> ObjectKey<'_> {
+    (
+        object.api_version(),
+        object.kind(),
+        object.namespace(),
+        object.name(),
+    )
+}
+
 /// One object the job created (or was about to create).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct InventoryEntry {
@@ -85,10 +98,18 @@ impl InventoryEntry {
     }
 
     pub fn same_object(&self, other: &InventoryEntry) -> bool {
-        self.api_version == other.api_version
-            && self.kind == other.kind
-            && self.namespace == other.namespace
-            && self.name == other.name
+        self.key() == other.key()
+    }
+
+    /// apiVersion, kind, namespace, name: what identifies an object across uids; for sets and
+    /// maps, so matching inventories stays linear in their size.
+    pub fn key(&self) -> ObjectKey<'_> {
+        (
+            &self.api_version,
+            &self.kind,
+            self.namespace.as_deref(),
+            &self.name,
+        )
     }
 
     pub fn display(&self) -> String {
@@ -266,19 +287,37 @@ impl JobRecord {
     /// Adds objects to the inventory (keeping known uids), so a crash mid-apply still leaves a
     /// complete list of what may exist.
     pub fn plan(&mut self, objects: &[Object]) {
-        for object in objects {
-            let entry = InventoryEntry::of(object);
-            if !self.inventory.iter().any(|e| e.same_object(&entry)) {
-                self.inventory.push(entry);
-            }
-        }
+        let known: HashSet<ObjectKey> = self.inventory.iter().map(InventoryEntry::key).collect();
+        let new: Vec<InventoryEntry> = objects
+            .iter()
+            .filter(|object| !known.contains(&object_key(object)))
+            .map(InventoryEntry::of)
+            .collect();
+        self.inventory.extend(new);
         self.inventory.sort();
+        self.inventory.dedup_by(|a, b| a.same_object(b));
     }
 
-    pub fn set_uid(&mut self, entry: &InventoryEntry, uid: &str) {
-        if let Some(existing) = self.inventory.iter_mut().find(|e| e.same_object(entry)) {
-            existing.uid = Some(uid.to_string());
+    /// Records the uids the API server returned for applied objects.
+    pub fn set_uids(&mut self, applied: &[(InventoryEntry, String)]) {
+        let uids: HashMap<ObjectKey, &str> = applied
+            .iter()
+            .map(|(entry, uid)| (entry.key(), uid.as_str()))
+            .collect();
+        for entry in &mut self.inventory {
+            if let Some(uid) = uids.get(&entry.key())
+                && entry.uid.as_deref() != Some(*uid)
+            {
+                entry.uid = Some(uid.to_string());
+            }
         }
+    }
+
+    /// Keeps only the entries of objects still rendered.
+    pub fn retain_rendered(&mut self, objects: &[Object]) {
+        let rendered: HashSet<ObjectKey> = objects.iter().map(object_key).collect();
+        self.inventory
+            .retain(|entry| rendered.contains(&entry.key()));
     }
 }
 
@@ -399,6 +438,45 @@ mod tests {
             "the sweep must not delete the record"
         );
         assert_eq!(JobRecord::from_config_map(&config_map).unwrap(), record);
+    }
+
+    fn config_map(name: &str) -> Object {
+        Object {
+            template: "t.yaml".into(),
+            document: 0,
+            value: json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": name, "namespace": "dev"}}),
+        }
+    }
+
+    #[test]
+    fn plan_uids_and_retain_match_objects_by_key() {
+        let mut record = JobRecord::new("job-1", "dev", "fraud", "batch", "abc");
+        record.plan(&[config_map("b"), config_map("a")]);
+        let applied = [(InventoryEntry::of(&config_map("a")), "uid-a".to_string())];
+        record.set_uids(&applied);
+        // Planned again with a new object: the known uid stays, nothing is listed twice.
+        record.plan(&[config_map("a"), config_map("c"), config_map("c")]);
+        let listed = |record: &JobRecord| -> Vec<(String, Option<String>)> {
+            record
+                .inventory
+                .iter()
+                .map(|e| (e.name.clone(), e.uid.clone()))
+                .collect()
+        };
+        assert_eq!(
+            listed(&record),
+            [
+                ("a".into(), Some("uid-a".into())),
+                ("b".into(), None),
+                ("c".into(), None)
+            ]
+        );
+        record.retain_rendered(&[config_map("c"), config_map("a")]);
+        assert_eq!(
+            listed(&record),
+            [("a".into(), Some("uid-a".into())), ("c".into(), None)]
+        );
     }
 
     #[test]
