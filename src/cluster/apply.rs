@@ -85,10 +85,16 @@ pub async fn install(
     record.task = Task::Install;
     record.last_error = None;
     // The record lists every object before the first one is applied: a crash at any point
-    // leaves finally a complete list.
-    record.plan(objects);
-    record::write(cluster, &mut record).await?;
-    tracing::info!(record = %record.name(), objects = objects.len(), "job record written; applying");
+    // leaves finally a complete list. When the record already lists them all, that holds without
+    // a write, and the record is next written with the outcome (if that changes anything): a
+    // re-install with the same inputs writes nothing at all.
+    let planned = record.plan(objects);
+    if planned || !record.is_stored() {
+        record::write(cluster, &mut record).await?;
+        tracing::info!(record = %record.name(), objects = objects.len(), "job record written; applying");
+    } else {
+        tracing::info!(record = %record.name(), objects = objects.len(), "job record already lists every object; applying");
+    }
 
     let outcome = apply_waves(cluster, job, objects, options, &mut record, cancel).await;
     let outcome = match outcome {
@@ -139,8 +145,10 @@ async fn apply_waves(
             applied = apply_wave(cluster, &members, options.concurrency, false) => applied,
         };
         let applied = applied?;
-        record.set_uids(&applied);
-        record::write(cluster, record).await?;
+        // Only new uids (objects created or re-created) are worth a write before the next wave.
+        if record.set_uids(&applied) {
+            record::write(cluster, record).await?;
+        }
         tracing::info!(?wave, objects = members.len(), "applied");
         let awaited: Vec<Target> = match wave {
             Wave::Definitions => members.iter().map(|o| target(o)).collect(),

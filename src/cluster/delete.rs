@@ -203,6 +203,7 @@ pub async fn uninstall(
             Err(err) => record.last_error = Some(super::apply::one_line(err)),
         }
         record::write(cluster, record).await?;
+        record::delete_orphan_shards(cluster, record).await?;
     }
     result?;
     tracing::info!(
