@@ -187,6 +187,46 @@ impl Scene {
         out
     }
 
+    /// The resourceVersion of every object install wrote or could have written, by `kind/name`:
+    /// every object in the job's namespace of every kind the API server lists there (found by
+    /// discovery, so no kind the chart renders is left out) except those a controller created
+    /// (with an owner: ReplicaSets, Pods) and Events, plus the namespace itself.
+    async fn all_versions(&self) -> BTreeMap<String, String> {
+        let discovery = kube::discovery::Discovery::new(self.client.clone())
+            .run()
+            .await
+            .unwrap();
+        let mut out = BTreeMap::new();
+        for group in discovery.groups() {
+            for (resource, capabilities) in group.recommended_resources() {
+                if capabilities.scope != kube::discovery::Scope::Namespaced
+                    || !capabilities.supports_operation(kube::discovery::verbs::LIST)
+                    || ["Event", "Endpoints"].contains(&resource.kind.as_str())
+                {
+                    continue;
+                }
+                let api: Api<DynamicObject> =
+                    Api::namespaced_with(self.client.clone(), &self.namespace, &resource);
+                for item in api.list_metadata(&ListParams::default()).await.unwrap() {
+                    if !item.owner_references().is_empty() {
+                        continue;
+                    }
+                    out.insert(
+                        format!("{}/{}", resource.kind.to_ascii_lowercase(), item.name_any()),
+                        item.resource_version().unwrap(),
+                    );
+                }
+            }
+        }
+        let namespaces: Api<Namespace> = Api::all(self.client.clone());
+        let namespace = namespaces.get(&self.namespace).await.unwrap();
+        out.insert(
+            format!("namespace/{}", self.namespace),
+            namespace.resource_version().unwrap(),
+        );
+        out
+    }
+
     /// Creates a namespace with server-side apply, owned by `manager`.
     async fn create_namespace(&self, name: &str, manager: &str) {
         let namespaces: Api<Namespace> = Api::all(self.client.clone());
@@ -644,13 +684,27 @@ async fn reinstall_is_a_no_op_and_changes_update_and_prune() {
     assert!(install.status.success(), "{}", stderr(&install));
     let before = scene.settled_versions().await;
     assert!(before.len() >= 5, "{before:?}");
+    let every_before = scene.all_versions().await;
+    let record = format!("configmap/modelops-job-{}", scene.job_id);
+    assert!(every_before.contains_key(&record), "{every_before:?}");
+    for kind in [
+        "service/",
+        "horizontalpodautoscaler/",
+        "deployment/",
+        "configmap/",
+    ] {
+        assert!(
+            every_before.keys().any(|k| k.starts_with(kind)),
+            "no {kind} in {every_before:?}"
+        );
+    }
 
     let again = scene.run(&scene.install_args("examples/streaming-recommendations", &[]));
     assert!(again.status.success(), "{}", stderr(&again));
     assert_eq!(
-        scene.versions().await,
-        before,
-        "re-running with the same inputs wrote to objects"
+        scene.all_versions().await,
+        every_before,
+        "re-running with the same inputs wrote to objects (or the job record)"
     );
 
     // Drop the R model: its scoring service must be pruned; the flow changes in place.
@@ -1463,5 +1517,108 @@ async fn a_chart_with_a_crd_and_its_resources_installs() {
     // The CRD is gone, and with it every Widget (the kind is no longer served).
     assert!(crds.get_opt(&crd_name).await.unwrap().is_none());
     assert_eq!(scene.record().await.unwrap()["phase"], "Uninstalled");
+    scene.cleanup().await;
+}
+
+/// The inventory of 100,000 objects goes to compressed shards (issue 12): written, read back
+/// whole, shrunk (old shards deleted), an orphaned shard cleaned up, and `finally` works from
+/// such a record although none of its objects exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_thousand_object_inventory_is_sharded_and_finally_cleans_up() {
+    use modelops_executor::cluster::Cluster;
+    use modelops_executor::cluster::record::{self, InventoryEntry, JobRecord};
+    let Some(scene) = Scene::new("sharded_record").await else {
+        return;
+    };
+    scene
+        .create_namespace(&scene.namespace, "lifecycle-test")
+        .await;
+    let config = Config::from_custom_kubeconfig(
+        Kubeconfig::read_from(&scene.kubeconfig).unwrap(),
+        &KubeConfigOptions::default(),
+    )
+    .await
+    .unwrap();
+    let cluster = Cluster::from_config(config).unwrap();
+    let mut written = JobRecord::new(&scene.job_id, &scene.namespace, "p", "batch", "d");
+    for i in 0..100_000u64 {
+        written.inventory.push(InventoryEntry {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            namespace: Some(scene.namespace.clone()),
+            name: format!("flow-{i:06}-config"),
+            uid: Some(format!(
+                "{:08x}-0000-4000-8000-{:012x}",
+                i * 7919,
+                i * 104_729
+            )),
+        });
+    }
+    written.inventory.sort();
+    record::write(&cluster, &mut written).await.unwrap();
+    let shards = || async {
+        let api: Api<ConfigMap> = Api::namespaced(scene.client.clone(), &scene.namespace);
+        let mut names: Vec<String> = api
+            .list(&ListParams::default().labels(&format!(
+                "{}={}",
+                record::LABEL_JOB_RECORD_SHARD,
+                scene.job_id
+            )))
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .map(|cm| cm.name_any())
+            .collect();
+        names.sort();
+        names
+    };
+    let first = shards().await;
+    assert!(first.len() >= 2, "{first:?}");
+    let raw = scene.record().await.unwrap();
+    assert!(!raw.contains_key("inventory"), "{raw:?}");
+    assert_eq!(raw["inventoryShards"].lines().count(), first.len());
+
+    let read = record::read(&cluster, &scene.namespace, &scene.job_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.inventory, written.inventory);
+
+    // Shrunk: new shards, the old ones deleted.
+    written.inventory.truncate(60_000);
+    record::write(&cluster, &mut written).await.unwrap();
+    let second = shards().await;
+    assert!(
+        !second.is_empty() && second.len() < first.len(),
+        "{second:?}"
+    );
+    let read = record::read(&cluster, &scene.namespace, &scene.job_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.inventory.len(), 60_000);
+
+    // A shard written by a writer that stopped before the record referred to it.
+    let orphan = format!("modelops-job-{}-inventory-0123456789abcdef", scene.job_id);
+    let api: Api<ConfigMap> = Api::namespaced(scene.client.clone(), &scene.namespace);
+    let body = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": orphan,
+        "labels": {record::LABEL_JOB_RECORD_SHARD: scene.job_id,
+                   "app.kubernetes.io/managed-by": "modelops-executor"}}});
+    api.patch(
+        &orphan,
+        &PatchParams::apply("lifecycle-test"),
+        &Patch::Apply(&body),
+    )
+    .await
+    .unwrap();
+
+    let finally = scene.run(&[&["finally"][..], &scene.job_ref()].concat());
+    assert!(finally.status.success(), "{}", stderr(&finally));
+    let record = scene.record().await.unwrap();
+    assert_eq!(record["phase"], "Uninstalled");
+    assert_eq!(record["inventory"], "");
+    assert!(!record.contains_key("inventoryShards"), "{record:?}");
+    assert_eq!(shards().await, Vec::<String>::new(), "shards left behind");
     scene.cleanup().await;
 }

@@ -2,7 +2,7 @@
 //! with bounded concurrency, waits between waves, and pruning of what is no longer rendered.
 
 use super::delete::{self, Cascade, DeleteOptions};
-use super::record::{self, InventoryEntry, JobRecord, Phase, Task};
+use super::record::{self, InventoryEntry, JobRecord, ObjectKey, Phase, Task};
 use super::wait::{self, Signal, Target, Until, WaitOptions};
 use super::{Cluster, ClusterError, FIELD_MANAGER, with_retry};
 use crate::manifest::{Object, Wave};
@@ -11,8 +11,8 @@ use crate::readiness::Policy;
 use futures::{StreamExt, TryStreamExt, stream};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
-use std::collections::{BTreeMap, BTreeSet};
+use kube::api::{Api, DynamicObject, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 pub struct InstallOptions {
@@ -93,10 +93,16 @@ pub async fn install(
     record.task = Task::Install;
     record.last_error = None;
     // The record lists every object before the first one is applied: a crash at any point
-    // leaves finally a complete list.
-    record.plan(objects);
-    record::write(cluster, &mut record).await?;
-    tracing::info!(record = %record.name(), objects = objects.len(), "job record written; applying");
+    // leaves finally a complete list. When the record already lists them all, that holds without
+    // a write, and the record is next written with the outcome (if that changes anything): a
+    // re-install with the same inputs writes nothing at all.
+    let planned = record.plan(objects);
+    if planned || !record.is_stored() {
+        record::write(cluster, &mut record).await?;
+        tracing::info!(record = %record.name(), objects = objects.len(), "job record written; applying");
+    } else {
+        tracing::info!(record = %record.name(), objects = objects.len(), "job record already lists every object; applying");
+    }
 
     let outcome = apply_waves(
         cluster,
@@ -114,11 +120,7 @@ pub async fn install(
     };
     match outcome {
         Ok(()) => {
-            record.inventory.retain(|entry| {
-                objects
-                    .iter()
-                    .any(|o| InventoryEntry::of(o).same_object(entry))
-            });
+            record.retain_rendered(objects);
             record.endpoints = endpoints(objects);
             record.phase = Phase::Installed;
             record::write(cluster, &mut record).await?;
@@ -162,10 +164,10 @@ async fn apply_waves(
             applied = apply_wave(cluster, &members, options.concurrency, false) => applied,
         };
         let applied = applied?;
-        for (entry, uid) in &applied {
-            record.set_uid(entry, uid);
+        // Only new uids (objects created or re-created) are worth a write before the next wave.
+        if record.set_uids(&applied) {
+            record::write(cluster, record).await?;
         }
-        record::write(cluster, record).await?;
         tracing::info!(?wave, objects = members.len(), "applied");
         let awaited: Vec<Target> = match wave {
             Wave::Definitions => members.iter().map(|o| target(o)).collect(),
@@ -382,10 +384,7 @@ async fn apply_wave(
 ) -> Result<Vec<(InventoryEntry, String)>, ClusterError> {
     stream::iter(objects.iter().map(|object| async move {
         let live = apply_one(cluster, object, dry_run).await?;
-        Ok::<_, ClusterError>((
-            InventoryEntry::of(object),
-            live.metadata.uid.unwrap_or_default(),
-        ))
+        Ok::<_, ClusterError>((InventoryEntry::of(object), live.uid.unwrap_or_default()))
     }))
     .buffer_unordered(concurrency.max(1))
     .try_collect()
@@ -393,13 +392,16 @@ async fn apply_wave(
 }
 
 /// Server-side apply without force: a field owned by another manager is a reported conflict,
-/// never silently taken over.
+/// never silently taken over. Only the metadata of the applied object comes back (the uid is all
+/// the record needs), which spares the API server encoding and the client parsing whole objects.
 pub async fn apply_one(
     cluster: &Cluster,
     object: &Object,
     dry_run: bool,
-) -> Result<DynamicObject, ClusterError> {
-    let api = cluster.api_for(object).await?;
+) -> Result<ObjectMeta, ClusterError> {
+    let api = cluster
+        .metadata_api(object.api_version(), object.kind(), object.namespace())
+        .await?;
     let mut params = PatchParams::apply(FIELD_MANAGER);
     params.dry_run = dry_run;
     let action = format!("apply {}", object.display());
@@ -416,16 +418,19 @@ pub async fn apply_one(
                 // A dry run cannot delete, and a dry-run create of the same name would only say
                 // it exists: report the replacement the real install would make.
                 tracing::info!(object = %object.display(), "dry run: pod template changed; install would replace the Job");
-                return Ok(live);
+                return Ok(live.metadata);
             }
             tracing::info!(object = %object.display(), "pod template changed; replacing the Job");
             let uid = live.metadata.uid.clone().unwrap_or_default();
             super::delete::delete_and_wait(cluster, object, &uid, false, REPLACE_DEADLINE).await?;
             with_retry(&action, || api.patch(object.name(), &params, &patch))
                 .await
+                .map(|applied| applied.metadata)
                 .map_err(|err| apply_error(object, action.clone(), err))
         }
-        other => other.map_err(|err| apply_error(object, action, err)),
+        other => other
+            .map(|applied| applied.metadata)
+            .map_err(|err| apply_error(object, action, err)),
     }
 }
 
@@ -454,6 +459,11 @@ fn conflicting_manager(message: &str) -> Option<String> {
 }
 
 /// Refuses, before anything is written, if an object of the plan exists and is not this job's.
+///
+/// Namespaced objects are checked with one paginated metadata LIST per kind and namespace (what
+/// else lives there does not matter: only names of the plan are looked at), so the cost is a
+/// handful of requests rather than one read per object; cluster-scoped objects, and kinds the
+/// executor may not list, are read one by one.
 pub async fn preflight(
     cluster: &Cluster,
     objects: &[&Object],
@@ -461,24 +471,63 @@ pub async fn preflight(
     concurrency: usize,
 ) -> Result<(), ClusterError> {
     let job_label = crate::names::label_value(job_id);
-    let problems: Vec<Option<String>> = stream::iter(objects.iter().map(|object| {
-        let job_label = job_label.clone();
+    let mut by_kind: BTreeMap<(&str, &str, &str), Vec<&Object>> = BTreeMap::new();
+    let mut one_by_one: Vec<&Object> = Vec::new();
+    for object in objects {
+        match object.namespace() {
+            Some(namespace) => by_kind
+                .entry((object.api_version(), object.kind(), namespace))
+                .or_default()
+                .push(object),
+            None => one_by_one.push(object),
+        }
+    }
+    let listed: Vec<(Vec<String>, Vec<&Object>)> = stream::iter(by_kind.into_iter().map(
+        |((api_version, kind, namespace), members)| {
+            let job_label = &job_label;
+            async move {
+                match list_names(cluster, api_version, kind, namespace).await? {
+                    Some(live) => {
+                        let problems = members
+                            .iter()
+                            .filter_map(|object| {
+                                let labels = live.get(object.name())?;
+                                ownership_problem(object, labels.as_ref(), job_label)
+                            })
+                            .collect();
+                        Ok::<_, ClusterError>((problems, Vec::new()))
+                    }
+                    None => Ok((Vec::new(), members)),
+                }
+            }
+        },
+    ))
+    .buffer_unordered(concurrency.max(1))
+    .try_collect()
+    .await?;
+    let mut problems: Vec<String> = Vec::new();
+    for (found, unlisted) in listed {
+        problems.extend(found);
+        one_by_one.extend(unlisted);
+    }
+    let read: Vec<Option<String>> = stream::iter(one_by_one.into_iter().map(|object| {
+        let job_label = &job_label;
         async move {
             let api = cluster.api_for(object).await?;
             let live = with_retry(&format!("read {}", object.display()), || {
-                api.get_opt(object.name())
+                api.get_metadata_opt(object.name())
             })
             .await
             .map_err(|e| ClusterError::api(format!("read {}", object.display()), e))?;
-            Ok::<_, ClusterError>(
-                live.and_then(|live| ownership_problem(object, &live, &job_label)),
-            )
+            Ok::<_, ClusterError>(live.and_then(|live| {
+                ownership_problem(object, live.metadata.labels.as_ref(), job_label)
+            }))
         }
     }))
     .buffer_unordered(concurrency.max(1))
     .try_collect()
     .await?;
-    let mut problems: Vec<String> = problems.into_iter().flatten().collect();
+    problems.extend(read.into_iter().flatten());
     problems.sort();
     if problems.is_empty() {
         Ok(())
@@ -487,8 +536,41 @@ pub async fn preflight(
     }
 }
 
-fn ownership_problem(object: &Object, live: &DynamicObject, job_label: &str) -> Option<String> {
-    let labels = live.metadata.labels.clone().unwrap_or_default();
+/// The names and labels of every object of a kind in a namespace (metadata only, 500 per page),
+/// or `None` when the executor may not list the kind.
+async fn list_names(
+    cluster: &Cluster,
+    api_version: &str,
+    kind: &str,
+    namespace: &str,
+) -> Result<Option<HashMap<String, Option<Labels>>>, ClusterError> {
+    let api = cluster.api(api_version, kind, Some(namespace)).await?;
+    let mut live = HashMap::new();
+    let mut params = ListParams::default().limit(PAGE_SIZE);
+    loop {
+        let action = format!("list {kind} in namespace {namespace}");
+        let page = match with_retry(&action, || api.list_metadata(&params)).await {
+            Ok(page) => page,
+            Err(kube::Error::Api(status)) if status.code == 403 => return Ok(None),
+            Err(err) => return Err(ClusterError::api(action, err)),
+        };
+        for item in page.items {
+            live.insert(item.metadata.name.unwrap_or_default(), item.metadata.labels);
+        }
+        match page.metadata.continue_ {
+            Some(token) if !token.is_empty() => params = params.continue_token(&token),
+            _ => return Ok(Some(live)),
+        }
+    }
+}
+
+const PAGE_SIZE: u32 = 500;
+
+type Labels = BTreeMap<String, String>;
+
+fn ownership_problem(object: &Object, labels: Option<&Labels>, job_label: &str) -> Option<String> {
+    let no_labels = Labels::new();
+    let labels = labels.unwrap_or(&no_labels);
     let where_ = object
         .namespace()
         .map(|n| format!(" in namespace {n}"))
@@ -557,13 +639,10 @@ async fn prune(
     previous: &[InventoryEntry],
     options: &InstallOptions,
 ) -> Result<(), ClusterError> {
+    let rendered: HashSet<ObjectKey> = objects.iter().map(record::object_key).collect();
     let stale: Vec<InventoryEntry> = previous
         .iter()
-        .filter(|entry| {
-            !objects
-                .iter()
-                .any(|o| InventoryEntry::of(o).same_object(entry))
-        })
+        .filter(|entry| !rendered.contains(&entry.key()))
         .cloned()
         .collect();
     if stale.is_empty() {

@@ -7,7 +7,7 @@
 //! size of the objects. The job's live objects are found with one label-selected LIST per kind
 //! rather than one read per recorded object.
 
-use super::record::{self, InventoryEntry, Phase, Task};
+use super::record::{self, InventoryEntry, ObjectKey, Phase, Task};
 use super::{Cluster, ClusterError, with_retry};
 use crate::manifest::{Object, Wave};
 use crate::preprocess::{LABEL_COMPONENT, LABEL_JOB_ID, LABEL_MANAGED_BY, MANAGED_BY};
@@ -96,18 +96,6 @@ impl Doomed {
     fn display(&self) -> String {
         super::describe(&self.kind, &self.name)
     }
-}
-
-/// apiVersion, kind, namespace, name: what identifies an object across uids.
-type ObjectKey<'a> = (&'a str, &'a str, Option<&'a str>, &'a str);
-
-fn entry_key(entry: &InventoryEntry) -> ObjectKey<'_> {
-    (
-        &entry.api_version,
-        &entry.kind,
-        entry.namespace.as_deref(),
-        &entry.name,
-    )
 }
 
 /// What one sweep saw: the job's live objects, and the kinds it could list at all.
@@ -215,6 +203,7 @@ pub async fn uninstall(
             Err(err) => record.last_error = Some(super::apply::one_line(err)),
         }
         record::write(cluster, record).await?;
+        record::delete_orphan_shards(cluster, record).await?;
     }
     result?;
     tracing::info!(
@@ -240,7 +229,7 @@ fn reconcile<'a>(
     let mut unlisted = Vec::new();
     let mut missing = Vec::new();
     for entry in inventory {
-        match live.get(&entry_key(entry)) {
+        match live.get(&entry.key()) {
             Some(object) => {
                 if entry.uid.as_ref().is_some_and(|uid| *uid != object.uid) {
                     tracing::info!(object = %entry.display(), "recreated since it was recorded; deleting the current one, which is still this job's");
@@ -258,7 +247,7 @@ fn reconcile<'a>(
         tracing::info!(objects = %missing.join(", "), "recorded, but not found with this job's labels (already gone, or no longer this job's): not deleted");
     }
     if have_record {
-        let recorded: BTreeSet<ObjectKey> = inventory.iter().map(entry_key).collect();
+        let recorded: BTreeSet<ObjectKey> = inventory.iter().map(InventoryEntry::key).collect();
         for object in found.iter().filter(|o| !recorded.contains(&o.key())) {
             tracing::info!(object = %object.display(), "found by the job label, not in the record");
         }

@@ -14,11 +14,91 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::str::FromStr;
 
 pub const LABEL_JOB_RECORD: &str = "modelops.io/job-record";
+/// On the ConfigMaps holding a large record's inventory; not the job label, so the sweep of
+/// finally leaves them to the record.
+pub const LABEL_JOB_RECORD_SHARD: &str = "modelops.io/job-record-shard";
+
+/// The inventory's key: text in the record's `data`, gzip in a shard's `binaryData`.
+const INVENTORY: &str = "inventory";
+/// The names of the shards, one a line, when the inventory is not inline.
+const INVENTORY_SHARDS: &str = "inventoryShards";
+/// Inventories up to this much text stay readable in the record itself (the format of every
+/// record before shards existed, about 2,500 objects); larger ones go to compressed shards.
+const INLINE_LIMIT: usize = 256 * 1024;
+/// Compressed bytes after which a shard is closed: with what the compressor still holds, well
+/// below the 1 MiB a ConfigMap may carry.
+const SHARD_LIMIT: usize = 640 * 1024;
+/// How far a shard may decompress when read: a corrupt shard cannot exhaust memory.
+const SHARD_TEXT_LIMIT: u64 = 512 * 1024 * 1024;
+
+/// How a record stores its inventory.
+enum Layout {
+    Inline(String),
+    Shards(Vec<Shard>),
+}
+
+/// A gzip-compressed run of inventory lines in its own ConfigMap, named by its content: a
+/// shard's content never changes, a changed inventory gets new shards.
+struct Shard {
+    name: String,
+    gzip: Vec<u8>,
+}
+
+/// Inventory lines cut into gzip members of about `limit` compressed bytes, at line ends.
+fn compress(text: &str, limit: usize) -> Vec<Vec<u8>> {
+    use flate2::{Compression, write::GzEncoder};
+    use std::io::Write;
+    let finish = |encoder: GzEncoder<Vec<u8>>| encoder.finish().expect("writing to memory");
+    let mut shards = Vec::new();
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
+    let mut pending = false;
+    for line in text.lines() {
+        pending = true;
+        encoder
+            .write_all(line.as_bytes())
+            .and_then(|()| encoder.write_all(b"\n"))
+            .expect("writing to memory");
+        if encoder.get_ref().len() >= limit {
+            let full = std::mem::replace(
+                &mut encoder,
+                GzEncoder::new(Vec::new(), Compression::default()),
+            );
+            shards.push(finish(full));
+            pending = false;
+        }
+    }
+    if pending || shards.is_empty() {
+        shards.push(finish(encoder));
+    }
+    shards
+}
+
+fn decompress(gzip: &[u8], limit: u64) -> Result<String, String> {
+    use std::io::Read;
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(gzip)
+        .take(limit + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("not gzip-compressed text: {e}"))?;
+    if text.len() as u64 > limit {
+        return Err(format!("decompresses to more than {limit} bytes"));
+    }
+    Ok(text)
+}
+
+fn decode_lines(text: &str) -> Result<Vec<InventoryEntry>, String> {
+    text.lines()
+        .filter(|line| !line.is_empty())
+        .map(|line| {
+            InventoryEntry::decode(line).ok_or_else(|| format!("bad inventory line `{line}`"))
+        })
+        .collect()
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Phase {
@@ -60,6 +140,19 @@ text_enum!(Phase, Installing => "Installing", Installed => "Installed", Running 
     Failed => "Failed", Cancelled => "Cancelled", Uninstalling => "Uninstalling", Uninstalled => "Uninstalled");
 text_enum!(Task, Install => "install", Wait => "wait", Finally => "finally");
 
+/// apiVersion, kind, namespace, name.
+pub type ObjectKey<'a> = (&'a str, &'a str, Option<&'a str>, &'a str);
+
+/// The key of a rendered object, as [`InventoryEntry::key`].
+pub fn object_key(object: &Object) -> ObjectKey<'_> {
+    (
+        object.api_version(),
+        object.kind(),
+        object.namespace(),
+        object.name(),
+    )
+}
+
 /// One object the job created (or was about to create).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct InventoryEntry {
@@ -85,10 +178,18 @@ impl InventoryEntry {
     }
 
     pub fn same_object(&self, other: &InventoryEntry) -> bool {
-        self.api_version == other.api_version
-            && self.kind == other.kind
-            && self.namespace == other.namespace
-            && self.name == other.name
+        self.key() == other.key()
+    }
+
+    /// apiVersion, kind, namespace, name: what identifies an object across uids; for sets and
+    /// maps, so matching inventories stays linear in their size.
+    pub fn key(&self) -> ObjectKey<'_> {
+        (
+            &self.api_version,
+            &self.kind,
+            self.namespace.as_deref(),
+            &self.name,
+        )
     }
 
     pub fn display(&self) -> String {
@@ -96,15 +197,22 @@ impl InventoryEntry {
     }
 
     /// One line: `apiVersion kind namespace|- name uid|-`.
-    fn encode(&self) -> String {
-        format!(
-            "{} {} {} {} {}",
-            self.api_version,
-            self.kind,
+    fn encode_into(&self, out: &mut String) {
+        for (i, field) in [
+            self.api_version.as_str(),
+            &self.kind,
             self.namespace.as_deref().unwrap_or("-"),
-            self.name,
-            self.uid.as_deref().unwrap_or("-")
-        )
+            &self.name,
+            self.uid.as_deref().unwrap_or("-"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if i > 0 {
+                out.push(' ');
+            }
+            out.push_str(field);
+        }
     }
 
     fn decode(line: &str) -> Option<Self> {
@@ -140,6 +248,13 @@ pub struct JobRecord {
     pub updated_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// A digest of the content as last read from or written to the cluster (`updatedAt` left
+    /// out), so writing an unchanged record is skipped: a no-op re-install writes nothing.
+    #[serde(skip)]
+    stored: Option<String>,
+    /// The inventory shards the stored record refers to (none while the inventory is inline).
+    #[serde(skip)]
+    shards: Vec<String>,
 }
 
 pub fn record_name(job_id: &str) -> String {
@@ -175,7 +290,14 @@ impl JobRecord {
             created_at: now.clone(),
             updated_at: now,
             last_error: None,
+            stored: None,
+            shards: Vec::new(),
         }
+    }
+
+    /// Whether the cluster holds this record as it is now (apart from `updatedAt`).
+    pub fn is_stored(&self) -> bool {
+        self.stored.is_some()
     }
 
     pub fn name(&self) -> String {
@@ -185,7 +307,40 @@ impl JobRecord {
     /// The ConfigMap as server-side apply wants it. Keys are plain strings so `kubectl get cm -o
     /// yaml` is readable.
     pub fn to_config_map(&self) -> Value {
-        let inventory: Vec<String> = self.inventory.iter().map(InventoryEntry::encode).collect();
+        let mut body = self.content(&self.layout());
+        body["data"]["updatedAt"] = self.updated_at.clone().into();
+        body
+    }
+
+    /// How the inventory is stored: inline while small, else in compressed shards.
+    fn layout(&self) -> Layout {
+        let mut text = String::new();
+        for entry in &self.inventory {
+            if !text.is_empty() {
+                text.push('\n');
+            }
+            entry.encode_into(&mut text);
+        }
+        if text.len() <= INLINE_LIMIT {
+            return Layout::Inline(text);
+        }
+        Layout::Shards(
+            compress(&text, SHARD_LIMIT)
+                .into_iter()
+                .map(|gzip| Shard {
+                    name: format!(
+                        "{}-inventory-{}",
+                        self.name(),
+                        &crate::digest::sha256_hex(&gzip)[..16]
+                    ),
+                    gzip,
+                })
+                .collect(),
+        )
+    }
+
+    /// The ConfigMap without `updatedAt`, the one field that changes whenever it is written.
+    fn content(&self, layout: &Layout) -> Value {
         let mut data = BTreeMap::from([
             ("jobId", self.job_id.clone()),
             ("pipeline", self.pipeline.clone()),
@@ -193,11 +348,20 @@ impl JobRecord {
             ("valuesDigest", self.values_digest.clone()),
             ("phase", self.phase.to_string()),
             ("task", self.task.to_string()),
-            ("inventory", inventory.join("\n")),
             ("endpoints", self.endpoints.join("\n")),
             ("createdAt", self.created_at.clone()),
-            ("updatedAt", self.updated_at.clone()),
         ]);
+        match layout {
+            Layout::Inline(text) => data.insert(INVENTORY, text.clone()),
+            Layout::Shards(shards) => data.insert(
+                INVENTORY_SHARDS,
+                shards
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            ),
+        };
         if let Some(error) = &self.last_error {
             data.insert("lastError", error.clone());
         }
@@ -207,14 +371,34 @@ impl JobRecord {
             "metadata": {
                 "name": self.name(),
                 "namespace": self.namespace,
-                "labels": {
-                    LABEL_MANAGED_BY: MANAGED_BY,
-                    LABEL_PART_OF: PART_OF,
-                    LABEL_JOB_RECORD: label_value(&self.job_id),
-                    LABEL_PIPELINE: label_value(&self.pipeline),
-                },
+                "labels": self.labels(LABEL_JOB_RECORD),
             },
             "data": data,
+        })
+    }
+
+    fn labels(&self, record_label: &str) -> Value {
+        json!({
+            LABEL_MANAGED_BY: MANAGED_BY,
+            LABEL_PART_OF: PART_OF,
+            record_label: label_value(&self.job_id),
+            LABEL_PIPELINE: label_value(&self.pipeline),
+        })
+    }
+
+    fn shard_config_map(&self, shard: &Shard) -> Value {
+        use base64::Engine;
+        json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": shard.name,
+                "namespace": self.namespace,
+                "labels": self.labels(LABEL_JOB_RECORD_SHARD),
+            },
+            "binaryData": {
+                INVENTORY: base64::engine::general_purpose::STANDARD.encode(&shard.gzip),
+            },
         })
     }
 
@@ -240,13 +424,8 @@ impl JobRecord {
                 })
                 .unwrap_or_default()
         };
-        let inventory = lines("inventory")
-            .iter()
-            .map(|line| {
-                InventoryEntry::decode(line)
-                    .ok_or_else(|| invalid(format!("bad inventory line `{line}`")))
-            })
-            .collect::<Result<_, _>>()?;
+        let inventory =
+            decode_lines(data.get(INVENTORY).map_or("", String::as_str)).map_err(invalid)?;
         Ok(JobRecord {
             job_id: get("jobId")?,
             namespace: config_map.metadata.namespace.clone().unwrap_or_default(),
@@ -260,25 +439,59 @@ impl JobRecord {
             created_at: get("createdAt")?,
             updated_at: get("updatedAt")?,
             last_error: data.get("lastError").cloned(),
+            stored: None,
+            shards: lines(INVENTORY_SHARDS),
         })
+    }
+
+    /// Marks the record as what the cluster holds, once its inventory is complete.
+    fn into_stored(mut self) -> Self {
+        self.stored = Some(fingerprint(&self.content(&self.layout())));
+        self
     }
 
     /// Adds objects to the inventory (keeping known uids), so a crash mid-apply still leaves a
     /// complete list of what may exist.
-    pub fn plan(&mut self, objects: &[Object]) {
-        for object in objects {
-            let entry = InventoryEntry::of(object);
-            if !self.inventory.iter().any(|e| e.same_object(&entry)) {
-                self.inventory.push(entry);
-            }
+    /// Returns whether any was added.
+    pub fn plan(&mut self, objects: &[Object]) -> bool {
+        let known: HashSet<ObjectKey> = self.inventory.iter().map(InventoryEntry::key).collect();
+        let new: Vec<InventoryEntry> = objects
+            .iter()
+            .filter(|object| !known.contains(&object_key(object)))
+            .map(InventoryEntry::of)
+            .collect();
+        if new.is_empty() {
+            return false;
         }
+        self.inventory.extend(new);
         self.inventory.sort();
+        self.inventory.dedup_by(|a, b| a.same_object(b));
+        true
     }
 
-    pub fn set_uid(&mut self, entry: &InventoryEntry, uid: &str) {
-        if let Some(existing) = self.inventory.iter_mut().find(|e| e.same_object(entry)) {
-            existing.uid = Some(uid.to_string());
+    /// Records the uids the API server returned for applied objects; returns whether any changed.
+    pub fn set_uids(&mut self, applied: &[(InventoryEntry, String)]) -> bool {
+        let uids: HashMap<ObjectKey, &str> = applied
+            .iter()
+            .map(|(entry, uid)| (entry.key(), uid.as_str()))
+            .collect();
+        let mut changed = false;
+        for entry in &mut self.inventory {
+            if let Some(uid) = uids.get(&entry.key())
+                && entry.uid.as_deref() != Some(*uid)
+            {
+                entry.uid = Some(uid.to_string());
+                changed = true;
+            }
         }
+        changed
+    }
+
+    /// Keeps only the entries of objects still rendered.
+    pub fn retain_rendered(&mut self, objects: &[Object]) {
+        let rendered: HashSet<ObjectKey> = objects.iter().map(object_key).collect();
+        self.inventory
+            .retain(|entry| rendered.contains(&entry.key()));
     }
 }
 
@@ -296,7 +509,47 @@ pub async fn read(
     let found = with_retry(&format!("read job record {name}"), || api.get_opt(&name))
         .await
         .map_err(|e| ClusterError::api(format!("read job record configmap/{name}"), e))?;
-    found.as_ref().map(JobRecord::from_config_map).transpose()
+    match found {
+        Some(config_map) => {
+            let record = JobRecord::from_config_map(&config_map)?;
+            Ok(Some(with_shards(cluster, record).await?))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Reads the record's inventory shards into its inventory. A shard that is gone (deleted by
+/// hand: the executor deletes a shard only after the record stopped referring to it) is
+/// reported and skipped; finally's sweep by the job label still finds those objects.
+async fn with_shards(cluster: &Cluster, mut record: JobRecord) -> Result<JobRecord, ClusterError> {
+    let api = api(cluster, &record.namespace);
+    for shard in &record.shards {
+        let found = with_retry(&format!("read job record shard {shard}"), || {
+            api.get_opt(shard)
+        })
+        .await
+        .map_err(|e| ClusterError::api(format!("read job record shard configmap/{shard}"), e))?;
+        let Some(config_map) = found else {
+            tracing::warn!(record = %record.name(), %shard, "inventory shard missing; its objects are found by the job label only");
+            continue;
+        };
+        let invalid = |reason: String| ClusterError::RecordInvalid {
+            name: shard.clone(),
+            reason,
+        };
+        let gzip = config_map
+            .binary_data
+            .as_ref()
+            .and_then(|data| data.get(INVENTORY))
+            .ok_or_else(|| invalid(format!("binaryData.{INVENTORY} is missing")))?;
+        let text = decompress(&gzip.0, SHARD_TEXT_LIMIT)
+            .map_err(|e| invalid(format!("binaryData.{INVENTORY}: {e}")))?;
+        record
+            .inventory
+            .extend(decode_lines(&text).map_err(invalid)?);
+    }
+    record.inventory.sort();
+    Ok(record.into_stored())
 }
 
 pub async fn read_required(
@@ -312,27 +565,107 @@ pub async fn read_required(
         })
 }
 
-/// Writes the whole record (server-side apply, forced: the record has one writer).
+fn fingerprint(content: &Value) -> String {
+    crate::digest::sha256_hex(content.to_string().as_bytes())
+}
+
+/// Writes the whole record (server-side apply, forced: the record has one writer), unless the
+/// cluster already holds exactly this content: `updatedAt` is when the record last changed, not
+/// when a task last ran, so an install that changes nothing leaves the record untouched.
 pub async fn write(cluster: &Cluster, record: &mut JobRecord) -> Result<(), ClusterError> {
-    record.updated_at = now();
     let name = record.name();
-    let body = record.to_config_map();
+    let layout = record.layout();
+    let mut body = record.content(&layout);
+    let content = fingerprint(&body);
+    if record.stored.as_deref() == Some(content.as_str()) {
+        tracing::debug!(record = %name, phase = %record.phase, "job record unchanged; not written");
+        return Ok(());
+    }
+    record.updated_at = now();
+    body["data"]["updatedAt"] = record.updated_at.clone().into();
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let api = api(cluster, &record.namespace);
-    let patch = Patch::Apply(&body);
+    // Shards first, the record referring to them next, shards no longer referred to last: the
+    // record only ever refers to complete shards, whenever the writer stops.
+    let shards = match &layout {
+        Layout::Inline(_) => Vec::new(),
+        Layout::Shards(shards) => shards.iter().collect(),
+    };
+    for shard in shards.iter().filter(|s| !record.shards.contains(&s.name)) {
+        let body = record.shard_config_map(shard);
+        write_config_map(&api, &shard.name, &body, &params, &record.namespace).await?;
+    }
+    write_config_map(&api, &name, &body, &params, &record.namespace).await?;
+    let referenced: Vec<String> = shards.iter().map(|s| s.name.clone()).collect();
+    let unreferenced: Vec<String> = record
+        .shards
+        .iter()
+        .filter(|s| !referenced.contains(s))
+        .cloned()
+        .collect();
+    delete_shards(&api, &unreferenced).await?;
+    record.shards = referenced;
+    record.stored = Some(content);
+    tracing::debug!(record = %name, phase = %record.phase, task = %record.task, "job record written");
+    Ok(())
+}
+
+async fn write_config_map(
+    api: &Api<ConfigMap>,
+    name: &str,
+    body: &Value,
+    params: &PatchParams,
+    namespace: &str,
+) -> Result<(), ClusterError> {
+    let patch = Patch::Apply(body);
     with_retry(&format!("write job record {name}"), || {
-        api.patch(&name, &params, &patch)
+        api.patch(name, params, &patch)
     })
     .await
     .map_err(|e| {
         if super::is_namespace_missing(&e) {
-            ClusterError::NamespaceMissing(record.namespace.clone())
+            ClusterError::NamespaceMissing(namespace.to_string())
         } else {
             ClusterError::api(format!("write job record configmap/{name}"), e)
         }
     })?;
-    tracing::debug!(record = %name, phase = %record.phase, task = %record.task, "job record written");
     Ok(())
+}
+
+async fn delete_shards(api: &Api<ConfigMap>, names: &[String]) -> Result<(), ClusterError> {
+    let params = kube::api::DeleteParams::default();
+    for name in names {
+        let action = format!("delete job record shard configmap/{name}");
+        match with_retry(&action, || api.delete(name, &params)).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(e) => return Err(ClusterError::api(action, e)),
+        }
+    }
+    Ok(())
+}
+
+/// Deletes the job's inventory shards the record does not refer to: left behind by a writer
+/// that stopped between writing new shards and the record (finally calls this last).
+pub async fn delete_orphan_shards(
+    cluster: &Cluster,
+    record: &JobRecord,
+) -> Result<(), ClusterError> {
+    let api = api(cluster, &record.namespace);
+    let params = kube::api::ListParams::default().labels(&format!(
+        "{LABEL_JOB_RECORD_SHARD}={},{LABEL_MANAGED_BY}={MANAGED_BY}",
+        label_value(&record.job_id)
+    ));
+    let list = with_retry("list job record shards", || api.list_metadata(&params))
+        .await
+        .map_err(|e| ClusterError::api("list job record shards", e))?;
+    let orphans: Vec<String> = list
+        .items
+        .into_iter()
+        .filter_map(|item| item.metadata.name)
+        .filter(|name| !record.shards.contains(name))
+        .collect();
+    delete_shards(&api, &orphans).await
 }
 
 /// Every job record in a namespace, or in all namespaces.
@@ -350,11 +683,14 @@ pub async fn list(
     let list = with_retry("list job records", || api.list(&params))
         .await
         .map_err(|e| ClusterError::api("list job records", e))?;
-    let mut records: Vec<JobRecord> = list
+    let mut records: Vec<JobRecord> = Vec::new();
+    for record in list
         .items
         .iter()
         .filter_map(|cm| JobRecord::from_config_map(cm).ok())
-        .collect();
+    {
+        records.push(with_shards(cluster, record).await?);
+    }
     records.sort_by(|a, b| {
         (&a.namespace, &a.created_at, &a.job_id).cmp(&(&b.namespace, &b.created_at, &b.job_id))
     });
@@ -398,22 +734,145 @@ mod tests {
                 .contains_key(crate::preprocess::LABEL_JOB_ID),
             "the sweep must not delete the record"
         );
-        assert_eq!(JobRecord::from_config_map(&config_map).unwrap(), record);
+        let read = JobRecord::from_config_map(&config_map).unwrap();
+        assert_eq!(read.stored, None, "complete once the shards are read");
+        assert_eq!(read, record);
+    }
+
+    fn config_map(name: &str) -> Object {
+        Object {
+            template: "t.yaml".into(),
+            document: 0,
+            value: json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": name, "namespace": "dev"}}),
+        }
     }
 
     #[test]
-    fn a_thousand_objects_stay_small() {
+    fn plan_uids_and_retain_match_objects_by_key() {
+        let mut record = JobRecord::new("job-1", "dev", "fraud", "batch", "abc");
+        record.plan(&[config_map("b"), config_map("a")]);
+        let applied = [(InventoryEntry::of(&config_map("a")), "uid-a".to_string())];
+        record.set_uids(&applied);
+        // Planned again with a new object: the known uid stays, nothing is listed twice.
+        record.plan(&[config_map("a"), config_map("c"), config_map("c")]);
+        let listed = |record: &JobRecord| -> Vec<(String, Option<String>)> {
+            record
+                .inventory
+                .iter()
+                .map(|e| (e.name.clone(), e.uid.clone()))
+                .collect()
+        };
+        assert_eq!(
+            listed(&record),
+            [
+                ("a".into(), Some("uid-a".into())),
+                ("b".into(), None),
+                ("c".into(), None)
+            ]
+        );
+        record.retain_rendered(&[config_map("c"), config_map("a")]);
+        assert_eq!(
+            listed(&record),
+            [("a".into(), Some("uid-a".into())), ("c".into(), None)]
+        );
+    }
+
+    /// A uid as the API server makes them: random, so it does not compress.
+    fn uid(i: u64) -> String {
+        let mut x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
+        let mut hex = String::new();
+        for _ in 0..2 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            hex.push_str(&format!("{x:016x}"));
+        }
+        format!(
+            "{}-{}-{}-{}-{}",
+            &hex[0..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..32]
+        )
+    }
+
+    #[test]
+    fn a_hundred_thousand_objects_fit_in_shards_below_the_object_limit() {
         let mut record = JobRecord::new("job-1", "dev", "fraud", "batch", &"a".repeat(64));
-        for i in 0..4000 {
+        for i in 0..100_000u64 {
+            let (api_version, kind) = if i % 2 == 0 {
+                ("batch/v1", "Job")
+            } else {
+                ("v1", "ConfigMap")
+            };
             record.inventory.push(InventoryEntry {
-                api_version: "apps/v1".into(),
-                kind: "Deployment".into(),
-                namespace: Some("dev".into()),
-                name: format!("fraud-detection-score-transactions-{i:05}"),
-                uid: Some("0f8fad5b-d9cb-469f-a165-70867728950e".into()),
+                api_version: api_version.into(),
+                kind: kind.into(),
+                namespace: Some("scoring-production".into()),
+                name: format!("fraud-detection-job-0123456789-score-transactions-{i:06}"),
+                uid: Some(uid(i)),
             });
         }
-        let size = record.to_config_map().to_string().len();
-        assert!(size < 512 * 1024, "{size} bytes");
+        record.inventory.sort();
+        let Layout::Shards(shards) = record.layout() else {
+            panic!("100,000 objects inline");
+        };
+        let mut text = String::new();
+        for shard in &shards {
+            let size = record.shard_config_map(shard).to_string().len();
+            // The JSON carries base64 (4/3 of the bytes); the API server's limit is on the bytes.
+            assert!(shard.gzip.len() < 800 * 1024, "{} bytes", shard.gzip.len());
+            assert!(size < 1100 * 1024, "{size} bytes of JSON");
+            text.push_str(&decompress(&shard.gzip, SHARD_TEXT_LIMIT).unwrap());
+        }
+        assert_eq!(decode_lines(&text).unwrap(), record.inventory);
+        let main = record.to_config_map().to_string().len();
+        assert!(main < 4096, "{main} bytes");
+        eprintln!("{} shards, {main} bytes of record", shards.len());
+    }
+
+    #[test]
+    fn small_inventories_stay_readable_in_todays_format() {
+        // A record as every version before shards wrote it.
+        let config_map: ConfigMap = serde_json::from_value(json!({
+            "metadata": {"name": "modelops-job-j", "namespace": "dev"},
+            "data": {
+                "jobId": "j", "pipeline": "p", "mode": "batch", "valuesDigest": "d",
+                "phase": "Installed", "task": "install", "endpoints": "",
+                "createdAt": "2026-11-30T10:00:00Z", "updatedAt": "2026-11-30T10:00:01Z",
+                "inventory": "v1 ConfigMap dev c u-1\nbatch/v1 Job dev f -",
+            },
+        }))
+        .unwrap();
+        let record = JobRecord::from_config_map(&config_map).unwrap();
+        assert_eq!(record.inventory.len(), 2);
+        assert_eq!(record.inventory[0].uid.as_deref(), Some("u-1"));
+        assert!(record.shards.is_empty());
+        let Layout::Inline(text) = record.layout() else {
+            panic!("two objects in shards");
+        };
+        assert_eq!(text, "v1 ConfigMap dev c u-1\nbatch/v1 Job dev f -");
+    }
+
+    #[test]
+    fn shards_are_cut_at_line_ends_and_named_by_content() {
+        let text: String = (0..20_000)
+            .map(|i| format!("v1 ConfigMap ns n{i} {}\n", uid(i)))
+            .collect();
+        let shards = compress(&text, 64 * 1024);
+        assert!(shards.len() > 2, "{}", shards.len());
+        let joined: String = shards
+            .iter()
+            .map(|s| decompress(s, SHARD_TEXT_LIMIT).unwrap())
+            .collect();
+        assert_eq!(joined, text);
+        assert_eq!(compress(&text, 64 * 1024), shards, "deterministic");
+        assert_eq!(
+            decompress(&shards[0], 10).unwrap_err(),
+            "decompresses to more than 10 bytes"
+        );
+        assert!(decompress(b"not gzip", 10).is_err());
     }
 }
