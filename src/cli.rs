@@ -93,9 +93,20 @@ pub struct InputArgs {
     /// Pipeline parameter, highest precedence for `${name}` (repeatable).
     #[arg(long = "param", value_name = "NAME=VALUE")]
     pub params: Vec<String>,
-    /// Override a value, Helm syntax (repeatable; wins over everything).
+    /// Override a value, Helm syntax (repeatable; wins over -f and --set-json).
     #[arg(long = "set", value_name = "PATH=VALUE")]
     pub sets: Vec<String>,
+    // Helm's other value flags. Helm's order: `-f` files, then every --set-json, --set,
+    // --set-string, --set-file (each kind in command-line order).
+    /// Like --set, but every value is a string (`--set-string tag=0123`, `ids={1,2}`).
+    #[arg(long = "set-string", value_name = "PATH=VALUE")]
+    pub set_strings: Vec<String>,
+    /// Like --set, but the value is a file's content, as a string (at most 1 MiB of UTF-8).
+    #[arg(long = "set-file", value_name = "PATH=FILE")]
+    pub set_files: Vec<String>,
+    /// Like --set, but the value is JSON (`--set-json 'env=[{"name":"A","value":"1"}]'`).
+    #[arg(long = "set-json", value_name = "PATH=JSON")]
+    pub set_jsons: Vec<String>,
     /// Extra values file, merged in order over the generated values (repeatable).
     #[arg(short = 'f', long = "values", value_name = "FILE")]
     pub value_files: Vec<PathBuf>,
