@@ -3,7 +3,9 @@
 //! values: `pipeline`, `scoringServices`, `scoringFlows`, `global`), `Release`, `Chart` and
 //! `Template`.
 
+pub mod go_template;
 pub mod helpers;
+pub mod tpl;
 
 use crate::chart::{self, Chart, TemplateFile};
 use handlebars::{Context, Handlebars};
@@ -22,6 +24,8 @@ pub enum RenderError {
     },
     #[error("{file}: {message}")]
     File { file: String, message: String },
+    #[error(transparent)]
+    Schema(#[from] chart::schema::SchemaError),
 }
 
 #[derive(Debug, Clone)]
@@ -87,6 +91,7 @@ pub fn render_pieces(
     sink: &mut dyn FnMut(Piece),
 ) -> Result<(), RenderError> {
     let mut scoped = chart::coalesce(chart, job);
+    chart::schema::check(&scoped)?;
     // A chart without templates (the umbrella) only passes values down; its copy of the whole
     // job is not needed any more.
     for scope in scoped.iter_mut().filter(|s| s.chart.templates.is_empty()) {
@@ -96,9 +101,13 @@ pub fn render_pieces(
     registry.set_strict_mode(true);
     registry.register_escape_fn(handlebars::no_escape);
     helpers::register(&mut registry);
+    tpl::register(&mut registry);
 
     let mut partial_origins = BTreeMap::new();
     for scope in &scoped {
+        for file in scope.chart.partials.iter().chain(&scope.chart.templates) {
+            refuse_go_syntax(file)?;
+        }
         for file in &scope.chart.partials {
             for partial in split_partials(file)? {
                 if let Some(previous) = partial_origins.get(&partial.name) {
@@ -255,6 +264,19 @@ fn last_separator_line(buffer: &[u8], from: usize) -> Option<usize> {
         end = from + newline;
     }
     None
+}
+
+/// A template in Go syntax (written for Helm's engine) is named as such, not as a parse error.
+fn refuse_go_syntax(file: &TemplateFile) -> Result<(), RenderError> {
+    match go_template::find(&file.source) {
+        Some((line, column, what)) => Err(RenderError::Template {
+            file: file.name.clone(),
+            line,
+            column,
+            message: go_template::message(what),
+        }),
+        None => Ok(()),
+    }
 }
 
 fn syntax_error(err: &handlebars::TemplateError, file: &str, first_line: usize) -> RenderError {
