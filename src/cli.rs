@@ -72,6 +72,20 @@ pub enum Command {
     Package(PackageArgs),
     /// Plan the sub-charts' container builds as a Tekton Pipeline.
     BuildPlan(BuildPlanArgs),
+    // Chart authors' tools (issue 18).
+    /// Check a chart like `helm lint`: Chart.yaml, schema, templates, rendered objects (exit 1 on errors).
+    Lint(LintArgs),
+}
+
+/// `lint CHART [-f values.yaml]…`.
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    /// The chart: a directory or .tgz.
+    pub chart: PathBuf,
+    /// Values to lint with, merged in order over the charts' values.yaml (repeatable); for
+    /// charts/modelops, a job's values (what `preprocess` prints).
+    #[arg(short = 'f', long = "values", value_name = "FILE")]
+    pub value_files: Vec<PathBuf>,
 }
 
 /// What shapes the rendered objects: shared by `render`, `preprocess` and `install`.

@@ -237,3 +237,43 @@ fn values_schema_rejects_wrong_types_with_path_and_rule() {
         text(&output.stderr)
     );
 }
+
+#[test]
+fn lint_passes_the_bundled_chart_with_a_jobs_values_and_fails_a_broken_one() {
+    let output = run(&[
+        "lint",
+        "charts/modelops",
+        "-f",
+        "tests/golden/batch-fraud/values.yaml",
+    ]);
+    let stdout = text(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        text(&output.stderr)
+    );
+    assert!(stdout.contains("0 error(s)"), "{stdout}");
+
+    // Without a job's values the umbrella's templates cannot render: an error that says why.
+    let output = run(&["lint", "charts/modelops"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(text(&output.stdout).contains("need a job's values: pass them with -f"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let chart = parent_chart(dir.path());
+    write_tree(
+        &chart,
+        &[("templates/typo.yaml", "x: {{toYml Values.message}}\n")],
+    );
+    let output = run(&["lint", &chart.display().to_string()]);
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    for expected in [
+        "[ERROR] parent/charts/extras/templates/x.yaml:1:7: this looks like a Go template",
+        "[ERROR] parent/templates/typo.yaml: unknown helper `toYml` (did you mean `toYaml`?)",
+        "[WARNING] parent/Chart.yaml: a description is recommended",
+    ] {
+        assert!(stdout.contains(expected), "lacks `{expected}`:\n{stdout}");
+    }
+}

@@ -4,6 +4,7 @@ mod build_plan;
 mod finally;
 mod inputs;
 mod install;
+pub mod lint;
 mod package;
 mod preprocess;
 mod render;
@@ -26,6 +27,7 @@ pub async fn run(command: Command) -> Result<ExitStatus, Error> {
         Command::Status(args) => status::exec(args).await,
         Command::Jobs(args) => status::exec_jobs(args).await,
         Command::BuildPlan(args) => build_plan::exec(args),
+        Command::Lint(args) => lint::exec(args).await,
     }
 }
 

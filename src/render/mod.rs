@@ -97,11 +97,7 @@ pub fn render_pieces(
     for scope in scoped.iter_mut().filter(|s| s.chart.templates.is_empty()) {
         scope.values = Value::Null;
     }
-    let mut registry = Handlebars::new();
-    registry.set_strict_mode(true);
-    registry.register_escape_fn(handlebars::no_escape);
-    helpers::register(&mut registry);
-    tpl::register(&mut registry);
+    let mut registry = helper_registry();
 
     let mut partial_origins = BTreeMap::new();
     for scope in &scoped {
@@ -265,6 +261,67 @@ fn last_separator_line(buffer: &[u8], from: usize) -> Option<usize> {
     }
     None
 }
+
+/// A strict registry with every helper and no template yet.
+pub fn helper_registry() -> Handlebars<'static> {
+    let mut registry = Handlebars::new();
+    registry.set_strict_mode(true);
+    registry.register_escape_fn(handlebars::no_escape);
+    helpers::register(&mut registry);
+    tpl::register(&mut registry);
+    registry
+}
+
+/// Whether `name` is a registered helper: an unknown name alone in strict mode is a missing
+/// value, a helper is called (and may complain about its arguments).
+pub fn is_helper(registry: &Handlebars<'_>, name: &str) -> bool {
+    !matches!(
+        registry.render_template(&format!("{{{{{name}}}}}"), &json!({})),
+        Err(err) if matches!(err.reason(), handlebars::RenderErrorReason::MissingVariable(_))
+    )
+}
+
+/// The helpers' names, for "did you mean" (charts/README.md documents them).
+pub const HELPER_NAMES: [&str; 38] = [
+    "toYaml",
+    "toJson",
+    "indent",
+    "nindent",
+    "quote",
+    "squote",
+    "default",
+    "required",
+    "trunc",
+    "trimSuffix",
+    "lower",
+    "upper",
+    "replace",
+    "b64enc",
+    "sha256sum",
+    "printf",
+    "dict",
+    "list",
+    "contains",
+    "hasKey",
+    "add",
+    "sub",
+    "mul",
+    "max",
+    "min",
+    "eq",
+    "ne",
+    "not",
+    "len",
+    "include",
+    "tpl",
+    "lookup",
+    "if",
+    "unless",
+    "each",
+    "with",
+    "and",
+    "or",
+];
 
 /// A template in Go syntax (written for Helm's engine) is named as such, not as a parse error.
 fn refuse_go_syntax(file: &TemplateFile) -> Result<(), RenderError> {
