@@ -75,6 +75,19 @@ pub enum Command {
     // Chart authors' tools (issue 18).
     /// Check a chart like `helm lint`: Chart.yaml, schema, templates, rendered objects (exit 1 on errors).
     Lint(LintArgs),
+    /// Show what `install` would change (created, changed, pruned, unchanged); writes nothing.
+    Diff(DiffArgs),
+}
+
+/// `diff`: install's inputs, plus how to exit.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    pub install: InstallArgs,
+    /// Exit 1 when an object would be created, changed, replaced or pruned (like `git diff
+    /// --exit-code`).
+    #[arg(long)]
+    pub exit_code: bool,
 }
 
 /// `lint CHART [-f values.yaml]…`.

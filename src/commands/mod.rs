@@ -1,6 +1,7 @@
 //! One thin `exec` per subcommand over the library stages.
 
 mod build_plan;
+mod diff;
 mod finally;
 mod inputs;
 mod install;
@@ -28,6 +29,7 @@ pub async fn run(command: Command) -> Result<ExitStatus, Error> {
         Command::Jobs(args) => status::exec_jobs(args).await,
         Command::BuildPlan(args) => build_plan::exec(args),
         Command::Lint(args) => lint::exec(args).await,
+        Command::Diff(args) => diff::exec(args).await,
     }
 }
 
