@@ -72,6 +72,33 @@ pub enum Command {
     Package(PackageArgs),
     /// Plan the sub-charts' container builds as a Tekton Pipeline.
     BuildPlan(BuildPlanArgs),
+    // Chart authors' tools (issue 18).
+    /// Check a chart like `helm lint`: Chart.yaml, schema, templates, rendered objects (exit 1 on errors).
+    Lint(LintArgs),
+    /// Show what `install` would change (created, changed, pruned, unchanged); writes nothing.
+    Diff(DiffArgs),
+}
+
+/// `diff`: install's inputs, plus how to exit.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    pub install: InstallArgs,
+    /// Exit 1 when an object would be created, changed, replaced or pruned (like `git diff
+    /// --exit-code`).
+    #[arg(long)]
+    pub exit_code: bool,
+}
+
+/// `lint CHART [-f values.yaml]…`.
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    /// The chart: a directory or .tgz.
+    pub chart: PathBuf,
+    /// Values to lint with, merged in order over the charts' values.yaml (repeatable); for
+    /// charts/modelops, a job's values (what `preprocess` prints).
+    #[arg(short = 'f', long = "values", value_name = "FILE")]
+    pub value_files: Vec<PathBuf>,
 }
 
 /// What shapes the rendered objects: shared by `render`, `preprocess` and `install`.
@@ -93,9 +120,20 @@ pub struct InputArgs {
     /// Pipeline parameter, highest precedence for `${name}` (repeatable).
     #[arg(long = "param", value_name = "NAME=VALUE")]
     pub params: Vec<String>,
-    /// Override a value, Helm syntax (repeatable; wins over everything).
+    /// Override a value, Helm syntax (repeatable; wins over -f and --set-json).
     #[arg(long = "set", value_name = "PATH=VALUE")]
     pub sets: Vec<String>,
+    // Helm's other value flags. Helm's order: `-f` files, then every --set-json, --set,
+    // --set-string, --set-file (each kind in command-line order).
+    /// Like --set, but every value is a string (`--set-string tag=0123`, `ids={1,2}`).
+    #[arg(long = "set-string", value_name = "PATH=VALUE")]
+    pub set_strings: Vec<String>,
+    /// Like --set, but the value is a file's content, as a string (at most 1 MiB of UTF-8).
+    #[arg(long = "set-file", value_name = "PATH=FILE")]
+    pub set_files: Vec<String>,
+    /// Like --set, but the value is JSON (`--set-json 'env=[{"name":"A","value":"1"}]'`).
+    #[arg(long = "set-json", value_name = "PATH=JSON")]
+    pub set_jsons: Vec<String>,
     /// Extra values file, merged in order over the generated values (repeatable).
     #[arg(short = 'f', long = "values", value_name = "FILE")]
     pub value_files: Vec<PathBuf>,

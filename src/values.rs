@@ -1,11 +1,18 @@
 //! Helm-style values: coalescing trees, `--set a.b=c` expressions and `-f values.yaml` files.
 
+pub mod flags;
+
 use serde_json::{Map, Value};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ValuesError {
-    #[error("--set `{expression}`: {reason}")]
-    Set { expression: String, reason: String },
+    #[error("{flag} `{expression}`: {reason}")]
+    Set {
+        /// `--set`, `--set-string`, `--set-json` or `--set-file`.
+        flag: &'static str,
+        expression: String,
+        reason: String,
+    },
     #[error("{file}: {reason}")]
     File { file: String, reason: String },
     #[error(
@@ -87,15 +94,27 @@ pub fn parse_values_file(file: &str, text: &str) -> Result<Value, ValuesError> {
 /// Applies one `--set` argument: `a.b=c`, several separated by `,`, `list[0]=x`, `{a,b}` lists,
 /// `\.` and `\,` escapes; `true`/`false`/`null` and integers are typed as Helm types them.
 pub fn apply_set(values: &mut Value, expression: &str) -> Result<(), ValuesError> {
+    apply_set_as(values, expression, "--set", typed_value)
+}
+
+/// [`apply_set`] with the value's typing given: `--set` types scalars, `--set-string` never does.
+fn apply_set_as(
+    values: &mut Value,
+    expression: &str,
+    flag: &'static str,
+    type_value: fn(&str) -> Value,
+) -> Result<(), ValuesError> {
     for assignment in split_unescaped(expression, ',', true) {
         let Some((path, raw)) = split_once_unescaped(&assignment, '=') else {
             return Err(ValuesError::Set {
+                flag,
                 expression: shown_key(&assignment),
                 reason: "expected key=value".into(),
             });
         };
         // The value is never repeated in a message: it may be a secret.
         let error = |reason: &str| ValuesError::Set {
+            flag,
             expression: shown_key(&path),
             reason: reason.to_string(),
         };
@@ -110,7 +129,7 @@ pub fn apply_set(values: &mut Value, expression: &str) -> Result<(), ValuesError
                 "`{{…}}` lists nest deeper than {MAX_SET_LIST_DEPTH} levels"
             )));
         }
-        let value = typed_value(&raw);
+        let value = list_or(&raw, type_value);
         set_path(values, &segments, value).map_err(|reason| error(&reason))?;
     }
     Ok(())
@@ -194,22 +213,28 @@ fn set_path(target: &mut Value, segments: &[Segment], value: Value) -> Result<()
     }
 }
 
+/// `{a,b}` is a list whose items are typed by `type_value`; anything else is one value.
+fn list_or(raw: &str, type_value: fn(&str) -> Value) -> Value {
+    if raw.starts_with('{') && raw.ends_with('}') && raw.len() >= 2 {
+        let inner = &raw[1..raw.len() - 1];
+        Value::Array(
+            split_unescaped(inner, ',', false)
+                .into_iter()
+                .filter(|s| !s.is_empty())
+                .map(|s| type_value(&s))
+                .collect(),
+        )
+    } else {
+        type_value(raw)
+    }
+}
+
 fn typed_value(raw: &str) -> Value {
     let unescaped = raw.replace("\\,", ",");
     match unescaped.as_str() {
         "true" => Value::Bool(true),
         "false" => Value::Bool(false),
         "null" => Value::Null,
-        text if text.starts_with('{') && text.ends_with('}') => {
-            let inner = &raw[1..raw.len() - 1];
-            Value::Array(
-                split_unescaped(inner, ',', false)
-                    .into_iter()
-                    .filter(|s| !s.is_empty())
-                    .map(|s| typed_value(&s))
-                    .collect(),
-            )
-        }
         text => match text.parse::<i64>() {
             // Helm keeps "0123" a string: a leading zero is not a number someone meant.
             Ok(n) if !(text.starts_with('0') && text.len() > 1) => Value::from(n),

@@ -1,7 +1,9 @@
 //! Helm's chart layout (DESIGN §5) with Handlebars templates: loading a chart directory or `.tgz`
 //! with its sub-charts, and coalescing values the way Helm does.
 
+pub mod imports;
 pub mod package;
+pub mod schema;
 
 use crate::archive::{self, Files, Limits};
 use crate::schema::type_name;
@@ -31,6 +33,8 @@ pub struct Chart {
     /// Path used in template names and `# Source:` lines: `modelops/charts/scoring-flow`.
     pub path: String,
     pub defaults: Value,
+    /// `values.schema.json`, compiled.
+    pub schema: Option<schema::ValuesSchema>,
     pub templates: Vec<TemplateFile>,
     /// `templates/_*.tpl`: named partials only, never rendered on their own.
     pub partials: Vec<TemplateFile>,
@@ -80,6 +84,18 @@ pub struct Dependency {
     pub condition: Option<String>,
     #[serde(default)]
     pub alias: Option<String>,
+    /// Helm's tags: without a deciding `condition`, the dependency is disabled when the root
+    /// values' `tags` set one of these to false and none to true.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// Helm's `import-values`: the child's `exports.<name>` (a string) or `{child, parent}`
+    /// paths, copied into the parent's values below the parent's own.
+    #[serde(
+        default,
+        rename = "import-values",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub import_values: Vec<imports::Import>,
 }
 
 impl Dependency {
@@ -173,6 +189,9 @@ impl Chart {
             None => meta.name.clone(),
             Some(parent) => parent.to_string(),
         };
+        let schema = text(schema::FILE)?
+            .map(|text| schema::ValuesSchema::compile(&origin, &path, &text))
+            .transpose()?;
 
         let mut templates = Vec::new();
         let mut partials = Vec::new();
@@ -265,6 +284,7 @@ impl Chart {
             meta,
             path,
             defaults,
+            schema,
             templates,
             partials,
             subcharts,
@@ -294,11 +314,20 @@ pub struct Scoped<'c> {
 /// chart with its values, parent first.
 pub fn coalesce<'c>(chart: &'c Chart, user: &Value) -> Vec<Scoped<'c>> {
     let mut out = Vec::new();
-    coalesce_into(chart, user, &mut out);
+    // Helm reads `tags` from the top-level values only.
+    let mut root = chart.defaults.clone();
+    values::merge(&mut root, user);
+    let tags = root.get("tags").cloned().unwrap_or(Value::Null);
+    coalesce_into(chart, user, &tags, &mut out);
     out
 }
 
-fn coalesce_into<'c>(chart: &'c Chart, user: &Value, out: &mut Vec<Scoped<'c>>) -> Value {
+fn coalesce_into<'c>(
+    chart: &'c Chart,
+    user: &Value,
+    tags: &Value,
+    out: &mut Vec<Scoped<'c>>,
+) -> Value {
     let mut values = chart.defaults.clone();
     values::merge(&mut values, user);
     let index = out.len();
@@ -316,9 +345,7 @@ fn coalesce_into<'c>(chart: &'c Chart, user: &Value, out: &mut Vec<Scoped<'c>>) 
             .map(Dependency::key)
             .unwrap_or(&sub.meta.name)
             .to_string();
-        if let Some(condition) = dependency.and_then(|d| d.condition.as_deref())
-            && !condition_holds(condition, &values)
-        {
+        if dependency.is_some_and(|d| !imports::enabled(d, &values, tags)) {
             continue;
         }
         let mut sub_user = match values.get(&key) {
@@ -334,7 +361,10 @@ fn coalesce_into<'c>(chart: &'c Chart, user: &Value, out: &mut Vec<Scoped<'c>>) 
             values::merge(&mut merged_global, global);
             sub_user["global"] = merged_global;
         }
-        let sub_values = coalesce_into(sub, &sub_user, out);
+        let sub_values = coalesce_into(sub, &sub_user, tags, out);
+        if let Some(dependency) = dependency {
+            imports::import(&dependency.import_values, &sub_values, &mut values);
+        }
         // Helm lets a parent read its sub-charts' effective values under their key.
         let mut visible = sub_values;
         if let Value::Object(map) = &mut visible {
@@ -344,15 +374,6 @@ fn coalesce_into<'c>(chart: &'c Chart, user: &Value, out: &mut Vec<Scoped<'c>>) 
     }
     out[index].values = values.clone();
     values
-}
-
-/// Helm's condition: comma-separated paths; the first that holds a boolean decides; none → enabled.
-fn condition_holds(condition: &str, values: &Value) -> bool {
-    condition
-        .split(',')
-        .map(str::trim)
-        .find_map(|path| values::lookup(values, path).and_then(Value::as_bool))
-        .unwrap_or(true)
 }
 
 #[cfg(test)]

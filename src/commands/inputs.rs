@@ -89,7 +89,7 @@ pub async fn preprocess(args: &InputArgs, cluster: FromCluster) -> Result<Prepro
             .iter()
             .map(|path| read_values_file(path, &limits))
             .collect::<Result<_, _>>()?,
-        sets: args.sets.clone(),
+        sets: set_flags(args)?,
     };
     Ok(preprocess::preprocess(&ir, &registry, &inputs)?)
 }
@@ -164,6 +164,21 @@ fn parse_params(raw: &[String]) -> Result<BTreeMap<String, String>, Error> {
             ))),
         })
         .collect()
+}
+
+/// The value flags in the order Helm applies them; `--set-file`'s files are read here.
+fn set_flags(args: &InputArgs) -> Result<Vec<values::flags::SetFlag>, Error> {
+    let files = args
+        .set_files
+        .iter()
+        .map(|expression| values::flags::read_set_file(expression))
+        .collect::<Result<_, _>>()?;
+    Ok(values::flags::SetFlag::in_helm_order(
+        &args.set_jsons,
+        &args.sets,
+        &args.set_strings,
+        files,
+    ))
 }
 
 /// A YAML input file of at most the per-file limit.

@@ -15,31 +15,7 @@ async fn run(args: &InstallArgs) -> Result<ExitStatus, Error> {
     let results = args.run.results_dir.as_deref();
     let globals_source = globals_source(args)?;
     let cluster = Cluster::connect().await?;
-    // The two reads are independent: one round trip.
-    let registry = async {
-        if args.input.channels.is_some() {
-            return Ok(None);
-        }
-        let (registry, diagnostics) =
-            cluster::channel_registry(&cluster, &args.channels_namespace).await?;
-        if !diagnostics.is_empty() {
-            return Err(PreprocessError::Invalid(diagnostics.into_result(()).unwrap_err()).into());
-        }
-        Ok::<_, Error>(Some(registry))
-    };
-    let globals = async {
-        let namespace = match globals_source {
-            GlobalsSource::Off => return Ok(None),
-            GlobalsSource::Namespace(namespace) => namespace,
-            // The client's default namespace is the pod's (service account) namespace in a
-            // cluster, else the kubeconfig context's, else `default`.
-            GlobalsSource::ExecutorNamespace => cluster.client.default_namespace().to_string(),
-        };
-        Ok::<_, Error>(cluster::globals_config_map(&cluster, &namespace).await?)
-    };
-    let (registry, globals) = tokio::try_join!(registry, globals)?;
-    // Everything is validated and rendered before the first write to the cluster.
-    let prepared = inputs::prepare(&args.input, FromCluster { registry, globals }).await?;
+    let prepared = prepare_on(&cluster, args, globals_source).await?;
     let values = &prepared.preprocessed;
     super::write_result(results, tekton::JOB_ID, &values.job_id)?;
     super::write_result(results, tekton::VALUES_DIGEST, &values.digest)?;
@@ -76,8 +52,42 @@ async fn run(args: &InstallArgs) -> Result<ExitStatus, Error> {
     Ok(ExitStatus::Success)
 }
 
+/// Reads the channel registry and the platform globals from the cluster (as the flags say),
+/// then validates and renders everything: what install applies and `diff` compares.
+pub(super) async fn prepare_on(
+    cluster: &Cluster,
+    args: &InstallArgs,
+    globals_source: GlobalsSource,
+) -> Result<inputs::Prepared, Error> {
+    // The two reads are independent: one round trip.
+    let registry = async {
+        if args.input.channels.is_some() {
+            return Ok(None);
+        }
+        let (registry, diagnostics) =
+            cluster::channel_registry(cluster, &args.channels_namespace).await?;
+        if !diagnostics.is_empty() {
+            return Err(PreprocessError::Invalid(diagnostics.into_result(()).unwrap_err()).into());
+        }
+        Ok::<_, Error>(Some(registry))
+    };
+    let globals = async {
+        let namespace = match globals_source {
+            GlobalsSource::Off => return Ok(None),
+            GlobalsSource::Namespace(namespace) => namespace,
+            // The client's default namespace is the pod's (service account) namespace in a
+            // cluster, else the kubeconfig context's, else `default`.
+            GlobalsSource::ExecutorNamespace => cluster.client.default_namespace().to_string(),
+        };
+        Ok::<_, Error>(cluster::globals_config_map(cluster, &namespace).await?)
+    };
+    let (registry, globals) = tokio::try_join!(registry, globals)?;
+    // Everything is validated and rendered before the first write to the cluster.
+    inputs::prepare(&args.input, FromCluster { registry, globals }).await
+}
+
 /// Where install reads the `modelops-globals` ConfigMap from.
-enum GlobalsSource {
+pub(super) enum GlobalsSource {
     /// `--globals-configmap=false`.
     Off,
     /// `--globals-namespace`.
@@ -87,7 +97,7 @@ enum GlobalsSource {
 }
 
 /// Checked before connecting, so a bad flag is a usage error (exit 2) with or without a cluster.
-fn globals_source(args: &InstallArgs) -> Result<GlobalsSource, Error> {
+pub(super) fn globals_source(args: &InstallArgs) -> Result<GlobalsSource, Error> {
     if !args.globals_configmap {
         tracing::info!(
             "not reading ConfigMap {}: --globals-configmap=false",

@@ -1,9 +1,11 @@
 //! One thin `exec` per subcommand over the library stages.
 
 mod build_plan;
+mod diff;
 mod finally;
 mod inputs;
 mod install;
+pub mod lint;
 mod package;
 mod preprocess;
 mod render;
@@ -26,6 +28,8 @@ pub async fn run(command: Command) -> Result<ExitStatus, Error> {
         Command::Status(args) => status::exec(args).await,
         Command::Jobs(args) => status::exec_jobs(args).await,
         Command::BuildPlan(args) => build_plan::exec(args),
+        Command::Lint(args) => lint::exec(args).await,
+        Command::Diff(args) => diff::exec(args).await,
     }
 }
 

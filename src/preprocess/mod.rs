@@ -48,8 +48,9 @@ pub struct Inputs {
     pub globals: Vec<globals::Layer>,
     /// `-f FILE`, in command-line order.
     pub value_files: Vec<Value>,
-    /// `--set a.b=c`, in command-line order.
-    pub sets: Vec<String>,
+    /// `--set-json`, `--set`, `--set-string`, `--set-file`, in the order they are applied
+    /// (Helm's: [`values::flags::SetFlag::in_helm_order`]).
+    pub sets: Vec<values::flags::SetFlag>,
 }
 
 #[derive(Debug, Clone)]
@@ -99,7 +100,7 @@ pub fn preprocess(
             values::merge(&mut values, file);
         }
         for set in &inputs.sets {
-            values::apply_set(&mut values, set)?;
+            set.apply(&mut values)?;
         }
         // The job's identity is the executor's: a values file or --set may not rewrite it.
         let after = owned(&values);

@@ -3,8 +3,10 @@
 //! values: `pipeline`, `scoringServices`, `scoringFlows`, `global`), `Release`, `Chart` and
 //! `Template`.
 
+pub mod go_template;
 pub mod helpers;
 pub mod marks;
+pub mod tpl;
 
 use crate::chart::{self, Chart, TemplateFile};
 use handlebars::{Context, Handlebars};
@@ -23,6 +25,8 @@ pub enum RenderError {
     },
     #[error("{file}: {message}")]
     File { file: String, message: String },
+    #[error(transparent)]
+    Schema(#[from] chart::schema::SchemaError),
 }
 
 #[derive(Debug, Clone)]
@@ -91,21 +95,20 @@ pub fn render_pieces(
     sink: &mut dyn FnMut(Piece),
 ) -> Result<(), RenderError> {
     let mut scoped = chart::coalesce(chart, job);
+    chart::schema::check(&scoped)?;
     // A chart without templates (the umbrella) only passes values down; its copy of the whole
     // job is not needed any more.
     for scope in scoped.iter_mut().filter(|s| s.chart.templates.is_empty()) {
         scope.values = Value::Null;
     }
     check_for_marks(&scoped, &*job)?;
-    let mut registry = Handlebars::new();
-    registry.set_strict_mode(true);
-    // Every value a template writes is marked, so that parsing the output can prove it did
-    // not change the YAML's structure (marks.rs).
-    registry.register_escape_fn(marks::escape);
-    helpers::register(&mut registry);
+    let mut registry = helper_registry();
 
     let mut partial_origins = BTreeMap::new();
     for scope in &scoped {
+        for file in scope.chart.partials.iter().chain(&scope.chart.templates) {
+            refuse_go_syntax(file)?;
+        }
         for file in &scope.chart.partials {
             for partial in split_partials(file)? {
                 if let Some(previous) = partial_origins.get(&partial.name) {
@@ -302,6 +305,82 @@ fn last_separator_line(buffer: &[u8], from: usize) -> Option<usize> {
         end = from + newline;
     }
     None
+}
+
+/// A strict registry with every helper and no template yet.
+pub fn helper_registry() -> Handlebars<'static> {
+    let mut registry = Handlebars::new();
+    registry.set_strict_mode(true);
+    // Every value a template writes is marked, so that parsing the output can prove it did
+    // not change the YAML's structure (marks.rs).
+    registry.register_escape_fn(marks::escape);
+    helpers::register(&mut registry);
+    tpl::register(&mut registry);
+    registry
+}
+
+/// Whether `name` is a registered helper: an unknown name alone in strict mode is a missing
+/// value, a helper is called (and may complain about its arguments).
+pub fn is_helper(registry: &Handlebars<'_>, name: &str) -> bool {
+    !matches!(
+        registry.render_template(&format!("{{{{{name}}}}}"), &json!({})),
+        Err(err) if matches!(err.reason(), handlebars::RenderErrorReason::MissingVariable(_))
+    )
+}
+
+/// The helpers' names, for "did you mean" (charts/README.md documents them).
+pub const HELPER_NAMES: [&str; 38] = [
+    "toYaml",
+    "toJson",
+    "indent",
+    "nindent",
+    "quote",
+    "squote",
+    "default",
+    "required",
+    "trunc",
+    "trimSuffix",
+    "lower",
+    "upper",
+    "replace",
+    "b64enc",
+    "sha256sum",
+    "printf",
+    "dict",
+    "list",
+    "contains",
+    "hasKey",
+    "add",
+    "sub",
+    "mul",
+    "max",
+    "min",
+    "eq",
+    "ne",
+    "not",
+    "len",
+    "include",
+    "tpl",
+    "lookup",
+    "if",
+    "unless",
+    "each",
+    "with",
+    "and",
+    "or",
+];
+
+/// A template in Go syntax (written for Helm's engine) is named as such, not as a parse error.
+fn refuse_go_syntax(file: &TemplateFile) -> Result<(), RenderError> {
+    match go_template::find(&file.source) {
+        Some((line, column, what)) => Err(RenderError::Template {
+            file: file.name.clone(),
+            line,
+            column,
+            message: go_template::message(what),
+        }),
+        None => Ok(()),
+    }
 }
 
 fn syntax_error(err: &handlebars::TemplateError, file: &str, first_line: usize) -> RenderError {
