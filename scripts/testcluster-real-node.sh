@@ -226,8 +226,8 @@ node_iptables_cleanup() { # iptables|ip6tables
     # Jumps from the built-in chains first, then the chains themselves.
     "$ipt" -w -t "$table" -S 2>/dev/null | grep -E -- "^-A [A-Z]+ .*-j (KUBE-|CNI-|$FIREWALL_CHAIN)" \
       | grep -E '^-A (PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING) ' | while read -r rule; do
-        # shellcheck disable=SC2086
-        "$ipt" -w -t "$table" ${rule/#-A/-D} 2>/dev/null || true
+        # eval: iptables -S quotes comments ("kubernetes service portals").
+        eval "\"\$ipt\" -w -t \"\$table\" ${rule/#-A/-D}" 2>/dev/null || true
       done
     for chain in $("$ipt" -w -t "$table" -S 2>/dev/null | awk '$1 == "-N" && ($2 ~ /^(KUBE-|CNI-)/ || $2 == "'"$FIREWALL_CHAIN"'") {print $2}'); do
       "$ipt" -w -t "$table" -F "$chain" 2>/dev/null || true
@@ -261,16 +261,18 @@ node_write_config() { # api-port
   local api="$1" N P="$STATE/pki" K="$KUBECONFIG_PATH"
   N="$(node_dir)"
   mkdir -p "$N/containerd/root" "$N/containerd/state" "$N/containerd/certs.d/_default" "$N/runc" \
-    "$N/kubelet" "$N/pod-logs" "$N/cni/net.d" "$N/cni/ipam" "$N/cni/cache"
+    "$N/kubelet" "$N/pod-logs" "$N/cni/net.d" "$N/cni/ipam"
   "$BIN/tcutil" kubeconfig -server "https://$HOST_IP:$api" -pki "$P" -cert node -out "$N/kubelet.kubeconfig"
   "$BIN/tcutil" kubeconfig -server "https://$HOST_IP:$api" -pki "$P" -cert kube-proxy -out "$N/kube-proxy.kubeconfig"
 
-  # containerd 2 (config version 3): state, sockets, runc state, CNI and netns mounts all under
+  # containerd 2 (config version 4, containerd 2.3's): state, sockets, runc state, CNI and netns mounts all under
   # $N; the sandbox image is the pause image built here; every registry resolves to a closed
   # loopback port, so an image that was not loaded fails at once (ErrImagePull) and nothing is
   # ever pulled from the internet.
   cat > "$N/containerd.toml" <<EOF
-version = 3
+version = 4
+# (containerd 2.3 also always imports /etc/containerd/conf.d/*.toml; Debian's containerd
+# package is not needed and not installed, so there is none.)
 root = '$N/containerd/root'
 state = '$N/containerd/state'
 disabled_plugins = ['io.containerd.nri.v1.nri', 'io.containerd.snapshotter.v1.btrfs', 'io.containerd.snapshotter.v1.zfs', 'io.containerd.snapshotter.v1.devmapper', 'io.containerd.snapshotter.v1.blockfile', 'io.containerd.tracing.processor.v1.otlp', 'io.containerd.internal.v1.tracing']
@@ -305,7 +307,6 @@ disabled_plugins = ['io.containerd.nri.v1.nri', 'io.containerd.snapshotter.v1.bt
   [plugins.'io.containerd.cri.v1.runtime'.cni]
     bin_dirs = ['/usr/lib/cni']
     conf_dir = '$N/cni/net.d'
-    cache_dir = '$N/cni/cache'
 
 [plugins.'io.containerd.grpc.v1.cri']
   stream_server_address = '127.0.0.1'
@@ -507,6 +508,9 @@ node_down() {
     "$nbin/kube-proxy" --cleanup >/dev/null 2>&1 || true
   fi
   node_network_down
+  # libcni's result cache (fixed at /var/lib/cni; entries go with each pod's network teardown, so
+  # only a crash leaves any): ours are named after our networks.
+  rm -f /var/lib/cni/results/modelops-real-* /var/lib/cni/results/cni-loopback-* 2>/dev/null || true
   rm -rf "$N"
   if [ "$(cat "$REAL_NODE_CLAIM" 2>/dev/null)" = "$STATE" ]; then rm -f "$REAL_NODE_CLAIM"; fi
 }

@@ -409,7 +409,8 @@ restart_apiserver() { # seconds [--controllers]
 
 logs() {
   local lines="${MODELOPS_TESTCLUSTER_LOG_LINES:-200}" c f
-  for c in "${COMPONENTS[@]}"; do
+  # Every component that wrote a log, also the real node's after `down`.
+  for c in "${CONTROL_PLANE[@]}" "${NODE_COMPONENTS[@]}"; do
     f="$STATE/logs/$c.log"
     [ -f "$f" ] || continue
     echo "===== $c ($f)$( [ "$lines" = 0 ] || echo ", last $lines lines") ====="
