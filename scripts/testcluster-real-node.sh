@@ -3,14 +3,18 @@
 # KUBECONFIG_PATH, log, die, build_key, ldflags, pkg_of, start, stop_component, started_pids,
 # pid_alive and fail_up.
 #
-# One node, `real-0`, runs on this machine beside the kwok nodes: containerd 2 (with Debian's
-# runc), the kubelet and kube-proxy of the control plane's Kubernetes version, CNI (Debian's
+# One node, `real-0`, runs on this machine beside the kwok nodes: containerd 2 and runc, the kubelet and kube-proxy of the control plane's Kubernetes version, CNI (Debian's
 # bridge, host-local, loopback and portmap plugins) and CoreDNS. Everything it writes lives under
 # $STATE/node where the programs allow it. Only one real node can run per machine (kernel-wide
 # things: the bridges, iptables, fixed kubelet/kube-proxy ports), so `up` claims the machine in
 # $REAL_NODE_CLAIM and refuses while another state dir's real node runs.
 
 CONTAINERD_VERSION=v2.3.4
+# containerd 2.3's CI runs runc v1.4.3 (script/setup/runc-version). Debian's runc 1.1.5 fails every
+# sandbox containerd 2.3 asks for ("runc create failed: unable to start container process: can't
+# get final child's PID from pipe: EOF") and Debian's crun 1.8.1 rejects its OCI spec 1.3.0
+# ("unknown version specified"), so runc is built from its module too (cgo, libseccomp).
+RUNC_VERSION=v1.4.3
 COREDNS_VERSION=v1.14.7
 REAL_NODE_NAME=real-0
 # The node's host address, on a bridge without ports (this kernel has no dummy interfaces): the
@@ -44,7 +48,10 @@ node_dir() { echo "$STATE/node"; }
 node_prerequisites() {
   [ "$(id -u)" = 0 ] || die "the real node needs root (containerd, kubelet, network set-up); run as root, or start a kwok-only cluster with MODELOPS_TESTCLUSTER_REAL_NODE=0"
   local missing=() f
-  command -v runc >/dev/null || missing+=(runc)
+  # runc is built with cgo against libseccomp.
+  command -v gcc >/dev/null || missing+=(gcc)
+  command -v pkg-config >/dev/null || missing+=(pkg-config)
+  [ -f /usr/include/seccomp.h ] || missing+=(libseccomp-dev)
   for f in bridge host-local loopback portmap; do
     [ -x "/usr/lib/cni/$f" ] || { missing+=(containernetworking-plugins); break; }
   done
@@ -97,7 +104,7 @@ node_claim() {
 node_build_key() {
   {
     build_key
-    echo "containerd=$CONTAINERD_VERSION coredns=$COREDNS_VERSION"
+    echo "containerd=$CONTAINERD_VERSION runc=$RUNC_VERSION coredns=$COREDNS_VERSION"
     cat "$TC/cmd/imagebuild/go.mod" "$TC/cmd/imagebuild/go.sum"
   } | sha256sum | cut -c1-16
 }
@@ -118,8 +125,8 @@ build_node() {
   ld="$(ldflags)"
   mkdir -p "$partial"
   t0=$(date +%s)
-  log "building the real node's binaries into $NBIN (kubelet and kube-proxy $(k8s_version), containerd $CONTAINERD_VERSION, CoreDNS $COREDNS_VERSION)"
-  for b in kubelet kube-proxy pause imagebuild containerd containerd-shim-runc-v2 ctr coredns; do
+  log "building the real node's binaries into $NBIN (kubelet and kube-proxy $(k8s_version), containerd $CONTAINERD_VERSION, runc $RUNC_VERSION, CoreDNS $COREDNS_VERSION)"
+  for b in kubelet kube-proxy pause imagebuild containerd containerd-shim-runc-v2 ctr runc coredns; do
     [ -x "$partial/$b" ] && continue
     t=$(date +%s)
     case "$b" in
@@ -136,6 +143,9 @@ build_node() {
           -tags "no_btrfs no_devmapper no_zfs" \
           -ldflags "-s -w -X github.com/containerd/containerd/v2/version.Version=$CONTAINERD_VERSION" \
           "github.com/containerd/containerd/v2/cmd/$b@$CONTAINERD_VERSION" && mv "gobin/$b" "$b.tmp") ;;
+      runc)
+        (cd "$partial" && CGO_ENABLED=1 GOBIN="$partial/gobin" go install -trimpath -tags "seccomp urfave_cli_no_docs" \
+          -ldflags "-s -w -X main.version=${RUNC_VERSION#v}" "github.com/opencontainers/runc@$RUNC_VERSION" && mv "gobin/$b" "$b.tmp") ;;
       coredns)
         (cd "$partial" && GOBIN="$partial/gobin" go install -p "${MODELOPS_TESTCLUSTER_BUILD_P:-2}" -trimpath \
           -ldflags "-s -w" "github.com/coredns/coredns@$COREDNS_VERSION" && mv "gobin/$b" "$b.tmp") ;;
@@ -144,8 +154,8 @@ build_node() {
     log "built $b in $(( $(date +%s) - t ))s"
   done
   rm -rf "$partial/gobin"
-  printf 'key=%s\nk8s=%s\ncontainerd=%s\ncoredns=%s\nbuild_seconds=%s\n' "$key" "$(k8s_version)" \
-    "$CONTAINERD_VERSION" "$COREDNS_VERSION" "$(( $(date +%s) - t0 ))" > "$partial/BUILDINFO"
+  printf 'key=%s\nk8s=%s\ncontainerd=%s\nrunc=%s\ncoredns=%s\nbuild_seconds=%s\n' "$key" "$(k8s_version)" \
+    "$CONTAINERD_VERSION" "$RUNC_VERSION" "$COREDNS_VERSION" "$(( $(date +%s) - t0 ))" > "$partial/BUILDINFO"
   touch "$partial/.complete"
   rm -rf "$NBIN"
   mv "$partial" "$NBIN"
@@ -228,7 +238,7 @@ node_iptables_cleanup() { # iptables|ip6tables
       | grep -E '^-A (PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING) ' | while read -r rule; do
         # eval: iptables -S quotes comments ("kubernetes service portals").
         eval "\"\$ipt\" -w -t \"\$table\" ${rule/#-A/-D}" 2>/dev/null || true
-      done
+      done || true
     for chain in $("$ipt" -w -t "$table" -S 2>/dev/null | awk '$1 == "-N" && ($2 ~ /^(KUBE-|CNI-)/ || $2 == "'"$FIREWALL_CHAIN"'") {print $2}'); do
       "$ipt" -w -t "$table" -F "$chain" 2>/dev/null || true
     done
@@ -277,10 +287,10 @@ root = '$N/containerd/root'
 state = '$N/containerd/state'
 disabled_plugins = ['io.containerd.nri.v1.nri', 'io.containerd.snapshotter.v1.btrfs', 'io.containerd.snapshotter.v1.zfs', 'io.containerd.snapshotter.v1.devmapper', 'io.containerd.snapshotter.v1.blockfile', 'io.containerd.tracing.processor.v1.otlp', 'io.containerd.internal.v1.tracing']
 
-[grpc]
+[plugins.'io.containerd.server.v1.grpc']
   address = '$N/containerd.sock'
 
-[ttrpc]
+[plugins.'io.containerd.server.v1.ttrpc']
   address = '$N/containerd.sock.ttrpc'
 
 [plugins.'io.containerd.internal.v1.opt']
@@ -295,6 +305,10 @@ disabled_plugins = ['io.containerd.nri.v1.nri', 'io.containerd.snapshotter.v1.bt
 
 [plugins.'io.containerd.cri.v1.runtime']
   netns_mounts_under_state_dir = true
+  # Root here lacks CAP_SYS_RESOURCE (this VM's bounding set), so no process may lower its
+  # oom_score_adj; without this runc fails every sandbox ("failed to update
+  # /proc/self/oom_score_adj: Permission denied"). Scores below containerd's own are raised to it.
+  restrict_oom_score_adj = true
   [plugins.'io.containerd.cri.v1.runtime'.containerd]
     default_runtime_name = 'runc'
     [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
@@ -302,7 +316,7 @@ disabled_plugins = ['io.containerd.nri.v1.nri', 'io.containerd.snapshotter.v1.bt
       runtime_path = '$NBIN/containerd-shim-runc-v2'
       [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
         SystemdCgroup = false
-        BinaryName = '$(command -v runc)'
+        BinaryName = '$NBIN/runc'
         Root = '$N/runc'
   [plugins.'io.containerd.cri.v1.runtime'.cni]
     bin_dirs = ['/usr/lib/cni']
@@ -419,7 +433,7 @@ node_load_images() {
     set -- $s
     local spec="$TC/images/$1"; shift
     out="$("$IB" -spec "$spec" -out-dir "$imgs" "$@")" || die "building the image of $spec failed"
-    "$NBIN/ctr" --address "$N/containerd.sock" -n k8s.io images import --platform linux/amd64 "$out" >&2 \
+    "$NBIN/ctr" --address "$N/containerd.sock" -n k8s.io images import --platform linux/amd64 "$out" >/dev/null \
       || die "ctr images import $out failed"
   done
   # Keep the cache small: the tarballs of the current inputs only.
@@ -434,13 +448,12 @@ node_up() { # api-port
   N="$(node_dir)"
   node_write_config "$api"
   start containerd --config "$N/containerd.toml"
-  local n
-  for n in $(seq 1 $(( TIMEOUT * 4 ))); do
-    "$NBIN/ctr" --address "$N/containerd.sock" version >/dev/null 2>&1 && break
-    pid_alive "$STATE/pids/containerd.pid" || break
+  local deadline=$(( $(date +%s) + TIMEOUT ))
+  until [ -S "$N/containerd.sock" ] && "$NBIN/ctr" --address "$N/containerd.sock" version >/dev/null 2>&1; do
+    pid_alive "$STATE/pids/containerd.pid" || fail_up "containerd exited"
+    [ "$(date +%s)" -lt "$deadline" ] || fail_up "containerd did not answer on $N/containerd.sock within ${TIMEOUT}s"
     sleep 0.25
   done
-  "$NBIN/ctr" --address "$N/containerd.sock" version >/dev/null 2>&1 || fail_up "containerd did not start"
   node_load_images
   "$T" apply -pids "$(started_pids)" -kubeconfig "$KUBECONFIG_PATH" -timeout "${TIMEOUT}s" "$TC"/real-node/*.yaml \
     || fail_up "applying testcluster/real-node failed"
@@ -489,12 +502,12 @@ node_down() {
   local cg d
   for cg in /sys/fs/cgroup/*/kubepods; do
     [ -d "$cg" ] || continue
-    find "$cg" -name cgroup.procs -exec cat {} + 2>/dev/null | while read -r pid; do kill -KILL "$pid" 2>/dev/null || true; done
+    find "$cg" -name cgroup.procs -exec cat {} + 2>/dev/null | while read -r pid; do kill -KILL "$pid" 2>/dev/null || true; done || true
   done
   sleep 0.2
   for cg in /sys/fs/cgroup/*/kubepods; do
     [ -d "$cg" ] || continue
-    find "$cg" -depth -type d 2>/dev/null | while read -r d; do rmdir "$d" 2>/dev/null || true; done
+    find "$cg" -depth -type d 2>/dev/null | while read -r d; do rmdir "$d" 2>/dev/null || true; done || true
   done
   # Mounts under the node directory (the kubelet's root dir is an rshared bind mount; pod
   # volumes, container root filesystems and network namespaces), deepest first.
@@ -511,6 +524,8 @@ node_down() {
   # libcni's result cache (fixed at /var/lib/cni; entries go with each pod's network teardown, so
   # only a crash leaves any): ours are named after our networks.
   rm -f /var/lib/cni/results/modelops-real-* /var/lib/cni/results/cni-loopback-* 2>/dev/null || true
+  # Shim sockets live under /run/containerd/s whatever the config says; empty once the shims are gone.
+  rmdir /run/containerd/s /run/containerd 2>/dev/null || true
   rm -rf "$N"
   if [ "$(cat "$REAL_NODE_CLAIM" 2>/dev/null)" = "$STATE" ]; then rm -f "$REAL_NODE_CLAIM"; fi
 }

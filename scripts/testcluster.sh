@@ -42,7 +42,7 @@ STATE="${MODELOPS_TESTCLUSTER_DIR:-$CACHE/run}"
 NODES="${MODELOPS_TESTCLUSTER_NODES:-2}"
 TIMEOUT="${MODELOPS_TESTCLUSTER_TIMEOUT:-180}"
 KUBECONFIG_PATH="$STATE/kubeconfig"
-REAL_NODE="${MODELOPS_TESTCLUSTER_REAL_NODE:-0}"
+REAL_NODE="${MODELOPS_TESTCLUSTER_REAL_NODE:-1}"
 case "$REAL_NODE" in 0|1) ;; *) echo "MODELOPS_TESTCLUSTER_REAL_NODE must be 0 or 1, not '$REAL_NODE'" >&2; exit 2 ;; esac
 # Start order; `down` stops in reverse order.
 CONTROL_PLANE=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)

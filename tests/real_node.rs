@@ -312,7 +312,7 @@ fn tools() -> Fixture {
         files: vec![
             text_file(
                 "/usr/bin/curl",
-                "#!/bin/sh\n# curl -fs -o /dev/null --max-time 5 URL (wait-for-scoring-services)\nfor url; do :; done\nexec wget -q -T 5 -O /dev/null \"$url\"\n",
+                "#!/bin/sh\n# curl -fs -o /dev/null --max-time 5 URL (wait-for-scoring-services)\nfor url; do :; done\n# (busybox 1.35 wget -T crashes: busybox timeout instead)\nexec timeout 5 wget -q -O /dev/null \"$url\"\n",
                 "0755",
             ),
             text_file(
