@@ -13,7 +13,7 @@
 //! real node (skipped, visibly, when it was started with MODELOPS_TESTCLUSTER_REAL_NODE=0; a
 //! failure under `CI` unless that variable says 0).
 
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Pod, Secret};
 use kube::api::{Api, DeleteParams, ListParams, LogParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
@@ -585,6 +585,24 @@ async fn a_flow_reaches_its_scoring_services_by_service_name() {
     scene.load(&flow);
     let values = scene.values(http_scorer().reference, Some(flow.reference), json!({}));
     let ir = batch_ir_without_windows(scene.dir.path());
+    // The merchants flow reads its data channel's credentials Secret (envFrom, not optional):
+    // kwok never looks, a real kubelet refuses to start the container without it.
+    let namespaces: Api<Namespace> = Api::all(scene.client.clone());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": scene.namespace}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let secrets: Api<Secret> = Api::namespaced(scene.client.clone(), &scene.namespace);
+    secrets
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "warehouse-reader"}, "stringData": {"PGUSER": "fixture"}})).unwrap(),
+        )
+        .await
+        .unwrap();
     let (install, _) = scene.install(
         &ir,
         &values,
