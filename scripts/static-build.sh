@@ -94,5 +94,7 @@ done
 echo "render: $(grep -c '^kind:' "$work/rendered.yaml") objects"
 cd "$repo"
 
+# scripts/testcluster.sh puts this binary into the executor image of the real test node.
+echo "$bin" > "$CARGO_TARGET_DIR/modelops-executor.path"
 bytes=$(stat -c %s "$bin")
 echo "== static binary: $target, $bytes bytes ($(( bytes / 1024 / 1024 )) MiB), built in ${build_seconds} s"

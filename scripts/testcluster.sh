@@ -26,6 +26,13 @@
 #                               kubeconfig, pki/, data/, logs/, pids/, stages/
 #   MODELOPS_TESTCLUSTER_NODES  number of fake kwok nodes (default 2)
 #   MODELOPS_TESTCLUSTER_TIMEOUT  seconds to wait for each readiness step (default 180)
+#   MODELOPS_TESTCLUSTER_REAL_NODE  1 (default): `up` also starts the real node real-0 (containerd,
+#                               kubelet, kube-proxy, CoreDNS; needs root; one per machine) and
+#                               loads the images built here; 0: kwok nodes only
+#   MODELOPS_TESTCLUSTER_INSTALL  1 (default): install missing Debian packages of the real node
+#                               with apt-get (it says which); 0: stop and name them instead
+#   MODELOPS_EXECUTOR_BIN       static modelops-executor binary for the executor image (default:
+#                               built by scripts/static-build.sh)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -35,13 +42,29 @@ STATE="${MODELOPS_TESTCLUSTER_DIR:-$CACHE/run}"
 NODES="${MODELOPS_TESTCLUSTER_NODES:-2}"
 TIMEOUT="${MODELOPS_TESTCLUSTER_TIMEOUT:-180}"
 KUBECONFIG_PATH="$STATE/kubeconfig"
+REAL_NODE="${MODELOPS_TESTCLUSTER_REAL_NODE:-1}"
+case "$REAL_NODE" in 0|1) ;; *) echo "MODELOPS_TESTCLUSTER_REAL_NODE must be 0 or 1, not '$REAL_NODE'" >&2; exit 2 ;; esac
 # Start order; `down` stops in reverse order.
-COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+CONTROL_PLANE=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+NODE_COMPONENTS=(containerd kubelet kube-proxy coredns)
+COMPONENTS=("${CONTROL_PLANE[@]}")
+# The cluster in $STATE has a real node when `up` wrote this marker (so `down`, `status` and
+# `logs` do not depend on the environment of the shell that calls them).
+set_components() { # 0|1
+  COMPONENTS=("${CONTROL_PLANE[@]}")
+  if [ "$1" = 1 ]; then COMPONENTS+=("${NODE_COMPONENTS[@]}"); fi
+}
+has_real_node() { [ -f "$STATE/real-node" ]; }
+if has_real_node; then set_components 1; fi
 
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS="${GOFLAGS:--buildvcs=false}"
 
 log() { printf '[testcluster %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+
+# The real node (containerd, kubelet, kube-proxy, CoreDNS, the images built here).
+# shellcheck source=testcluster-real-node.sh
+. "$ROOT/scripts/testcluster-real-node.sh"
 
 k8s_version() { awk '$1 == "k8s.io/kubernetes" && $2 ~ /^v/ {print $2; exit}' "$TC/go.mod"; }
 kwok_version() { awk '$1 == "sigs.k8s.io/kwok" && $2 ~ /^v/ {print $2; exit}' "$TC/go.mod"; }
@@ -77,6 +100,7 @@ pkg_of() {
 }
 
 BIN=""
+NBIN=""
 # build: one `go build` at a time (memory), into $CACHE/bin/<key>; reused when complete.
 build() {
   command -v go >/dev/null || die "go is not installed"
@@ -127,7 +151,9 @@ pid_alive() { # pidfile -> 0 if that process is alive and is our binary
   [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
   exe="$(readlink "/proc/$pid/exe" 2>/dev/null || true)"
   # Only our own binaries: guards against pid reuse after a crash or reboot.
-  case "$exe" in "$CACHE"/bin/*|"$(cat "$STATE/bindir" 2>/dev/null)"/*) return 0 ;; esac
+  case "$exe" in "$CACHE"/bin/*|"$CACHE"/node-bin/*|"$(cat "$STATE/bindir" 2>/dev/null)"/*) return 0 ;; esac
+  local nbin; nbin="$(cat "$STATE/nodebindir" 2>/dev/null || true)"
+  [ -n "$nbin" ] && case "$exe" in "$nbin"/*) return 0 ;; esac
   return 1
 }
 
@@ -146,6 +172,7 @@ all_alive() {
 start() { # name args...
   local name="$1"; shift
   local bin="$BIN/$name"
+  [ -x "$bin" ] || bin="$NBIN/$name"
   log "starting $name"
   # setsid: the components must not die with the shell (or CI step) that started them.
   # 8>&- 9>&-: do not let the components inherit (and hold) the build/state locks.
@@ -156,11 +183,21 @@ start() { # name args...
 
 # kube-apiserver with the flags of `up`, also for `restart-apiserver`: the same port, certificates
 # and etcd, so kubeconfigs and the other components keep working across a restart.
+# With a real node it listens on the node's host address instead of 127.0.0.1 (pods reach it
+# there through the `kubernetes` Service, whose endpoint may not be a loopback address), keeps
+# that endpoint up to date (lease reconciler) and verifies kubelets' serving certificates.
 start_apiserver() { # etcd-client-port api-port
-  local etcd_client="$1" api="$2" P="$STATE/pki"
+  local etcd_client="$1" api="$2" P="$STATE/pki" mode=()
+  if has_real_node; then
+    mode=(--bind-address="$HOST_IP" --advertise-address="$HOST_IP" --endpoint-reconciler-type=lease
+      --kubelet-client-certificate="$P/admin.crt" --kubelet-client-key="$P/admin.key"
+      --kubelet-certificate-authority="$P/ca.crt" --kubelet-preferred-address-types=InternalIP)
+  else
+    mode=(--bind-address=127.0.0.1 --advertise-address=127.0.0.1 --endpoint-reconciler-type=none)
+  fi
   start kube-apiserver \
     --etcd-servers="http://127.0.0.1:$etcd_client" --etcd-prefix=/registry \
-    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$api" \
+    "${mode[@]}" --secure-port="$api" \
     --tls-cert-file="$P/admin.crt" --tls-private-key-file="$P/admin.key" \
     --client-ca-file="$P/ca.crt" \
     --authorization-mode=Node,RBAC \
@@ -172,7 +209,6 @@ start_apiserver() { # etcd-client-port api-port
     --requestheader-client-ca-file="$P/ca.crt" --requestheader-allowed-names=kwok-admin \
     --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
     --requestheader-extra-headers-prefix=X-Remote-Extra- \
-    --endpoint-reconciler-type=none \
     --allow-privileged=true \
     --profiling=false
 }
@@ -224,22 +260,39 @@ up() {
     fi
     log "a previous cluster in $STATE is only partly running (exited:$(dead_components)); stopping the rest of it"
     down_impl
+  elif has_real_node; then
+    # A crashed real node (or a reboot) leaves network set-up, mounts and cgroups behind.
+    node_down
+  fi
+  set_components "$REAL_NODE"
+  if [ "$REAL_NODE" = 1 ]; then
+    node_prerequisites
+    node_claim
   fi
   build
+  [ "$REAL_NODE" = 0 ] || build_node
   local t0; t0=$(date +%s)
   # Fresh state (keeps nothing from a previous run).
-  rm -rf "$STATE/data" "$STATE/pki" "$STATE/pids" "$STATE/logs" "$STATE/stages" "$KUBECONFIG_PATH" "$STATE/info"
+  rm -rf "$STATE/data" "$STATE/pki" "$STATE/pids" "$STATE/logs" "$STATE/stages" "$KUBECONFIG_PATH" "$STATE/info" "$STATE/real-node" "$STATE/nodebindir"
   mkdir -p "$STATE/data" "$STATE/pids" "$STATE/logs" "$STATE/stages"
   echo "$BIN" > "$STATE/bindir"
+  local api_host=127.0.0.1 pki_args=()
+  if [ "$REAL_NODE" = 1 ]; then
+    echo "$NBIN" > "$STATE/nodebindir"
+    echo "$REAL_NODE_NAME" > "$STATE/real-node"
+    api_host="$HOST_IP"
+    pki_args=(-host-ip "$HOST_IP" -node "$REAL_NODE_NAME")
+    node_network_up || fail_up "setting up the real node's network failed"
+  fi
   cp "$TC"/stages/*.yaml "$STATE/stages/"
   local T="$BIN/tcutil"
-  "$T" pki -dir "$STATE/pki"
+  "$T" pki -dir "$STATE/pki" "${pki_args[@]}"
   local ports; mapfile -t ports < <("$T" ports -n 7)
   local etcd_client=${ports[0]} etcd_peer=${ports[1]} api=${ports[2]} kcm=${ports[3]} sched=${ports[4]} kwok_node=${ports[5]} kwok_srv=${ports[6]}
   local P="$STATE/pki" K="$KUBECONFIG_PATH"
-  "$T" kubeconfig -server "https://127.0.0.1:$api" -pki "$P" -out "$K"
-  printf 'etcd=http://127.0.0.1:%s\napiserver=https://127.0.0.1:%s\nkube-controller-manager=https://127.0.0.1:%s\nkube-scheduler=https://127.0.0.1:%s\nkwok=https://127.0.0.1:%s\nbin=%s\n' \
-    "$etcd_client" "$api" "$kcm" "$sched" "$kwok_srv" "$BIN" > "$STATE/info"
+  "$T" kubeconfig -server "https://$api_host:$api" -pki "$P" -out "$K"
+  printf 'etcd=http://127.0.0.1:%s\napiserver=https://%s:%s\nkube-controller-manager=https://127.0.0.1:%s\nkube-scheduler=https://127.0.0.1:%s\nkwok=https://127.0.0.1:%s\nbin=%s\n' \
+    "$etcd_client" "$api_host" "$api" "$kcm" "$sched" "$kwok_srv" "$BIN" > "$STATE/info"
 
   start etcd --data-dir "$STATE/data/etcd" --client-port "$etcd_client" --peer-port "$etcd_peer"
   "$T" wait-url -pids "$(started_pids)" -timeout "${TIMEOUT}s" "http://127.0.0.1:$etcd_client/health" || fail_up "etcd did not become healthy"
@@ -250,16 +303,21 @@ up() {
   start_controllers "$kcm" "$sched"
   local stage_args=() f
   for f in "$STATE"/stages/*.yaml; do stage_args+=("--config=$f"); done
-  start kwok --kubeconfig="$K" --manage-all-nodes=true "${stage_args[@]}" \
+  # kwok manages only the fake nodes (annotation kwok.x-k8s.io/node=fake), never real-0. Its fake
+  # pod IPs come from 10.244.0.0/17; real-0's pods get 10.244.128.0/24.
+  start kwok --kubeconfig="$K" --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake "${stage_args[@]}" \
     --node-ip=127.0.0.1 --node-port="$kwok_node" --server-address="127.0.0.1:$kwok_srv" \
     --tls-cert-file="$P/admin.crt" --tls-private-key-file="$P/admin.key" \
-    --node-lease-duration-seconds=40 --cidr=10.244.0.1/16
+    --node-lease-duration-seconds=40 --cidr=10.244.0.1/17
 
   "$T" wait-url -pids "$(started_pids)" -timeout "${TIMEOUT}s" "https://127.0.0.1:$kcm/healthz" || fail_up "kube-controller-manager did not become healthy"
   "$T" wait-url -pids "$(started_pids)" -timeout "${TIMEOUT}s" "https://127.0.0.1:$sched/healthz" || fail_up "kube-scheduler did not become healthy"
   "$T" wait-cluster -pids "$(started_pids)" -kubeconfig "$K" -timeout "${TIMEOUT}s" || fail_up "the control plane is not complete (no default ServiceAccount)"
   "$T" apply -pids "$(started_pids)" -kubeconfig "$K" -timeout "${TIMEOUT}s" "$TC"/manifests/*.yaml || fail_up "applying testcluster/manifests failed"
   "$T" nodes -pids "$(started_pids)" -kubeconfig "$K" -count "$NODES" -timeout "${TIMEOUT}s" || fail_up "the kwok nodes did not become Ready"
+  if [ "$REAL_NODE" = 1 ]; then
+    node_up "$api"
+  fi
   all_alive || fail_up "a component exited during start-up"
   log "cluster up in $(( $(date +%s) - t0 ))s; kubeconfig: $K"
   echo "$K"
@@ -281,11 +339,14 @@ stop_component() { # name [signal]
 
 down_impl() {
   local i
-  for (( i=${#COMPONENTS[@]}-1; i>=0; i-- )); do
-    stop_component "${COMPONENTS[$i]}"
+  # The real node first, while the API server still runs (its pods are deleted through it).
+  if has_real_node; then node_down; fi
+  for (( i=${#CONTROL_PLANE[@]}-1; i>=0; i-- )); do
+    stop_component "${CONTROL_PLANE[$i]}"
   done
   # Remove the data; keep logs/ so they can still be printed after `down`.
-  rm -rf "$STATE/data" "$STATE/pki" "$STATE/pids" "$STATE/stages" "$KUBECONFIG_PATH" "$STATE/info" "$STATE/bindir"
+  rm -rf "$STATE/data" "$STATE/pki" "$STATE/pids" "$STATE/stages" "$KUBECONFIG_PATH" "$STATE/info" "$STATE/bindir" "$STATE/nodebindir" "$STATE/real-node"
+  set_components 0
 }
 
 down() {
@@ -310,7 +371,7 @@ restart_apiserver() { # seconds [--controllers]
   flock 9
   BIN="$(cat "$STATE/bindir")"
   local etcd_client api kcm sched t0
-  port_of() { sed -n "s#^$1=https\\{0,1\\}://127\\.0\\.0\\.1:##p" "$STATE/info"; }
+  port_of() { sed -n "s#^$1=https\\{0,1\\}://[0-9.]*:##p" "$STATE/info"; }
   etcd_client="$(port_of etcd)" api="$(port_of apiserver)"
   kcm="$(port_of kube-controller-manager)" sched="$(port_of kube-scheduler)"
   [ -n "$etcd_client" ] && [ -n "$api" ] && [ -n "$kcm" ] && [ -n "$sched" ] \
@@ -348,7 +409,8 @@ restart_apiserver() { # seconds [--controllers]
 
 logs() {
   local lines="${MODELOPS_TESTCLUSTER_LOG_LINES:-200}" c f
-  for c in "${COMPONENTS[@]}"; do
+  # Every component that wrote a log, also the real node's after `down`.
+  for c in "${CONTROL_PLANE[@]}" "${NODE_COMPONENTS[@]}"; do
     f="$STATE/logs/$c.log"
     [ -f "$f" ] || continue
     echo "===== $c ($f)$( [ "$lines" = 0 ] || echo ", last $lines lines") ====="
@@ -368,6 +430,7 @@ status() {
     fi
   done
   [ -f "$STATE/info" ] && cat "$STATE/info"
+  if has_real_node; then node_status; fi
   if [ -f "$KUBECONFIG_PATH" ] && [ -x "$(cat "$STATE/bindir" 2>/dev/null)/tcutil" ]; then
     echo "kubeconfig: $KUBECONFIG_PATH"
     "$(cat "$STATE/bindir")/tcutil" status -kubeconfig "$KUBECONFIG_PATH" || rc=1

@@ -254,7 +254,9 @@ impl Scene {
 
 /// A node just created (the Windows one, on a fresh cluster) carries the `not-ready` taint until
 /// the node lifecycle controller removes it; a request of the controller that an outage breaks
-/// leaves it there for good. So every node is schedulable before the first outage.
+/// leaves it there for good. So every node is schedulable before the first outage. (The real
+/// node's own taint `modelops.io/node=real:NoSchedule`, which keeps other tests' pods off it,
+/// stays.)
 async fn until_nodes_schedulable(admin: &Client) {
     let started = Instant::now();
     loop {
@@ -270,7 +272,7 @@ async fn until_nodes_schedulable(admin: &Client) {
                     .spec
                     .as_ref()
                     .and_then(|s| s.taints.as_ref())
-                    .is_some_and(|t| !t.is_empty());
+                    .is_some_and(|t| t.iter().any(|t| t.key != "modelops.io/node"));
                 let ready = node
                     .status
                     .as_ref()

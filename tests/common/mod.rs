@@ -27,6 +27,7 @@ pub fn kubeconfig_path(test: &str) -> Option<String> {
 
 /// STATISTICA scoring services run on Windows nodes: the simulated one of
 /// testcluster/windows-node.yaml (what scripts/demo.sh applies too).
+#[allow(dead_code)] // tests/real_node.rs runs no Windows service
 pub async fn ensure_windows_node(client: &Client, manager: &str) -> Result<(), kube::Error> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/testcluster/windows-node.yaml");
     let text = std::fs::read_to_string(path).expect("testcluster/windows-node.yaml");

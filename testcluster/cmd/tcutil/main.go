@@ -48,7 +48,7 @@ func die(format string, args ...any) {
 
 func main() {
 	if len(os.Args) < 2 {
-		die("usage: tcutil pki|ports|kubeconfig|wait-url|wait-cluster|nodes|status ...")
+		die("usage: tcutil pki|ports|kubeconfig|wait-url|wait-cluster|nodes|wait-node|drain-node|status|apply ...")
 	}
 	cmd, args := os.Args[1], os.Args[2:]
 	var err error
@@ -69,6 +69,10 @@ func main() {
 		err = statusCmd(args)
 	case "apply":
 		err = applyCmd(args)
+	case "wait-node":
+		err = waitNodeCmd(args)
+	case "drain-node":
+		err = drainNodeCmd(args)
 	default:
 		err = fmt.Errorf("unknown command %q", cmd)
 	}
@@ -94,13 +98,31 @@ func newKey() (*ecdsa.PrivateKey, []byte, error) {
 }
 
 // pkiCmd writes ca.crt/ca.key and admin.crt/admin.key (CN kwok-admin, O system:masters, usable
-// as server and client certificate). admin.key also signs service-account tokens.
+// as server and client certificate). admin.key also signs service-account tokens. With -host-ip
+// (the real node's host address, where kube-apiserver then listens) that address is a SAN of
+// admin.crt too, and with -node NAME it also writes node.crt/node.key (CN system:node:NAME,
+// O system:nodes: the kubelet's client identity for the Node authorizer and its serving
+// certificate, SANs NAME and the host address) and kube-proxy.crt/kube-proxy.key
+// (CN system:kube-proxy, bound to ClusterRole system:node-proxier by default).
 func pkiCmd(args []string) error {
 	fs := flag.NewFlagSet("pki", flag.ExitOnError)
 	dir := fs.String("dir", "", "output directory")
+	hostIP := fs.String("host-ip", "", "extra IP SAN of admin.crt (and of node.crt)")
+	nodeName := fs.String("node", "", "also write node.crt and kube-proxy.crt for this node name")
 	_ = fs.Parse(args)
 	if *dir == "" {
 		return errors.New("--dir is required")
+	}
+	var extraIPs []net.IP
+	if *hostIP != "" {
+		ip := net.ParseIP(*hostIP)
+		if ip == nil {
+			return fmt.Errorf("--host-ip %q is not an IP address", *hostIP)
+		}
+		extraIPs = append(extraIPs, ip)
+	}
+	if *nodeName != "" && len(extraIPs) == 0 {
+		return errors.New("--node needs --host-ip")
 	}
 	if err := os.MkdirAll(*dir, 0o700); err != nil {
 		return err
@@ -127,22 +149,42 @@ func pkiCmd(args []string) error {
 	if err != nil {
 		return err
 	}
-	adminKey, adminDER, err := newKey()
-	if err != nil {
+	if err := writePEM(filepath.Join(*dir, "ca.crt"), "CERTIFICATE", caCertDER, 0o644); err != nil {
 		return err
 	}
-	adminTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: "kwok-admin", Organization: []string{"system:masters"}},
-		NotBefore:    now,
-		NotAfter:     now.Add(10 * 365 * 24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		DNSNames: []string{"kubernetes", "kubernetes.default", "kubernetes.default.svc",
-			"kubernetes.default.svc.cluster.local", "localhost"},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1"), net.ParseIP("10.96.0.1")},
+	if err := writePEM(filepath.Join(*dir, "ca.key"), "EC PRIVATE KEY", caDER, 0o600); err != nil {
+		return err
 	}
-	adminCertDER, err := x509.CreateCertificate(rand.Reader, adminTmpl, caCert, &adminKey.PublicKey, caKey)
+	serial := int64(1)
+	issue := func(base string, subject pkix.Name, usages []x509.ExtKeyUsage, dns []string, ips []net.IP) (*ecdsa.PrivateKey, error) {
+		key, keyDER, err := newKey()
+		if err != nil {
+			return nil, err
+		}
+		serial++
+		tmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(serial),
+			Subject:      subject,
+			NotBefore:    now,
+			NotAfter:     now.Add(10 * 365 * 24 * time.Hour),
+			KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+			ExtKeyUsage:  usages,
+			DNSNames:     dns,
+			IPAddresses:  ips,
+		}
+		certDER, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
+		if err != nil {
+			return nil, err
+		}
+		if err := writePEM(filepath.Join(*dir, base+".crt"), "CERTIFICATE", certDER, 0o644); err != nil {
+			return nil, err
+		}
+		return key, writePEM(filepath.Join(*dir, base+".key"), "EC PRIVATE KEY", keyDER, 0o600)
+	}
+	serverClient := []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
+	adminKey, err := issue("admin", pkix.Name{CommonName: "kwok-admin", Organization: []string{"system:masters"}}, serverClient,
+		[]string{"kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local", "localhost"},
+		append([]net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1"), net.ParseIP("10.96.0.1")}, extraIPs...))
 	if err != nil {
 		return err
 	}
@@ -150,22 +192,19 @@ func pkiCmd(args []string) error {
 	if err != nil {
 		return err
 	}
-	for _, f := range []struct {
-		name, typ string
-		der       []byte
-		mode      os.FileMode
-	}{
-		{"ca.crt", "CERTIFICATE", caCertDER, 0o644},
-		{"ca.key", "EC PRIVATE KEY", caDER, 0o600},
-		{"admin.crt", "CERTIFICATE", adminCertDER, 0o644},
-		{"admin.key", "EC PRIVATE KEY", adminDER, 0o600},
-		{"admin.pub", "PUBLIC KEY", adminPubDER, 0o644},
-	} {
-		if err := writePEM(filepath.Join(*dir, f.name), f.typ, f.der, f.mode); err != nil {
-			return err
-		}
+	if err := writePEM(filepath.Join(*dir, "admin.pub"), "PUBLIC KEY", adminPubDER, 0o644); err != nil {
+		return err
 	}
-	return nil
+	if *nodeName == "" {
+		return nil
+	}
+	if _, err := issue("node", pkix.Name{CommonName: "system:node:" + *nodeName, Organization: []string{"system:nodes"}},
+		serverClient, []string{*nodeName}, extraIPs); err != nil {
+		return err
+	}
+	_, err = issue("kube-proxy", pkix.Name{CommonName: "system:kube-proxy"},
+		[]x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, nil, nil)
+	return err
 }
 
 // ---- ports ----
@@ -197,9 +236,10 @@ func portsCmd(args []string) error {
 func kubeconfigCmd(args []string) error {
 	fs := flag.NewFlagSet("kubeconfig", flag.ExitOnError)
 	server := fs.String("server", "", "https://127.0.0.1:PORT")
-	pki := fs.String("pki", "", "directory with ca.crt admin.crt admin.key")
+	pki := fs.String("pki", "", "directory with ca.crt and the client certificate")
 	out := fs.String("out", "", "output path")
 	name := fs.String("name", "modelops-testcluster", "cluster/context/user name")
+	cert := fs.String("cert", "admin", "client certificate: <pki>/<cert>.crt and .key")
 	_ = fs.Parse(args)
 	if *server == "" || *pki == "" || *out == "" {
 		return errors.New("--server, --pki and --out are required")
@@ -209,11 +249,11 @@ func kubeconfigCmd(args []string) error {
 	if err != nil {
 		return err
 	}
-	crt, err := read("admin.crt")
+	crt, err := read(*cert + ".crt")
 	if err != nil {
 		return err
 	}
-	key, err := read("admin.key")
+	key, err := read(*cert + ".key")
 	if err != nil {
 		return err
 	}
@@ -443,7 +483,16 @@ func statusCmd(args []string) error {
 	}
 	for i := range nodes.Items {
 		n := &nodes.Items[i]
-		fmt.Printf("node %s ready=%v\n", n.Name, nodeReady(n))
+		line := fmt.Sprintf("node %s ready=%v", n.Name, nodeReady(n))
+		if role := n.Labels["modelops.io/node"]; role != "" {
+			ni := n.Status.NodeInfo
+			line += fmt.Sprintf(" modelops.io/node=%s kubelet=%s kube-proxy=%s runtime=%s kernel=%s", role,
+				ni.KubeletVersion, ni.KubeProxyVersion, ni.ContainerRuntimeVersion, ni.KernelVersion)
+			for _, a := range n.Status.Addresses {
+				line += fmt.Sprintf(" %s=%s", a.Type, a.Address)
+			}
+		}
+		fmt.Println(line)
 	}
 	return nil
 }
@@ -529,3 +578,70 @@ func applyCmd(args []string) error {
 }
 
 func ptrTrue() *bool { t := true; return &t }
+
+// waitNodeCmd waits until the named node (a real kubelet) has registered and is Ready.
+func waitNodeCmd(args []string) error {
+	fs := flag.NewFlagSet("wait-node", flag.ExitOnError)
+	addPidsFlag(fs)
+	kc := fs.String("kubeconfig", "", "kubeconfig")
+	name := fs.String("name", "", "node name")
+	timeout := fs.Duration("timeout", 2*time.Minute, "timeout")
+	_ = fs.Parse(args)
+	cs, err := clientFor(*kc)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	return poll(ctx, "node "+*name+" Ready", 500*time.Millisecond, func(ctx context.Context) (bool, string) {
+		n, err := cs.CoreV1().Nodes().Get(ctx, *name, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, c := range n.Status.Conditions {
+			if c.Type == corev1.NodeReady {
+				return c.Status == corev1.ConditionTrue, fmt.Sprintf("Ready=%s %s: %s", c.Status, c.Reason, c.Message)
+			}
+		}
+		return false, "no Ready condition yet"
+	})
+}
+
+// drainNodeCmd deletes every pod bound to the node (grace period 1 s) and waits until they are
+// gone: the kubelet confirms a deletion only after it has stopped the containers and torn down
+// the pod's network, so afterwards nothing of them runs.
+func drainNodeCmd(args []string) error {
+	fs := flag.NewFlagSet("drain-node", flag.ExitOnError)
+	kc := fs.String("kubeconfig", "", "kubeconfig")
+	name := fs.String("name", "", "node name")
+	timeout := fs.Duration("timeout", time.Minute, "timeout")
+	_ = fs.Parse(args)
+	cs, err := clientFor(*kc)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	grace := int64(1)
+	sel := metav1.ListOptions{FieldSelector: "spec.nodeName=" + *name}
+	return poll(ctx, "pods on node "+*name+" to be deleted", 500*time.Millisecond, func(ctx context.Context) (bool, string) {
+		pods, err := cs.CoreV1().Pods("").List(ctx, sel)
+		if err != nil {
+			return false, err.Error()
+		}
+		if len(pods.Items) == 0 {
+			return true, ""
+		}
+		for i := range pods.Items {
+			p := &pods.Items[i]
+			if p.DeletionTimestamp != nil {
+				continue
+			}
+			err := cs.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &grace})
+			if err != nil && !apierrors.IsNotFound(err) {
+				return false, err.Error()
+			}
+		}
+		return false, fmt.Sprintf("%d pods left, e.g. %s/%s", len(pods.Items), pods.Items[0].Namespace, pods.Items[0].Name)
+	})
+}
