@@ -1,6 +1,8 @@
 //! One thin `exec` per subcommand over the library stages.
 
+mod await_services;
 mod build_plan;
+mod fetch_models;
 mod finally;
 mod inputs;
 mod install;
@@ -26,6 +28,8 @@ pub async fn run(command: Command) -> Result<ExitStatus, Error> {
         Command::Status(args) => status::exec(args).await,
         Command::Jobs(args) => status::exec_jobs(args).await,
         Command::BuildPlan(args) => build_plan::exec(args),
+        Command::FetchModels(args) => fetch_models::exec(args).await,
+        Command::AwaitServices(args) => await_services::exec(args).await,
     }
 }
 
