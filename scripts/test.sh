@@ -21,14 +21,23 @@ finish() {
   if [ "$started_here" -eq 1 ]; then
     scripts/testcluster.sh down >&2 || true
   fi
+  if [ "$stores_started_here" -eq 1 ]; then
+    scripts/artifact-stores.sh down >&2 || true
+  fi
   exit "$status"
 }
+stores_started_here=0
+if [ -z "$(scripts/artifact-stores.sh env)" ]; then
+  stores_started_here=1
+fi
 trap finish EXIT
 
 # Build the Rust tests while the control plane starts: the two together fit in 2 cores.
 cargo test --no-run --all-targets --locked 2>&1 | tail -n 3 &
 build_pid=$!
 scripts/testcluster.sh up
+# The object stores of tests/artifact_stores.rs (installed and cached on first use).
+eval "$(scripts/artifact-stores.sh up)"
 wait "$build_pid"
 
 MODELOPS_TEST_KUBECONFIG="$(scripts/testcluster.sh kubeconfig)"

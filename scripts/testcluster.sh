@@ -12,6 +12,10 @@
 #                                    lines each, default 200; 0 = whole files)
 #   scripts/testcluster.sh kubeconfig  print the kubeconfig path
 #   scripts/testcluster.sh apply FILE...  server-side apply YAML files to the running cluster
+#   scripts/testcluster.sh artifact-store  start (if needed) the S3-compatible store of the tests and
+#                                    print export lines (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID,
+#                                    AWS_SECRET_ACCESS_KEY, AWS_REGION, MODELOPS_TEST_BUCKET);
+#                                    scripts/artifact-stores.sh starts the others
 #   scripts/testcluster.sh restart-apiserver SECONDS [--controllers]
 #                                    kill kube-apiserver (SIGKILL), wait SECONDS, start it again
 #                                    with the same flags, port and certificates, wait for /readyz
@@ -438,8 +442,12 @@ status() {
   return $rc
 }
 
+# The artifact stores live in their own script (issue 15); this is the entry point tests know.
+artifact_store() { "$ROOT/scripts/artifact-stores.sh" s3; }
+
 case "${1:-}" in
   build) build; echo "$BIN" ;;
+  artifact-store) artifact_store ;;
   up) up ;;
   down) down ;;
   status) status ;;
@@ -455,5 +463,5 @@ case "${1:-}" in
     shift
     [ -x "$(cat "$STATE/bindir" 2>/dev/null)/tcutil" ] || die "no running cluster (scripts/testcluster.sh up)"
     "$(cat "$STATE/bindir")/tcutil" apply -kubeconfig "$KUBECONFIG_PATH" "$@" ;;
-  *) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

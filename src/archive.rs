@@ -238,6 +238,13 @@ pub enum ArchiveError {
     },
     #[error("{origin}: symbolic link '{path}' points back to one of its parent directories")]
     SymlinkLoop { origin: String, path: String },
+    #[error("{origin}: cannot write '{path}' while unpacking")]
+    Write {
+        origin: String,
+        path: String,
+        #[source]
+        source: io::Error,
+    },
     #[error("{origin}: cannot read '{path}'")]
     Io {
         origin: String,
@@ -260,14 +267,40 @@ fn at_entry(entry: &Option<String>) -> String {
 /// read to its end, so a bad CRC or truncated trailer is reported even though tar stops reading at
 /// its end-of-archive marker.
 pub fn read_tar_gz(origin: &str, bytes: &[u8], limits: &Limits) -> Result<Files, ArchiveError> {
-    let counter = CappedReader::new(MultiGzDecoder::new(bytes), limits.max_total_bytes);
+    read_tar_gz_into(origin, bytes, limits, Collector::new(origin))?.finish()
+}
+
+/// Unpack a `.tar.gz` read from `source` into the existing, empty directory `dest`, streaming
+/// each file to disk: the same rules and [`Limits`] as [`read_tar_gz`] (one place, [`TarReader`]),
+/// but memory stays flat in the archive's size. Used for model archives, which are too large to
+/// hold in memory. Files are created new (never overwritten, never through a link: the rules admit
+/// no links, so `dest` holds only what this call created). Returns the number of files and bytes.
+pub fn unpack_tar_gz(
+    origin: &str,
+    source: impl Read,
+    dest: &Path,
+    limits: &Limits,
+) -> Result<(usize, u64), ArchiveError> {
+    let writer = read_tar_gz_into(origin, source, limits, DiskWriter::new(origin, dest))?;
+    writer.finish()
+}
+
+/// The one tar.gz reading loop behind [`read_tar_gz`] and [`unpack_tar_gz`]: it applies every
+/// rule to every entry and hands each accepted regular file to `sink`.
+fn read_tar_gz_into<S: FileSink>(
+    origin: &str,
+    source: impl Read,
+    limits: &Limits,
+    sink: S,
+) -> Result<S, ArchiveError> {
+    let counter = CappedReader::new(MultiGzDecoder::new(source), limits.max_total_bytes);
     let state = counter.state.clone();
     let mut archive = tar::Archive::new(counter);
     let mut reader = TarReader {
         origin,
         limits,
         state: &state,
-        files: Collector::new(origin),
+        files: sink,
         entries: 0,
         current: None,
     };
@@ -282,7 +315,7 @@ pub fn read_tar_gz(origin: &str, bytes: &[u8], limits: &Limits) -> Result<Files,
             .map_err(|e| corrupt(origin, e))
     });
     match drained {
-        Ok(()) => files.finish(),
+        Ok(()) => Ok(files),
         // Whatever error surfaced, if the cap was hit that is the real cause: the tar crate wraps
         // the reader's error in its own messages.
         Err(_) if state.exceeded.get() => Err(ArchiveError::TotalTooLarge {
@@ -294,17 +327,17 @@ pub fn read_tar_gz(origin: &str, bytes: &[u8], limits: &Limits) -> Result<Files,
     }
 }
 
-struct TarReader<'a> {
+struct TarReader<'a, S> {
     origin: &'a str,
     limits: &'a Limits,
     state: &'a CapState,
-    files: Collector,
+    files: S,
     entries: usize,
     /// The last entry seen, to name it when the stream cap is hit while the tar crate reads.
     current: Option<String>,
 }
 
-impl TarReader<'_> {
+impl<S: FileSink> TarReader<'_, S> {
     fn read_entries<R: Read>(&mut self, archive: &mut tar::Archive<R>) -> Result<(), ArchiveError> {
         let entries = archive.entries().map_err(|e| corrupt(self.origin, e))?;
         for entry in entries {
@@ -384,16 +417,30 @@ impl TarReader<'_> {
                 entry: Some(path),
             });
         }
+        self.files.accept(self.origin, &path, size)?;
         // usize::try_from cannot fail on 64-bit targets; on 32-bit ones the size is bounded by
         // the limit checks above anyway, so a failure only means "no pre-allocation".
-        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        let mut out = self.files.open(&path, usize::try_from(size).unwrap_or(0))?;
         // The header size already bounds the entry's reader; the extra cap keeps the per-file
         // limit true even if that ever changes.
-        (&mut entry)
-            .take(self.limits.max_file_bytes.saturating_add(1))
-            .read_to_end(&mut bytes)
-            .map_err(|e| corrupt(self.origin, e))?;
-        let actual = bytes.len() as u64;
+        let mut data = (&mut entry).take(self.limits.max_file_bytes.saturating_add(1));
+        let mut buffer = [0u8; 16 * 1024];
+        let mut actual = 0u64;
+        loop {
+            // A read error is the archive's, a write error the destination's.
+            let n = match data.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(corrupt(self.origin, e)),
+            };
+            io::Write::write_all(&mut out, &buffer[..n]).map_err(|source| ArchiveError::Write {
+                origin: self.origin.to_owned(),
+                path: path.clone(),
+                source,
+            })?;
+            actual += n as u64;
+        }
         if actual > self.limits.max_file_bytes {
             return Err(ArchiveError::FileTooLarge {
                 origin: self.origin.to_owned(),
@@ -411,7 +458,122 @@ impl TarReader<'_> {
                 actual,
             });
         }
-        self.files.insert(path, bytes)
+        self.files.close(path, out)
+    }
+}
+
+/// Where [`TarReader`] puts each regular file that passed the rules: in memory ([`Collector`]) or
+/// on disk ([`DiskWriter`]). Both refuse duplicates and a file "inside" another file.
+trait FileSink {
+    type Out: io::Write;
+    /// Before any byte is read: refuse what cannot be stored under `path`.
+    fn accept(&mut self, origin: &str, path: &str, size: u64) -> Result<(), ArchiveError>;
+    fn open(&mut self, path: &str, size_hint: usize) -> Result<Self::Out, ArchiveError>;
+    /// The file's bytes were all written to `out`, and its size checked.
+    fn close(&mut self, path: String, out: Self::Out) -> Result<(), ArchiveError>;
+}
+
+impl FileSink for Collector {
+    type Out = Vec<u8>;
+    fn accept(&mut self, _origin: &str, path: &str, _size: u64) -> Result<(), ArchiveError> {
+        // Duplicates are refused on insert, after reading, as before streaming existed: an
+        // in-memory archive is small.
+        let _ = path;
+        Ok(())
+    }
+    fn open(&mut self, _path: &str, size_hint: usize) -> Result<Vec<u8>, ArchiveError> {
+        Ok(Vec::with_capacity(size_hint))
+    }
+    fn close(&mut self, path: String, out: Vec<u8>) -> Result<(), ArchiveError> {
+        self.insert(path, out)
+    }
+}
+
+/// Writes accepted files under `dest`, creating parent directories as needed.
+struct DiskWriter {
+    origin: String,
+    dest: PathBuf,
+    /// Every file written, to refuse duplicates and a file used as a directory (either order).
+    files: std::collections::BTreeSet<String>,
+    bytes: u64,
+}
+
+impl DiskWriter {
+    fn new(origin: &str, dest: &Path) -> Self {
+        DiskWriter {
+            origin: origin.to_owned(),
+            dest: dest.to_path_buf(),
+            files: Default::default(),
+            bytes: 0,
+        }
+    }
+
+    fn finish(self) -> Result<(usize, u64), ArchiveError> {
+        Ok((self.files.len(), self.bytes))
+    }
+
+    fn io_error(&self, path: &str, source: io::Error) -> ArchiveError {
+        ArchiveError::Write {
+            origin: self.origin.clone(),
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
+
+impl FileSink for DiskWriter {
+    type Out = io::BufWriter<fs::File>;
+
+    fn accept(&mut self, origin: &str, path: &str, _size: u64) -> Result<(), ArchiveError> {
+        if self.files.contains(path) {
+            return Err(ArchiveError::Duplicate {
+                origin: origin.to_owned(),
+                path: path.to_owned(),
+            });
+        }
+        for (i, _) in path.match_indices('/') {
+            if self.files.contains(&path[..i]) {
+                return Err(ArchiveError::FileAsDirectory {
+                    origin: origin.to_owned(),
+                    path: path.to_owned(),
+                    file: path[..i].to_owned(),
+                });
+            }
+        }
+        // A file `a` after `a/b`: any earlier file under `a/`?
+        let under = format!("{path}/");
+        if let Some(inner) = self.files.range(under.clone()..).next()
+            && inner.starts_with(&under)
+        {
+            return Err(ArchiveError::FileAsDirectory {
+                origin: origin.to_owned(),
+                path: inner.clone(),
+                file: path.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    fn open(&mut self, path: &str, _size_hint: usize) -> Result<Self::Out, ArchiveError> {
+        let target = self.dest.join(path);
+        if let Some(parent) = target.parent() {
+            fs::create_dir_all(parent).map_err(|e| self.io_error(path, e))?;
+        }
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&target)
+            .map_err(|e| self.io_error(path, e))?;
+        Ok(io::BufWriter::with_capacity(256 * 1024, file))
+    }
+
+    fn close(&mut self, path: String, out: Self::Out) -> Result<(), ArchiveError> {
+        let file = out
+            .into_inner()
+            .map_err(|e| self.io_error(&path, e.into_error()))?;
+        self.bytes += file.metadata().map(|m| m.len()).unwrap_or(0);
+        self.files.insert(path);
+        Ok(())
     }
 }
 

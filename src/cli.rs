@@ -77,6 +77,11 @@ pub enum Command {
     Lint(LintArgs),
     /// Show what `install` would change (created, changed, pruned, unchanged); writes nothing.
     Diff(DiffArgs),
+    // --- The data plane's own steps (DESIGN §11): run by the chart's init containers. ---
+    /// Download, verify and unpack a scoring service's models (its init container).
+    FetchModels(FetchModelsArgs),
+    /// Wait until scoring services answer ready (a scoring flow's init container).
+    AwaitServices(AwaitServicesArgs),
 }
 
 /// `diff`: install's inputs, plus how to exit.
@@ -302,6 +307,59 @@ pub struct BuildPlanArgs {
     /// Write the Pipeline here instead of stdout.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+}
+
+// --- The data plane's own steps (DESIGN §11, docs/artifact-stores.md). ---
+
+#[derive(Debug, Args)]
+pub struct FetchModelsArgs {
+    /// The model list: a JSON array of {name, version, uri, sha256} (the `models.json` key of
+    /// the scoring service's `<service>-models` ConfigMap).
+    #[arg(long, value_name = "FILE", env = "MODELOPS_MODELS_FILE")]
+    pub models: PathBuf,
+    /// Where models land, as `<DIR>/<name>/<version>/`.
+    #[arg(long, value_name = "DIR", env = "MODELOPS_MODEL_DIR")]
+    pub model_dir: PathBuf,
+    /// Models downloaded at once.
+    #[arg(long, default_value_t = 4, env = "MODELOPS_FETCH_CONCURRENCY")]
+    pub concurrency: usize,
+    /// Tries per model on transient failures (connection, timeout, 5xx), with doubling backoff.
+    #[arg(long, default_value_t = 5, env = "MODELOPS_FETCH_ATTEMPTS")]
+    pub attempts: u32,
+    /// First delay between tries.
+    #[arg(long, default_value = "2s", value_parser = parse_duration, env = "MODELOPS_FETCH_BACKOFF")]
+    pub backoff: std::time::Duration,
+    /// Largest artifact accepted, in bytes (default 20 GiB).
+    #[arg(long, default_value_t = 20 * 1024 * 1024 * 1024, env = "MODELOPS_MAX_MODEL_BYTES")]
+    pub max_model_bytes: u64,
+    /// Longest silence on a connection before the try fails.
+    #[arg(long, default_value = "60s", value_parser = parse_duration, env = "MODELOPS_FETCH_READ_TIMEOUT")]
+    pub read_timeout: std::time::Duration,
+    /// How often a download logs its progress.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub progress_every: std::time::Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct AwaitServicesArgs {
+    /// Base URL of a scoring service, e.g. http://fraud-scoring-pmml:8080 (repeatable).
+    #[arg(
+        long = "service",
+        value_name = "URL",
+        required = true,
+        env = "MODELOPS_SERVICES",
+        value_delimiter = ','
+    )]
+    pub services: Vec<String>,
+    /// The health path that answers 2xx when a service is ready (Open Inference Protocol).
+    #[arg(long, default_value = "/v2/health/ready", env = "MODELOPS_READY_PATH")]
+    pub ready_path: String,
+    /// Give up after this long (exit 4).
+    #[arg(long, default_value = "10m", value_parser = parse_duration, env = "MODELOPS_TIMEOUT")]
+    pub timeout: std::time::Duration,
+    /// Time between two checks of a service.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub interval: std::time::Duration,
 }
 
 /// `90s`, `10m`, `1h30m`, `500ms`; a bare number is seconds.

@@ -34,6 +34,8 @@ pub enum Error {
     Chart(#[from] crate::chart::ChartError),
     #[error("rendering failed")]
     Render(#[from] crate::render::RenderError),
+    #[error("the model artifacts cannot be fetched")]
+    Artifacts(#[source] crate::diagnostics::Diagnostics),
     #[error("the rendered manifests are invalid")]
     Manifest(#[from] crate::manifest::ManifestError),
     #[error(transparent)]
@@ -47,6 +49,10 @@ pub enum Error {
         #[source]
         source: crate::archive::ArchiveError,
     },
+    #[error("fetch-models failed")]
+    FetchModels(#[from] crate::artifacts::fetch::FetchModelsError),
+    #[error("await-services failed")]
+    AwaitServices(#[from] crate::await_services::AwaitError),
     #[error("{0}")]
     Usage(String),
     #[error("cannot write {path}")]
@@ -67,10 +73,21 @@ impl Error {
             | Error::Chart(_)
             | Error::Render(_)
             | Error::Manifest(_)
+            | Error::Artifacts(_)
             | Error::BuildPlan(_)
             | Error::Input { .. }
             | Error::Usage(_) => ExitStatus::BadInput,
             Error::Cluster(err) => cluster_status(err),
+            // A model that cannot be fetched is the model's (or its store's) fault: "blame the
+            // model", as a failed scoring service; an unreadable model list is bad input.
+            Error::FetchModels(crate::artifacts::fetch::FetchModelsError::ModelList { .. }) => {
+                ExitStatus::BadInput
+            }
+            Error::FetchModels(_) => ExitStatus::ScoringFailed,
+            Error::AwaitServices(crate::await_services::AwaitError::Deadline { .. }) => {
+                ExitStatus::DeadlineExceeded
+            }
+            Error::AwaitServices(_) => ExitStatus::BadInput,
             Error::Output { .. } => ExitStatus::Infrastructure,
         }
     }

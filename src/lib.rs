@@ -6,6 +6,8 @@
 //! → `cluster` (the only module that talks to Kubernetes).
 
 pub mod archive;
+pub mod artifacts;
+pub mod await_services;
 pub mod buildplan;
 pub mod chart;
 pub mod cli;

@@ -687,12 +687,12 @@ async fn task_service_account_runs_install_wait_finally() -> Result<()> {
         let kubeconfig =
             impersonating_kubeconfig(&path, &placement.user(), &placement.namespace, tmp.path())?;
         // The platform's globals in the executor's (the Pipeline's) namespace, which the Role
-        // lets it read: a tools image tag that neither the Task's globals file nor the chart
-        // defaults override.
+        // lets it read: an executor image tag (the init containers' image) that neither the
+        // Task's globals file nor the chart defaults override.
         let platform = json!({
             "apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": "modelops-globals", "namespace": placement.namespace},
-            "data": {"globals.yaml": "images: {tools: {tag: platform-1}}\n"},
+            "data": {"globals.yaml": "images: {executor: {tag: platform-1}}\n"},
         });
         Api::<ConfigMap>::namespaced(client.clone(), &placement.namespace)
             .patch(
@@ -745,7 +745,7 @@ async fn task_service_account_runs_install_wait_finally() -> Result<()> {
             .flat_map(|d| d.spec.and_then(|s| s.template.spec))
             .flat_map(|s| s.init_containers.unwrap_or_default())
             .filter_map(|c| c.image)
-            .filter(|i| i.contains("/container-tools:"))
+            .filter(|i| i.contains("/modelops-executor:"))
             .collect();
         ensure!(
             !tools.is_empty() && tools.iter().all(|i| i.ends_with(":platform-1")),

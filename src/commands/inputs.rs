@@ -114,6 +114,8 @@ pub async fn prepare_keeping<T: Send>(
     // Load the chart first: a broken chart is reported before the IR is even fetched.
     let chart = Chart::load(&chart_path)?;
     let mut preprocessed = preprocess(args, cluster).await?;
+    // Before rendering, so nothing is applied for a model no init container could fetch.
+    crate::artifacts::check::check_values(&preprocessed.values).map_err(Error::Artifacts)?;
     let release = Release {
         name: preprocessed.job_id.clone(),
         namespace: preprocessed.namespace.clone(),

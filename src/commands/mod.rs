@@ -1,7 +1,9 @@
 //! One thin `exec` per subcommand over the library stages.
 
+mod await_services;
 mod build_plan;
 mod diff;
+mod fetch_models;
 mod finally;
 mod inputs;
 mod install;
@@ -30,6 +32,8 @@ pub async fn run(command: Command) -> Result<ExitStatus, Error> {
         Command::BuildPlan(args) => build_plan::exec(args),
         Command::Lint(args) => lint::exec(args).await,
         Command::Diff(args) => diff::exec(args).await,
+        Command::FetchModels(args) => fetch_models::exec(args).await,
+        Command::AwaitServices(args) => await_services::exec(args).await,
     }
 }
 

@@ -156,41 +156,25 @@ spec:
   {{/if}}
   {{#if scoringServices}}
   initContainers:
-    # Holds the flow back until every scoring service it calls answers on /ready; gives up
-    # (and fails the pod) after waitForScoringServices.timeoutSeconds.
+    # Holds the flow back until every scoring service it calls answers ready on its health
+    # endpoint; gives up (and fails the pod) after waitForScoringServices.timeoutSeconds.
+    # The executor binary itself (DESIGN §11): `modelops-executor await-services`.
     - name: wait-for-scoring-services
-      image: {{include "modelops.image" @root.Values.global.images.tools}}
-      imagePullPolicy: {{@root.Values.global.images.tools.pullPolicy}}
+      image: {{include "modelops.image" @root.Values.global.images.executor}}
+      imagePullPolicy: {{@root.Values.global.images.executor.pullPolicy}}
       command:
-        - /bin/sh
-        - -c
-        - |
-          set -u
-          deadline=$(( $(date +%s) + WAIT_TIMEOUT_SECONDS ))
-          for service in $SCORING_SERVICES; do
-            url="http://$service:$SCORING_SERVICE_PORT/ready"
-            echo "wait-for-scoring-services: waiting for $url"
-            attempts=0
-            until curl -fs -o /dev/null --max-time 5 "$url"; do
-              if [ "$(date +%s)" -ge "$deadline" ]; then
-                echo "wait-for-scoring-services: ERROR: scoring service $service is not ready at $url after ${WAIT_TIMEOUT_SECONDS}s; see its pods: kubectl get pods -l app.kubernetes.io/name=$service" >&2
-                exit 1
-              fi
-              attempts=$((attempts + 1))
-              [ $((attempts % 12)) -ne 0 ] || echo "wait-for-scoring-services: still waiting for $url"
-              sleep "$WAIT_INTERVAL_SECONDS"
-            done
-            echo "wait-for-scoring-services: $service is ready"
-          done
-      env:
-        - name: SCORING_SERVICES
-          value: "{{#each scoringServices}}{{this}}{{#unless @last}} {{/unless}}{{/each}}"
-        - name: SCORING_SERVICE_PORT
-          value: {{quote @root.Values.scoringServicePort}}
-        - name: WAIT_TIMEOUT_SECONDS
-          value: {{quote @root.Values.waitForScoringServices.timeoutSeconds}}
-        - name: WAIT_INTERVAL_SECONDS
-          value: {{quote @root.Values.waitForScoringServices.intervalSeconds}}
+        - /usr/local/bin/modelops-executor
+        - await-services
+        {{#each scoringServices}}
+        - --service
+        - http://{{this}}:{{@root.Values.scoringServicePort}}
+        {{/each}}
+        - --ready-path
+        - {{quote @root.Values.waitForScoringServices.readyPath}}
+        - --timeout
+        - {{quote @root.Values.waitForScoringServices.timeoutSeconds}}
+        - --interval
+        - {{quote @root.Values.waitForScoringServices.intervalSeconds}}
       resources:{{nindent 8 (toYaml @root.Values.waitForScoringServices.resources)}}
       securityContext:{{nindent 8 (include "modelops.containerSecurityContext" (dict "os" "linux"))}}
   {{/if}}
