@@ -193,7 +193,29 @@ pub struct InstallArgs {
     #[command(flatten)]
     pub readiness: ReadinessArgs,
     #[command(flatten)]
+    pub retention: RetentionArgs,
+    #[command(flatten)]
     pub run: RunArgs,
+}
+
+/// How long finished job records are kept (install and finally prune them, as `jobs --prune`).
+#[derive(Debug, Args, Clone)]
+pub struct RetentionArgs {
+    /// Remove records of finished (uninstalled) jobs last updated longer ago than this.
+    #[arg(long, default_value = "7d", value_parser = parse_duration, env = "MODELOPS_RECORD_RETENTION")]
+    pub record_retention: std::time::Duration,
+    /// Keep at most this many records of finished jobs per namespace (the newest).
+    #[arg(long, default_value_t = 100, env = "MODELOPS_MAX_FINISHED_RECORDS")]
+    pub max_finished_records: usize,
+}
+
+impl RetentionArgs {
+    pub fn retention(&self) -> crate::cluster::record::Retention {
+        crate::cluster::record::Retention {
+            max_age: self.record_retention,
+            max_count: self.max_finished_records,
+        }
+    }
 }
 
 /// Fail-fast thresholds of the readiness rules (DESIGN §7).
@@ -265,6 +287,8 @@ pub struct FinallyArgs {
     #[arg(long, default_value_t = 16, env = "MODELOPS_CONCURRENCY")]
     pub concurrency: usize,
     #[command(flatten)]
+    pub retention: RetentionArgs,
+    #[command(flatten)]
     pub run: RunArgs,
 }
 
@@ -288,6 +312,11 @@ pub struct JobsArgs {
     /// All namespaces.
     #[arg(short = 'A', long)]
     pub all_namespaces: bool,
+    /// First remove the records of finished jobs past the retention.
+    #[arg(long)]
+    pub prune: bool,
+    #[command(flatten)]
+    pub retention: RetentionArgs,
     #[arg(short, long, value_enum, default_value_t)]
     pub output: OutputFormat,
 }
@@ -385,10 +414,15 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
                 chars.next();
                 1
             }
+            'd' => 86_400_000,
             'h' => 3_600_000,
             'm' => 60_000,
             's' => 1_000,
-            _ => return Err(format!("`{text}` is not a duration (units: ms, s, m, h)")),
+            _ => {
+                return Err(format!(
+                    "`{text}` is not a duration (units: ms, s, m, h, d)"
+                ));
+            }
         };
         total += value * millis;
     }

@@ -1622,3 +1622,91 @@ async fn a_hundred_thousand_object_inventory_is_sharded_and_finally_cleans_up() 
     assert_eq!(shards().await, Vec::<String>::new(), "shards left behind");
     scene.cleanup().await;
 }
+
+/// Records of finished jobs are kept for a bounded time and number: `jobs --prune`, install and
+/// finally of later jobs remove them; a record whose job may still have objects stays; `jobs`
+/// lists newest first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_job_records_are_pruned_and_jobs_lists_newest_first() {
+    use modelops_executor::cluster::record::{JobRecord, Phase};
+    let Some(scene) = Scene::new("record_retention").await else {
+        return;
+    };
+    scene
+        .create_namespace(&scene.namespace, "lifecycle-test")
+        .await;
+    let config_maps: Api<ConfigMap> = Api::namespaced(scene.client.clone(), &scene.namespace);
+    let ago = |hours: i64| {
+        (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(hours))
+            .round(jiff::Unit::Second)
+            .unwrap()
+            .to_string()
+    };
+    let put = |job: &'static str, phase: Phase, hours: i64| {
+        let mut record = JobRecord::new(job, &scene.namespace, "fraud-detection", "batch", "d");
+        record.phase = phase;
+        record.created_at = ago(hours);
+        record.updated_at = ago(hours);
+        let config_maps = config_maps.clone();
+        async move {
+            config_maps
+                .patch(
+                    &record.name(),
+                    &PatchParams::apply("lifecycle-test"),
+                    &Patch::Apply(&record.to_config_map()),
+                )
+                .await
+                .unwrap();
+        }
+    };
+    let exists = |job: &str| {
+        let config_maps = config_maps.clone();
+        let name = format!("modelops-job-{job}");
+        async move { config_maps.get_opt(&name).await.unwrap().is_some() }
+    };
+    put("old-1", Phase::Uninstalled, 240).await;
+    put("old-but-installed", Phase::Succeeded, 250).await;
+    put("recent-1", Phase::Uninstalled, 1).await;
+    put("recent-2", Phase::Uninstalled, 2).await;
+    put("recent-3", Phase::Uninstalled, 3).await;
+
+    let jobs = scene.run(&[
+        "jobs",
+        "--namespace",
+        &scene.namespace,
+        "--prune",
+        "--max-finished-records",
+        "2",
+        "-o",
+        "json",
+    ]);
+    assert!(jobs.status.success(), "{}", stderr(&jobs));
+    let listed: serde_json::Value = serde_json::from_slice(&jobs.stdout).unwrap();
+    let ids: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["jobId"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["recent-1", "recent-2", "old-but-installed"]);
+
+    // install and finally of a later job prune with the defaults (7 days, 100 records).
+    put("old-2", Phase::Uninstalled, 200).await;
+    let install = scene.run(&scene.install_args("examples/batch-fraud", &[]));
+    assert!(install.status.success(), "{}", stderr(&install));
+    assert!(
+        !exists("old-2").await,
+        "install did not prune the old record"
+    );
+    assert!(exists("recent-2").await && exists("old-but-installed").await);
+    put("old-3", Phase::Uninstalled, 200).await;
+    let finally = scene.run(&[&["finally"][..], &scene.job_ref()].concat());
+    assert!(finally.status.success(), "{}", stderr(&finally));
+    assert!(
+        !exists("old-3").await,
+        "finally did not prune the old record"
+    );
+    assert_eq!(scene.record().await.unwrap()["phase"], "Uninstalled");
+    assert!(exists("recent-1").await && exists("old-but-installed").await);
+    scene.cleanup().await;
+}

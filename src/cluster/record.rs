@@ -668,11 +668,31 @@ pub async fn delete_orphan_shards(
     delete_shards(&api, &orphans).await
 }
 
-/// Every job record in a namespace, or in all namespaces.
+/// Every job record in a namespace, or in all namespaces, newest first.
 pub async fn list(
     cluster: &Cluster,
     namespace: Option<&str>,
 ) -> Result<Vec<JobRecord>, ClusterError> {
+    let mut records: Vec<JobRecord> = Vec::new();
+    for config_map in list_config_maps(cluster, namespace).await? {
+        if let Ok(record) = JobRecord::from_config_map(&config_map) {
+            records.push(with_shards(cluster, record).await?);
+        }
+    }
+    newest_first(&mut records);
+    Ok(records)
+}
+
+fn newest_first(records: &mut [JobRecord]) {
+    records.sort_by(|a, b| {
+        (&b.created_at, &a.namespace, &a.job_id).cmp(&(&a.created_at, &b.namespace, &b.job_id))
+    });
+}
+
+async fn list_config_maps(
+    cluster: &Cluster,
+    namespace: Option<&str>,
+) -> Result<Vec<ConfigMap>, ClusterError> {
     let api: Api<ConfigMap> = match namespace {
         Some(namespace) => Api::namespaced(cluster.client.clone(), namespace),
         None => Api::all(cluster.client.clone()),
@@ -683,23 +703,165 @@ pub async fn list(
     let list = with_retry("list job records", || api.list(&params))
         .await
         .map_err(|e| ClusterError::api("list job records", e))?;
-    let mut records: Vec<JobRecord> = Vec::new();
-    for record in list
-        .items
-        .iter()
-        .filter_map(|cm| JobRecord::from_config_map(cm).ok())
-    {
-        records.push(with_shards(cluster, record).await?);
+    Ok(list.items)
+}
+
+/// How long, and how many, finished job records a namespace keeps (DESIGN §7).
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    pub max_age: std::time::Duration,
+    pub max_count: usize,
+}
+
+/// The records to remove: finished ones (`Uninstalled`: nothing of the job is left, so the
+/// record is only history) last updated more than `max_age` before `now`, and, per namespace,
+/// those beyond the `max_count` most recently updated. A record of a job that may still have
+/// objects (any other phase) is never removed: finally needs its inventory. A timestamp that
+/// cannot be read counts as new.
+pub fn to_prune<'a>(
+    records: &'a [JobRecord],
+    retention: &Retention,
+    now: jiff::Timestamp,
+) -> Vec<&'a JobRecord> {
+    let updated = |r: &JobRecord| r.updated_at.parse::<jiff::Timestamp>().ok();
+    let mut finished: BTreeMap<&str, Vec<&JobRecord>> = BTreeMap::new();
+    for record in records.iter().filter(|r| r.phase == Phase::Uninstalled) {
+        finished.entry(&record.namespace).or_default().push(record);
     }
-    records.sort_by(|a, b| {
-        (&a.namespace, &a.created_at, &a.job_id).cmp(&(&b.namespace, &b.created_at, &b.job_id))
-    });
-    Ok(records)
+    let max_age =
+        jiff::SignedDuration::try_from(retention.max_age).unwrap_or(jiff::SignedDuration::MAX);
+    let mut doomed = Vec::new();
+    for (_, mut records) in finished {
+        // Newest first; unreadable timestamps before all (they are kept).
+        records.sort_by_key(|r| std::cmp::Reverse(updated(r).map_or((1, None), |t| (0, Some(t)))));
+        for (i, record) in records.into_iter().enumerate() {
+            let too_old = updated(record).is_some_and(|t| now.duration_since(t) > max_age);
+            let too_many = i >= retention.max_count && updated(record).is_some();
+            if too_old || too_many {
+                doomed.push(record);
+            }
+        }
+    }
+    doomed
+}
+
+/// Removes the job records that [`to_prune`] selects, in one namespace or all; returns how many.
+/// Each delete is conditional on the record's resourceVersion, so a record rewritten meanwhile
+/// (its job id installed again) stays.
+pub async fn prune(
+    cluster: &Cluster,
+    namespace: Option<&str>,
+    retention: &Retention,
+) -> Result<usize, ClusterError> {
+    let config_maps = list_config_maps(cluster, namespace).await?;
+    let mut versions = BTreeMap::new();
+    let mut records = Vec::new();
+    for config_map in &config_maps {
+        if let Ok(record) = JobRecord::from_config_map(config_map) {
+            versions.insert(
+                (record.namespace.clone(), record.job_id.clone()),
+                config_map.metadata.resource_version.clone(),
+            );
+            records.push(record);
+        }
+    }
+    let doomed = to_prune(&records, retention, jiff::Timestamp::now());
+    let mut removed = 0;
+    for record in doomed {
+        let name = record.name();
+        let params = kube::api::DeleteParams {
+            preconditions: Some(kube::api::Preconditions {
+                resource_version: versions[&(record.namespace.clone(), record.job_id.clone())]
+                    .clone(),
+                uid: None,
+            }),
+            ..kube::api::DeleteParams::default()
+        };
+        let api = api(cluster, &record.namespace);
+        match with_retry(&format!("delete job record {name}"), || {
+            api.delete(&name, &params)
+        })
+        .await
+        {
+            Ok(_) => {
+                removed += 1;
+                tracing::info!(record = %name, namespace = %record.namespace, updated = %record.updated_at, "finished job record pruned");
+            }
+            // Gone already, or rewritten since it was listed.
+            Err(kube::Error::Api(status)) if status.code == 404 || status.code == 409 => {}
+            Err(err) => {
+                return Err(ClusterError::api(
+                    format!("delete job record configmap/{name}"),
+                    err,
+                ));
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// [`prune`] as a side task of install and finally: a failure is logged, never the task's.
+pub async fn prune_quietly(cluster: &Cluster, namespace: &str, retention: &Retention) {
+    if let Err(err) = prune(cluster, Some(namespace), retention).await {
+        tracing::warn!(%namespace, error = %super::apply::one_line(&err), "could not prune finished job records");
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn finished(namespace: &str, job: &str, phase: Phase, updated: &str) -> JobRecord {
+        let mut record = JobRecord::new(job, namespace, "p", "batch", "d");
+        record.phase = phase;
+        record.created_at = updated.to_string();
+        record.updated_at = updated.to_string();
+        record
+    }
+
+    #[test]
+    fn finished_records_are_pruned_by_age_and_count_per_namespace() {
+        let now: jiff::Timestamp = "2026-11-30T12:00:00Z".parse().unwrap();
+        let records = [
+            finished("a", "old", Phase::Uninstalled, "2026-11-20T12:00:00Z"),
+            finished(
+                "a",
+                "old-but-installed",
+                Phase::Succeeded,
+                "2026-11-01T12:00:00Z",
+            ),
+            finished("a", "new-1", Phase::Uninstalled, "2026-11-30T11:00:00Z"),
+            finished("a", "new-2", Phase::Uninstalled, "2026-11-30T10:00:00Z"),
+            finished("a", "new-3", Phase::Uninstalled, "2026-11-30T09:00:00Z"),
+            finished("a", "unreadable", Phase::Uninstalled, "yesterday"),
+            finished("b", "b-1", Phase::Uninstalled, "2026-11-29T12:00:00Z"),
+            finished("b", "b-2", Phase::Uninstalled, "2026-11-28T12:00:00Z"),
+        ];
+        let retention = Retention {
+            max_age: std::time::Duration::from_secs(7 * 86_400),
+            max_count: 3,
+        };
+        let mut pruned: Vec<&str> = to_prune(&records, &retention, now)
+            .iter()
+            .map(|r| r.job_id.as_str())
+            .collect();
+        pruned.sort();
+        // "a" keeps the unreadable one and the two newest (3); "new-3" is one too many, "old" too
+        // old; the installed job's record stays whatever its age; "b" is within both limits.
+        assert_eq!(pruned, ["new-3", "old"]);
+    }
+
+    #[test]
+    fn jobs_are_listed_newest_first() {
+        let mut records = vec![
+            finished("a", "first", Phase::Uninstalled, "2026-11-30T09:00:00Z"),
+            finished("b", "third", Phase::Running, "2026-11-30T11:00:00Z"),
+            finished("a", "second", Phase::Installed, "2026-11-30T10:00:00Z"),
+        ];
+        newest_first(&mut records);
+        let order: Vec<&str> = records.iter().map(|r| r.job_id.as_str()).collect();
+        assert_eq!(order, ["third", "second", "first"]);
+    }
 
     #[test]
     fn round_trips_through_a_config_map() {

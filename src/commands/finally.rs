@@ -20,6 +20,12 @@ async fn run(args: &FinallyArgs) -> Result<ExitStatus, Error> {
     };
     let deleted =
         delete::uninstall(&cluster, &args.job.namespace, &args.job.job_id, &options).await?;
+    crate::cluster::record::prune_quietly(
+        &cluster,
+        &args.job.namespace,
+        &args.retention.retention(),
+    )
+    .await;
     super::write_result(results, tekton::JOB_ID, &args.job.job_id)?;
     super::write_result(results, tekton::PHASE, "Uninstalled")?;
     super::write_result(results, tekton::ERROR, "")?;

@@ -45,6 +45,9 @@ async fn run(args: &InstallArgs) -> Result<ExitStatus, Error> {
         wait::shutdown_signal(),
     )
     .await?;
+    if !options.dry_run {
+        cluster::record::prune_quietly(&cluster, &job.namespace, &args.retention.retention()).await;
+    }
     super::write_result(results, tekton::PHASE, &record.phase.to_string())?;
     super::write_result(results, tekton::ENDPOINTS, &record.endpoints.join("\n"))?;
     super::write_result(results, tekton::ERROR, "")?;

@@ -48,6 +48,11 @@ pub async fn exec_jobs(args: JobsArgs) -> Result<ExitStatus, Error> {
         (Some(namespace), false) => Some(namespace.clone()),
         (None, false) => Some(cluster.client.default_namespace().to_string()),
     };
+    if args.prune {
+        let removed =
+            record::prune(&cluster, namespace.as_deref(), &args.retention.retention()).await?;
+        tracing::info!(removed, "finished job records pruned");
+    }
     let records = record::list(&cluster, namespace.as_deref()).await?;
     match args.output {
         OutputFormat::Table => {
