@@ -57,6 +57,20 @@ pub enum Error {
     },
 }
 
+fn is_path_problem(kind: std::io::ErrorKind) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(
+        kind,
+        K::PermissionDenied
+            | K::NotADirectory
+            | K::IsADirectory
+            | K::AlreadyExists
+            | K::ReadOnlyFilesystem
+            | K::InvalidFilename
+            | K::NotFound
+    )
+}
+
 impl Error {
     pub fn exit_status(&self) -> ExitStatus {
         match self {
@@ -71,6 +85,9 @@ impl Error {
             | Error::Input { .. }
             | Error::Usage(_) => ExitStatus::BadInput,
             Error::Cluster(err) => cluster_status(err),
+            // A path that cannot be a file (a directory in the way, no permission) is the
+            // caller's input; a full disk or a closed pipe is not.
+            Error::Output { source, .. } if is_path_problem(source.kind()) => ExitStatus::BadInput,
             Error::Output { .. } => ExitStatus::Infrastructure,
         }
     }
