@@ -63,6 +63,20 @@ pub enum Error {
     },
 }
 
+fn is_path_problem(kind: std::io::ErrorKind) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(
+        kind,
+        K::PermissionDenied
+            | K::NotADirectory
+            | K::IsADirectory
+            | K::AlreadyExists
+            | K::ReadOnlyFilesystem
+            | K::InvalidFilename
+            | K::NotFound
+    )
+}
+
 impl Error {
     pub fn exit_status(&self) -> ExitStatus {
         match self {
@@ -88,6 +102,9 @@ impl Error {
                 ExitStatus::DeadlineExceeded
             }
             Error::AwaitServices(_) => ExitStatus::BadInput,
+            // A path that cannot be a file (a directory in the way, no permission) is the
+            // caller's input; a full disk or a closed pipe is not.
+            Error::Output { source, .. } if is_path_problem(source.kind()) => ExitStatus::BadInput,
             Error::Output { .. } => ExitStatus::Infrastructure,
         }
     }

@@ -617,8 +617,7 @@ fn an_outage_beyond_the_budget_fails_with_exit_3(scene: &Scene) {
         install.stderr
     );
 
-    let text = &install.stderr;
-    let error = &text[text.find("\nerror: ").expect("an error message") + 1..];
+    let error = &common::final_error_text(&install.stderr);
     // Install's first two reads run together; the one given up on first is reported.
     let expected = match first["what"].as_str().unwrap() {
         "list data channels" => "error: list data channel ConfigMaps",

@@ -490,3 +490,16 @@ fn the_final_error_is_json_with_json_logs_and_never_coloured() {
     assert!(output.status.success());
     assert!(!stderr(&output).contains('\u{1b}'), "{}", stderr(&output));
 }
+
+#[test]
+fn an_output_dir_that_cannot_be_a_directory_is_exit_2_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("out");
+    std::fs::write(&blocker, "a file where the directory should be").unwrap();
+    let out = blocker.display().to_string();
+    let output = render_example(&["--output-dir", &out]);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(err.contains("cannot write"), "{err}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}

@@ -582,8 +582,7 @@ async fn persistent_throttling_fails_with_exit_3_after_the_retry_budget() {
             (3.0..=8.0).contains(&seconds) && elapsed < Duration::from_secs(20),
             "{gave_up} {elapsed:?}"
         );
-        let text = stderr(&install);
-        let error = &text[text.find("error: ").expect("an error message")..];
+        let error = &common::final_error_text(&stderr(&install));
         // Install's first two reads run together; the one given up on first is reported.
         let expected = match gave_up["what"].as_str().unwrap() {
             "list data channels" => "error: list data channel ConfigMaps",

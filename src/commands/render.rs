@@ -49,15 +49,22 @@ fn write_per_template(dir: &Path, objects: &[Built<String>]) -> Result<(), Error
     }
     for (template, objects) in by_template {
         let path = dir.join(template);
+        // Written aside and renamed into place: a failed write (a full disk) leaves no
+        // truncated manifest behind.
+        let aside = path.with_extension("yaml.partial");
         let write = || -> std::io::Result<()> {
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)?;
             }
-            std::fs::write(&path, objects.concat())
+            std::fs::write(&aside, objects.concat())?;
+            std::fs::rename(&aside, &path)
         };
-        write().map_err(|source| Error::Output {
-            path: path.display().to_string(),
-            source,
+        write().map_err(|source| {
+            let _ = std::fs::remove_file(&aside);
+            Error::Output {
+                path: path.display().to_string(),
+                source,
+            }
         })?;
         tracing::info!(file = %path.display(), objects = objects.len(), "wrote");
     }

@@ -358,7 +358,7 @@ async fn download(url: &str, limits: &Limits, http: &HttpOptions) -> Result<Vec<
     let mut attempt = 1;
     loop {
         tracing::debug!(url = %shown, attempt, "downloading the IR");
-        let failure = match try_download(&client, url, limits.max_total_bytes).await {
+        let failure = match try_download(&client, url, &shown, limits.max_total_bytes).await {
             Ok(bytes) => return Ok(bytes),
             Err(failure) => failure,
         };
@@ -366,7 +366,16 @@ async fn download(url: &str, limits: &Limits, http: &HttpOptions) -> Result<Vec<
             return Err(failure.into_error(shown, attempt, limits.max_total_bytes));
         }
         let delay = match failure.retry_after() {
-            Some(after) => after.min(http.max_retry_after),
+            Some(after) if after > http.max_retry_after => {
+                tracing::warn!(
+                    url = %shown,
+                    retry_after_s = after.as_secs(),
+                    capped_to_s = http.max_retry_after.as_secs(),
+                    "the server asked to wait longer than the executor waits; retrying sooner"
+                );
+                http.max_retry_after
+            }
+            Some(after) => after,
             None => backoff(http, attempt),
         };
         tracing::warn!(
@@ -451,9 +460,42 @@ impl fmt::Display for Failure {
     }
 }
 
-async fn try_download(client: &reqwest::Client, url: &str, limit: u64) -> Result<Vec<u8>, Failure> {
+/// How often a download that has not finished says so.
+const PROGRESS_EVERY: Duration = Duration::from_secs(15);
+
+/// Awaits `step`, logging every [`PROGRESS_EVERY`] that the server is still being waited for
+/// (a stalled server otherwise looks like a hung task for minutes).
+async fn with_progress<T>(
+    step: impl std::future::Future<Output = T>,
+    shown: &str,
+    received: usize,
+) -> T {
+    let started = tokio::time::Instant::now();
+    let mut ticker = tokio::time::interval_at(started + PROGRESS_EVERY, PROGRESS_EVERY);
+    tokio::pin!(step);
+    loop {
+        tokio::select! {
+            done = &mut step => return done,
+            _ = ticker.tick() => tracing::info!(
+                url = %shown,
+                waited_s = started.elapsed().as_secs(),
+                received_bytes = received,
+                "still waiting for the IR server"
+            ),
+        }
+    }
+}
+
+async fn try_download(
+    client: &reqwest::Client,
+    url: &str,
+    shown: &str,
+    limit: u64,
+) -> Result<Vec<u8>, Failure> {
     let transport = |e: reqwest::Error| Failure::Transport(e.without_url());
-    let mut response = client.get(url).send().await.map_err(transport)?;
+    let mut response = with_progress(client.get(url).send(), shown, 0)
+        .await
+        .map_err(transport)?;
     let status = response.status();
     if !status.is_success() {
         return Err(Failure::Status {
@@ -470,7 +512,10 @@ async fn try_download(client: &reqwest::Client, url: &str, limit: u64) -> Result
     let capacity = announced.unwrap_or(0).min(limit);
     let mut body = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
     // Streamed chunk by chunk so that a body without Content-Length stops at the limit.
-    while let Some(chunk) = response.chunk().await.map_err(transport)? {
+    while let Some(chunk) = with_progress(response.chunk(), shown, body.len())
+        .await
+        .map_err(transport)?
+    {
         if (body.len() + chunk.len()) as u64 > limit {
             return Err(Failure::TooLarge { size: announced });
         }

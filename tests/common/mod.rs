@@ -68,3 +68,16 @@ pub const INSTALL_BATCH_EXAMPLE: [&str; 7] = [
     "--globals",
     "examples/globals.yaml",
 ];
+
+/// The final error of a `--log-format json` run (its last stderr line), as the text chain
+/// `error: …` / `  caused by: …` that a text run prints.
+#[allow(dead_code)]
+pub fn final_error_text(stderr: &str) -> String {
+    let last: serde_json::Value = serde_json::from_str(stderr.lines().last().unwrap_or_default())
+        .expect("the final error is a JSON line");
+    let mut error = format!("error: {}", last["message"].as_str().unwrap());
+    for cause in last["causes"].as_array().unwrap() {
+        error.push_str(&format!("\n  caused by: {}", cause.as_str().unwrap()));
+    }
+    error
+}
