@@ -520,14 +520,12 @@ impl Source {
         };
         let store: Arc<dyn object_store::ObjectStore> = match uri.store {
             Store::S3 => {
-                let mut builder = object_store::aws::AmazonS3Builder::new()
-                    .with_client_options(client)
-                    .with_retry(retry);
-                for (key, value) in env_with_prefix("AWS_") {
-                    if let Ok(key) = key.parse() {
-                        builder = builder.with_config(key, value);
-                    }
-                }
+                use object_store::aws::{AmazonS3Builder as B, AmazonS3ConfigKey as K};
+                let builder = with_env(
+                    B::new().with_client_options(client).with_retry(retry),
+                    "AWS_",
+                    |b: B, k: K, v| b.with_config(k, v),
+                );
                 Arc::new(
                     builder
                         .with_bucket_name(&uri.bucket)
@@ -536,14 +534,12 @@ impl Source {
                 )
             }
             Store::Gcs => {
-                let mut builder = object_store::gcp::GoogleCloudStorageBuilder::new()
-                    .with_client_options(client)
-                    .with_retry(retry);
-                for (key, value) in env_with_prefix("GOOGLE_") {
-                    if let Ok(key) = key.parse() {
-                        builder = builder.with_config(key, value);
-                    }
-                }
+                use object_store::gcp::{GoogleCloudStorageBuilder as B, GoogleConfigKey as K};
+                let builder = with_env(
+                    B::new().with_client_options(client).with_retry(retry),
+                    "GOOGLE_",
+                    |b: B, k: K, v| b.with_config(k, v),
+                );
                 Arc::new(
                     builder
                         .with_bucket_name(&uri.bucket)
@@ -552,14 +548,12 @@ impl Source {
                 )
             }
             Store::Azure => {
-                let mut builder = object_store::azure::MicrosoftAzureBuilder::new()
-                    .with_client_options(client)
-                    .with_retry(retry);
-                for (key, value) in env_with_prefix("AZURE_") {
-                    if let Ok(key) = key.parse() {
-                        builder = builder.with_config(key, value);
-                    }
-                }
+                use object_store::azure::{AzureConfigKey as K, MicrosoftAzureBuilder as B};
+                let mut builder = with_env(
+                    B::new().with_client_options(client).with_retry(retry),
+                    "AZURE_",
+                    |b: B, k: K, v| b.with_config(k, v),
+                );
                 if let Some(account) = &uri.account {
                     builder = builder.with_account(account);
                 }
@@ -704,13 +698,22 @@ fn client_options(uri: &ArtifactUri, options: &Options) -> object_store::ClientO
         .with_read_timeout(options.read_timeout)
 }
 
-/// `(lowercase key, value)` of every environment variable starting with `prefix`, the way
-/// object_store's `from_env` reads them.
-fn env_with_prefix(prefix: &str) -> Vec<(String, String)> {
+/// Applies to `builder` every environment variable starting with `prefix` that names one of its
+/// settings, the way object_store's `from_env` reads them (lowercased key); unknown ones are
+/// ignored, as there.
+fn with_env<B, K: std::str::FromStr>(
+    builder: B,
+    prefix: &str,
+    apply: impl Fn(B, K, String) -> B,
+) -> B {
     std::env::vars()
         .filter(|(key, _)| key.starts_with(prefix))
-        .map(|(key, value)| (key.to_ascii_lowercase(), value))
-        .collect()
+        .fold(builder, |builder, (key, value)| {
+            match key.to_ascii_lowercase().parse() {
+                Ok(key) => apply(builder, key, value),
+                Err(_) => builder,
+            }
+        })
 }
 
 fn error_chain(err: &dyn std::error::Error) -> String {

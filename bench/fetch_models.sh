@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# fetch-models benchmark (issue 15): download of one SIZE_MIB object from the local S3-compatible
+# store (moto, scripts/artifact-stores.sh) by `fetch-models` versus `curl` of the same object, in
+# the same run (curl signs the GET itself with --aws-sigv4: moto with IAM authentication on answers
+# presigned URLs with 500, and the signature is the same work either way); median of RUNS runs each, alternating. Prints the throughput
+# ratio (curl time / fetch-models time; >= 0.8 is the target) and fetch-models' peak RSS.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SIZE_MIB=${SIZE_MIB:-300}
+RUNS=${RUNS:-3}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/modelops-executor/target}
+# BIN: a binary to measure (e.g. the static musl one scripts/static-build.sh prints); default: a
+# release build of this tree.
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --quiet
+  BIN="$CARGO_TARGET_DIR/release/modelops-executor"
+fi
+eval "$(scripts/artifact-stores.sh s3)"
+PY="$(dirname "$(ls -d "${MODELOPS_ARTIFACT_STORES_CACHE:-$HOME/.cache/modelops-artifact-stores}"/venv-moto-*/bin/python | head -1)")/python"
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+KEY="bench/$SIZE_MIB-$RANDOM.bin"
+
+# Upload random bytes (nothing compresses) with boto3 from the store's venv.
+"$PY" - "$KEY" "$SIZE_MIB" <<'PYEOF'
+import os, sys, boto3
+key, size = sys.argv[1], int(sys.argv[2]) * 1024 * 1024
+s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name=os.environ["AWS_REGION"])
+s3.put_object(Bucket=os.environ["MODELOPS_TEST_BUCKET"], Key=key, Body=os.urandom(size))
+PYEOF
+URL="$AWS_ENDPOINT_URL/$MODELOPS_TEST_BUCKET/$KEY"
+printf '[{"name":"bench","version":"1","uri":"s3://%s/%s"}]' "$MODELOPS_TEST_BUCKET" "$KEY" >"$WORK/models.json"
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+: >"$WORK/fetch.txt"; : >"$WORK/curl.txt"
+for run in $(seq 1 "$RUNS"); do
+  rm -rf "$WORK/models" "$WORK/curl.bin"
+  # %e elapsed seconds, %M peak RSS in KiB
+  /usr/bin/time -f "%e %M" -o "$WORK/t" "$BIN" -q fetch-models --models "$WORK/models.json" --model-dir "$WORK/models"
+  cat "$WORK/t" >>"$WORK/fetch.txt"
+  /usr/bin/time -f "%e %M" -o "$WORK/t" curl -fsS -o "$WORK/curl.bin" \
+    --aws-sigv4 "aws:amz:$AWS_REGION:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+    -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "$URL"
+  cat "$WORK/t" >>"$WORK/curl.txt"
+  echo "run $run: fetch-models $(cat "$WORK/fetch.txt" | tail -1 | cut -d' ' -f1) s, curl $(tail -1 "$WORK/curl.txt" | cut -d' ' -f1) s" >&2
+done
+cmp "$WORK/curl.bin" "$WORK/models/bench/1/$(basename "$KEY")"
+fetch_s=$(cut -d' ' -f1 "$WORK/fetch.txt" | median)
+curl_s=$(cut -d' ' -f1 "$WORK/curl.txt" | median)
+fetch_rss=$(cut -d' ' -f2 "$WORK/fetch.txt" | sort -n | tail -1)
+curl_rss=$(cut -d' ' -f2 "$WORK/curl.txt" | sort -n | tail -1)
+python3 - "$SIZE_MIB" "$fetch_s" "$curl_s" "$fetch_rss" "$curl_rss" <<'PYEOF'
+import sys
+size, fetch, curl, frss, crss = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+print(f"object: {size} MiB from moto (S3), median of runs")
+print(f"fetch-models: {fetch:.2f} s ({size / fetch:.0f} MiB/s), peak RSS {frss / 1024:.1f} MiB")
+print(f"curl:         {curl:.2f} s ({size / curl:.0f} MiB/s), peak RSS {crss / 1024:.1f} MiB")
+print(f"throughput ratio fetch-models/curl: {curl / fetch:.2f} (target >= 0.8)")
+PYEOF
