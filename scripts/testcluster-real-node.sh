@@ -524,6 +524,7 @@ node_down() {
   # libcni's result cache (fixed at /var/lib/cni; entries go with each pod's network teardown, so
   # only a crash leaves any): ours are named after our networks.
   rm -f /var/lib/cni/results/modelops-real-* /var/lib/cni/results/cni-loopback-* 2>/dev/null || true
+  rmdir /var/lib/cni/results /var/lib/cni 2>/dev/null || true
   # Shim sockets live under /run/containerd/s whatever the config says; empty once the shims are gone.
   rmdir /run/containerd/s /run/containerd 2>/dev/null || true
   rm -rf "$N"
