@@ -17,8 +17,11 @@ MODELS=${MODELS:-20}
 CONCURRENCY=${CONCURRENCY:-16}
 TIMEOUT=${TIMEOUT:-30m}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/modelops-executor/target}
-cargo build --release --locked --quiet
-BIN="$CARGO_TARGET_DIR/release/modelops-executor"
+# BIN=path: measure that binary instead of building the release one (a commit rebuilds it).
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --locked --quiet
+  BIN="$CARGO_TARGET_DIR/release/modelops-executor"
+fi
 FLOOR_DIR=${FLOOR_DIR:-$HOME/.cache/modelops-bench/applyfloor}
 mkdir -p "$FLOOR_DIR"
 # The flags of scripts/testcluster.sh, so the client-go packages it compiled are reused.
