@@ -194,6 +194,7 @@ async fn apply_waves(
             deadline: remaining,
             policy: options.policy,
             until: Until::AllReady,
+            with_flows: false,
         };
         if wave == Wave::Definitions {
             wait_crds(cluster, &awaited, remaining, &mut cancel).await?;

@@ -1,7 +1,8 @@
 //! The job record (DESIGN §6): a small ConfigMap `modelops-job-<id>` in the target namespace,
 //! written before the first object is applied. It carries the phase, the current pipeline task
-//! and an inventory of what the job created, but never manifests, so it stays far below the 1 MiB
-//! object limit that Helm's release secrets run into.
+//! and an inventory of what the job created, but never manifests. A large inventory goes to
+//! gzip-compressed shard ConfigMaps the record names, so no job runs into the 1 MiB object limit
+//! that Helm's release secrets hit (docs/design-choices.md, "Inventories of any size").
 //!
 //! The record is labelled `modelops.io/job-record`, not `modelops.io/job-id`: the final sweep by
 //! job label must not delete it, so `status` can still report `Uninstalled` afterwards.

@@ -132,6 +132,10 @@ pub struct WaitOptions {
     pub deadline: Option<Duration>,
     pub policy: Policy,
     pub until: Until,
+    /// Whether scoring flows and their pods are watched too. Install's wait for the scoring
+    /// services between waves leaves them out: on a re-install of a large job, listing every
+    /// flow's pod only to ignore it cost seconds (1,000 flows: 8 s).
+    pub with_flows: bool,
 }
 
 /// Watches the targets (and the job's pods) until the condition of `options.until` holds.
@@ -141,10 +145,17 @@ pub async fn wait_for(
     options: &WaitOptions,
     cancel: impl std::future::Future<Output = Signal>,
 ) -> Result<(), ClusterError> {
-    let selector = format!(
+    let mut selector = format!(
         "{LABEL_JOB_ID}={}",
         crate::names::label_value(&options.job_id)
     );
+    if !options.with_flows {
+        selector.push_str(&format!(
+            ",{}!={}",
+            crate::preprocess::LABEL_COMPONENT,
+            crate::manifest::SCORING_FLOW
+        ));
+    }
     let mut kinds: Vec<(String, String)> = targets
         .iter()
         .map(|t| (t.api_version.clone(), t.kind.clone()))

@@ -56,6 +56,7 @@ async fn run(args: &WaitArgs) -> Result<ExitStatus, Error> {
         deadline: args.run.timeout,
         policy: args.readiness.policy(),
         until,
+        with_flows: true,
     };
     let outcome = wait::wait_for(&cluster, &targets, &options, wait::shutdown_signal()).await;
 
