@@ -50,7 +50,7 @@ fn real_node_state(test: &str, kubeconfig: &str) -> Option<PathBuf> {
     if ci && !opted_out {
         panic!(
             "{test}: the cluster of {kubeconfig} has no real node, but CI is set: start it with \
-             scripts/testcluster.sh up (MODELOPS_TESTCLUSTER_REAL_NODE=1, the default)"
+             MODELOPS_TESTCLUSTER_REAL_NODE=1 scripts/testcluster.sh up"
         );
     }
     use std::io::Write as _;
