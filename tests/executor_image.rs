@@ -147,10 +147,11 @@ fn executor_image_spec_matches_the_dockerfile_final_stage() {
     let mut out_paths = Vec::new();
     for (keyword, args) in builder {
         for word in args.split_whitespace() {
-            if let Some(path) = word.strip_prefix("/out/") {
-                if !path.is_empty() && (keyword == "RUN" || keyword == "COPY") {
-                    out_paths.push(format!("/{path}"));
-                }
+            if let Some(path) = word.strip_prefix("/out/")
+                && !path.is_empty()
+                && (keyword == "RUN" || keyword == "COPY")
+            {
+                out_paths.push(format!("/{path}"));
             }
         }
     }
