@@ -100,10 +100,14 @@ fn value_flag_errors_name_the_flag_and_file_and_exit_2() {
     );
     let output = batch_example("render", &["--set-json", "a={oops}"]);
     assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
     assert!(
-        text(&output.stderr).contains("--set-json `a={oops}`: `a`: invalid JSON"),
-        "{}",
-        text(&output.stderr)
+        stderr.contains("--set-json `a`: `a`: invalid JSON"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("oops"),
+        "a value may be a secret: {stderr}"
     );
     assert!(output.stdout.is_empty());
 }
