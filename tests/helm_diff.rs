@@ -45,6 +45,17 @@ async fn diff_shows_created_unchanged_changed_and_pruned_and_writes_nothing() {
     let suffix = common::unique_suffix();
     let namespace = format!("diff-{suffix}");
     let job = format!("diff-{suffix}");
+    // Object names include the job (DESIGN §5).
+    let flow_config = format!(
+        "configmap/{}-config: created\n+ apiVersion: v1\n",
+        modelops_executor::preprocess::scoring_flow_name(
+            "fraud-detection",
+            "score-merchants",
+            &job
+        )
+    );
+    let pmml = modelops_executor::preprocess::service_name("fraud-detection", "pmml", &job);
+    let python = modelops_executor::preprocess::service_name("fraud-detection", "python", &job);
     let inputs = [
         "--ir",
         "examples/batch-fraud",
@@ -76,12 +87,7 @@ async fn diff_shows_created_unchanged_changed_and_pruned_and_writes_nothing() {
         "{stdout}{}",
         text(&before.stderr)
     );
-    assert!(
-        stdout.contains(
-            "configmap/fraud-detection-score-merchants-config: created\n+ apiVersion: v1\n"
-        ),
-        "{stdout}"
-    );
+    assert!(stdout.contains(&flow_config), "{stdout}");
     assert!(
         stdout.contains(" 0 changed, 0 replaced, 0 pruned, 0 unchanged"),
         "{stdout}"
@@ -137,17 +143,16 @@ async fn diff_shows_created_unchanged_changed_and_pruned_and_writes_nothing() {
         text(&changed.stderr)
     );
     assert!(
-        stdout.contains("horizontalpodautoscaler/scoringservice-fraud-detection-scoring-pmml: changed\n--- live\n+++ rendered\n@@ "),
+        stdout.contains(&format!(
+            "horizontalpodautoscaler/scoringservice-{pmml}: changed\n--- live\n+++ rendered\n@@ "
+        )),
         "{stdout}"
     );
     assert!(
         stdout.contains("-  maxReplicas: 2\n+  maxReplicas: 5\n"),
         "{stdout}"
     );
-    assert!(
-        stdout.contains("fraud-detection-scoring-python: pruned"),
-        "{stdout}"
-    );
+    assert!(stdout.contains(&format!("{python}: pruned")), "{stdout}");
     assert!(!stdout.contains("managedFields"), "{stdout}");
 
     // Nothing was written: the record and the HPA are as install left them.
