@@ -47,3 +47,7 @@ wait "$build_pid"
 MODELOPS_TEST_KUBECONFIG="$(scripts/testcluster.sh kubeconfig)"
 export MODELOPS_TEST_KUBECONFIG
 cargo test --all-targets --locked "$@"
+# The real node's tests are #[ignore]d (reported as such) unless the cluster has the real node.
+if [ "$MODELOPS_TESTCLUSTER_REAL_NODE" = 1 ]; then
+  cargo test --locked --test real_node -- --ignored
+fi
