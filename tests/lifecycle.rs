@@ -187,7 +187,8 @@ impl Scene {
         out
     }
 
-    /// The resourceVersion of every object install wrote or could have written, by `kind/name`:
+    /// What install may have written to every object it wrote or could have written, by `kind/name`
+    /// (`written_state`):
     /// every object in the job's namespace of every kind the API server lists there (found by
     /// discovery, so no kind the chart renders is left out) except those a controller created
     /// (with an owner: ReplicaSets, Pods) and Events, plus the namespace itself.
@@ -213,7 +214,7 @@ impl Scene {
                     }
                     out.insert(
                         format!("{}/{}", resource.kind.to_ascii_lowercase(), item.name_any()),
-                        item.resource_version().unwrap(),
+                        written_state(&item.metadata),
                     );
                 }
             }
@@ -1709,4 +1710,25 @@ async fn finished_job_records_are_pruned_and_jobs_lists_newest_first() {
     assert_eq!(scene.record().await.unwrap()["phase"], "Uninstalled");
     assert!(exists("recent-1").await && exists("old-but-installed").await);
     scene.cleanup().await;
+}
+
+/// What a write by the executor would change on an object. For objects with a spec (a
+/// `generation`), controllers keep updating the status (a Deployment's replicas as kwok's pods
+/// progress, later under load), which moves the resourceVersion without any write of ours, so there
+/// it is the generation plus the executor's own managedFields entries (their `time` moves with every
+/// change it applies); for the others, the resourceVersion.
+fn written_state(meta: &kube::api::ObjectMeta) -> String {
+    match meta.generation {
+        None => meta.resource_version.clone().unwrap(),
+        Some(generation) => {
+            let ours: Vec<String> = meta
+                .managed_fields
+                .iter()
+                .flatten()
+                .filter(|entry| entry.manager.as_deref() == Some("modelops-executor"))
+                .map(|entry| format!("{:?}@{:?}", entry.subresource, entry.time))
+                .collect();
+            format!("generation {generation}, ours {ours:?}")
+        }
+    }
 }
