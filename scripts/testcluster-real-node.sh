@@ -15,7 +15,8 @@ CONTAINERD_VERSION=v2.3.4
 # get final child's PID from pipe: EOF") and Debian's crun 1.8.1 rejects its OCI spec 1.3.0
 # ("unknown version specified"), so runc is built from its module too (cgo, libseccomp).
 RUNC_VERSION=v1.4.3
-COREDNS_VERSION=v1.14.7
+# CoreDNS: the version testcluster/cmd/coredns/go.mod requires.
+COREDNS_VERSION="$(awk '{ if ($1 == "require") $1 = ""; $0 = $0 } $1 == "github.com/coredns/coredns" {print $2; exit}' "$TC/cmd/coredns/go.mod")"
 REAL_NODE_NAME=real-0
 # The node's host address, on a bridge without ports (this kernel has no dummy interfaces): the
 # kubelet, kube-apiserver, CoreDNS and kube-proxy's health/NodePorts listen there. It exists only
@@ -104,8 +105,8 @@ node_claim() {
 node_build_key() {
   {
     build_key
-    echo "containerd=$CONTAINERD_VERSION runc=$RUNC_VERSION coredns=$COREDNS_VERSION"
-    cat "$TC/cmd/imagebuild/go.mod" "$TC/cmd/imagebuild/go.sum"
+    echo "containerd=$CONTAINERD_VERSION runc=$RUNC_VERSION"
+    (cd "$TC" && find cmd/pause cmd/imagebuild cmd/coredns -type f -print0 | sort -z | xargs -0 sha256sum)
   } | sha256sum | cut -c1-16
 }
 
@@ -147,8 +148,9 @@ build_node() {
         (cd "$partial" && CGO_ENABLED=1 GOBIN="$partial/gobin" go install -trimpath -tags "seccomp urfave_cli_no_docs" \
           -ldflags "-s -w -X main.version=${RUNC_VERSION#v}" "github.com/opencontainers/runc@$RUNC_VERSION" && mv "gobin/$b" "$b.tmp") ;;
       coredns)
-        (cd "$partial" && GOBIN="$partial/gobin" go install -p "${MODELOPS_TESTCLUSTER_BUILD_P:-2}" -trimpath \
-          -ldflags "-s -w" "github.com/coredns/coredns@$COREDNS_VERSION" && mv "gobin/$b" "$b.tmp") ;;
+        # Our main with only the plugins the Corefile uses (testcluster/cmd/coredns, its own module).
+        (cd "$TC/cmd/coredns" && go build -p "${MODELOPS_TESTCLUSTER_BUILD_P:-2}" -trimpath -ldflags "-s -w" \
+          -o "$partial/$b.tmp" .) ;;
     esac || die "go build of $b failed"
     mv "$partial/$b.tmp" "$partial/$b"
     log "built $b in $(( $(date +%s) - t ))s"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Local Kubernetes control plane for integration tests (issue 3, docs/testcluster.md).
 #
-#   scripts/testcluster.sh build     build (or reuse) the binaries; prints the bin directory
+#   scripts/testcluster.sh build     build (or reuse) the binaries (with MODELOPS_TESTCLUSTER_REAL_NODE=1
+#                                    the real node's too); prints the bin directory
 #   scripts/testcluster.sh up        build if needed, start etcd, kube-apiserver,
 #                                    kube-controller-manager, kube-scheduler and kwok, create
 #                                    the fake nodes, wait until everything is ready
@@ -87,8 +88,9 @@ ldflags() {
 build_key() {
   {
     cat "$TC/go.mod" "$TC/go.sum"
-    # cmd/applyfloor is bench/scale.sh's client, not part of the control plane.
-    (cd "$TC" && find cmd -name '*.go' -not -path 'cmd/applyfloor/*' -print0 | sort -z | xargs -0 sha256sum)
+    # Only the sources of these binaries: the real node's (cmd/pause, cmd/imagebuild, cmd/coredns)
+    # are in its own key, and cmd/applyfloor is bench/scale.sh's client.
+    (cd "$TC" && find cmd/etcd cmd/tcutil -name '*.go' -print0 | sort -z | xargs -0 sha256sum)
     ldflags; echo
     go version
     echo "CGO_ENABLED=$CGO_ENABLED"
@@ -449,7 +451,7 @@ status() {
 artifact_store() { "$ROOT/scripts/artifact-stores.sh" s3; }
 
 case "${1:-}" in
-  build) build; echo "$BIN" ;;
+  build) build; [ "$REAL_NODE" = 0 ] || build_node; echo "$BIN" ;;
   artifact-store) artifact_store ;;
   up) up ;;
   down) down ;;

@@ -64,6 +64,9 @@ pub enum Command {
     Wait(WaitArgs),
     /// Delete everything a job created (Tekton task `finally`).
     Finally(FinallyArgs),
+    /// Cancel a job: through the Tekton PipelineRun that runs it (its finally task removes the
+    /// job), else mark it Cancelled and remove it here.
+    Cancel(CancelArgs),
     /// Show a job's state, current pipeline task and objects.
     Status(StatusArgs),
     /// List jobs.
@@ -190,6 +193,18 @@ pub struct InstallArgs {
     /// Objects applied at once within a wave.
     #[arg(long, default_value_t = 16, env = "MODELOPS_CONCURRENCY")]
     pub concurrency: usize,
+    /// The Tekton PipelineRun running this job (`NAME`, in the executor's namespace, or
+    /// `NAMESPACE/NAME`), kept in the job record so `cancel` cancels that run and its finally task
+    /// removes the job. The shipped install Task sets it from its pod's `tekton.dev/pipelineRun`
+    /// label. Empty: none.
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "",
+        hide_default_value = true,
+        env = "MODELOPS_PIPELINE_RUN"
+    )]
+    pub pipeline_run: String,
     #[command(flatten)]
     pub readiness: ReadinessArgs,
     #[command(flatten)]
@@ -288,6 +303,20 @@ pub struct FinallyArgs {
     pub concurrency: usize,
     #[command(flatten)]
     pub retention: RetentionArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CancelArgs {
+    #[command(flatten)]
+    pub job: JobRef,
+    /// When the job is removed here: how deleting a workload reaches its pods (as `finally`).
+    #[arg(long, value_enum, default_value_t = Cascade::Background, env = "MODELOPS_CASCADE")]
+    pub cascade: Cascade,
+    /// When the job is removed here: objects deleted at once within a wave.
+    #[arg(long, default_value_t = 16, env = "MODELOPS_CONCURRENCY")]
+    pub concurrency: usize,
     #[command(flatten)]
     pub run: RunArgs,
 }

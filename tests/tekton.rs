@@ -537,8 +537,14 @@ fn impersonating_kubeconfig(
 type Step = (Vec<String>, Vec<(String, String)>);
 
 /// The environment and arguments a Tekton Task step runs the binary with: `$(params.*)`
-/// substituted from the given values, else the Task's defaults.
-fn task_step(task_file: &str, values: &[(&str, &str)], results_dir: &Path) -> Result<Step> {
+/// substituted from the given values, else the Task's defaults; `valueFrom.fieldRef` from
+/// `pod_fields` (`(fieldPath, value)`).
+fn task_step(
+    task_file: &str,
+    values: &[(&str, &str)],
+    pod_fields: &[(&str, &str)],
+    results_dir: &Path,
+) -> Result<Step> {
     let task = documents(&root().join("tekton").join(task_file))?.remove(0);
     let mut params: BTreeMap<String, Value> = BTreeMap::new();
     for spec in task["spec"]["params"].as_array().context("params")? {
@@ -592,7 +598,16 @@ fn task_step(task_file: &str, values: &[(&str, &str)], results_dir: &Path) -> Re
     let mut env = Vec::new();
     for var in step["env"].as_array().context("env")? {
         let name = var["name"].as_str().context("env name")?.to_string();
-        let value = substitute(var["value"].as_str().context("env value")?)?;
+        let value = match var["valueFrom"]["fieldRef"]["fieldPath"].as_str() {
+            // The pod's fields (Tekton's labels): what this test's "pod" has, else empty, as the
+            // downward API gives for a missing label.
+            Some(field) => pod_fields
+                .iter()
+                .find(|(path, _)| *path == field)
+                .map(|(_, value)| value.to_string())
+                .unwrap_or_default(),
+            None => substitute(var["value"].as_str().context("env value")?)?,
+        };
         let value = if name == "MODELOPS_RESULTS_DIR" {
             results_dir.display().to_string()
         } else {
@@ -716,6 +731,7 @@ async fn task_service_account_runs_install_wait_finally() -> Result<()> {
                 ("timeout", "90s"),
                 ("log-format", "text"),
             ],
+            &[],
             &results,
         )?;
         let install = run_step(&kubeconfig, &args, &env);
@@ -765,6 +781,7 @@ async fn task_service_account_runs_install_wait_finally() -> Result<()> {
                 ("timeout", "30s"),
                 ("log-format", "text"),
             ],
+            &[],
             &results,
         )?;
         let refused = run_step(&kubeconfig, &args, &env);
@@ -796,7 +813,7 @@ async fn task_service_account_runs_install_wait_finally() -> Result<()> {
             ("timeout", "90s"),
             ("log-format", "text"),
         ];
-        let (args, env) = task_step("task-wait.yaml", &job, &results)?;
+        let (args, env) = task_step("task-wait.yaml", &job, &[], &results)?;
         let wait = run_step(&kubeconfig, &args, &env);
         ensure!(
             wait.status.success(),
@@ -809,7 +826,7 @@ async fn task_service_account_runs_install_wait_finally() -> Result<()> {
             result(&results, "phase")
         );
 
-        let (args, env) = task_step("task-finally.yaml", &job, &results)?;
+        let (args, env) = task_step("task-finally.yaml", &job, &[], &results)?;
         let finally = run_step(&kubeconfig, &args, &env);
         ensure!(
             finally.status.success(),
@@ -840,6 +857,7 @@ async fn task_service_account_runs_install_wait_finally() -> Result<()> {
                 ("channels-namespace", &placement.channels_namespace),
                 ("timeout", "30s"),
             ],
+            &[],
             &results,
         )?;
         let refused = run_step(&kubeconfig, &args, &env);
@@ -868,6 +886,190 @@ async fn task_service_account_runs_install_wait_finally() -> Result<()> {
             &placement.channels_namespace,
             &elsewhere,
         ],
+    )
+    .await;
+    outcome
+}
+
+/// `cancel --job-id` (issue 12 item 4): a job whose install ran in a PipelineRun is cancelled
+/// through that run (`spec.status: CancelledRunFinally`, so Tekton runs finally), and left to it;
+/// once the run has ended, `cancel` marks the job Cancelled and removes it itself; repeating it is
+/// harmless, and an unknown job is an error. The canceller is a user with the two Roles
+/// tekton/rbac-cancel.yaml says to bind. The PipelineRun is created pending, so a Tekton
+/// controller (if one runs on this cluster) does not start it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_goes_through_the_pipeline_run_else_removes_the_job() -> Result<()> {
+    let Some(path) = kubeconfig_path("cancel_goes_through_the_pipeline_run_else_removes_the_job")
+    else {
+        return Ok(());
+    };
+    let client = client_from(&path).await?;
+    apply_crds(&client).await?;
+    let suffix = common::unique_suffix();
+    let placement = Placement {
+        namespace: format!("tk-cancel-{suffix}"),
+        channels_namespace: format!("tk-cancel-channels-{suffix}"),
+        suffix: suffix.clone(),
+    };
+    for ns in [&placement.namespace, &placement.channels_namespace] {
+        create_namespace(&client, ns).await?;
+    }
+    let mut applied = Vec::new();
+    let outcome = async {
+        for file in ["rbac.yaml", "rbac-datachannels.yaml", "rbac-cancel.yaml"] {
+            applied
+                .extend(apply_file(&client, &placement, &root().join("tekton").join(file)).await?);
+        }
+        register_channels(&client, &placement.channels_namespace).await?;
+        common::ensure_windows_node(&client, MANAGER).await?;
+        let ns = placement.namespace.as_str();
+        let canceller = "canceller@example.com";
+        let bindings: Api<DynamicObject> = Api::namespaced_with(
+            client.clone(),
+            ns,
+            &kube::api::ApiResource::from_gvk(&GroupVersionKind::gvk(
+                "rbac.authorization.k8s.io",
+                "v1",
+                "RoleBinding",
+            )),
+        );
+        for role in ["modelops-cancel", "modelops-executor"] {
+            let binding = json!({
+                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                "metadata": {"name": format!("{role}-canceller"), "namespace": ns},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role},
+                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": canceller}],
+            });
+            bindings
+                .patch(
+                    &format!("{role}-canceller"),
+                    &PatchParams::apply(MANAGER).force(),
+                    &Patch::Apply(&binding),
+                )
+                .await?;
+        }
+        let runs: Api<DynamicObject> = Api::namespaced_with(
+            client.clone(),
+            ns,
+            &kube::api::ApiResource::from_gvk(&GroupVersionKind::gvk(
+                "tekton.dev",
+                "v1",
+                "PipelineRun",
+            )),
+        );
+        let run_name = format!("scoring-{suffix}");
+        let run = json!({
+            "apiVersion": "tekton.dev/v1", "kind": "PipelineRun",
+            "metadata": {"name": run_name, "namespace": ns},
+            "spec": {"pipelineRef": {"name": "modelops-scoring"}, "status": "PipelineRunPending",
+                     "params": [{"name": "ir-url", "value": "examples/batch-fraud"}]},
+        });
+        runs.create(&PostParams::default(), &serde_json::from_value(run)?)
+            .await?;
+
+        // Install as the Task does inside that PipelineRun (its pod carries Tekton's label).
+        let tmp = tempfile::tempdir()?;
+        let task_identity = tmp.path().join("task");
+        let person = tmp.path().join("person");
+        std::fs::create_dir_all(&task_identity)?;
+        std::fs::create_dir_all(&person)?;
+        let as_task = impersonating_kubeconfig(&path, &placement.user(), ns, &task_identity)?;
+        let as_canceller = impersonating_kubeconfig(&path, canceller, ns, &person)?;
+        let results = tmp.path().join("results");
+        let job_id = format!("cancel-{suffix}");
+        let (args, env) = task_step(
+            "task-install.yaml",
+            &[
+                ("ir-url", "examples/batch-fraud"),
+                ("job-id", &job_id),
+                ("namespace", ns),
+                ("channels-namespace", &placement.channels_namespace),
+                ("globals", "examples/globals.yaml"),
+                ("timeout", "90s"),
+                ("log-format", "text"),
+            ],
+            &[("metadata.labels['tekton.dev/pipelineRun']", &run_name)],
+            &results,
+        )?;
+        let install = run_step(&as_task, &args, &env);
+        ensure!(
+            install.status.success(),
+            "install failed: {}",
+            String::from_utf8_lossy(&install.stderr)
+        );
+        let records: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+        let record = |cm: ConfigMap| cm.data.unwrap_or_default();
+        let data = record(records.get(&format!("modelops-job-{job_id}")).await?);
+        ensure!(
+            data.get("pipelineRun").map(String::as_str) == Some(&format!("{ns}/{run_name}")),
+            "the record does not name the PipelineRun: {data:?}"
+        );
+        let labelled = kube::api::ListParams::default().labels(&format!("modelops.io/job-id={job_id}"));
+        let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+        let objects = || async { configmaps.list(&labelled).await.map(|list| list.items.len()) };
+        ensure!(objects().await? > 0, "install applied nothing");
+
+        let cancel = ["cancel", "--job-id", job_id.as_str(), "--namespace", ns, "--log-format", "text"]
+            .map(str::to_string);
+        // 1. The run is live: it is cancelled gracefully and the job left to its finally task.
+        let first = run_step(&as_canceller, &cancel, &[]);
+        ensure!(
+            first.status.success(),
+            "cancel failed: {}",
+            String::from_utf8_lossy(&first.stderr)
+        );
+        let stored = serde_json::to_value(runs.get(&run_name).await?)?;
+        ensure!(
+            stored["spec"]["status"] == "CancelledRunFinally",
+            "the PipelineRun was not cancelled: {}",
+            stored["spec"]
+        );
+        let data = record(records.get(&format!("modelops-job-{job_id}")).await?);
+        ensure!(
+            data["phase"] == "Installed" && objects().await? > 0,
+            "cancel touched the job although the PipelineRun's finally removes it: {data:?}"
+        );
+
+        // 2. The run has ended (as Tekton marks it) without removing the job: cancel removes it.
+        let ended = json!({"status": {"conditions": [{"type": "Succeeded", "status": "False",
+            "reason": "Cancelled", "message": "cancelled", "lastTransitionTime": "2026-11-30T00:00:00Z"}]}});
+        runs.patch_status(&run_name, &PatchParams::default(), &Patch::Merge(&ended))
+            .await?;
+        let second = run_step(&as_canceller, &cancel, &[]);
+        ensure!(
+            second.status.success(),
+            "cancel after the run ended failed: {}",
+            String::from_utf8_lossy(&second.stderr)
+        );
+        let data = record(records.get(&format!("modelops-job-{job_id}")).await?);
+        ensure!(
+            data["phase"] == "Uninstalled"
+                && data.get("lastError").is_some_and(|e| e.contains("cancelled")),
+            "the record does not say cancelled and removed: {data:?}"
+        );
+        ensure!(
+            objects().await? == 0,
+            "objects of the job are left"
+        );
+
+        // 3. Again: nothing to do. 4. An unknown job: an error that names it.
+        let third = run_step(&as_canceller, &cancel, &[]);
+        ensure!(third.status.success(), "a repeated cancel failed");
+        let unknown = ["cancel", "--job-id", "no-such-job", "--namespace", ns].map(str::to_string);
+        let unknown = run_step(&as_canceller, &unknown, &[]);
+        let stderr = String::from_utf8_lossy(&unknown.stderr);
+        ensure!(
+            !unknown.status.success() && stderr.contains("modelops-job-no-such-job"),
+            "cancel of an unknown job: {:?} {stderr}",
+            unknown.status.code()
+        );
+        Ok::<(), anyhow::Error>(())
+    }
+    .await;
+    delete_objects(&client, &applied).await;
+    delete_namespaces(
+        &client,
+        &[&placement.namespace, &placement.channels_namespace],
     )
     .await;
     outcome

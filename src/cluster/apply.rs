@@ -30,6 +30,7 @@ pub struct JobInfo {
     pub pipeline: String,
     pub mode: String,
     pub values_digest: String,
+    pub pipeline_run: Option<record::PipelineRunRef>,
 }
 
 /// Applies the objects (already in install order) and records everything in the job record.
@@ -92,6 +93,7 @@ pub async fn install(
     record.phase = Phase::Installing;
     record.task = Task::Install;
     record.last_error = None;
+    record.pipeline_run = job.pipeline_run.clone();
     // The record lists every object before the first one is applied: a crash at any point
     // leaves finally a complete list. When the record already lists them all, that holds without
     // a write, and the record is next written with the outcome (if that changes anything): a

@@ -2,6 +2,7 @@
 //! the job record, watching for readiness, and deletion.
 
 pub mod apply;
+pub mod cancel;
 pub mod delete;
 pub mod diff;
 pub mod record;

@@ -141,6 +141,36 @@ text_enum!(Phase, Installing => "Installing", Installed => "Installed", Running 
     Failed => "Failed", Cancelled => "Cancelled", Uninstalling => "Uninstalling", Uninstalled => "Uninstalled");
 text_enum!(Task, Install => "install", Wait => "wait", Finally => "finally");
 
+/// A Tekton PipelineRun, stored as `namespace/name`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PipelineRunRef {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl fmt::Display for PipelineRunRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+impl FromStr for PipelineRunRef {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text.split_once('/') {
+            Some((namespace, name))
+                if !namespace.is_empty() && !name.is_empty() && !name.contains('/') =>
+            {
+                Ok(PipelineRunRef {
+                    namespace: namespace.to_string(),
+                    name: name.to_string(),
+                })
+            }
+            _ => Err(format!("`{text}` is not namespace/name")),
+        }
+    }
+}
+
 /// apiVersion, kind, namespace, name.
 pub type ObjectKey<'a> = (&'a str, &'a str, Option<&'a str>, &'a str);
 
@@ -249,6 +279,10 @@ pub struct JobRecord {
     pub updated_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// The Tekton PipelineRun that runs the job, when install was told (`--pipeline-run`):
+    /// `cancel` cancels that run so its finally task removes the job.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pipeline_run: Option<PipelineRunRef>,
     /// A digest of the content as last read from or written to the cluster (`updatedAt` left
     /// out), so writing an unchanged record is skipped: a no-op re-install writes nothing.
     #[serde(skip)]
@@ -291,6 +325,7 @@ impl JobRecord {
             created_at: now.clone(),
             updated_at: now,
             last_error: None,
+            pipeline_run: None,
             stored: None,
             shards: Vec::new(),
         }
@@ -366,6 +401,9 @@ impl JobRecord {
         if let Some(error) = &self.last_error {
             data.insert("lastError", error.clone());
         }
+        if let Some(run) = &self.pipeline_run {
+            data.insert("pipelineRun", run.to_string());
+        }
         json!({
             "apiVersion": "v1",
             "kind": "ConfigMap",
@@ -440,6 +478,11 @@ impl JobRecord {
             created_at: get("createdAt")?,
             updated_at: get("updatedAt")?,
             last_error: data.get("lastError").cloned(),
+            pipeline_run: data
+                .get("pipelineRun")
+                .map(|text| text.parse())
+                .transpose()
+                .map_err(|reason| invalid(format!("data.pipelineRun: {reason}")))?,
             stored: None,
             shards: lines(INVENTORY_SHARDS),
         })
@@ -865,6 +908,16 @@ mod tests {
     }
 
     #[test]
+    fn pipeline_run_references_are_namespace_slash_name() {
+        let run: PipelineRunRef = "ci/run-1".parse().unwrap();
+        assert_eq!((run.namespace.as_str(), run.name.as_str()), ("ci", "run-1"));
+        assert_eq!(run.to_string(), "ci/run-1");
+        for bad in ["run-1", "/run-1", "ci/", "a/b/c", ""] {
+            assert!(bad.parse::<PipelineRunRef>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn round_trips_through_a_config_map() {
         let mut record = JobRecord::new("job-1", "dev", "fraud", "batch", "abc");
         record.inventory.push(InventoryEntry {
@@ -883,6 +936,7 @@ mod tests {
         });
         record.endpoints.push("http://d.dev.svc:8080".into());
         record.last_error = Some("boom".into());
+        record.pipeline_run = Some("ci/run-1".parse().unwrap());
         let config_map: ConfigMap = serde_json::from_value(record.to_config_map()).unwrap();
         assert_eq!(
             config_map.metadata.labels.as_ref().unwrap()[LABEL_JOB_RECORD],

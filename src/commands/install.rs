@@ -28,6 +28,7 @@ async fn run(args: &InstallArgs) -> Result<ExitStatus, Error> {
             .unwrap_or("batch")
             .to_string(),
         values_digest: values.digest.clone(),
+        pipeline_run: pipeline_run(&cluster, &args.pipeline_run)?,
     };
     let options = InstallOptions {
         concurrency: args.concurrency,
@@ -53,6 +54,24 @@ async fn run(args: &InstallArgs) -> Result<ExitStatus, Error> {
     super::write_result(results, tekton::ERROR, "")?;
     println!("{}", job.job_id);
     Ok(ExitStatus::Success)
+}
+
+/// `--pipeline-run`: `NAME` is in the executor's namespace (where Tekton runs the install pod).
+fn pipeline_run(
+    cluster: &Cluster,
+    flag: &str,
+) -> Result<Option<cluster::record::PipelineRunRef>, Error> {
+    if flag.is_empty() {
+        return Ok(None);
+    }
+    let text = if flag.contains('/') {
+        flag.to_string()
+    } else {
+        format!("{}/{flag}", cluster.client.default_namespace())
+    };
+    text.parse()
+        .map(Some)
+        .map_err(|reason| Error::Usage(format!("--pipeline-run: {reason}")))
 }
 
 /// Reads the channel registry and the platform globals from the cluster (as the flags say),

@@ -2,6 +2,7 @@
 
 mod await_services;
 mod build_plan;
+mod cancel;
 mod diff;
 mod fetch_models;
 mod finally;
@@ -27,6 +28,7 @@ pub async fn run(command: Command) -> Result<ExitStatus, Error> {
         Command::Install(args) => install::exec(args).await,
         Command::Wait(args) => wait::exec(args).await,
         Command::Finally(args) => finally::exec(args).await,
+        Command::Cancel(args) => cancel::exec(args).await,
         Command::Status(args) => status::exec(args).await,
         Command::Jobs(args) => status::exec_jobs(args).await,
         Command::BuildPlan(args) => build_plan::exec(args),
