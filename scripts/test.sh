@@ -8,9 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/modelops-executor/target}"
 
-# The real node is opt-in for now (scripts/testcluster.sh); the tests read the same variable to tell
-# "no real node on purpose" (skipped, visibly) from "the real node is missing" (a failure under CI).
-export MODELOPS_TESTCLUSTER_REAL_NODE="${MODELOPS_TESTCLUSTER_REAL_NODE:-0}"
+# The cluster has the real node real-0 unless MODELOPS_TESTCLUSTER_REAL_NODE=0 (scripts/testcluster.sh);
+# the tests read the same variable to tell "no real node on purpose" (its tests reported ignored)
+# from "the real node is missing" (a failure).
+export MODELOPS_TESTCLUSTER_REAL_NODE="${MODELOPS_TESTCLUSTER_REAL_NODE:-1}"
 
 started_here=0
 if ! scripts/testcluster.sh status >/dev/null 2>&1; then
@@ -48,6 +49,10 @@ MODELOPS_TEST_KUBECONFIG="$(scripts/testcluster.sh kubeconfig)"
 export MODELOPS_TEST_KUBECONFIG
 cargo test --all-targets --locked "$@"
 # The real node's tests are #[ignore]d (reported as such) unless the cluster has the real node.
+if [ "$MODELOPS_TESTCLUSTER_REAL_NODE" = 1 ] && [ ! -f "$(dirname "$MODELOPS_TEST_KUBECONFIG")/real-node" ]; then
+  echo "the running cluster ($(dirname "$MODELOPS_TEST_KUBECONFIG")) has no real node: stop it (scripts/testcluster.sh down) or run with MODELOPS_TESTCLUSTER_REAL_NODE=0" >&2
+  exit 1
+fi
 if [ "$MODELOPS_TESTCLUSTER_REAL_NODE" = 1 ]; then
   cargo test --locked --test real_node -- --ignored
 fi

@@ -31,11 +31,10 @@
 #                               kubeconfig, pki/, data/, logs/, pids/, stages/
 #   MODELOPS_TESTCLUSTER_NODES  number of fake kwok nodes (default 2)
 #   MODELOPS_TESTCLUSTER_TIMEOUT  seconds to wait for each readiness step (default 180)
-#   MODELOPS_TESTCLUSTER_REAL_NODE  1: `up` also starts the real node real-0 (containerd,
+#   MODELOPS_TESTCLUSTER_REAL_NODE  1 (default): `up` also starts the real node real-0 (containerd,
 #                               kubelet, kube-proxy, CoreDNS; needs root; one per machine) and
-#                               loads the images built here; 0 (default for now): kwok nodes only.
-#                               Opt-in until its cold build (~40 min on 2 loaded cores) and the
-#                               whole suite on it are verified in CI (issue 14).
+#                               loads the images built here; 0: kwok nodes only (no root, any
+#                               number of clusters side by side).
 #   MODELOPS_TESTCLUSTER_INSTALL  1 (default): install missing Debian packages of the real node
 #                               with apt-get (it says which); 0: stop and name them instead
 #   MODELOPS_EXECUTOR_BIN       static modelops-executor binary for the executor image (default:
@@ -49,7 +48,7 @@ STATE="${MODELOPS_TESTCLUSTER_DIR:-$CACHE/run}"
 NODES="${MODELOPS_TESTCLUSTER_NODES:-2}"
 TIMEOUT="${MODELOPS_TESTCLUSTER_TIMEOUT:-180}"
 KUBECONFIG_PATH="$STATE/kubeconfig"
-REAL_NODE="${MODELOPS_TESTCLUSTER_REAL_NODE:-0}"
+REAL_NODE="${MODELOPS_TESTCLUSTER_REAL_NODE:-1}"
 case "$REAL_NODE" in 0|1) ;; *) echo "MODELOPS_TESTCLUSTER_REAL_NODE must be 0 or 1, not '$REAL_NODE'" >&2; exit 2 ;; esac
 # Start order; `down` stops in reverse order.
 CONTROL_PLANE=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)

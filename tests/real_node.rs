@@ -19,6 +19,9 @@ use kube::api::{Api, DeleteParams, ListParams, LogParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -47,10 +50,10 @@ fn real_node_state(test: &str, kubeconfig: &str) -> Option<PathBuf> {
         return Some(state);
     }
     let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty());
-    let opted_out = std::env::var("MODELOPS_TESTCLUSTER_REAL_NODE").as_deref() == Ok("0");
-    if ci && !opted_out {
+    let wanted = std::env::var("MODELOPS_TESTCLUSTER_REAL_NODE");
+    if wanted.as_deref() == Ok("1") || (ci && wanted.as_deref() != Ok("0")) {
         panic!(
-            "{test}: the cluster of {kubeconfig} has no real node, but CI is set: start it with \
+            "{test}: the cluster of {kubeconfig} has no real node: start it with \
              MODELOPS_TESTCLUSTER_REAL_NODE=1 scripts/testcluster.sh up"
         );
     }
@@ -77,6 +80,8 @@ struct Scene {
     namespace: String,
     job_id: String,
     dir: tempfile::TempDir,
+    /// Base URL of this test's model store (`serve_models`).
+    models: String,
 }
 
 impl Scene {
@@ -100,9 +105,34 @@ impl Scene {
             namespace: format!("rn-{short}-{suffix}"),
             job_id: format!("{short}-{suffix}"),
             dir: tempfile::tempdir().unwrap(),
+            models: serve_models(),
         };
         scene.register_channels();
         Some(scene)
+    }
+
+    /// A copy of the IR directory `source` whose models come from this test's model store
+    /// (`s3://models/…`, `gs://ml-artifacts/…` become `<store>/models/…`, `<store>/ml-artifacts/…`),
+    /// then `edit`ed.
+    fn ir(&self, source: &str, edit: impl Fn(String) -> String) -> String {
+        let source = root().join(source);
+        let ir = self.dir.path().join(format!(
+            "ir-{}",
+            source.file_name().unwrap().to_string_lossy()
+        ));
+        std::fs::create_dir_all(&ir).unwrap();
+        for entry in std::fs::read_dir(&source).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path)
+                .unwrap()
+                .replace("s3://models/", &format!("{}/models/", self.models))
+                .replace(
+                    "gs://ml-artifacts/",
+                    &format!("{}/ml-artifacts/", self.models),
+                );
+            std::fs::write(ir.join(path.file_name().unwrap()), edit(text)).unwrap();
+        }
+        ir.display().to_string()
     }
 
     fn node_bin(&self, name: &str) -> PathBuf {
@@ -187,8 +217,14 @@ impl Scene {
                 {"matchExpressions": [{"key": REAL_NODE_LABEL.0, "operator": "In", "values": [REAL_NODE_LABEL.1]}]}]}}},
         });
         let small = json!({"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "500m", "memory": "64Mi"}});
+        // The init containers run the executor image that `up` built from the static binary and
+        // loaded; the models come over http from the test's store, so no credentials Secret.
+        let executor = EXECUTOR_IMAGE.split_once('/').unwrap();
+        let mut executor = image(executor.1);
+        executor["registry"] = json!(EXECUTOR_IMAGE.split_once('/').unwrap().0);
         let mut values = json!({"global": {
-            "images": {"tools": image("modelops-test/tools:1")},
+            "images": {"executor": executor},
+            "artifacts": {"credentialsSecret": ""},
             "resources": {"scoringService": small, "scoringFlow": small},
         }});
         for chart in SERVICE_CHARTS {
@@ -298,32 +334,80 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// A file of a fixture image.
-fn text_file(path: &str, content: &str, mode: &str) -> Value {
-    json!({"path": path, "content": content, "mode": mode})
+/// The host's address on real-0's network (HOST_IP of scripts/testcluster-real-node.sh): the one
+/// address of this machine that pods reach.
+const HOST_IP: &str = "10.250.0.1";
+
+/// The artifacts the example IRs name, by path, so the scoring services' `fetch-models` init
+/// containers (the executor image) download and verify real bytes: the examples pin sha256 of
+/// short words ("test", "test2", "password"); the TensorFlow model is a real `.tar.gz`.
+fn model_files() -> HashMap<String, Vec<u8>> {
+    let mut saved_model = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::fast(),
+    ));
+    let mut header = tar::Header::new_gnu();
+    header.set_size(9);
+    header.set_mode(0o644);
+    header.set_cksum();
+    saved_model
+        .append_data(&mut header, "saved_model.pb", &b"a graph\n"[..])
+        .unwrap();
+    let saved_model = saved_model.into_inner().unwrap().finish().unwrap();
+    HashMap::from([
+        ("/models/fraud-gbm/3/model.pmml".into(), b"test".to_vec()),
+        (
+            "/models/merchant-risk/12/model.pkl".into(),
+            b"test2".to_vec(),
+        ),
+        ("/models/ranker/5/graph.pb".into(), b"password".to_vec()),
+        (
+            "/models/basket-affinity/1.4/model.rds".into(),
+            b"an R model\n".to_vec(),
+        ),
+        (
+            "/ml-artifacts/txn-embedding/2024.06/saved_model.tar.gz".into(),
+            saved_model,
+        ),
+    ])
 }
 
-/// The tools image the charts' init containers run (fetch-models, wait-for-scoring-services),
-/// as far as the fixtures need it: busybox, `curl` answered by busybox wget, and a `jq` that
-/// knows only the two questions fetch-models.sh asks and lists one model stored in the image.
-fn tools() -> Fixture {
-    Fixture {
-        reference: "modelops-test/tools:1",
-        entrypoint: &["/bin/sh"],
-        files: vec![
-            text_file(
-                "/usr/bin/curl",
-                "#!/bin/sh\n# curl -fs -o /dev/null --max-time 5 URL (wait-for-scoring-services)\nfor url; do :; done\n# (busybox 1.35 wget -T crashes: busybox timeout instead)\nexec timeout 5 wget -q -O /dev/null \"$url\"\n",
-                "0755",
-            ),
-            text_file(
-                "/usr/bin/jq",
-                "#!/bin/sh\n# fetch-models.sh: `jq -e 'type == \"array\" and length > 0' FILE`, then the model list as TSV\ncase \"$1\" in\n  -e) exit 0 ;;\n  -r) printf 'fixture\\t1\\tfile:///opt/fixture-model.bin\\t\\n' ;;\n  *) echo \"jq stand-in: unexpected $*\" >&2; exit 2 ;;\nesac\n",
-                "0755",
-            ),
-            text_file("/opt/fixture-model.bin", "a model\n", "0644"),
-        ],
+/// A plain HTTP server for `model_files()` on the host address (a test's own, on a free port):
+/// the model store of the pods on real-0. Unknown paths answer 404.
+fn serve_models() -> String {
+    let listener = TcpListener::bind((HOST_IP, 0)).expect("bind the host address of real-0");
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let files = std::sync::Arc::new(model_files());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let files = files.clone();
+            std::thread::spawn(move || answer(stream, &files));
+        }
+    });
+    base
+}
+
+fn answer(mut stream: std::net::TcpStream, files: &HashMap<String, Vec<u8>>) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).is_err() {
+        return;
     }
+    let mut header = String::new();
+    while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
+        header.clear();
+    }
+    let path = request_line.split(' ').nth(1).unwrap_or("");
+    let (status, body): (&str, &[u8]) = match files.get(path) {
+        Some(body) => ("200 OK", body),
+        None => ("404 Not Found", b"not found\n"),
+    };
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = stream.write_all(head.as_bytes());
+    let _ = stream.write_all(body);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -391,11 +475,11 @@ async fn a_scoring_service_image_that_does_not_exist_fails_install_fast() {
     let Some(scene) = Scene::new("missing_image").await else {
         return;
     };
-    scene.load(&tools());
     let values = scene.values("modelops-test/does-not-exist:1", None, json!({}));
+    let ir = scene.ir("examples/streaming-recommendations", |text| text);
     let grace = 10;
     let (install, took) = scene.install(
-        "examples/streaming-recommendations",
+        &ir,
         &values,
         &["--image-pull-grace", "10s", "--timeout", "3m"],
     );
@@ -441,14 +525,10 @@ async fn a_crash_looping_scoring_service_fails_install_with_exit_code_and_log_ta
     let Some(scene) = Scene::new("crash_loop").await else {
         return;
     };
-    scene.load(&tools());
     scene.load(&crasher());
     let values = scene.values(crasher().reference, None, json!({}));
-    let (install, took) = scene.install(
-        "examples/streaming-recommendations",
-        &values,
-        &["--max-restarts", "1", "--timeout", "3m"],
-    );
+    let ir = scene.ir("examples/streaming-recommendations", |text| text);
+    let (install, took) = scene.install(&ir, &values, &["--max-restarts", "1", "--timeout", "3m"]);
     let message = stderr(&install);
     assert_eq!(install.status.code(), Some(1), "{message}");
     assert!(took < Duration::from_secs(90), "install took {took:?}");
@@ -472,24 +552,17 @@ async fn a_failing_init_container_is_reported_with_its_name_and_log_tail() {
     let Some(scene) = Scene::new("failing_init").await else {
         return;
     };
-    // Plain busybox as the tools image: fetch-models.sh finds no jq and gives up.
-    let plain_tools = Fixture {
-        reference: "modelops-test/tools-without-jq:1",
-        entrypoint: &["/bin/sh"],
-        files: vec![],
-    };
-    scene.load(&plain_tools);
-    scene.load(&crasher());
-    let values = scene.values(
-        crasher().reference,
-        None,
-        json!({"images": {"tools": {"repository": "modelops-test/tools-without-jq", "tag": "1"}}}),
-    );
-    let (install, _) = scene.install(
-        "examples/streaming-recommendations",
-        &values,
-        &["--max-restarts", "1", "--timeout", "3m"],
-    );
+    // One model's artifact is missing from the store: fetch-models (the executor image) fails
+    // with "not found" at once, every time the kubelet restarts it. The other service is healthy.
+    scene.load(&http_scorer());
+    let values = scene.values(http_scorer().reference, None, json!({}));
+    let ir = scene.ir("examples/streaming-recommendations", |text| {
+        text.replace(
+            "basket-affinity/1.4/model.rds",
+            "basket-affinity/1.4/missing.rds",
+        )
+    });
+    let (install, _) = scene.install(&ir, &values, &["--max-restarts", "1", "--timeout", "3m"]);
     let message = stderr(&install);
     assert_eq!(install.status.code(), Some(1), "{message}");
     assert!(
@@ -498,12 +571,14 @@ async fn a_failing_init_container_is_reported_with_its_name_and_log_tail() {
     );
     assert!(message.contains("exit code 1"), "{message}");
     assert!(
-        message.contains("last log lines:") && message.contains("holds no model list"),
+        message.contains("last log lines:")
+            && message.contains("basket-affinity")
+            && message.contains("not found"),
         "the init container's log tail: {message}"
     );
     assert!(
-        !message.contains("scorer: loading models"),
-        "the main container never ran: {message}"
+        message.contains("recommendations-scoring-r-"),
+        "names the R service, whose model is missing: {message}"
     );
     scene.cleanup().await;
 }
@@ -514,7 +589,6 @@ async fn a_container_over_its_memory_limit_is_reported_oom_killed() {
     let Some(scene) = Scene::new("oom").await else {
         return;
     };
-    scene.load(&tools());
     // `tail` keeps the one endless line of /dev/zero in memory until the kernel kills it.
     let hog = Fixture {
         reference: "modelops-test/memory-hog:1",
@@ -523,11 +597,8 @@ async fn a_container_over_its_memory_limit_is_reported_oom_killed() {
     };
     scene.load(&hog);
     let values = scene.values(hog.reference, None, json!({}));
-    let (install, _) = scene.install(
-        "examples/streaming-recommendations",
-        &values,
-        &["--max-restarts", "1", "--timeout", "3m"],
-    );
+    let ir = scene.ir("examples/streaming-recommendations", |text| text);
+    let (install, _) = scene.install(&ir, &values, &["--max-restarts", "1", "--timeout", "3m"]);
     let message = stderr(&install);
     assert_eq!(install.status.code(), Some(1), "{message}");
     assert!(message.contains("OOMKilled"), "{message}");
@@ -535,14 +606,15 @@ async fn a_container_over_its_memory_limit_is_reported_oom_killed() {
     scene.cleanup().await;
 }
 
-/// A scoring service answering /ready and /health on 8080 (busybox httpd).
+/// A scoring service answering the probes' and `await-services`' paths on 8080 (busybox httpd):
+/// /ready, /health, /v2/health/ready, /v2/health/live.
 fn http_scorer() -> Fixture {
     Fixture {
         reference: "modelops-test/http-scorer:1",
         entrypoint: &[
             "/bin/sh",
             "-c",
-            "mkdir -p /tmp/www && echo ok > /tmp/www/ready && echo ok > /tmp/www/health && exec httpd -f -v -p 8080 -h /tmp/www",
+            "mkdir -p /tmp/www/v2/health && for p in ready health v2/health/ready v2/health/live; do echo ok > /tmp/www/$p; done && exec httpd -f -v -p 8080 -h /tmp/www",
         ],
         files: vec![],
     }
@@ -550,27 +622,24 @@ fn http_scorer() -> Fixture {
 
 /// examples/batch-fraud without its STATISTICA model (a Windows service, simulated by kwok and
 /// so not reachable from a real pod): every flow then calls only real Linux scoring services.
-fn batch_ir_without_windows(dir: &Path) -> String {
-    let ir = dir.join("batch-linux");
-    std::fs::create_dir_all(&ir).unwrap();
-    let source = root().join("examples/batch-fraud");
-    let pipeline = std::fs::read_to_string(source.join("pipeline.yaml")).unwrap();
-    std::fs::write(ir.join("pipeline.yaml"), pipeline).unwrap();
-    let flows = std::fs::read_to_string(source.join("flows.yaml")).unwrap();
-    let without_step = flows.replace("    - {name: scorecard, model: legacy-scorecard}\n", "");
-    assert_ne!(
-        flows, without_step,
-        "examples/batch-fraud/flows.yaml changed"
-    );
-    std::fs::write(ir.join("flows.yaml"), without_step).unwrap();
-    let models = std::fs::read_to_string(source.join("models.yaml")).unwrap();
-    let kept: Vec<&str> = models
-        .split("\n---\n")
-        .filter(|doc| !doc.contains("name: legacy-scorecard"))
-        .collect();
-    assert_eq!(kept.len() + 1, models.split("\n---\n").count());
-    std::fs::write(ir.join("models.yaml"), kept.join("\n---\n")).unwrap();
-    ir.display().to_string()
+fn without_windows(text: String) -> String {
+    if text.contains("kind: ScoringFlow") {
+        let without_step = text.replace("    - {name: scorecard, model: legacy-scorecard}\n", "");
+        assert_ne!(
+            text, without_step,
+            "examples/batch-fraud/flows.yaml changed"
+        );
+        return without_step;
+    }
+    if text.contains("kind: Model") {
+        let kept: Vec<&str> = text
+            .split("\n---\n")
+            .filter(|doc| !doc.contains("name: legacy-scorecard"))
+            .collect();
+        assert_eq!(kept.len() + 1, text.split("\n---\n").count());
+        return kept.join("\n---\n");
+    }
+    text
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -579,11 +648,11 @@ async fn a_flow_reaches_its_scoring_services_by_service_name() {
     let Some(scene) = Scene::new("service_dns").await else {
         return;
     };
-    scene.load(&tools());
     scene.load(&http_scorer());
-    // Each flow pod's init container (wait-for-scoring-services) asks
-    // http://<service>:8080/ready through cluster DNS and the Service's ClusterIP, and the flow
-    // starts only once every service answered.
+    // Each flow pod's init container (wait-for-scoring-services: the executor's `await-services`)
+    // asks http://<service>:8080/v2/health/ready through cluster DNS and the Service's ClusterIP,
+    // and the flow starts only once every service answered; the services' `fetch-models` got
+    // their models from the test's store first.
     let flow = Fixture {
         reference: "modelops-test/flow-ok:1",
         entrypoint: &["/bin/sh", "-c", "echo 'flow: scored'"],
@@ -591,7 +660,7 @@ async fn a_flow_reaches_its_scoring_services_by_service_name() {
     };
     scene.load(&flow);
     let values = scene.values(http_scorer().reference, Some(flow.reference), json!({}));
-    let ir = batch_ir_without_windows(scene.dir.path());
+    let ir = scene.ir("examples/batch-fraud", without_windows);
     // The merchants flow reads its data channel's credentials Secret (envFrom, not optional):
     // kwok never looks, a real kubelet refuses to start the container without it.
     let namespaces: Api<Namespace> = Api::all(scene.client.clone());
@@ -659,7 +728,11 @@ async fn a_flow_reaches_its_scoring_services_by_service_name() {
             .await
             .unwrap();
         eprintln!("{name} wait-for-scoring-services:\n{init_log}");
-        assert!(init_log.contains(" is ready"), "{name}: {init_log}");
+        assert!(
+            init_log.contains("service ready")
+                && init_log.contains("every scoring service is ready"),
+            "{name}: {init_log}"
+        );
     }
     scene.cleanup().await;
 }
