@@ -17,6 +17,7 @@ pub mod diagnostics;
 pub mod digest;
 pub mod error;
 pub mod ir;
+pub mod k8s;
 pub mod logging;
 pub mod manifest;
 pub mod names;

@@ -2,11 +2,15 @@
 //! with bounded concurrency, waits between waves, and pruning of what is no longer rendered.
 
 use super::delete::{self, Cascade, DeleteOptions};
-use super::record::{self, InventoryEntry, JobRecord, ObjectKey, Phase, Task};
-use super::wait::{self, Signal, Target, Until, WaitOptions};
+use super::record::{self, InventoryEntry, JobRecord, Phase, Task};
+use super::wait::{self, Signal, Until, WaitOptions};
 use super::{Cluster, ClusterError, FIELD_MANAGER, with_retry};
-use crate::manifest::{Object, Wave};
-use crate::preprocess::{LABEL_COMPONENT, LABEL_JOB_ID, LABEL_MANAGED_BY, MANAGED_BY};
+use crate::k8s::kinds::Wave;
+use crate::k8s::ownership::{
+    self, LABEL_COMPONENT, LABEL_MANAGED_BY, Labels, MANAGED_BY, Ownership,
+};
+use crate::k8s::{ObjectKey, ObjectRef};
+use crate::manifest::Object;
 use crate::readiness::Policy;
 use futures::{StreamExt, TryStreamExt, stream};
 use k8s_openapi::api::core::v1::Namespace;
@@ -169,13 +173,13 @@ async fn apply_waves(
             record::write(cluster, record).await?;
         }
         tracing::info!(?wave, objects = members.len(), "applied");
-        let awaited: Vec<Target> = match wave {
-            Wave::Definitions => members.iter().map(|o| target(o)).collect(),
+        let awaited: Vec<ObjectRef> = match wave {
+            Wave::Definitions => members.iter().map(|o| o.object_ref()).collect(),
             // Flows must not start before the scoring services they call are ready.
             Wave::ScoringServices => members
                 .iter()
-                .filter(|o| o.component() != Some(crate::manifest::SCORING_FLOW))
-                .map(|o| target(o))
+                .filter(|o| o.component() != Some(ownership::SCORING_FLOW))
+                .map(|o| o.object_ref())
                 .collect(),
             _ => Vec::new(),
         };
@@ -208,19 +212,11 @@ async fn apply_waves(
     Ok(())
 }
 
-fn target(object: &Object) -> Target {
-    Target {
-        api_version: object.api_version().to_string(),
-        kind: object.kind().to_string(),
-        name: object.name().to_string(),
-    }
-}
-
 /// CRDs are cluster-scoped and carry no job label: await each by name, with a watch that rides
 /// out throttling and broken connections like every other request (`watch_with_backoff`).
 async fn wait_crds(
     cluster: &Cluster,
-    crds: &[Target],
+    crds: &[ObjectRef],
     deadline: Option<Duration>,
     cancel: &mut (impl std::future::Future<Output = Signal> + Unpin),
 ) -> Result<(), ClusterError> {
@@ -368,7 +364,7 @@ async fn dry_run_checkable<'a>(
 pub fn waves<'a>(objects: impl IntoIterator<Item = &'a Object>) -> Vec<(Wave, Vec<&'a Object>)> {
     let mut out: Vec<(Wave, Vec<&Object>)> = Vec::new();
     for object in objects {
-        let wave = Wave::of(object);
+        let wave = object.wave();
         match out.last_mut() {
             Some((last, members)) if *last == wave => members.push(object),
             _ => out.push((wave, vec![object])),
@@ -471,7 +467,7 @@ pub async fn preflight(
     job_id: &str,
     concurrency: usize,
 ) -> Result<(), ClusterError> {
-    let job_label = crate::names::label_value(job_id);
+    let job_label = ownership::job_label(job_id);
     let mut by_kind: BTreeMap<(&str, &str, &str), Vec<&Object>> = BTreeMap::new();
     let mut one_by_one: Vec<&Object> = Vec::new();
     for object in objects {
@@ -567,31 +563,20 @@ async fn list_names(
 
 const PAGE_SIZE: u32 = 500;
 
-type Labels = BTreeMap<String, String>;
-
 fn ownership_problem(object: &Object, labels: Option<&Labels>, job_label: &str) -> Option<String> {
-    let no_labels = Labels::new();
-    let labels = labels.unwrap_or(&no_labels);
     let where_ = object
         .namespace()
         .map(|n| format!(" in namespace {n}"))
         .unwrap_or_default();
-    match (
-        labels.get(LABEL_MANAGED_BY).map(String::as_str),
-        labels.get(LABEL_JOB_ID),
-    ) {
-        (Some(MANAGED_BY), Some(job)) if job == job_label => None,
-        (Some(MANAGED_BY), Some(other)) => Some(format!(
-            "{}{where_} belongs to job `{other}`",
-            object.display()
+    let object = object.display();
+    match ownership::ownership(labels, job_label) {
+        Ownership::Ours => None,
+        Ownership::OtherJob(other) => Some(format!("{object}{where_} belongs to job `{other}`")),
+        Ownership::NoJobLabel => Some(format!(
+            "{object}{where_} is managed by modelops-executor but has no job label"
         )),
-        (Some(MANAGED_BY), None) => Some(format!(
-            "{}{where_} is managed by modelops-executor but has no job label",
-            object.display()
-        )),
-        (manager, _) => Some(format!(
-            "{}{where_} exists and is not managed by modelops-executor ({})",
-            object.display(),
+        Ownership::NotManaged(manager) => Some(format!(
+            "{object}{where_} exists and is not managed by modelops-executor ({})",
             manager
                 .map(|m| format!("managed by `{m}`"))
                 .unwrap_or_else(|| "no managed-by label".into())
@@ -640,7 +625,7 @@ async fn prune(
     previous: &[InventoryEntry],
     options: &InstallOptions,
 ) -> Result<(), ClusterError> {
-    let rendered: HashSet<ObjectKey> = objects.iter().map(record::object_key).collect();
+    let rendered: HashSet<ObjectKey> = objects.iter().map(Object::key).collect();
     let stale: Vec<InventoryEntry> = previous
         .iter()
         .filter(|entry| !rendered.contains(&entry.key()))

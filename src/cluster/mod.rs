@@ -284,8 +284,3 @@ pub fn is_namespace_missing(err: &kube::Error) -> bool {
     matches!(err, kube::Error::Api(status) if status.code == 404
         && status.details.as_ref().is_some_and(|d| d.kind == "namespaces"))
 }
-
-/// `kind/name` for messages.
-pub fn describe(kind: &str, name: &str) -> String {
-    format!("{}/{name}", kind.to_ascii_lowercase())
-}

@@ -8,9 +8,10 @@
 //! job label must not delete it, so `status` can still report `Uninstalled` afterwards.
 
 use super::{Cluster, ClusterError, FIELD_MANAGER, with_retry};
+use crate::k8s::ObjectKey;
+use crate::k8s::ownership::{LABEL_MANAGED_BY, LABEL_PART_OF, LABEL_PIPELINE, MANAGED_BY, PART_OF};
 use crate::manifest::Object;
 use crate::names::label_value;
-use crate::preprocess::{LABEL_MANAGED_BY, LABEL_PART_OF, LABEL_PIPELINE, MANAGED_BY, PART_OF};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams};
 use serde::{Deserialize, Serialize};
@@ -141,19 +142,6 @@ text_enum!(Phase, Installing => "Installing", Installed => "Installed", Running 
     Failed => "Failed", Cancelled => "Cancelled", Uninstalling => "Uninstalling", Uninstalled => "Uninstalled");
 text_enum!(Task, Install => "install", Wait => "wait", Finally => "finally");
 
-/// apiVersion, kind, namespace, name.
-pub type ObjectKey<'a> = (&'a str, &'a str, Option<&'a str>, &'a str);
-
-/// The key of a rendered object, as [`InventoryEntry::key`].
-pub fn object_key(object: &Object) -> ObjectKey<'_> {
-    (
-        object.api_version(),
-        object.kind(),
-        object.namespace(),
-        object.name(),
-    )
-}
-
 /// One object the job created (or was about to create).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct InventoryEntry {
@@ -194,7 +182,7 @@ impl InventoryEntry {
     }
 
     pub fn display(&self) -> String {
-        super::describe(&self.kind, &self.name)
+        crate::k8s::display(&self.kind, &self.name)
     }
 
     /// One line: `apiVersion kind namespace|- name uid|-`.
@@ -458,7 +446,7 @@ impl JobRecord {
         let known: HashSet<ObjectKey> = self.inventory.iter().map(InventoryEntry::key).collect();
         let new: Vec<InventoryEntry> = objects
             .iter()
-            .filter(|object| !known.contains(&object_key(object)))
+            .filter(|object| !known.contains(&object.key()))
             .map(InventoryEntry::of)
             .collect();
         if new.is_empty() {
@@ -490,7 +478,7 @@ impl JobRecord {
 
     /// Keeps only the entries of objects still rendered.
     pub fn retain_rendered(&mut self, objects: &[Object]) {
-        let rendered: HashSet<ObjectKey> = objects.iter().map(object_key).collect();
+        let rendered: HashSet<ObjectKey> = objects.iter().map(Object::key).collect();
         self.inventory
             .retain(|entry| rendered.contains(&entry.key()));
     }
@@ -894,7 +882,7 @@ mod tests {
                 .labels
                 .as_ref()
                 .unwrap()
-                .contains_key(crate::preprocess::LABEL_JOB_ID),
+                .contains_key(crate::k8s::ownership::LABEL_JOB_ID),
             "the sweep must not delete the record"
         );
         let read = JobRecord::from_config_map(&config_map).unwrap();

@@ -4,8 +4,9 @@
 //! grace-period rules and prints progress.
 
 use super::watched::{FailingPod, Verdict, Watched};
-use super::{Cluster, ClusterError, describe, with_retry};
-use crate::preprocess::LABEL_JOB_ID;
+use super::{Cluster, ClusterError, with_retry};
+use crate::k8s::ObjectRef;
+use crate::k8s::ownership::{self, Selecting};
 use crate::readiness::Policy;
 use futures::{StreamExt, stream};
 use k8s_openapi::api::core::v1::{Event, Pod};
@@ -102,20 +103,6 @@ impl fmt::Display for Failure {
     }
 }
 
-/// What to wait for: workloads by kind and name.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Target {
-    pub api_version: String,
-    pub kind: String,
-    pub name: String,
-}
-
-impl Target {
-    pub fn display(&self) -> String {
-        describe(&self.kind, &self.name)
-    }
-}
-
 /// When the wait ends successfully.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Until {
@@ -141,21 +128,16 @@ pub struct WaitOptions {
 /// Watches the targets (and the job's pods) until the condition of `options.until` holds.
 pub async fn wait_for(
     cluster: &Cluster,
-    targets: &[Target],
+    targets: &[ObjectRef],
     options: &WaitOptions,
     cancel: impl std::future::Future<Output = Signal>,
 ) -> Result<(), ClusterError> {
-    let mut selector = format!(
-        "{LABEL_JOB_ID}={}",
-        crate::names::label_value(&options.job_id)
-    );
-    if !options.with_flows {
-        selector.push_str(&format!(
-            ",{}!={}",
-            crate::preprocess::LABEL_COMPONENT,
-            crate::manifest::SCORING_FLOW
-        ));
-    }
+    let selecting = if options.with_flows {
+        Selecting::JobLabel
+    } else {
+        Selecting::WithoutFlows
+    };
+    let selector = ownership::selector(&ownership::job_label(&options.job_id), selecting);
     let mut kinds: Vec<(String, String)> = targets
         .iter()
         .map(|t| (t.api_version.clone(), t.kind.clone()))
@@ -549,9 +531,10 @@ mod tests {
     use super::*;
 
     fn watched_deployment(status: &str) -> Watched {
-        let target = Target {
+        let target = ObjectRef {
             api_version: "apps/v1".into(),
             kind: "Deployment".into(),
+            namespace: None,
             name: "flow".into(),
         };
         let mut watched = Watched::new(&[target]);

@@ -1,22 +1,10 @@
 use crate::cli::WaitArgs;
 use crate::cluster::record::{self, Phase, Task};
-use crate::cluster::wait::{self, Target, Until, WaitOptions};
+use crate::cluster::wait::{self, Until, WaitOptions};
 use crate::cluster::{Cluster, ClusterError};
+use crate::k8s::ObjectRef;
 use crate::tekton;
 use crate::{Error, ExitStatus};
-
-/// Kinds that only need to exist; everything else in the inventory is watched.
-const NOT_AWAITED: [&str; 9] = [
-    "ConfigMap",
-    "Secret",
-    "Service",
-    "ServiceAccount",
-    "Role",
-    "RoleBinding",
-    "HorizontalPodAutoscaler",
-    "PodDisruptionBudget",
-    "NetworkPolicy",
-];
 
 pub async fn exec(args: WaitArgs) -> Result<ExitStatus, Error> {
     let outcome = run(&args).await;
@@ -34,13 +22,15 @@ async fn run(args: &WaitArgs) -> Result<ExitStatus, Error> {
     super::write_result(results, tekton::JOB_ID, job_id)?;
     super::write_result(results, tekton::ENDPOINTS, &record.endpoints.join("\n"))?;
 
-    let targets: Vec<Target> = record
+    // Namespaced objects of awaited kinds are watched; the rest only need to exist.
+    let targets: Vec<ObjectRef> = record
         .inventory
         .iter()
-        .filter(|e| e.namespace.is_some() && !NOT_AWAITED.contains(&e.kind.as_str()))
-        .map(|e| Target {
+        .filter(|e| e.namespace.is_some() && crate::k8s::kinds::is_awaited(&e.kind))
+        .map(|e| ObjectRef {
             api_version: e.api_version.clone(),
             kind: e.kind.clone(),
+            namespace: e.namespace.clone(),
             name: e.name.clone(),
         })
         .collect();

@@ -64,7 +64,7 @@ pub fn object(object: &Value) -> Readiness {
         "SeldonDeployment" => seldon(object),
         "InferenceService" => kserve(object),
         "Pod" => pod(object, &Policy::default(), None),
-        kind if is_plain_data(kind) => Readiness::Ready,
+        kind if crate::k8s::kinds::is_plain_data(kind) => Readiness::Ready,
         _ => custom_resource(object),
     }
 }
@@ -139,26 +139,6 @@ fn insert(target: &mut Value, pointer: &str, value: Value) {
             .entry(key)
             .or_insert_with(|| Value::Object(serde_json::Map::new()));
     }
-}
-
-/// Kinds that are ready as soon as they exist (and own nothing).
-pub fn is_plain_data(kind: &str) -> bool {
-    matches!(
-        kind,
-        "ConfigMap"
-            | "Secret"
-            | "ServiceAccount"
-            | "Role"
-            | "RoleBinding"
-            | "ClusterRole"
-            | "ClusterRoleBinding"
-            | "Namespace"
-            | "NetworkPolicy"
-            | "PodDisruptionBudget"
-            | "HorizontalPodAutoscaler"
-            | "PriorityClass"
-            | "Ingress"
-    )
 }
 
 pub(crate) fn kind(object: &Value) -> &str {
