@@ -38,6 +38,15 @@ pub struct GlobalArgs {
     pub api_retry_budget: std::time::Duration,
 }
 
+impl GlobalArgs {
+    /// The settings every command shares, as plain values.
+    pub fn settings(&self) -> crate::settings::Settings {
+        crate::settings::Settings {
+            api_retry_budget: self.api_retry_budget,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,

@@ -112,8 +112,7 @@ impl Error {
     /// The whole chain, outermost first, one cause per line: what `main` prints.
     pub fn chain(&self) -> String {
         let mut out = format!("error: {self}");
-        let mut source = std::error::Error::source(self);
-        while let Some(cause) = source {
+        for cause in sources(self).skip(1) {
             match cause.downcast_ref::<kube::Error>() {
                 Some(kube::Error::Api(status)) => {
                     // kube's own text repeats the message and appends the whole Status; its
@@ -127,18 +126,14 @@ impl Error {
                     ));
                     break;
                 }
-                Some(kube::Error::Service(_) | kube::Error::HyperError(_)) => {
-                    // `ServiceError: <text>`, and the next cause is that text again.
-                    source = cause.source();
-                    continue;
-                }
+                // `ServiceError: <text>`, and the next cause is that text again.
+                Some(kube::Error::Service(_) | kube::Error::HyperError(_)) => continue,
                 _ => {}
             }
             out.push_str(&format!(
                 "\n  caused by: {}",
                 indent_continuation(&cause.to_string())
             ));
-            source = cause.source();
         }
         out
     }
@@ -154,6 +149,27 @@ fn cluster_status(err: &crate::cluster::ClusterError) -> ExitStatus {
         E::Cancelled(Signal::Terminate) => ExitStatus::Terminated,
         _ => ExitStatus::Infrastructure,
     }
+}
+
+/// An error and its sources, outermost first: the one walk of a chain that every printer uses.
+pub fn sources<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(err), |e| e.source())
+}
+
+/// The messages of an error's chain, outermost first.
+pub fn messages<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = String> + 'a {
+    sources(err).map(ToString::to_string)
+}
+
+/// The whole chain on one line (`outer: cause: cause`, runs of whitespace made one space): what
+/// the job record, the `error` result and warnings carry.
+pub fn one_line(err: &(dyn std::error::Error + 'static)) -> String {
+    let text = messages(err).collect::<Vec<_>>().join(": ");
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn indent_continuation(text: &str) -> String {
@@ -206,5 +222,18 @@ mod tests {
         assert!(chain.ends_with("more bytes)"), "{chain}");
         assert!(chain.len() < 800, "{} bytes", chain.len());
         assert!(!chain.contains("Status {"), "{chain}");
+    }
+
+    #[test]
+    fn one_line_joins_every_cause_and_collapses_whitespace() {
+        let io = std::io::Error::other("disk\n  full");
+        let err = Error::Output {
+            path: "results/phase".into(),
+            source: io,
+        };
+        let messages: Vec<String> = messages(&err).collect();
+        assert_eq!(messages.len(), 2, "{messages:?}");
+        assert_eq!(messages[1], "disk\n  full");
+        assert_eq!(one_line(&err), format!("{}: disk full", messages[0]));
     }
 }

@@ -8,6 +8,7 @@
 pub mod archive;
 pub mod artifacts;
 pub mod await_services;
+pub mod backoff;
 pub mod buildplan;
 pub mod chart;
 pub mod cli;
@@ -26,6 +27,7 @@ pub mod preprocess;
 pub mod readiness;
 pub mod render;
 pub mod schema;
+pub mod settings;
 pub mod tekton;
 pub mod values;
 pub mod yaml;

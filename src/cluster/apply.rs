@@ -4,7 +4,7 @@
 use super::delete::{self, Cascade, DeleteOptions};
 use super::record::{self, InventoryEntry, JobRecord, Phase, Task};
 use super::wait::{self, Signal, Until, WaitOptions};
-use super::{Cluster, ClusterError, FIELD_MANAGER, with_retry};
+use super::{Cluster, ClusterError, FIELD_MANAGER};
 use crate::k8s::kinds::Wave;
 use crate::k8s::ownership::{
     self, LABEL_COMPONENT, LABEL_MANAGED_BY, Labels, MANAGED_BY, Ownership,
@@ -141,7 +141,7 @@ pub async fn install(
             } else {
                 Phase::Failed
             };
-            record.last_error = Some(one_line(&err));
+            record.last_error = Some(crate::error::one_line(&err));
             if let Err(write_err) = record::write(cluster, &mut record).await {
                 tracing::error!(error = %write_err, "could not record the failure in the job record");
             }
@@ -403,12 +403,15 @@ pub async fn apply_one(
     params.dry_run = dry_run;
     let action = format!("apply {}", object.display());
     let patch = Patch::Apply(&object.value);
-    let applied = with_retry(&action, || api.patch(object.name(), &params, &patch)).await;
+    let applied = cluster
+        .with_retry(&action, || api.patch(object.name(), &params, &patch))
+        .await;
     match applied {
         // A Job's pod template is immutable: a changed flow replaces its Job (ours, checked by
         // the preflight), as a re-run of a batch flow with new configuration should.
         Err(kube::Error::Api(status)) if is_immutable_job(object, &status) => {
-            let live = with_retry(&action, || api.get(object.name()))
+            let live = cluster
+                .with_retry(&action, || api.get(object.name()))
                 .await
                 .map_err(|e| ClusterError::api(format!("read {}", object.display()), e))?;
             if dry_run {
@@ -420,7 +423,8 @@ pub async fn apply_one(
             tracing::info!(object = %object.display(), "pod template changed; replacing the Job");
             let uid = live.metadata.uid.clone().unwrap_or_default();
             super::delete::delete_and_wait(cluster, object, &uid, false, REPLACE_DEADLINE).await?;
-            with_retry(&action, || api.patch(object.name(), &params, &patch))
+            cluster
+                .with_retry(&action, || api.patch(object.name(), &params, &patch))
                 .await
                 .map(|applied| applied.metadata)
                 .map_err(|err| apply_error(object, action.clone(), err))
@@ -511,11 +515,12 @@ pub async fn preflight(
         let job_label = &job_label;
         async move {
             let api = cluster.api_for(object).await?;
-            let live = with_retry(&format!("read {}", object.display()), || {
-                api.get_metadata_opt(object.name())
-            })
-            .await
-            .map_err(|e| ClusterError::api(format!("read {}", object.display()), e))?;
+            let live = cluster
+                .with_retry(&format!("read {}", object.display()), || {
+                    api.get_metadata_opt(object.name())
+                })
+                .await
+                .map_err(|e| ClusterError::api(format!("read {}", object.display()), e))?;
             Ok::<_, ClusterError>(live.and_then(|live| {
                 ownership_problem(object, live.metadata.labels.as_ref(), job_label)
             }))
@@ -546,7 +551,10 @@ async fn list_names(
     let mut params = ListParams::default().limit(PAGE_SIZE);
     loop {
         let action = format!("list {kind} in namespace {namespace}");
-        let page = match with_retry(&action, || api.list_metadata(&params)).await {
+        let page = match cluster
+            .with_retry(&action, || api.list_metadata(&params))
+            .await
+        {
             Ok(page) => page,
             Err(kube::Error::Api(status)) if status.code == 403 => return Ok(None),
             Err(err) => return Err(ClusterError::api(action, err)),
@@ -607,7 +615,10 @@ async fn ensure_namespace(
     };
     let action = format!("create namespace {namespace}");
     // A retried create whose first attempt went through answers 409: the namespace exists.
-    match with_retry(&action, || api.create(&params, &body)).await {
+    match cluster
+        .with_retry(&action, || api.create(&params, &body))
+        .await
+    {
         Ok(_) => {
             tracing::info!(%namespace, "namespace created");
             Ok(())
@@ -664,18 +675,6 @@ fn endpoints(objects: &[Object]) -> Vec<String> {
             )
         })
         .collect()
-}
-
-/// An error as one line, for the job record and the Tekton `error` result.
-pub fn one_line(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 //! rather than one read per recorded object.
 
 use super::record::{self, InventoryEntry, Phase, Task};
-use super::{Cluster, ClusterError, with_retry};
+use super::{Cluster, ClusterError};
 use crate::k8s::kinds::{self, Wave};
 use crate::k8s::ownership::{self, LABEL_COMPONENT, LABEL_JOB_ID, Selecting};
 use crate::k8s::{ObjectKey, ObjectRef};
@@ -182,7 +182,7 @@ pub async fn uninstall(
                 record.inventory.clear();
                 record.endpoints.clear();
             }
-            Err(err) => record.last_error = Some(super::apply::one_line(err)),
+            Err(err) => record.last_error = Some(crate::error::one_line(err)),
         }
         record::write(cluster, record).await?;
         record::delete_orphan_shards(cluster, record).await?;
@@ -259,7 +259,10 @@ async fn sweep(
                 Err(err) => return Err(err),
             };
             let params = ListParams::default().labels(selector);
-            let list = match with_retry(&format!("list {kind}"), || api.list(&params)).await {
+            let list = match cluster
+                .with_retry(&format!("list {kind}"), || api.list(&params))
+                .await
+            {
                 Ok(list) => list,
                 // The task's Role grants only the kinds the charts render: what the executor may
                 // not list, it cannot have created either.
@@ -323,7 +326,7 @@ async fn read_entries(
                 Err(err) => return Err(err),
             };
             let action = format!("read {}", entry.display());
-            let Some(found) = with_retry(&action, || api.get_opt(&entry.name))
+            let Some(found) = cluster.with_retry(&action, || api.get_opt(&entry.name))
                 .await
                 .map_err(|e| ClusterError::api(action.clone(), e))?
             else {
@@ -487,7 +490,10 @@ async fn request_delete(
         ..DeleteParams::default()
     };
     let action = format!("delete {}", object.display());
-    match with_retry(&action, || api.delete(&object.object.name, &params)).await {
+    match cluster
+        .with_retry(&action, || api.delete(&object.object.name, &params))
+        .await
+    {
         // Removed outright: a Status, or (for kinds such as Service) the deleted object as it
         // was. Still there: the object with a deletion timestamp, held by finalizers (foreground
         // deletion waiting for dependents) or a grace period.

@@ -7,7 +7,7 @@
 //! The record is labelled `modelops.io/job-record`, not `modelops.io/job-id`: the final sweep by
 //! job label must not delete it, so `status` can still report `Uninstalled` afterwards.
 
-use super::{Cluster, ClusterError, FIELD_MANAGER, with_retry};
+use super::{Cluster, ClusterError, FIELD_MANAGER};
 use crate::k8s::ObjectKey;
 use crate::k8s::ownership::{LABEL_MANAGED_BY, LABEL_PART_OF, LABEL_PIPELINE, MANAGED_BY, PART_OF};
 use crate::manifest::Object;
@@ -495,7 +495,8 @@ pub async fn read(
 ) -> Result<Option<JobRecord>, ClusterError> {
     let name = record_name(job_id);
     let api = api(cluster, namespace);
-    let found = with_retry(&format!("read job record {name}"), || api.get_opt(&name))
+    let found = cluster
+        .with_retry(&format!("read job record {name}"), || api.get_opt(&name))
         .await
         .map_err(|e| ClusterError::api(format!("read job record configmap/{name}"), e))?;
     match found {
@@ -513,11 +514,14 @@ pub async fn read(
 async fn with_shards(cluster: &Cluster, mut record: JobRecord) -> Result<JobRecord, ClusterError> {
     let api = api(cluster, &record.namespace);
     for shard in &record.shards {
-        let found = with_retry(&format!("read job record shard {shard}"), || {
-            api.get_opt(shard)
-        })
-        .await
-        .map_err(|e| ClusterError::api(format!("read job record shard configmap/{shard}"), e))?;
+        let found = cluster
+            .with_retry(&format!("read job record shard {shard}"), || {
+                api.get_opt(shard)
+            })
+            .await
+            .map_err(|e| {
+                ClusterError::api(format!("read job record shard configmap/{shard}"), e)
+            })?;
         let Some(config_map) = found else {
             tracing::warn!(record = %record.name(), %shard, "inventory shard missing; its objects are found by the job label only");
             continue;
@@ -582,9 +586,17 @@ pub async fn write(cluster: &Cluster, record: &mut JobRecord) -> Result<(), Clus
     };
     for shard in shards.iter().filter(|s| !record.shards.contains(&s.name)) {
         let body = record.shard_config_map(shard);
-        write_config_map(&api, &shard.name, &body, &params, &record.namespace).await?;
+        write_config_map(
+            cluster,
+            &api,
+            &shard.name,
+            &body,
+            &params,
+            &record.namespace,
+        )
+        .await?;
     }
-    write_config_map(&api, &name, &body, &params, &record.namespace).await?;
+    write_config_map(cluster, &api, &name, &body, &params, &record.namespace).await?;
     let referenced: Vec<String> = shards.iter().map(|s| s.name.clone()).collect();
     let unreferenced: Vec<String> = record
         .shards
@@ -592,7 +604,7 @@ pub async fn write(cluster: &Cluster, record: &mut JobRecord) -> Result<(), Clus
         .filter(|s| !referenced.contains(s))
         .cloned()
         .collect();
-    delete_shards(&api, &unreferenced).await?;
+    delete_shards(cluster, &api, &unreferenced).await?;
     record.shards = referenced;
     record.stored = Some(content);
     tracing::debug!(record = %name, phase = %record.phase, task = %record.task, "job record written");
@@ -600,6 +612,7 @@ pub async fn write(cluster: &Cluster, record: &mut JobRecord) -> Result<(), Clus
 }
 
 async fn write_config_map(
+    cluster: &Cluster,
     api: &Api<ConfigMap>,
     name: &str,
     body: &Value,
@@ -607,25 +620,33 @@ async fn write_config_map(
     namespace: &str,
 ) -> Result<(), ClusterError> {
     let patch = Patch::Apply(body);
-    with_retry(&format!("write job record {name}"), || {
-        api.patch(name, params, &patch)
-    })
-    .await
-    .map_err(|e| {
-        if super::is_namespace_missing(&e) {
-            ClusterError::NamespaceMissing(namespace.to_string())
-        } else {
-            ClusterError::api(format!("write job record configmap/{name}"), e)
-        }
-    })?;
+    cluster
+        .with_retry(&format!("write job record {name}"), || {
+            api.patch(name, params, &patch)
+        })
+        .await
+        .map_err(|e| {
+            if super::is_namespace_missing(&e) {
+                ClusterError::NamespaceMissing(namespace.to_string())
+            } else {
+                ClusterError::api(format!("write job record configmap/{name}"), e)
+            }
+        })?;
     Ok(())
 }
 
-async fn delete_shards(api: &Api<ConfigMap>, names: &[String]) -> Result<(), ClusterError> {
+async fn delete_shards(
+    cluster: &Cluster,
+    api: &Api<ConfigMap>,
+    names: &[String],
+) -> Result<(), ClusterError> {
     let params = kube::api::DeleteParams::default();
     for name in names {
         let action = format!("delete job record shard configmap/{name}");
-        match with_retry(&action, || api.delete(name, &params)).await {
+        match cluster
+            .with_retry(&action, || api.delete(name, &params))
+            .await
+        {
             Ok(_) => {}
             Err(kube::Error::Api(status)) if status.code == 404 => {}
             Err(e) => return Err(ClusterError::api(action, e)),
@@ -645,7 +666,8 @@ pub async fn delete_orphan_shards(
         "{LABEL_JOB_RECORD_SHARD}={},{LABEL_MANAGED_BY}={MANAGED_BY}",
         label_value(&record.job_id)
     ));
-    let list = with_retry("list job record shards", || api.list_metadata(&params))
+    let list = cluster
+        .with_retry("list job record shards", || api.list_metadata(&params))
         .await
         .map_err(|e| ClusterError::api("list job record shards", e))?;
     let orphans: Vec<String> = list
@@ -654,7 +676,7 @@ pub async fn delete_orphan_shards(
         .filter_map(|item| item.metadata.name)
         .filter(|name| !record.shards.contains(name))
         .collect();
-    delete_shards(&api, &orphans).await
+    delete_shards(cluster, &api, &orphans).await
 }
 
 /// Every job record in a namespace, or in all namespaces, newest first.
@@ -689,7 +711,8 @@ async fn list_config_maps(
     let params = kube::api::ListParams::default().labels(&format!(
         "{LABEL_JOB_RECORD},{LABEL_MANAGED_BY}={MANAGED_BY}"
     ));
-    let list = with_retry("list job records", || api.list(&params))
+    let list = cluster
+        .with_retry("list job records", || api.list(&params))
         .await
         .map_err(|e| ClusterError::api("list job records", e))?;
     Ok(list.items)
@@ -767,10 +790,11 @@ pub async fn prune(
             ..kube::api::DeleteParams::default()
         };
         let api = api(cluster, &record.namespace);
-        match with_retry(&format!("delete job record {name}"), || {
-            api.delete(&name, &params)
-        })
-        .await
+        match cluster
+            .with_retry(&format!("delete job record {name}"), || {
+                api.delete(&name, &params)
+            })
+            .await
         {
             Ok(_) => {
                 removed += 1;
@@ -792,7 +816,7 @@ pub async fn prune(
 /// [`prune`] as a side task of install and finally: a failure is logged, never the task's.
 pub async fn prune_quietly(cluster: &Cluster, namespace: &str, retention: &Retention) {
     if let Err(err) = prune(cluster, Some(namespace), retention).await {
-        tracing::warn!(%namespace, error = %super::apply::one_line(&err), "could not prune finished job records");
+        tracing::warn!(%namespace, error = %crate::error::one_line(&err), "could not prune finished job records");
     }
 }
 

@@ -4,7 +4,7 @@
 //! grace-period rules and prints progress.
 
 use super::watched::{FailingPod, Verdict, Watched};
-use super::{Cluster, ClusterError, with_retry};
+use super::{Cluster, ClusterError};
 use crate::k8s::ObjectRef;
 use crate::k8s::ownership::{self, Selecting};
 use crate::readiness::Policy;
@@ -474,10 +474,11 @@ async fn diagnose(
     };
     let events: Api<Event> = Api::namespaced(cluster.client.clone(), namespace);
     let params = ListParams::default().fields(&format!("involvedObject.name={pod_name}"));
-    let listed = with_retry(&format!("list events of pod {pod_name}"), || {
-        events.list(&params)
-    })
-    .await;
+    let listed = cluster
+        .with_retry(&format!("list events of pod {pod_name}"), || {
+            events.list(&params)
+        })
+        .await;
     if let Err(err) = &listed {
         tracing::warn!(pod = %pod_name, error = %err, "cannot read the pod's events for the failure report");
     }
@@ -512,12 +513,13 @@ async fn diagnose(
     };
     // The API server fetches logs from the kubelet; when that is unreachable it answers 500
     // every time, so the retries end sooner than for other reads.
-    let logs = super::retry::with_short_retry(
-        LOG_RETRY_BUDGET,
-        &format!("read logs of pod {pod_name}"),
-        || pods.logs(&pod_name, &params),
-    )
-    .await;
+    let logs = cluster
+        .with_short_retry(
+            LOG_RETRY_BUDGET,
+            &format!("read logs of pod {pod_name}"),
+            || pods.logs(&pod_name, &params),
+        )
+        .await;
     match logs {
         Ok(logs) if !logs.trim().is_empty() => failure.logs = Some(logs.trim_end().to_string()),
         Ok(_) => {}

@@ -3,17 +3,18 @@ use crate::cluster::record::{self, Phase, Task};
 use crate::cluster::wait::{self, Until, WaitOptions};
 use crate::cluster::{Cluster, ClusterError};
 use crate::k8s::ObjectRef;
+use crate::settings::Settings;
 use crate::tekton;
 use crate::{Error, ExitStatus};
 
-pub async fn exec(args: WaitArgs) -> Result<ExitStatus, Error> {
-    let outcome = run(&args).await;
+pub async fn exec(args: WaitArgs, settings: &Settings) -> Result<ExitStatus, Error> {
+    let outcome = run(&args, settings).await;
     super::with_error_result(args.run.results_dir.as_deref(), outcome)
 }
 
-async fn run(args: &WaitArgs) -> Result<ExitStatus, Error> {
+async fn run(args: &WaitArgs, settings: &Settings) -> Result<ExitStatus, Error> {
     let results = args.run.results_dir.as_deref();
-    let cluster = Cluster::connect().await?;
+    let cluster = Cluster::connect(settings.api_retry_budget).await?;
     let (namespace, job_id) = (&args.job.namespace, &args.job.job_id);
     let mut record = record::read_required(&cluster, namespace, job_id).await?;
     record.task = Task::Wait;
@@ -55,10 +56,7 @@ async fn run(args: &WaitArgs) -> Result<ExitStatus, Error> {
         Err(ClusterError::Cancelled(_)) => Phase::Cancelled,
         Err(_) => Phase::Failed,
     };
-    record.last_error = outcome
-        .as_ref()
-        .err()
-        .map(|e| crate::cluster::apply::one_line(e));
+    record.last_error = outcome.as_ref().err().map(|e| crate::error::one_line(e));
     // Recording the outcome is what the next task relies on; a failure here is reported but must
     // not hide the scoring outcome.
     if let Err(err) = record::write(&cluster, &mut record).await {
