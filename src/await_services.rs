@@ -127,7 +127,7 @@ fn describe(err: &reqwest::Error) -> String {
     if err.is_timeout() {
         "no answer in time".to_string()
     } else {
-        crate::error::messages(err).last().unwrap_or_default()
+        crate::error_chain::messages(err).last().unwrap_or_default()
     }
 }
 

@@ -112,7 +112,7 @@ impl Error {
     /// The whole chain, outermost first, one cause per line: what `main` prints.
     pub fn chain(&self) -> String {
         let mut out = format!("error: {self}");
-        for cause in sources(self).skip(1) {
+        for cause in crate::error_chain::sources(self).skip(1) {
             match cause.downcast_ref::<kube::Error>() {
                 Some(kube::Error::Api(status)) => {
                     // kube's own text repeats the message and appends the whole Status; its
@@ -121,7 +121,7 @@ impl Error {
                         "\n  caused by: {}",
                         indent_continuation(&format!(
                             "the API server answered {}",
-                            crate::cluster::describe_status(status)
+                            crate::error_chain::describe_status(status)
                         ))
                     ));
                     break;
@@ -149,27 +149,6 @@ fn cluster_status(err: &crate::cluster::ClusterError) -> ExitStatus {
         E::Cancelled(Signal::Terminate) => ExitStatus::Terminated,
         _ => ExitStatus::Infrastructure,
     }
-}
-
-/// An error and its sources, outermost first: the one walk of a chain that every printer uses.
-pub fn sources<'a>(
-    err: &'a (dyn std::error::Error + 'static),
-) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
-    std::iter::successors(Some(err), |e| e.source())
-}
-
-/// The messages of an error's chain, outermost first.
-pub fn messages<'a>(
-    err: &'a (dyn std::error::Error + 'static),
-) -> impl Iterator<Item = String> + 'a {
-    sources(err).map(ToString::to_string)
-}
-
-/// The whole chain on one line (`outer: cause: cause`, runs of whitespace made one space): what
-/// the job record, the `error` result and warnings carry.
-pub fn one_line(err: &(dyn std::error::Error + 'static)) -> String {
-    let text = messages(err).collect::<Vec<_>>().join(": ");
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn indent_continuation(text: &str) -> String {
@@ -231,6 +210,7 @@ mod tests {
             path: "results/phase".into(),
             source: io,
         };
+        use crate::error_chain::{messages, one_line};
         let messages: Vec<String> = messages(&err).collect();
         assert_eq!(messages.len(), 2, "{messages:?}");
         assert_eq!(messages[1], "disk\n  full");

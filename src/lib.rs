@@ -17,6 +17,7 @@ pub mod commands;
 pub mod diagnostics;
 pub mod digest;
 pub mod error;
+pub mod error_chain;
 pub mod ir;
 pub mod k8s;
 pub mod logging;

@@ -724,7 +724,7 @@ fn with_env<B, K: std::str::FromStr>(
 /// The chain on one line, leaving out a cause whose text the outer ones already say (object
 /// stores repeat their source's text in their own).
 fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut messages = crate::error::messages(err);
+    let mut messages = crate::error_chain::messages(err);
     let mut text = messages.next().unwrap_or_default();
     for cause in messages {
         if !text.contains(&cause) {

@@ -141,7 +141,7 @@ pub async fn install(
             } else {
                 Phase::Failed
             };
-            record.last_error = Some(crate::error::one_line(&err));
+            record.last_error = Some(crate::error_chain::one_line(&err));
             if let Err(write_err) = record::write(cluster, &mut record).await {
                 tracing::error!(error = %write_err, "could not record the failure in the job record");
             }

@@ -182,7 +182,7 @@ pub async fn uninstall(
                 record.inventory.clear();
                 record.endpoints.clear();
             }
-            Err(err) => record.last_error = Some(crate::error::one_line(err)),
+            Err(err) => record.last_error = Some(crate::error_chain::one_line(err)),
         }
         record::write(cluster, record).await?;
         record::delete_orphan_shards(cluster, record).await?;

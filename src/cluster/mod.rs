@@ -9,7 +9,6 @@ mod retry;
 pub use retry::DEFAULT_BUDGET as DEFAULT_RETRY_BUDGET;
 pub mod status;
 pub mod wait;
-mod watched;
 
 use crate::diagnostics::Diagnostics;
 use crate::manifest::Object;
@@ -297,24 +296,6 @@ pub async fn globals_config_map(
             .into_keys()
             .collect(),
     }))
-}
-
-/// An API error status as one bounded line, `<code> <reason>: <message>`: kube's own text
-/// repeats the message and appends the whole `Status`, and a rejected Job's message holds its
-/// entire pod template.
-pub fn describe_status(status: &kube::core::Status) -> String {
-    const LIMIT: usize = 600;
-    let mut message = status.message.trim().to_string();
-    if message.len() > LIMIT {
-        let cut = (0..=LIMIT)
-            .rev()
-            .find(|&i| message.is_char_boundary(i))
-            .unwrap_or(0);
-        let dropped = message.len() - cut;
-        message.truncate(cut);
-        message.push_str(&format!(" … ({dropped} more bytes)"));
-    }
-    format!("{} {}: {message}", status.code, status.reason)
 }
 
 /// Whether an error says the namespace itself does not exist.

@@ -816,7 +816,7 @@ pub async fn prune(
 /// [`prune`] as a side task of install and finally: a failure is logged, never the task's.
 pub async fn prune_quietly(cluster: &Cluster, namespace: &str, retention: &Retention) {
     if let Err(err) = prune(cluster, Some(namespace), retention).await {
-        tracing::warn!(%namespace, error = %crate::error::one_line(&err), "could not prune finished job records");
+        tracing::warn!(%namespace, error = %crate::error_chain::one_line(&err), "could not prune finished job records");
     }
 }
 

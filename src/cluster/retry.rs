@@ -126,9 +126,13 @@ fn code(err: &kube::Error) -> u16 {
 /// readable log field.
 fn brief(err: &kube::Error) -> String {
     match err {
-        kube::Error::Api(status) => super::describe_status(status),
+        kube::Error::Api(status) => crate::error_chain::describe_status(status),
         other => unwrapped(other)
-            .map(|err| crate::error::messages(err).collect::<Vec<_>>().join(": "))
+            .map(|err| {
+                crate::error_chain::messages(err)
+                    .collect::<Vec<_>>()
+                    .join(": ")
+            })
             .unwrap_or_default(),
     }
 }

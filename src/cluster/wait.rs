@@ -3,11 +3,11 @@
 //! the pure readiness rules (`watched`), and a slow tick re-judges all of them for the
 //! grace-period rules and prints progress.
 
-use super::watched::{FailingPod, Verdict, Watched};
 use super::{Cluster, ClusterError};
 use crate::k8s::ObjectRef;
 use crate::k8s::ownership::{self, Selecting};
 use crate::readiness::Policy;
+use crate::readiness::watched::{FailingPod, Verdict, Watched};
 use futures::{StreamExt, stream};
 use k8s_openapi::api::core::v1::{Event, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};

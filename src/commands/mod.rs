@@ -53,7 +53,7 @@ fn with_error_result(
     outcome: Result<ExitStatus, Error>,
 ) -> Result<ExitStatus, Error> {
     if let Err(err) = &outcome {
-        let line = crate::tekton::error_line(&crate::error::one_line(err));
+        let line = crate::tekton::error_line(&crate::error_chain::one_line(err));
         if let Err(write_err) = crate::tekton::write(dir, crate::tekton::ERROR, &line) {
             tracing::error!(error = %write_err, "could not write the error result");
         }

@@ -56,7 +56,10 @@ async fn run(args: &WaitArgs, settings: &Settings) -> Result<ExitStatus, Error> 
         Err(ClusterError::Cancelled(_)) => Phase::Cancelled,
         Err(_) => Phase::Failed,
     };
-    record.last_error = outcome.as_ref().err().map(|e| crate::error::one_line(e));
+    record.last_error = outcome
+        .as_ref()
+        .err()
+        .map(|e| crate::error_chain::one_line(e));
     // Recording the outcome is what the next task relies on; a failure here is reported but must
     // not hide the scoring outcome.
     if let Err(err) = record::write(&cluster, &mut record).await {

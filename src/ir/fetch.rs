@@ -447,7 +447,7 @@ impl fmt::Display for Failure {
             Failure::Status { status, .. } => write!(f, "the server answered {status}"),
             Failure::Transport(e) => {
                 // The chain holds the useful part ("Connection refused"); none of it has the URL.
-                let messages: Vec<String> = crate::error::messages(e).collect();
+                let messages: Vec<String> = crate::error_chain::messages(e).collect();
                 f.write_str(&messages.join(": "))
             }
             Failure::TooLarge { .. } => f.write_str("the body is over the size limit"),
@@ -579,7 +579,9 @@ mod tests {
 
     /// Every message in the error's chain, for "no secret leaked" checks.
     fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-        crate::error::messages(err).collect::<Vec<_>>().join(": ")
+        crate::error_chain::messages(err)
+            .collect::<Vec<_>>()
+            .join(": ")
     }
 
     // --- a scripted HTTP/1.1 server on 127.0.0.1 ---

@@ -5,6 +5,7 @@
 //! waiting are reported at once with their reason (DESIGN §7).
 
 mod pod;
+pub mod watched;
 
 pub use pod::pod;
 

@@ -1,7 +1,7 @@
 //! What `wait` knows about its targets: the latest copy of each target and of the pods they own,
 //! reduced to what the readiness rules read, pods indexed by their owner, and every target's last
 //! verdict. An event re-judges only the target it belongs to, so a watch event costs the pods of
-//! one workload, not every pod of every target (issue 6). Pure: the watch loop in `wait` feeds
+//! one workload, not every pod of every target (issue 6). Pure: the watch loop in `cluster::wait` feeds
 //! it.
 
 use crate::k8s::ObjectRef;
