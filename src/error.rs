@@ -1,8 +1,8 @@
-//! The crate-level error: one variant per stage, each mapped to an exit code (DESIGN §9).
+//! The crate-level error: one variant per stage, each mapped to an exit code (README.md, Exit codes).
 
 use std::process::ExitCode;
 
-/// Exit codes of DESIGN §9.
+/// Exit codes, as README.md lists them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {
     Success = 0,

@@ -1,4 +1,4 @@
-//! DESIGN §7 "Faults" end to end, for the other transient fault: the API server is gone. The
+//! Faults end to end (README.md, Lifecycle guarantees), for the other transient fault: the API server is gone. The
 //! real kube-apiserver of the local control plane is killed and started again while the real
 //! binary works (`scripts/testcluster.sh restart-apiserver SECONDS --controllers`: same flags,
 //! port and certificates; then fresh kube-controller-manager and kube-scheduler, whose informers

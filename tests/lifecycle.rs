@@ -111,7 +111,7 @@ impl Scene {
         args
     }
 
-    /// The object name of a scoring flow of this job (names include the job, DESIGN §5).
+    /// The object name of a scoring flow of this job (names include the job, docs/design-choices.md, Job id).
     fn flow(&self, pipeline: &str, flow: &str) -> String {
         modelops_executor::preprocess::scoring_flow_name(pipeline, flow, &self.job_id)
     }

@@ -301,7 +301,7 @@ async fn allowed(
     Ok(answer.status.is_some_and(|s| s.allowed))
 }
 
-/// `(verb, group, resource)` the executor needs in the job's namespace (DESIGN §6–§7).
+/// `(verb, group, resource)` the executor needs in the job's namespace (docs/architecture.md, `cluster/`).
 const GRANTED: &[(&str, &str, &str)] = &[
     ("create", "", "configmaps"),
     ("patch", "", "configmaps"),

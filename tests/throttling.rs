@@ -1,7 +1,7 @@
-//! DESIGN §7 "Faults" end to end: the real kube-apiserver of the local control plane answers the
+//! Faults end to end (README.md, Lifecycle guarantees): the real kube-apiserver of the local control plane answers the
 //! real binary with HTTP 429 (API Priority and Fairness), and the binary retries, honouring
 //! `Retry-After`, and completes its job; when the throttling outlasts its retry budget it stops
-//! with exit code 3 (DESIGN §9, cluster or infrastructure error) and says why.
+//! with exit code 3 (README.md, Exit codes: cluster or infrastructure error) and says why.
 //!
 //! How the 429s are made, with nothing but the API server's own machinery (docs/testcluster.md):
 //! - the binary runs as its own ServiceAccount (a token kubeconfig), which a FlowSchema

@@ -755,7 +755,7 @@ pub struct Redactor {
     secrets: Vec<String>,
 }
 
-/// The variables whose values are secret (DESIGN §11's names and object_store's aliases).
+/// The variables whose values are secret (docs/artifact-stores.md's names and object_store's aliases).
 const SECRET_VARIABLES: [&str; 9] = [
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",

@@ -54,7 +54,7 @@ pub async fn install(
     )
     .await?;
     // Objects of kinds that the plan's own CRDs define cannot be looked up before those CRDs
-    // are Established: they are checked after the Definitions wave (DESIGN §7).
+    // are Established: they are checked after the Definitions wave (`k8s::kinds`).
     let defined = kinds_defined_by_crds(objects);
     let (known, deferred): (Vec<&Object>, Vec<&Object>) =
         objects.iter().partition(|o| !is_defined_by(&defined, o));

@@ -1,4 +1,4 @@
-//! The only module that talks to Kubernetes (DESIGN §6–7): discovery, server-side apply in waves,
+//! The only module that talks to Kubernetes (docs/architecture.md): discovery, server-side apply in waves,
 //! the job record, watching for readiness, and deletion.
 
 pub mod apply;

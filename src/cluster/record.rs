@@ -1,4 +1,4 @@
-//! The job record (DESIGN §6): a small ConfigMap `modelops-job-<id>` in the target namespace,
+//! The job record (README.md, Lifecycle guarantees): a small ConfigMap `modelops-job-<id>` in the target namespace,
 //! written before the first object is applied. It carries the phase, the current pipeline task
 //! and an inventory of what the job created, but never manifests. A large inventory goes to
 //! gzip-compressed shard ConfigMaps the record names, so no job runs into the 1 MiB object limit
@@ -718,7 +718,7 @@ async fn list_config_maps(
     Ok(list.items)
 }
 
-/// How long, and how many, finished job records a namespace keeps (DESIGN §7).
+/// How long, and how many, finished job records a namespace keeps (README.md, Lifecycle guarantees).
 #[derive(Debug, Clone, Copy)]
 pub struct Retention {
     pub max_age: std::time::Duration,

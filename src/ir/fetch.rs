@@ -1,4 +1,4 @@
-//! Stage 1a: get the IR's files from a directory, a `.tar.gz` or an http(s) URL (DESIGN §2–3).
+//! Stage 1a: get the IR's files from a directory, a `.tar.gz` or an http(s) URL (docs/ir.md).
 //!
 //! An archive or download may be pinned with `--ir-sha256`: the hash is taken over the archive's
 //! bytes exactly as read or downloaded, before anything is unpacked. A directory cannot be pinned:

@@ -1,5 +1,5 @@
 //! Rendered text → Kubernetes objects: split and parse documents, check identity, stamp the
-//! ownership labels of DESIGN §6 and put everything in install order (DESIGN §7).
+//! ownership labels (`k8s::ownership`) and put everything in install order (`k8s::kinds`).
 
 use crate::k8s::kinds::{self, Wave};
 use crate::k8s::ownership::LABEL_COMPONENT;

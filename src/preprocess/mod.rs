@@ -1,4 +1,4 @@
-//! Preprocessing (DESIGN §3–4): a validated IR plus the channel registry, parameters, globals and
+//! Preprocessing (docs/ir.md): a validated IR plus the channel registry, parameters, globals and
 //! user values become one merged values tree, deterministic, with its sha256 as the values digest.
 
 pub mod channels;

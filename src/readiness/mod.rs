@@ -2,7 +2,7 @@
 //! in the spirit of kube-runtime's `wait.rs` and Helm's `ready.go`, but stricter where those
 //! report false success: nothing is judged before `status.observedGeneration` has caught up, and
 //! a custom resource without status is in progress, never ready. Failures that will not heal by
-//! waiting are reported at once with their reason (DESIGN §7).
+//! waiting are reported at once with their reason (README.md, Lifecycle guarantees).
 
 mod pod;
 pub mod watched;
