@@ -124,14 +124,10 @@ async fn await_one(
 
 /// The innermost cause is the useful one ("Connection refused", "dns error: …").
 fn describe(err: &reqwest::Error) -> String {
-    let mut cause: &dyn std::error::Error = err;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
     if err.is_timeout() {
         "no answer in time".to_string()
     } else {
-        cause.to_string()
+        crate::error_chain::messages(err).last().unwrap_or_default()
     }
 }
 

@@ -1,5 +1,5 @@
 //! `build-plan`: the container builds that the sub-charts declare, in dependency order, as a
-//! Tekton Pipeline (DESIGN §1, §5). Pure: reads a loaded chart tree, returns a plan.
+//! Tekton Pipeline (charts/README.md). Pure: reads a loaded chart tree, returns a plan.
 //!
 //! Every chart of the tree (enabled or not: the platform charts are disabled for scoring jobs but
 //! their images still have to be built) may declare in its `values.yaml`:

@@ -1,4 +1,4 @@
-//! The command line (DESIGN §1). Flags shared by several subcommands keep one spelling, and every
+//! The command line (README.md). Flags shared by several subcommands keep one spelling, and every
 //! flag can also come from a `MODELOPS_*` environment variable (the Tekton tasks use both).
 
 use crate::cluster::delete::Cascade;
@@ -36,6 +36,15 @@ pub struct GlobalArgs {
     /// command fails (exit 3).
     #[arg(long, global = true, value_name = "DURATION", default_value = "30s", value_parser = parse_duration, env = "MODELOPS_API_RETRY_BUDGET")]
     pub api_retry_budget: std::time::Duration,
+}
+
+impl GlobalArgs {
+    /// The settings every command shares, as plain values.
+    pub fn settings(&self) -> crate::settings::Settings {
+        crate::settings::Settings {
+            api_retry_budget: self.api_retry_budget,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -80,7 +89,7 @@ pub enum Command {
     Lint(LintArgs),
     /// Show what `install` would change (created, changed, pruned, unchanged); writes nothing.
     Diff(DiffArgs),
-    // --- The data plane's own steps (DESIGN §11): run by the chart's init containers. ---
+    // --- The data plane's own steps, run by the chart's init containers (docs/artifact-stores.md).
     /// Download, verify and unpack a scoring service's models (its init container).
     FetchModels(FetchModelsArgs),
     /// Wait until scoring services answer ready (a scoring flow's init container).
@@ -233,7 +242,7 @@ impl RetentionArgs {
     }
 }
 
-/// Fail-fast thresholds of the readiness rules (DESIGN §7).
+/// Fail-fast thresholds of the readiness rules (README.md, Lifecycle guarantees).
 #[derive(Debug, Args, Clone)]
 pub struct ReadinessArgs {
     /// Restarts in CrashLoopBackOff before a pod counts as failed.
@@ -367,7 +376,7 @@ pub struct BuildPlanArgs {
     pub output: Option<PathBuf>,
 }
 
-// --- The data plane's own steps (DESIGN §11, docs/artifact-stores.md). ---
+// --- The data plane's own steps (docs/artifact-stores.md). ---
 
 #[derive(Debug, Args)]
 pub struct FetchModelsArgs {

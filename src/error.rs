@@ -1,8 +1,8 @@
-//! The crate-level error: one variant per stage, each mapped to an exit code (DESIGN §9).
+//! The crate-level error: one variant per stage, each mapped to an exit code (README.md, Exit codes).
 
 use std::process::ExitCode;
 
-/// Exit codes of DESIGN §9.
+/// Exit codes, as README.md lists them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {
     Success = 0,
@@ -112,8 +112,7 @@ impl Error {
     /// The whole chain, outermost first, one cause per line: what `main` prints.
     pub fn chain(&self) -> String {
         let mut out = format!("error: {self}");
-        let mut source = std::error::Error::source(self);
-        while let Some(cause) = source {
+        for cause in crate::error_chain::sources(self).skip(1) {
             match cause.downcast_ref::<kube::Error>() {
                 Some(kube::Error::Api(status)) => {
                     // kube's own text repeats the message and appends the whole Status; its
@@ -122,23 +121,19 @@ impl Error {
                         "\n  caused by: {}",
                         indent_continuation(&format!(
                             "the API server answered {}",
-                            crate::cluster::describe_status(status)
+                            crate::error_chain::describe_status(status)
                         ))
                     ));
                     break;
                 }
-                Some(kube::Error::Service(_) | kube::Error::HyperError(_)) => {
-                    // `ServiceError: <text>`, and the next cause is that text again.
-                    source = cause.source();
-                    continue;
-                }
+                // `ServiceError: <text>`, and the next cause is that text again.
+                Some(kube::Error::Service(_) | kube::Error::HyperError(_)) => continue,
                 _ => {}
             }
             out.push_str(&format!(
                 "\n  caused by: {}",
                 indent_continuation(&cause.to_string())
             ));
-            source = cause.source();
         }
         out
     }
@@ -206,5 +201,19 @@ mod tests {
         assert!(chain.ends_with("more bytes)"), "{chain}");
         assert!(chain.len() < 800, "{} bytes", chain.len());
         assert!(!chain.contains("Status {"), "{chain}");
+    }
+
+    #[test]
+    fn one_line_joins_every_cause_and_collapses_whitespace() {
+        let io = std::io::Error::other("disk\n  full");
+        let err = Error::Output {
+            path: "results/phase".into(),
+            source: io,
+        };
+        use crate::error_chain::{messages, one_line};
+        let messages: Vec<String> = messages(&err).collect();
+        assert_eq!(messages.len(), 2, "{messages:?}");
+        assert_eq!(messages[1], "disk\n  full");
+        assert_eq!(one_line(&err), format!("{}: disk full", messages[0]));
     }
 }

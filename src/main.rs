@@ -8,7 +8,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(&cli.global);
     let log_format = cli.global.log_format;
-    modelops_executor::cluster::set_retry_budget(cli.global.api_retry_budget);
+    let settings = cli.global.settings();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -19,7 +19,7 @@ fn main() -> ExitCode {
             return ExitCode::from(3);
         }
     };
-    match runtime.block_on(commands::run(cli.command)) {
+    match runtime.block_on(commands::run(cli.command, &settings)) {
         Ok(status) => status.into(),
         Err(err) => {
             let status = err.exit_status();

@@ -1,4 +1,4 @@
-//! Tekton results (DESIGN §8): each result is a file `<results dir>/<name>`, at most 4 KB.
+//! Tekton results (docs/tekton.md): each result is a file `<results dir>/<name>`, at most 4 KB.
 
 use std::path::Path;
 

@@ -1,4 +1,4 @@
-//! DESIGN §7 "Faults" end to end, for the other transient fault: the API server is gone. The
+//! Faults end to end (README.md, Lifecycle guarantees), for the other transient fault: the API server is gone. The
 //! real kube-apiserver of the local control plane is killed and started again while the real
 //! binary works (`scripts/testcluster.sh restart-apiserver SECONDS --controllers`: same flags,
 //! port and certificates; then fresh kube-controller-manager and kube-scheduler, whose informers
@@ -17,10 +17,10 @@
 
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::io::{BufRead as _, BufReader};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -29,13 +29,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 mod common;
+use common::root;
 
 const BIN: &str = env!("CARGO_BIN_EXE_modelops-executor");
 const MANAGER: &str = "apiserver-restart-test";
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// The control plane of `scripts/testcluster.sh` and what the test created in it.
 struct Scene {
@@ -88,7 +85,9 @@ impl Scene {
                 .await
                 .unwrap();
             let admin = Client::try_from(config).unwrap();
-            register_channels(&admin).await;
+            common::register_channels(&admin, "datachannels", MANAGER)
+                .await
+                .unwrap();
             common::ensure_windows_node(&admin, MANAGER).await.unwrap();
             until_nodes_schedulable(&admin).await;
             admin
@@ -290,27 +289,6 @@ async fn until_nodes_schedulable(admin: &Client) {
             "nodes not ready or still tainted after 60 s: {unschedulable:#?}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// The data channel registry that install reads (as tests/lifecycle.rs registers it).
-async fn register_channels(admin: &Client) {
-    let apply = PatchParams::apply(MANAGER).force();
-    let namespace =
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "datachannels"}});
-    Api::<Namespace>::all(admin.clone())
-        .patch("datachannels", &apply, &Patch::Apply(&namespace))
-        .await
-        .unwrap();
-    let text = std::fs::read_to_string(root().join("examples/channels/registry.yaml")).unwrap();
-    let config_maps: Api<ConfigMap> = Api::namespaced(admin.clone(), "datachannels");
-    for document in text.split("\n---\n") {
-        let value: Value = serde_norway::from_str(document).unwrap();
-        let name = value["metadata"]["name"].as_str().unwrap().to_string();
-        config_maps
-            .patch(&name, &apply, &Patch::Apply(&value))
-            .await
-            .unwrap();
     }
 }
 

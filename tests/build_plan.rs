@@ -2,15 +2,14 @@
 //! (regenerate with UPDATE_GOLDEN=1; scripts/tekton-validate.sh validates it with Tekton's code),
 //! the default chart, `-o`, and errors that name the chart and step with exit code 2.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
+
+mod common;
+use common::root;
 
 const BIN: &str = env!("CARGO_BIN_EXE_modelops-executor");
 const GOLDEN: &str = "tests/golden/build-plan/pipeline.yaml";
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn run(dir: &Path, args: &[&str]) -> Output {
     Command::new(BIN)

@@ -45,7 +45,7 @@ async fn diff_shows_created_unchanged_changed_and_pruned_and_writes_nothing() {
     let suffix = common::unique_suffix();
     let namespace = format!("diff-{suffix}");
     let job = format!("diff-{suffix}");
-    // Object names include the job (DESIGN §5).
+    // Object names include the job (docs/design-choices.md, Job id).
     let flow_config = format!(
         "configmap/{}-config: created\n+ apiVersion: v1\n",
         modelops_executor::preprocess::scoring_flow_name(

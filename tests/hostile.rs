@@ -7,13 +7,11 @@ use modelops_executor::render::{self, Release};
 use modelops_executor::yaml::{self, Scalars};
 use proptest::prelude::*;
 use serde_json::Value;
-use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+mod common;
+use common::root;
 
 fn run(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_modelops-executor"))

@@ -20,13 +20,10 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
+use common::root;
 
 const BIN: &str = env!("CARGO_BIN_EXE_modelops-executor");
 const JOB_LABEL: &str = "modelops.io/job-id";
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// One test's world: a kube client, its own namespace and job id, the binary pointed at the cluster.
 struct Scene {
@@ -62,7 +59,10 @@ impl Scene {
             job_id: format!("{short}-{suffix}"),
             results: tempfile::tempdir().unwrap(),
         };
-        scene.register_channels().await;
+        // The data channel registry lives in the cluster, as install expects by default.
+        common::register_channels(&scene.client, "datachannels", "lifecycle-test")
+            .await
+            .unwrap();
         common::ensure_windows_node(&scene.client, "lifecycle-test")
             .await
             .unwrap();
@@ -111,7 +111,7 @@ impl Scene {
         args
     }
 
-    /// The object name of a scoring flow of this job (names include the job, DESIGN §5).
+    /// The object name of a scoring flow of this job (names include the job, docs/design-choices.md, Job id).
     fn flow(&self, pipeline: &str, flow: &str) -> String {
         modelops_executor::preprocess::scoring_flow_name(pipeline, flow, &self.job_id)
     }
@@ -127,26 +127,6 @@ impl Scene {
 
     fn result(&self, name: &str) -> String {
         std::fs::read_to_string(self.results.path().join(name)).unwrap_or_default()
-    }
-
-    /// The data channel registry lives in the cluster, as install expects by default.
-    async fn register_channels(&self) {
-        self.create_namespace("datachannels", "lifecycle-test")
-            .await;
-        let text = std::fs::read_to_string(root().join("examples/channels/registry.yaml")).unwrap();
-        let config_maps: Api<ConfigMap> = Api::namespaced(self.client.clone(), "datachannels");
-        for document in text.split("\n---\n") {
-            let value: serde_json::Value = serde_norway::from_str(document).unwrap();
-            let name = value["metadata"]["name"].as_str().unwrap().to_string();
-            config_maps
-                .patch(
-                    &name,
-                    &PatchParams::apply("lifecycle-test").force(),
-                    &Patch::Apply(&value),
-                )
-                .await
-                .unwrap();
-        }
     }
 
     async fn labelled<K>(&self) -> Vec<K>

@@ -27,6 +27,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 mod common;
+use common::root;
 
 const BIN: &str = env!("CARGO_BIN_EXE_modelops-executor");
 const EXECUTOR_IMAGE: &str = "ghcr.io/modelops/modelops-executor:0.1.0";
@@ -38,10 +39,6 @@ const SERVICE_CHARTS: [&str; 4] = [
     "scoring-service-pmml",
     "scoring-service-tensorflow",
 ];
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// The test cluster's state directory (the kubeconfig's directory) when it has a real node.
 fn real_node_state(test: &str, kubeconfig: &str) -> Option<PathBuf> {

@@ -13,7 +13,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
@@ -22,37 +21,23 @@ use k8s_openapi::api::authorization::v1::{
 };
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Client;
 use kube::api::{
     Api, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
     ValidationDirective,
 };
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::discovery::{self, Scope};
 use kube::runtime::wait::{await_condition, conditions};
-use kube::{Client, Config};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_modelops-executor");
 mod common;
-use common::kubeconfig_path;
+use common::root;
+use common::{client_from, kubeconfig_path};
 
 const MANAGER: &str = "modelops-tekton-test";
 const SERVICE_ACCOUNT: &str = "modelops-executor";
 const WAIT: Duration = Duration::from_secs(60);
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-async fn client_from(path: &str) -> Result<Client> {
-    static CRYPTO: Once = Once::new();
-    CRYPTO.call_once(|| {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
-    let kubeconfig = Kubeconfig::read_from(path).with_context(|| format!("reading {path}"))?;
-    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
-    Ok(Client::try_from(config)?)
-}
 
 /// Every YAML document of a file, in order.
 fn documents(path: &Path) -> Result<Vec<Value>> {
@@ -316,7 +301,7 @@ async fn allowed(
     Ok(answer.status.is_some_and(|s| s.allowed))
 }
 
-/// `(verb, group, resource)` the executor needs in the job's namespace (DESIGN §6–§7).
+/// `(verb, group, resource)` the executor needs in the job's namespace (docs/architecture.md, `cluster/`).
 const GRANTED: &[(&str, &str, &str)] = &[
     ("create", "", "configmaps"),
     ("patch", "", "configmaps"),
@@ -644,24 +629,6 @@ fn run_step(kubeconfig: &Path, args: &[String], env: &[(String, String)]) -> Out
     output
 }
 
-async fn register_channels(client: &Client, namespace: &str) -> Result<()> {
-    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
-    for mut doc in documents(&root().join("examples/channels/registry.yaml"))? {
-        doc["metadata"]["namespace"] = json!(namespace);
-        let name = doc["metadata"]["name"]
-            .as_str()
-            .context("name")?
-            .to_string();
-        api.patch(
-            &name,
-            &PatchParams::apply(MANAGER).force(),
-            &Patch::Apply(&doc),
-        )
-        .await?;
-    }
-    Ok(())
-}
-
 fn result(dir: &Path, name: &str) -> String {
     std::fs::read_to_string(dir.join(name)).unwrap_or_default()
 }
@@ -696,7 +663,7 @@ async fn task_service_account_runs_install_wait_finally() -> Result<()> {
             applied
                 .extend(apply_file(&client, &placement, &root().join("tekton").join(file)).await?);
         }
-        register_channels(&client, &placement.channels_namespace).await?;
+        common::register_channels(&client, &placement.channels_namespace, MANAGER).await?;
         common::ensure_windows_node(&client, MANAGER).await?;
         let tmp = tempfile::tempdir()?;
         let kubeconfig =
@@ -920,7 +887,7 @@ async fn cancel_goes_through_the_pipeline_run_else_removes_the_job() -> Result<(
             applied
                 .extend(apply_file(&client, &placement, &root().join("tekton").join(file)).await?);
         }
-        register_channels(&client, &placement.channels_namespace).await?;
+        common::register_channels(&client, &placement.channels_namespace, MANAGER).await?;
         common::ensure_windows_node(&client, MANAGER).await?;
         let ns = placement.namespace.as_str();
         let canceller = "canceller@example.com";

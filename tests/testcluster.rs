@@ -16,8 +16,7 @@
 
 use std::fmt::Debug;
 use std::future::Future;
-use std::sync::Once;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
@@ -32,11 +31,13 @@ use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch,
     PatchParams, PostParams,
 };
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::wait::{Condition, await_condition, conditions};
-use kube::{Client, Config, Resource, ResourceExt};
+use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use serde_json::json;
+
+mod common;
+use common::{client_from, kubeconfig_path, unique_suffix};
 
 /// Default bound for every wait; the cluster normally answers within a few seconds.
 const WAIT: Duration = Duration::from_secs(90);
@@ -44,53 +45,6 @@ const WAIT: Duration = Duration::from_secs(90);
 // ---------------------------------------------------------------------------------------------
 // Harness
 // ---------------------------------------------------------------------------------------------
-
-/// The kubeconfig path, or `None` (after printing why) when the tests must be skipped.
-/// Panics when `CI` is set and the variable is missing: CI must never pass by skipping.
-fn kubeconfig_path(test: &str) -> Option<String> {
-    match std::env::var("MODELOPS_TEST_KUBECONFIG") {
-        Ok(p) if !p.trim().is_empty() => Some(p),
-        _ => {
-            let ci = std::env::var("CI").map(|v| !v.is_empty()).unwrap_or(false);
-            if ci {
-                panic!(
-                    "{test}: MODELOPS_TEST_KUBECONFIG is not set but CI is: the cluster integration \
-                     tests must run against the local control plane (scripts/test.sh)"
-                );
-            }
-            // Written straight to stderr, bypassing libtest's output capture, so the skip is
-            // visible in a normal `cargo test` run.
-            use std::io::Write as _;
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED {test}: MODELOPS_TEST_KUBECONFIG is not set (run `scripts/testcluster.sh up` \
-                 and export MODELOPS_TEST_KUBECONFIG=$(scripts/testcluster.sh kubeconfig))"
-            );
-            None
-        }
-    }
-}
-
-async fn client_from(path: &str) -> Result<Client> {
-    static CRYPTO: Once = Once::new();
-    CRYPTO.call_once(|| {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
-    let kubeconfig =
-        Kubeconfig::read_from(path).with_context(|| format!("reading kubeconfig {path}"))?;
-    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-        .await
-        .with_context(|| format!("loading kubeconfig {path}"))?;
-    Client::try_from(config).context("building the kube client")
-}
-
-fn unique_suffix() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    format!("{:x}{:x}", std::process::id() & 0xfff, nanos & 0xff_ffff)
-}
 
 /// Runs `body` with a fresh namespace (whose `default` ServiceAccount exists, so bare pods can be
 /// created), then deletes the namespace whatever happened, and reports the body's outcome.

@@ -1,7 +1,7 @@
-//! DESIGN §7 "Faults" end to end: the real kube-apiserver of the local control plane answers the
+//! Faults end to end (README.md, Lifecycle guarantees): the real kube-apiserver of the local control plane answers the
 //! real binary with HTTP 429 (API Priority and Fairness), and the binary retries, honouring
 //! `Retry-After`, and completes its job; when the throttling outlasts its retry budget it stops
-//! with exit code 3 (DESIGN §9, cluster or infrastructure error) and says why.
+//! with exit code 3 (README.md, Exit codes: cluster or infrastructure error) and says why.
 //!
 //! How the 429s are made, with nothing but the API server's own machinery (docs/testcluster.md):
 //! - the binary runs as its own ServiceAccount (a token kubeconfig), which a FlowSchema
@@ -32,19 +32,15 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use serde_json::{Value, json};
-use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 mod common;
+use common::root;
 
 const BIN: &str = env!("CARGO_BIN_EXE_modelops-executor");
 const MANAGER: &str = "throttling-test";
 const BLOCKER_LABEL: &str = "modelops.io/throttling-test-blocker";
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 async fn client_from(kubeconfig: Kubeconfig) -> Client {
     let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
@@ -98,7 +94,9 @@ impl Throttled {
         let hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = hole.local_addr().unwrap().port();
 
-        register_channels(&admin).await;
+        common::register_channels(&admin, "datachannels", MANAGER)
+            .await
+            .unwrap();
         common::ensure_windows_node(&admin, MANAGER).await.unwrap();
         let namespaces: Api<Namespace> = Api::all(admin.clone());
         apply(
@@ -372,21 +370,6 @@ impl Throttled {
         let namespaces: Api<Namespace> = Api::all(self.admin.clone());
         let _ = namespaces.delete(&self.identity_ns, &delete).await;
         let _ = namespaces.delete(&self.job_namespace, &delete).await;
-    }
-}
-
-/// The data channel registry that install reads (as tests/lifecycle.rs registers it).
-async fn register_channels(admin: &Client) {
-    let namespaces: Api<Namespace> = Api::all(admin.clone());
-    apply(
-        &namespaces,
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "datachannels"}}),
-    )
-    .await;
-    let text = std::fs::read_to_string(root().join("examples/channels/registry.yaml")).unwrap();
-    let config_maps: Api<ConfigMap> = Api::namespaced(admin.clone(), "datachannels");
-    for document in text.split("\n---\n") {
-        apply(&config_maps, serde_norway::from_str(document).unwrap()).await;
     }
 }
 

@@ -1,5 +1,5 @@
 //! Before anything is applied: every model URI of the merged values can be fetched by
-//! `fetch-models`, and the stores that need credentials have a Secret to take them from (DESIGN §11).
+//! `fetch-models`, and the stores that need credentials have a Secret to take them from (docs/artifact-stores.md).
 //!
 //! "Credentials given" is `global.artifacts.credentialsSecret` in the values: the name of the
 //! Secret whose keys become the init container's environment. It defaults to

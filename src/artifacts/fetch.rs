@@ -10,6 +10,7 @@
 
 use super::uri::{ArchiveKind, ArtifactUri, Store, UriError};
 use crate::archive::{self, ArchiveError, Limits};
+use crate::backoff::Backoff;
 use bytes::Bytes;
 use futures::stream::{BoxStream, StreamExt};
 use object_store::ObjectStoreExt;
@@ -400,8 +401,13 @@ async fn download_with_retries(
     redactor: &Redactor,
 ) -> Result<(u64, String), Reason> {
     let attempts = options.attempts.max(1);
-    let mut delay = options.backoff;
+    // Doubling up to 30 s, not jittered (as this loop always was).
+    let backoff = Backoff {
+        first: options.backoff,
+        max: Duration::from_secs(30),
+    };
     for attempt in 1..=attempts {
+        let delay = backoff.delay(attempt);
         match download_once(source, part, model, options).await {
             Ok(done) => return Ok(done),
             Err(TryError::Final(reason)) => return Err(reason),
@@ -419,7 +425,6 @@ async fn download_with_retries(
                     "download failed, will retry"
                 );
                 tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(30));
             }
         }
     }
@@ -716,16 +721,16 @@ fn with_env<B, K: std::str::FromStr>(
         })
 }
 
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
+/// The chain on one line, leaving out a cause whose text the outer ones already say (object
+/// stores repeat their source's text in their own).
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut messages = crate::error_chain::messages(err);
+    let mut text = messages.next().unwrap_or_default();
+    for cause in messages {
+        if !text.contains(&cause) {
             text.push_str(": ");
-            text.push_str(&cause_text);
+            text.push_str(&cause);
         }
-        source = cause.source();
     }
     text
 }
@@ -750,7 +755,7 @@ pub struct Redactor {
     secrets: Vec<String>,
 }
 
-/// The variables whose values are secret (DESIGN §11's names and object_store's aliases).
+/// The variables whose values are secret (docs/artifact-stores.md's names and object_store's aliases).
 const SECRET_VARIABLES: [&str; 9] = [
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",

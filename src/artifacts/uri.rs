@@ -10,7 +10,7 @@
 //!
 //! Refused: other schemes, a URI without an object (ends in `/`), `..` or empty path segments,
 //! and credentials written into the URI (`user:password@`): the values are readable by everyone who
-//! can read the job's ConfigMaps, so credentials belong in the Secret (DESIGN §11).
+//! can read the job's ConfigMaps, so credentials belong in the Secret (docs/artifact-stores.md).
 
 use std::fmt;
 

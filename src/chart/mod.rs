@@ -1,4 +1,4 @@
-//! Helm's chart layout (DESIGN §5) with Handlebars templates: loading a chart directory or `.tgz`
+//! Helm's chart layout (docs/design-choices.md, Templates) with Handlebars templates: loading a chart directory or `.tgz`
 //! with its sub-charts, and coalescing values the way Helm does.
 
 pub mod imports;

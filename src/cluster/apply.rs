@@ -2,11 +2,15 @@
 //! with bounded concurrency, waits between waves, and pruning of what is no longer rendered.
 
 use super::delete::{self, Cascade, DeleteOptions};
-use super::record::{self, InventoryEntry, JobRecord, ObjectKey, Phase, Task};
-use super::wait::{self, Signal, Target, Until, WaitOptions};
-use super::{Cluster, ClusterError, FIELD_MANAGER, with_retry};
-use crate::manifest::{Object, Wave};
-use crate::preprocess::{LABEL_COMPONENT, LABEL_JOB_ID, LABEL_MANAGED_BY, MANAGED_BY};
+use super::record::{self, InventoryEntry, JobRecord, Phase, Task};
+use super::wait::{self, Signal, Until, WaitOptions};
+use super::{Cluster, ClusterError, FIELD_MANAGER};
+use crate::k8s::kinds::Wave;
+use crate::k8s::ownership::{
+    self, LABEL_COMPONENT, LABEL_MANAGED_BY, Labels, MANAGED_BY, Ownership,
+};
+use crate::k8s::{ObjectKey, ObjectRef};
+use crate::manifest::Object;
 use crate::readiness::Policy;
 use futures::{StreamExt, TryStreamExt, stream};
 use k8s_openapi::api::core::v1::Namespace;
@@ -51,7 +55,7 @@ pub async fn install(
     )
     .await?;
     // Objects of kinds that the plan's own CRDs define cannot be looked up before those CRDs
-    // are Established: they are checked after the Definitions wave (DESIGN §7).
+    // are Established: they are checked after the Definitions wave (`k8s::kinds`).
     let defined = kinds_defined_by_crds(objects);
     let (known, deferred): (Vec<&Object>, Vec<&Object>) =
         objects.iter().partition(|o| !is_defined_by(&defined, o));
@@ -139,7 +143,7 @@ pub async fn install(
             } else {
                 Phase::Failed
             };
-            record.last_error = Some(one_line(&err));
+            record.last_error = Some(crate::error_chain::one_line(&err));
             if let Err(write_err) = record::write(cluster, &mut record).await {
                 tracing::error!(error = %write_err, "could not record the failure in the job record");
             }
@@ -171,13 +175,13 @@ async fn apply_waves(
             record::write(cluster, record).await?;
         }
         tracing::info!(?wave, objects = members.len(), "applied");
-        let awaited: Vec<Target> = match wave {
-            Wave::Definitions => members.iter().map(|o| target(o)).collect(),
+        let awaited: Vec<ObjectRef> = match wave {
+            Wave::Definitions => members.iter().map(|o| o.object_ref()).collect(),
             // Flows must not start before the scoring services they call are ready.
             Wave::ScoringServices => members
                 .iter()
-                .filter(|o| o.component() != Some(crate::manifest::SCORING_FLOW))
-                .map(|o| target(o))
+                .filter(|o| o.component() != Some(ownership::SCORING_FLOW))
+                .map(|o| o.object_ref())
                 .collect(),
             _ => Vec::new(),
         };
@@ -210,19 +214,11 @@ async fn apply_waves(
     Ok(())
 }
 
-fn target(object: &Object) -> Target {
-    Target {
-        api_version: object.api_version().to_string(),
-        kind: object.kind().to_string(),
-        name: object.name().to_string(),
-    }
-}
-
 /// CRDs are cluster-scoped and carry no job label: await each by name, with a watch that rides
 /// out throttling and broken connections like every other request (`watch_with_backoff`).
 async fn wait_crds(
     cluster: &Cluster,
-    crds: &[Target],
+    crds: &[ObjectRef],
     deadline: Option<Duration>,
     cancel: &mut (impl std::future::Future<Output = Signal> + Unpin),
 ) -> Result<(), ClusterError> {
@@ -370,7 +366,7 @@ async fn dry_run_checkable<'a>(
 pub fn waves<'a>(objects: impl IntoIterator<Item = &'a Object>) -> Vec<(Wave, Vec<&'a Object>)> {
     let mut out: Vec<(Wave, Vec<&Object>)> = Vec::new();
     for object in objects {
-        let wave = Wave::of(object);
+        let wave = object.wave();
         match out.last_mut() {
             Some((last, members)) if *last == wave => members.push(object),
             _ => out.push((wave, vec![object])),
@@ -409,12 +405,15 @@ pub async fn apply_one(
     params.dry_run = dry_run;
     let action = format!("apply {}", object.display());
     let patch = Patch::Apply(&object.value);
-    let applied = with_retry(&action, || api.patch(object.name(), &params, &patch)).await;
+    let applied = cluster
+        .with_retry(&action, || api.patch(object.name(), &params, &patch))
+        .await;
     match applied {
         // A Job's pod template is immutable: a changed flow replaces its Job (ours, checked by
         // the preflight), as a re-run of a batch flow with new configuration should.
         Err(kube::Error::Api(status)) if is_immutable_job(object, &status) => {
-            let live = with_retry(&action, || api.get(object.name()))
+            let live = cluster
+                .with_retry(&action, || api.get(object.name()))
                 .await
                 .map_err(|e| ClusterError::api(format!("read {}", object.display()), e))?;
             if dry_run {
@@ -426,7 +425,8 @@ pub async fn apply_one(
             tracing::info!(object = %object.display(), "pod template changed; replacing the Job");
             let uid = live.metadata.uid.clone().unwrap_or_default();
             super::delete::delete_and_wait(cluster, object, &uid, false, REPLACE_DEADLINE).await?;
-            with_retry(&action, || api.patch(object.name(), &params, &patch))
+            cluster
+                .with_retry(&action, || api.patch(object.name(), &params, &patch))
                 .await
                 .map(|applied| applied.metadata)
                 .map_err(|err| apply_error(object, action.clone(), err))
@@ -473,7 +473,7 @@ pub async fn preflight(
     job_id: &str,
     concurrency: usize,
 ) -> Result<(), ClusterError> {
-    let job_label = crate::names::label_value(job_id);
+    let job_label = ownership::job_label(job_id);
     let mut by_kind: BTreeMap<(&str, &str, &str), Vec<&Object>> = BTreeMap::new();
     let mut one_by_one: Vec<&Object> = Vec::new();
     for object in objects {
@@ -517,11 +517,12 @@ pub async fn preflight(
         let job_label = &job_label;
         async move {
             let api = cluster.api_for(object).await?;
-            let live = with_retry(&format!("read {}", object.display()), || {
-                api.get_metadata_opt(object.name())
-            })
-            .await
-            .map_err(|e| ClusterError::api(format!("read {}", object.display()), e))?;
+            let live = cluster
+                .with_retry(&format!("read {}", object.display()), || {
+                    api.get_metadata_opt(object.name())
+                })
+                .await
+                .map_err(|e| ClusterError::api(format!("read {}", object.display()), e))?;
             Ok::<_, ClusterError>(live.and_then(|live| {
                 ownership_problem(object, live.metadata.labels.as_ref(), job_label)
             }))
@@ -552,7 +553,10 @@ async fn list_names(
     let mut params = ListParams::default().limit(PAGE_SIZE);
     loop {
         let action = format!("list {kind} in namespace {namespace}");
-        let page = match with_retry(&action, || api.list_metadata(&params)).await {
+        let page = match cluster
+            .with_retry(&action, || api.list_metadata(&params))
+            .await
+        {
             Ok(page) => page,
             Err(kube::Error::Api(status)) if status.code == 403 => return Ok(None),
             Err(err) => return Err(ClusterError::api(action, err)),
@@ -569,31 +573,20 @@ async fn list_names(
 
 const PAGE_SIZE: u32 = 500;
 
-type Labels = BTreeMap<String, String>;
-
 fn ownership_problem(object: &Object, labels: Option<&Labels>, job_label: &str) -> Option<String> {
-    let no_labels = Labels::new();
-    let labels = labels.unwrap_or(&no_labels);
     let where_ = object
         .namespace()
         .map(|n| format!(" in namespace {n}"))
         .unwrap_or_default();
-    match (
-        labels.get(LABEL_MANAGED_BY).map(String::as_str),
-        labels.get(LABEL_JOB_ID),
-    ) {
-        (Some(MANAGED_BY), Some(job)) if job == job_label => None,
-        (Some(MANAGED_BY), Some(other)) => Some(format!(
-            "{}{where_} belongs to job `{other}`",
-            object.display()
+    let object = object.display();
+    match ownership::ownership(labels, job_label) {
+        Ownership::Ours => None,
+        Ownership::OtherJob(other) => Some(format!("{object}{where_} belongs to job `{other}`")),
+        Ownership::NoJobLabel => Some(format!(
+            "{object}{where_} is managed by modelops-executor but has no job label"
         )),
-        (Some(MANAGED_BY), None) => Some(format!(
-            "{}{where_} is managed by modelops-executor but has no job label",
-            object.display()
-        )),
-        (manager, _) => Some(format!(
-            "{}{where_} exists and is not managed by modelops-executor ({})",
-            object.display(),
+        Ownership::NotManaged(manager) => Some(format!(
+            "{object}{where_} exists and is not managed by modelops-executor ({})",
             manager
                 .map(|m| format!("managed by `{m}`"))
                 .unwrap_or_else(|| "no managed-by label".into())
@@ -624,7 +617,10 @@ async fn ensure_namespace(
     };
     let action = format!("create namespace {namespace}");
     // A retried create whose first attempt went through answers 409: the namespace exists.
-    match with_retry(&action, || api.create(&params, &body)).await {
+    match cluster
+        .with_retry(&action, || api.create(&params, &body))
+        .await
+    {
         Ok(_) => {
             tracing::info!(%namespace, "namespace created");
             Ok(())
@@ -642,7 +638,7 @@ async fn prune(
     previous: &[InventoryEntry],
     options: &InstallOptions,
 ) -> Result<(), ClusterError> {
-    let rendered: HashSet<ObjectKey> = objects.iter().map(record::object_key).collect();
+    let rendered: HashSet<ObjectKey> = objects.iter().map(Object::key).collect();
     let stale: Vec<InventoryEntry> = previous
         .iter()
         .filter(|entry| !rendered.contains(&entry.key()))
@@ -681,18 +677,6 @@ fn endpoints(objects: &[Object]) -> Vec<String> {
             )
         })
         .collect()
-}
-
-/// An error as one line, for the job record and the Tekton `error` result.
-pub fn one_line(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use super::delete::{self, DeleteOptions};
 use super::record::{self, JobRecord, Phase, PipelineRunRef};
-use super::{Cluster, ClusterError, with_retry};
+use super::{Cluster, ClusterError};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use serde_json::{Value, json};
 
@@ -94,7 +94,8 @@ async fn cancel_pipeline_run(
 ) -> Result<Option<bool>, ClusterError> {
     let api = pipeline_runs(cluster, &run.namespace);
     let action = format!("read PipelineRun {run}");
-    let found = with_retry(&action, || api.get_opt(&run.name))
+    let found = cluster
+        .with_retry(&action, || api.get_opt(&run.name))
         .await
         .map_err(|e| ClusterError::api(action.clone(), e))?;
     let Some(found) = found else {
@@ -114,7 +115,8 @@ async fn cancel_pipeline_run(
             let patch = Patch::Merge(json!({"spec": {"status": CANCELLED_RUN_FINALLY}}));
             let params = PatchParams::default();
             let action = format!("cancel PipelineRun {run}");
-            with_retry(&action, || api.patch(&run.name, &params, &patch))
+            cluster
+                .with_retry(&action, || api.patch(&run.name, &params, &patch))
                 .await
                 .map_err(|e| ClusterError::api(action.clone(), e))?;
             Ok(Some(false))

@@ -7,29 +7,17 @@
 //! size of the objects. The job's live objects are found with one label-selected LIST per kind
 //! rather than one read per recorded object.
 
-use super::record::{self, InventoryEntry, ObjectKey, Phase, Task};
-use super::{Cluster, ClusterError, with_retry};
-use crate::manifest::{Object, Wave};
-use crate::preprocess::{LABEL_COMPONENT, LABEL_JOB_ID, LABEL_MANAGED_BY, MANAGED_BY};
+use super::record::{self, InventoryEntry, Phase, Task};
+use super::{Cluster, ClusterError};
+use crate::k8s::kinds::{self, Wave};
+use crate::k8s::ownership::{self, LABEL_COMPONENT, LABEL_JOB_ID, Selecting};
+use crate::k8s::{ObjectKey, ObjectRef};
+use crate::manifest::Object;
 use futures::{StreamExt, TryStreamExt, stream};
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Preconditions, PropagationPolicy};
 use kube::core::{ObjectMeta, PartialObjectMeta};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
-
-/// Kinds swept by label besides those in the record: everything the charts can render.
-const SWEEP_KINDS: [(&str, &str); 10] = [
-    ("autoscaling/v2", "HorizontalPodAutoscaler"),
-    ("batch/v1", "Job"),
-    ("apps/v1", "Deployment"),
-    ("apps/v1", "StatefulSet"),
-    ("v1", "Service"),
-    ("v1", "ConfigMap"),
-    ("v1", "Secret"),
-    ("v1", "ServiceAccount"),
-    ("v1", "PersistentVolumeClaim"),
-    ("policy/v1", "PodDisruptionBudget"),
-];
 
 const DEFAULT_DEADLINE: Duration = Duration::from_secs(600);
 
@@ -55,14 +43,11 @@ pub struct DeleteOptions {
     pub cascade: Cascade,
 }
 
-/// A live object to delete: where it is, the uid to delete and its wave. Nothing else of the
+/// A live object to delete: which it is, the uid to delete and its wave. Nothing else of the
 /// object is kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Doomed {
-    api_version: String,
-    kind: String,
-    namespace: Option<String>,
-    name: String,
+    object: ObjectRef,
     uid: String,
     wave: Wave,
 }
@@ -76,25 +61,22 @@ impl Doomed {
             .map(String::as_str);
         Doomed {
             wave: Wave::of_kind(kind, component),
-            api_version: api_version.to_string(),
-            kind: kind.to_string(),
-            namespace: metadata.namespace,
-            name: metadata.name.unwrap_or_default(),
+            object: ObjectRef {
+                api_version: api_version.to_string(),
+                kind: kind.to_string(),
+                namespace: metadata.namespace,
+                name: metadata.name.unwrap_or_default(),
+            },
             uid: metadata.uid.unwrap_or_default(),
         }
     }
 
     fn key(&self) -> ObjectKey<'_> {
-        (
-            &self.api_version,
-            &self.kind,
-            self.namespace.as_deref(),
-            &self.name,
-        )
+        self.object.key()
     }
 
     fn display(&self) -> String {
-        super::describe(&self.kind, &self.name)
+        self.object.display()
     }
 }
 
@@ -114,8 +96,8 @@ pub async fn uninstall(
 ) -> Result<usize, ClusterError> {
     let started = Instant::now();
     let deadline = started + options.deadline.unwrap_or(DEFAULT_DEADLINE);
-    let chart_kinds: Vec<(String, String)> = SWEEP_KINDS
-        .iter()
+    // Kinds swept by label besides those in the record: everything the charts can render.
+    let chart_kinds: Vec<(String, String)> = kinds::swept()
         .map(|(a, k)| (a.to_string(), k.to_string()))
         .collect();
     // The record (then marked Uninstalling, before anything is deleted) and the job's objects
@@ -170,7 +152,7 @@ pub async fn uninstall(
     let unlisted = reconcile(inventory, &objects, &swept.listed, record.is_some());
     objects.extend(read_entries(cluster, job_id, unlisted, options.concurrency).await?);
     let count = objects.len();
-    let job_label = crate::names::label_value(job_id);
+    let job_label = ownership::job_label(job_id);
 
     let result = match delete_all(cluster, &job_label, objects, options, deadline).await {
         Ok(()) => {
@@ -200,7 +182,7 @@ pub async fn uninstall(
                 record.inventory.clear();
                 record.endpoints.clear();
             }
-            Err(err) => record.last_error = Some(super::apply::one_line(err)),
+            Err(err) => record.last_error = Some(crate::error_chain::one_line(err)),
         }
         record::write(cluster, record).await?;
         record::delete_orphan_shards(cluster, record).await?;
@@ -264,10 +246,7 @@ async fn sweep(
     kinds: &[(String, String)],
     concurrency: usize,
 ) -> Result<Sweep, ClusterError> {
-    let selector = format!(
-        "{LABEL_JOB_ID}={},{LABEL_MANAGED_BY}={MANAGED_BY}",
-        crate::names::label_value(job_id)
-    );
+    let selector = ownership::selector(&ownership::job_label(job_id), Selecting::Owned);
     let lists: Vec<Option<Vec<Doomed>>> = stream::iter(kinds.iter().map(|(api_version, kind)| {
         let selector = &selector;
         async move {
@@ -280,7 +259,10 @@ async fn sweep(
                 Err(err) => return Err(err),
             };
             let params = ListParams::default().labels(selector);
-            let list = match with_retry(&format!("list {kind}"), || api.list(&params)).await {
+            let list = match cluster
+                .with_retry(&format!("list {kind}"), || api.list(&params))
+                .await
+            {
                 Ok(list) => list,
                 // The task's Role grants only the kinds the charts render: what the executor may
                 // not list, it cannot have created either.
@@ -331,7 +313,7 @@ async fn read_entries(
     entries: Vec<&InventoryEntry>,
     concurrency: usize,
 ) -> Result<Vec<Doomed>, ClusterError> {
-    let job_label = crate::names::label_value(job_id);
+    let job_label = ownership::job_label(job_id);
     let found: Vec<Option<Doomed>> = stream::iter(entries.into_iter().map(|entry| {
         let job_label = &job_label;
         async move {
@@ -344,13 +326,13 @@ async fn read_entries(
                 Err(err) => return Err(err),
             };
             let action = format!("read {}", entry.display());
-            let Some(found) = with_retry(&action, || api.get_opt(&entry.name))
+            let Some(found) = cluster.with_retry(&action, || api.get_opt(&entry.name))
                 .await
                 .map_err(|e| ClusterError::api(action.clone(), e))?
             else {
                 return Ok(None);
             };
-            if !is_this_jobs(&found.metadata, job_label) {
+            if !ownership::is_ours(found.metadata.labels.as_ref(), job_label) {
                 tracing::warn!(object = %entry.display(), "not deleting: it is no longer this job's object");
                 return Ok(None);
             }
@@ -370,12 +352,6 @@ async fn read_entries(
     Ok(found.into_iter().flatten().collect())
 }
 
-fn is_this_jobs(metadata: &ObjectMeta, job_label: &str) -> bool {
-    let labels = metadata.labels.as_ref();
-    let label = |key: &str| labels.and_then(|l| l.get(key)).map(String::as_str);
-    label(LABEL_MANAGED_BY) == Some(MANAGED_BY) && label(LABEL_JOB_ID) == Some(job_label)
-}
-
 /// Deletes the recorded entries that still exist and are this job's (install's pruning of
 /// objects no longer rendered).
 pub async fn delete_entries(
@@ -392,7 +368,7 @@ pub async fn delete_entries(
         options.concurrency,
     )
     .await?;
-    let job_label = crate::names::label_value(job_id);
+    let job_label = ownership::job_label(job_id);
     delete_all(cluster, &job_label, objects, options, deadline).await
 }
 
@@ -406,12 +382,9 @@ pub async fn delete_and_wait(
     remaining: Duration,
 ) -> Result<(), ClusterError> {
     let doomed = Doomed {
-        api_version: object.api_version().to_string(),
-        kind: object.kind().to_string(),
-        namespace: object.namespace().map(str::to_string),
-        name: object.name().to_string(),
+        object: object.object_ref(),
         uid: uid.to_string(),
-        wave: Wave::of(object),
+        wave: object.wave(),
     };
     let job_label = object.label(LABEL_JOB_ID).unwrap_or_default();
     let options = DeleteOptions {
@@ -482,17 +455,12 @@ async fn delete_all(
     Ok(())
 }
 
-/// Kinds whose deletion can wait for owned objects (ReplicaSets, Pods).
-fn has_dependents(kind: &str) -> bool {
-    !crate::readiness::is_plain_data(kind) && kind != "Service"
-}
-
 /// Foreground only where there are dependents to remove first (a workload's pods): for a
 /// ConfigMap or Service it would just queue a finalizer behind the garbage collector's rate
 /// limit (200 ConfigMaps took 15 s instead of 1).
 fn propagation(cascade: Cascade, kind: &str) -> PropagationPolicy {
     match cascade {
-        Cascade::Foreground if has_dependents(kind) => PropagationPolicy::Foreground,
+        Cascade::Foreground if kinds::has_dependents(kind) => PropagationPolicy::Foreground,
         _ => PropagationPolicy::Background,
     }
 }
@@ -507,13 +475,13 @@ async fn request_delete(
 ) -> Result<bool, ClusterError> {
     let api: MetadataApi = cluster
         .metadata_api(
-            &object.api_version,
-            &object.kind,
-            object.namespace.as_deref(),
+            &object.object.api_version,
+            &object.object.kind,
+            object.object.namespace.as_deref(),
         )
         .await?;
     let params = DeleteParams {
-        propagation_policy: Some(propagation(options.cascade, &object.kind)),
+        propagation_policy: Some(propagation(options.cascade, &object.object.kind)),
         grace_period_seconds: options.force.then_some(0),
         preconditions: Some(Preconditions {
             uid: Some(object.uid.clone()),
@@ -522,7 +490,10 @@ async fn request_delete(
         ..DeleteParams::default()
     };
     let action = format!("delete {}", object.display());
-    match with_retry(&action, || api.delete(&object.name, &params)).await {
+    match cluster
+        .with_retry(&action, || api.delete(&object.object.name, &params))
+        .await
+    {
         // Removed outright: a Status, or (for kinds such as Service) the deleted object as it
         // was. Still there: the object with a deletion timestamp, held by finalizers (foreground
         // deletion waiting for dependents) or a grace period.
@@ -548,14 +519,14 @@ async fn wait_all_gone(
     for object in objects {
         by_kind
             .entry((
-                &object.api_version,
-                &object.kind,
-                object.namespace.as_deref(),
+                &object.object.api_version,
+                &object.object.kind,
+                object.object.namespace.as_deref(),
             ))
             .or_default()
-            .insert(object.name.clone(), object.uid.clone());
+            .insert(object.object.name.clone(), object.uid.clone());
     }
-    let selector = format!("{LABEL_JOB_ID}={job_label}");
+    let selector = ownership::selector(job_label, Selecting::JobLabel);
     let waits = by_kind
         .into_iter()
         .map(|((api_version, kind, namespace), pending)| {
@@ -574,7 +545,7 @@ async fn wait_all_gone(
                     Err(_) => Err(ClusterError::Deadline {
                         seconds: remaining.as_secs(),
                         waiting_for: match cascade {
-                            Cascade::Foreground if has_dependents(kind) => {
+                            Cascade::Foreground if kinds::has_dependents(kind) => {
                                 format!("{total} {kind} objects and their pods to be deleted")
                             }
                             _ => format!("{total} {kind} objects to be deleted"),
@@ -644,7 +615,7 @@ async fn watch_until_gone(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::SCORING_FLOW;
+    use crate::k8s::ownership::SCORING_FLOW;
 
     fn meta(name: &str, component: &str) -> ObjectMeta {
         ObjectMeta {
@@ -680,10 +651,12 @@ mod tests {
         assert_eq!(
             object,
             Doomed {
-                api_version: "batch/v1".into(),
-                kind: "Job".into(),
-                namespace: Some("ns".into()),
-                name: "flow".into(),
+                object: ObjectRef {
+                    api_version: "batch/v1".into(),
+                    kind: "Job".into(),
+                    namespace: Some("ns".into()),
+                    name: "flow".into(),
+                },
                 uid: "uid-flow".into(),
                 wave: Wave::ScoringFlows,
             }
@@ -794,18 +767,5 @@ mod tests {
             !going_away(&metadata),
             "held by a finalizer: still to await"
         );
-    }
-
-    #[test]
-    fn ownership_needs_both_labels() {
-        let mut metadata = meta("x", SCORING_FLOW);
-        assert!(!is_this_jobs(&metadata, "job-1"));
-        let labels = metadata.labels.as_mut().unwrap();
-        labels.insert(LABEL_JOB_ID.into(), "job-1".into());
-        assert!(!is_this_jobs(&metadata, "job-1"));
-        let labels = metadata.labels.as_mut().unwrap();
-        labels.insert(LABEL_MANAGED_BY.into(), MANAGED_BY.into());
-        assert!(is_this_jobs(&metadata, "job-1"));
-        assert!(!is_this_jobs(&metadata, "job-2"));
     }
 }

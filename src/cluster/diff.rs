@@ -2,7 +2,7 @@
 //! against the live objects. Nothing is written: not the objects, not the job record.
 
 use super::record::{self, InventoryEntry};
-use super::{Cluster, ClusterError, FIELD_MANAGER, with_retry};
+use super::{Cluster, ClusterError, FIELD_MANAGER};
 use crate::manifest::Object;
 use futures::{StreamExt, TryStreamExt, stream};
 use kube::api::{Patch, PatchParams};
@@ -81,7 +81,8 @@ pub async fn diff(
 async fn diff_one(cluster: &Cluster, object: &Object) -> Result<Change, ClusterError> {
     let api = cluster.api_for(object).await?;
     let read = format!("read {}", object.display());
-    let live = with_retry(&read, || api.get_opt(object.name()))
+    let live = cluster
+        .with_retry(&read, || api.get_opt(object.name()))
         .await
         .map_err(|e| ClusterError::api(read.clone(), e))?;
     let Some(live) = live else {
@@ -94,7 +95,10 @@ async fn diff_one(cluster: &Cluster, object: &Object) -> Result<Change, ClusterE
     let action = format!("dry-run apply {}", object.display());
     let patch = Patch::Apply(&object.value);
     let live = serde_json::to_value(&live).unwrap_or_default();
-    let after = match with_retry(&action, || api.patch(object.name(), &params, &patch)).await {
+    let after = match cluster
+        .with_retry(&action, || api.patch(object.name(), &params, &patch))
+        .await
+    {
         Ok(after) => serde_json::to_value(&after).unwrap_or_default(),
         Err(kube::Error::Api(status))
             if object.kind() == "Job"

@@ -1,4 +1,4 @@
-//! The only module that talks to Kubernetes (DESIGN §6–7): discovery, server-side apply in waves,
+//! The only module that talks to Kubernetes (docs/architecture.md): discovery, server-side apply in waves,
 //! the job record, watching for readiness, and deletion.
 
 pub mod apply;
@@ -7,10 +7,9 @@ pub mod delete;
 pub mod diff;
 pub mod record;
 mod retry;
-pub use retry::set_budget as set_retry_budget;
+pub use retry::DEFAULT_BUDGET as DEFAULT_RETRY_BUDGET;
 pub mod status;
 pub mod wait;
-mod watched;
 
 use crate::diagnostics::Diagnostics;
 use crate::manifest::Object;
@@ -21,10 +20,10 @@ use kube::core::{DynamicResourceScope, PartialObjectMeta, Resource};
 use kube::discovery::{ApiCapabilities, Scope};
 use kube::{Client, Config};
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::Mutex;
-
-pub use retry::with_retry;
 
 /// The field manager of every write, so ownership of fields is visible in `managedFields`.
 pub const FIELD_MANAGER: &str = "modelops-executor";
@@ -74,24 +73,59 @@ impl ClusterError {
     }
 }
 
-/// A client with a discovery cache keyed by group/version/kind.
+/// A client with a discovery cache keyed by group/version/kind, and how long each request is
+/// retried.
 #[derive(Clone)]
 pub struct Cluster {
     pub client: Client,
     resources: Arc<Mutex<HashMap<GroupVersionKind, (ApiResource, ApiCapabilities)>>>,
+    retry_budget: Duration,
 }
 
 impl Cluster {
-    /// Connects with `KUBECONFIG` / `~/.kube/config`, or in-cluster credentials in a pod.
-    pub async fn connect() -> Result<Cluster, ClusterError> {
+    /// Connects with `KUBECONFIG` / `~/.kube/config`, or in-cluster credentials in a pod; each
+    /// request is retried for up to `retry_budget` (`--api-retry-budget`).
+    pub async fn connect(retry_budget: Duration) -> Result<Cluster, ClusterError> {
         let config = Config::infer()
             .await
             .map_err(|e| ClusterError::Config(Box::new(e)))?;
-        Self::from_config(config)
+        Ok(Self::from_config(config)?.with_retry_budget(retry_budget))
+    }
+
+    /// The same client with another retry budget.
+    pub fn with_retry_budget(mut self, retry_budget: Duration) -> Cluster {
+        self.retry_budget = retry_budget;
+        self
+    }
+
+    /// Runs `call` until it succeeds, fails permanently, or this handle's retry budget is used
+    /// up (see [`retry::with_retry`]).
+    pub async fn with_retry<T, F, Fut>(&self, what: &str, call: F) -> Result<T, kube::Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, kube::Error>>,
+    {
+        retry::with_retry(self.retry_budget, what, call).await
+    }
+
+    /// [`Cluster::with_retry`] with a budget of its own (never more than the handle's): for
+    /// best-effort reads whose 5xx may be permanent, such as a pod's logs from an unreachable
+    /// kubelet.
+    pub async fn with_short_retry<T, F, Fut>(
+        &self,
+        budget: Duration,
+        what: &str,
+        call: F,
+    ) -> Result<T, kube::Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, kube::Error>>,
+    {
+        retry::with_retry(budget.min(self.retry_budget), what, call).await
     }
 
     /// The client retries nothing itself (kube-client's default retry layer is off): the
-    /// retries are [`with_retry`]'s, which sees `Retry-After` through [`retry::carry_retry_after`].
+    /// retries are [`Cluster::with_retry`]'s, which sees `Retry-After` through [`retry::carry_retry_after`].
     pub fn from_config(mut config: Config) -> Result<Cluster, ClusterError> {
         config.default_retry = false;
         let client = kube::client::ClientBuilder::try_from(config)
@@ -101,6 +135,7 @@ impl Cluster {
         Ok(Cluster {
             client,
             resources: Arc::default(),
+            retry_budget: retry::DEFAULT_BUDGET,
         })
     }
 
@@ -115,21 +150,22 @@ impl Cluster {
         if let Some(found) = self.resources.lock().await.get(&gvk) {
             return Ok(found.clone());
         }
-        let found = with_retry(&format!("discover {api_version} {kind}"), || {
-            kube::discovery::pinned_kind(&self.client, &gvk)
-        })
-        .await
-        .map_err(|err| match &err {
-            kube::Error::Api(status) if status.code == 404 => ClusterError::UnknownKind {
-                api_version: api_version.to_string(),
-                kind: kind.to_string(),
-            },
-            kube::Error::Discovery(_) => ClusterError::UnknownKind {
-                api_version: api_version.to_string(),
-                kind: kind.to_string(),
-            },
-            _ => ClusterError::api(format!("discover {api_version} {kind}"), err),
-        })?;
+        let found = self
+            .with_retry(&format!("discover {api_version} {kind}"), || {
+                kube::discovery::pinned_kind(&self.client, &gvk)
+            })
+            .await
+            .map_err(|err| match &err {
+                kube::Error::Api(status) if status.code == 404 => ClusterError::UnknownKind {
+                    api_version: api_version.to_string(),
+                    kind: kind.to_string(),
+                },
+                kube::Error::Discovery(_) => ClusterError::UnknownKind {
+                    api_version: api_version.to_string(),
+                    kind: kind.to_string(),
+                },
+                _ => ClusterError::api(format!("discover {api_version} {kind}"), err),
+            })?;
         self.resources.lock().await.insert(gvk, found.clone());
         Ok(found)
     }
@@ -194,7 +230,8 @@ pub async fn channel_registry(
     let api: Api<k8s_openapi::api::core::v1::ConfigMap> =
         Api::namespaced(cluster.client.clone(), namespace);
     let params = kube::api::ListParams::default().labels(CHANNEL_LABEL);
-    let list = with_retry("list data channels", || api.list(&params))
+    let list = cluster
+        .with_retry("list data channels", || api.list(&params))
         .await
         .map_err(|e| {
             ClusterError::api(
@@ -223,7 +260,7 @@ pub async fn globals_config_map(
 ) -> Result<Option<ConfigMapContent>, ClusterError> {
     let api: Api<k8s_openapi::api::core::v1::ConfigMap> =
         Api::namespaced(cluster.client.clone(), namespace);
-    let found = with_retry("read the globals ConfigMap", || api.get_opt(GLOBALS_CONFIG_MAP))
+    let found = cluster.with_retry("read the globals ConfigMap", || api.get_opt(GLOBALS_CONFIG_MAP))
         .await
         .map_err(|err| {
             let action = match &err {
@@ -262,31 +299,8 @@ pub async fn globals_config_map(
     }))
 }
 
-/// An API error status as one bounded line, `<code> <reason>: <message>`: kube's own text
-/// repeats the message and appends the whole `Status`, and a rejected Job's message holds its
-/// entire pod template.
-pub fn describe_status(status: &kube::core::Status) -> String {
-    const LIMIT: usize = 600;
-    let mut message = status.message.trim().to_string();
-    if message.len() > LIMIT {
-        let cut = (0..=LIMIT)
-            .rev()
-            .find(|&i| message.is_char_boundary(i))
-            .unwrap_or(0);
-        let dropped = message.len() - cut;
-        message.truncate(cut);
-        message.push_str(&format!(" … ({dropped} more bytes)"));
-    }
-    format!("{} {}: {message}", status.code, status.reason)
-}
-
 /// Whether an error says the namespace itself does not exist.
 pub fn is_namespace_missing(err: &kube::Error) -> bool {
     matches!(err, kube::Error::Api(status) if status.code == 404
         && status.details.as_ref().is_some_and(|d| d.kind == "namespaces"))
-}
-
-/// `kind/name` for messages.
-pub fn describe(kind: &str, name: &str) -> String {
-    format!("{}/{name}", kind.to_ascii_lowercase())
 }

@@ -1,4 +1,4 @@
-//! The job record (DESIGN §6): a small ConfigMap `modelops-job-<id>` in the target namespace,
+//! The job record (README.md, Lifecycle guarantees): a small ConfigMap `modelops-job-<id>` in the target namespace,
 //! written before the first object is applied. It carries the phase, the current pipeline task
 //! and an inventory of what the job created, but never manifests. A large inventory goes to
 //! gzip-compressed shard ConfigMaps the record names, so no job runs into the 1 MiB object limit
@@ -7,10 +7,11 @@
 //! The record is labelled `modelops.io/job-record`, not `modelops.io/job-id`: the final sweep by
 //! job label must not delete it, so `status` can still report `Uninstalled` afterwards.
 
-use super::{Cluster, ClusterError, FIELD_MANAGER, with_retry};
+use super::{Cluster, ClusterError, FIELD_MANAGER};
+use crate::k8s::ObjectKey;
+use crate::k8s::ownership::{LABEL_MANAGED_BY, LABEL_PART_OF, LABEL_PIPELINE, MANAGED_BY, PART_OF};
 use crate::manifest::Object;
 use crate::names::label_value;
-use crate::preprocess::{LABEL_MANAGED_BY, LABEL_PART_OF, LABEL_PIPELINE, MANAGED_BY, PART_OF};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams};
 use serde::{Deserialize, Serialize};
@@ -171,19 +172,6 @@ impl FromStr for PipelineRunRef {
     }
 }
 
-/// apiVersion, kind, namespace, name.
-pub type ObjectKey<'a> = (&'a str, &'a str, Option<&'a str>, &'a str);
-
-/// The key of a rendered object, as [`InventoryEntry::key`].
-pub fn object_key(object: &Object) -> ObjectKey<'_> {
-    (
-        object.api_version(),
-        object.kind(),
-        object.namespace(),
-        object.name(),
-    )
-}
-
 /// One object the job created (or was about to create).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct InventoryEntry {
@@ -224,7 +212,7 @@ impl InventoryEntry {
     }
 
     pub fn display(&self) -> String {
-        super::describe(&self.kind, &self.name)
+        crate::k8s::display(&self.kind, &self.name)
     }
 
     /// One line: `apiVersion kind namespace|- name uid|-`.
@@ -501,7 +489,7 @@ impl JobRecord {
         let known: HashSet<ObjectKey> = self.inventory.iter().map(InventoryEntry::key).collect();
         let new: Vec<InventoryEntry> = objects
             .iter()
-            .filter(|object| !known.contains(&object_key(object)))
+            .filter(|object| !known.contains(&object.key()))
             .map(InventoryEntry::of)
             .collect();
         if new.is_empty() {
@@ -533,7 +521,7 @@ impl JobRecord {
 
     /// Keeps only the entries of objects still rendered.
     pub fn retain_rendered(&mut self, objects: &[Object]) {
-        let rendered: HashSet<ObjectKey> = objects.iter().map(object_key).collect();
+        let rendered: HashSet<ObjectKey> = objects.iter().map(Object::key).collect();
         self.inventory
             .retain(|entry| rendered.contains(&entry.key()));
     }
@@ -550,7 +538,8 @@ pub async fn read(
 ) -> Result<Option<JobRecord>, ClusterError> {
     let name = record_name(job_id);
     let api = api(cluster, namespace);
-    let found = with_retry(&format!("read job record {name}"), || api.get_opt(&name))
+    let found = cluster
+        .with_retry(&format!("read job record {name}"), || api.get_opt(&name))
         .await
         .map_err(|e| ClusterError::api(format!("read job record configmap/{name}"), e))?;
     match found {
@@ -568,11 +557,14 @@ pub async fn read(
 async fn with_shards(cluster: &Cluster, mut record: JobRecord) -> Result<JobRecord, ClusterError> {
     let api = api(cluster, &record.namespace);
     for shard in &record.shards {
-        let found = with_retry(&format!("read job record shard {shard}"), || {
-            api.get_opt(shard)
-        })
-        .await
-        .map_err(|e| ClusterError::api(format!("read job record shard configmap/{shard}"), e))?;
+        let found = cluster
+            .with_retry(&format!("read job record shard {shard}"), || {
+                api.get_opt(shard)
+            })
+            .await
+            .map_err(|e| {
+                ClusterError::api(format!("read job record shard configmap/{shard}"), e)
+            })?;
         let Some(config_map) = found else {
             tracing::warn!(record = %record.name(), %shard, "inventory shard missing; its objects are found by the job label only");
             continue;
@@ -637,9 +629,17 @@ pub async fn write(cluster: &Cluster, record: &mut JobRecord) -> Result<(), Clus
     };
     for shard in shards.iter().filter(|s| !record.shards.contains(&s.name)) {
         let body = record.shard_config_map(shard);
-        write_config_map(&api, &shard.name, &body, &params, &record.namespace).await?;
+        write_config_map(
+            cluster,
+            &api,
+            &shard.name,
+            &body,
+            &params,
+            &record.namespace,
+        )
+        .await?;
     }
-    write_config_map(&api, &name, &body, &params, &record.namespace).await?;
+    write_config_map(cluster, &api, &name, &body, &params, &record.namespace).await?;
     let referenced: Vec<String> = shards.iter().map(|s| s.name.clone()).collect();
     let unreferenced: Vec<String> = record
         .shards
@@ -647,7 +647,7 @@ pub async fn write(cluster: &Cluster, record: &mut JobRecord) -> Result<(), Clus
         .filter(|s| !referenced.contains(s))
         .cloned()
         .collect();
-    delete_shards(&api, &unreferenced).await?;
+    delete_shards(cluster, &api, &unreferenced).await?;
     record.shards = referenced;
     record.stored = Some(content);
     tracing::debug!(record = %name, phase = %record.phase, task = %record.task, "job record written");
@@ -655,6 +655,7 @@ pub async fn write(cluster: &Cluster, record: &mut JobRecord) -> Result<(), Clus
 }
 
 async fn write_config_map(
+    cluster: &Cluster,
     api: &Api<ConfigMap>,
     name: &str,
     body: &Value,
@@ -662,25 +663,33 @@ async fn write_config_map(
     namespace: &str,
 ) -> Result<(), ClusterError> {
     let patch = Patch::Apply(body);
-    with_retry(&format!("write job record {name}"), || {
-        api.patch(name, params, &patch)
-    })
-    .await
-    .map_err(|e| {
-        if super::is_namespace_missing(&e) {
-            ClusterError::NamespaceMissing(namespace.to_string())
-        } else {
-            ClusterError::api(format!("write job record configmap/{name}"), e)
-        }
-    })?;
+    cluster
+        .with_retry(&format!("write job record {name}"), || {
+            api.patch(name, params, &patch)
+        })
+        .await
+        .map_err(|e| {
+            if super::is_namespace_missing(&e) {
+                ClusterError::NamespaceMissing(namespace.to_string())
+            } else {
+                ClusterError::api(format!("write job record configmap/{name}"), e)
+            }
+        })?;
     Ok(())
 }
 
-async fn delete_shards(api: &Api<ConfigMap>, names: &[String]) -> Result<(), ClusterError> {
+async fn delete_shards(
+    cluster: &Cluster,
+    api: &Api<ConfigMap>,
+    names: &[String],
+) -> Result<(), ClusterError> {
     let params = kube::api::DeleteParams::default();
     for name in names {
         let action = format!("delete job record shard configmap/{name}");
-        match with_retry(&action, || api.delete(name, &params)).await {
+        match cluster
+            .with_retry(&action, || api.delete(name, &params))
+            .await
+        {
             Ok(_) => {}
             Err(kube::Error::Api(status)) if status.code == 404 => {}
             Err(e) => return Err(ClusterError::api(action, e)),
@@ -700,7 +709,8 @@ pub async fn delete_orphan_shards(
         "{LABEL_JOB_RECORD_SHARD}={},{LABEL_MANAGED_BY}={MANAGED_BY}",
         label_value(&record.job_id)
     ));
-    let list = with_retry("list job record shards", || api.list_metadata(&params))
+    let list = cluster
+        .with_retry("list job record shards", || api.list_metadata(&params))
         .await
         .map_err(|e| ClusterError::api("list job record shards", e))?;
     let orphans: Vec<String> = list
@@ -709,7 +719,7 @@ pub async fn delete_orphan_shards(
         .filter_map(|item| item.metadata.name)
         .filter(|name| !record.shards.contains(name))
         .collect();
-    delete_shards(&api, &orphans).await
+    delete_shards(cluster, &api, &orphans).await
 }
 
 /// Every job record in a namespace, or in all namespaces, newest first.
@@ -744,13 +754,14 @@ async fn list_config_maps(
     let params = kube::api::ListParams::default().labels(&format!(
         "{LABEL_JOB_RECORD},{LABEL_MANAGED_BY}={MANAGED_BY}"
     ));
-    let list = with_retry("list job records", || api.list(&params))
+    let list = cluster
+        .with_retry("list job records", || api.list(&params))
         .await
         .map_err(|e| ClusterError::api("list job records", e))?;
     Ok(list.items)
 }
 
-/// How long, and how many, finished job records a namespace keeps (DESIGN §7).
+/// How long, and how many, finished job records a namespace keeps (README.md, Lifecycle guarantees).
 #[derive(Debug, Clone, Copy)]
 pub struct Retention {
     pub max_age: std::time::Duration,
@@ -822,10 +833,11 @@ pub async fn prune(
             ..kube::api::DeleteParams::default()
         };
         let api = api(cluster, &record.namespace);
-        match with_retry(&format!("delete job record {name}"), || {
-            api.delete(&name, &params)
-        })
-        .await
+        match cluster
+            .with_retry(&format!("delete job record {name}"), || {
+                api.delete(&name, &params)
+            })
+            .await
         {
             Ok(_) => {
                 removed += 1;
@@ -847,7 +859,7 @@ pub async fn prune(
 /// [`prune`] as a side task of install and finally: a failure is logged, never the task's.
 pub async fn prune_quietly(cluster: &Cluster, namespace: &str, retention: &Retention) {
     if let Err(err) = prune(cluster, Some(namespace), retention).await {
-        tracing::warn!(%namespace, error = %super::apply::one_line(&err), "could not prune finished job records");
+        tracing::warn!(%namespace, error = %crate::error_chain::one_line(&err), "could not prune finished job records");
     }
 }
 
@@ -948,7 +960,7 @@ mod tests {
                 .labels
                 .as_ref()
                 .unwrap()
-                .contains_key(crate::preprocess::LABEL_JOB_ID),
+                .contains_key(crate::k8s::ownership::LABEL_JOB_ID),
             "the sweep must not delete the record"
         );
         let read = JobRecord::from_config_map(&config_map).unwrap();

@@ -15,6 +15,7 @@
 //! the wait only in the `Retry-After` header, which kube-client does not keep: [`carry_retry_after`]
 //! copies the header into the error `Status` as `details.retryAfterSeconds`, as client-go does.
 
+use crate::backoff::{Backoff, random_below};
 use bytes::Bytes;
 use http::{Response, StatusCode};
 use http_body_util::BodyExt;
@@ -23,27 +24,19 @@ use kube::core::Status;
 use kube::core::response::StatusDetails;
 use kube::runtime::watcher;
 use std::future::Future;
-use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 use tokio::time::Instant;
 use tower::BoxError;
 
-const FIRST_DELAY: Duration = Duration::from_millis(200);
+/// 200 ms doubling to 10 s between the attempts of one request.
+const BACKOFF: Backoff = Backoff {
+    first: Duration::from_millis(200),
+    max: Duration::from_secs(10),
+};
 /// How long one request keeps being retried, unless `--api-retry-budget` says otherwise: long
 /// enough to ride out an API server restart or a throttling burst, short enough that a cluster
 /// that stays unreachable fails the task within a minute.
 pub const DEFAULT_BUDGET: Duration = Duration::from_secs(30);
-static BUDGET: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
-
-/// Sets the retry budget for the process (`--api-retry-budget`); the first call wins.
-pub fn set_budget(budget: Duration) {
-    let _ = BUDGET.set(budget);
-}
-
-fn budget() -> Duration {
-    BUDGET.get().copied().unwrap_or(DEFAULT_BUDGET)
-}
-const MAX_DELAY: Duration = Duration::from_secs(10);
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// Whether an error is worth another try, and how long the server asked us to wait.
@@ -73,29 +66,9 @@ pub fn classify(err: &kube::Error) -> Option<Option<Duration>> {
 /// come back together. A wait that would end past the budget (counted from the first attempt) is
 /// not started: the error is returned, its message saying how many attempts were made over how
 /// long.
-pub async fn with_retry<T, F, Fut>(what: &str, call: F) -> Result<T, kube::Error>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, kube::Error>>,
-{
-    with_retry_within(budget(), what, call).await
-}
-
-/// [`with_retry`] with a budget of its own (never more than the process's): for best-effort
-/// reads whose 5xx may be permanent, such as a pod's logs from an unreachable kubelet.
-pub async fn with_short_retry<T, F, Fut>(
-    budget: Duration,
-    what: &str,
-    call: F,
-) -> Result<T, kube::Error>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, kube::Error>>,
-{
-    with_retry_within(budget.min(self::budget()), what, call).await
-}
-
-async fn with_retry_within<T, F, Fut>(
+///
+/// The budget is the cluster handle's ([`super::Cluster::with_retry`]).
+pub async fn with_retry<T, F, Fut>(
     budget: Duration,
     what: &str,
     mut call: F,
@@ -105,7 +78,6 @@ where
     Fut: Future<Output = Result<T, kube::Error>>,
 {
     let started = Instant::now();
-    let mut delay = FIRST_DELAY;
     for attempt in 1.. {
         match call().await {
             Ok(value) => return Ok(value),
@@ -113,7 +85,7 @@ where
                 let Some(retry_after) = classify(&err) else {
                     return Err(err);
                 };
-                let wait = wait_before_retry(retry_after, delay);
+                let wait = BACKOFF.wait(retry_after, attempt);
                 if started.elapsed() + wait > budget {
                     tracing::warn!(
                         %what,
@@ -135,7 +107,6 @@ where
                     "transient API error, retrying"
                 );
                 tokio::time::sleep(wait).await;
-                delay = (delay * 2).min(MAX_DELAY);
             }
         }
     }
@@ -155,19 +126,14 @@ fn code(err: &kube::Error) -> u16 {
 /// readable log field.
 fn brief(err: &kube::Error) -> String {
     match err {
-        kube::Error::Api(status) => super::describe_status(status),
-        other => {
-            let mut text = String::new();
-            let mut cause = unwrapped(other);
-            while let Some(err) = cause {
-                if !text.is_empty() {
-                    text.push_str(": ");
-                }
-                text.push_str(&err.to_string());
-                cause = err.source();
-            }
-            text
-        }
+        kube::Error::Api(status) => crate::error_chain::describe_status(status),
+        other => unwrapped(other)
+            .map(|err| {
+                crate::error_chain::messages(err)
+                    .collect::<Vec<_>>()
+                    .join(": ")
+            })
+            .unwrap_or_default(),
     }
 }
 
@@ -178,13 +144,6 @@ pub(crate) fn unwrapped(err: &kube::Error) -> Option<&(dyn std::error::Error + '
     match err {
         kube::Error::Service(_) | kube::Error::HyperError(_) => err.source(),
         other => Some(other),
-    }
-}
-
-fn wait_before_retry(retry_after: Option<Duration>, delay: Duration) -> Duration {
-    match retry_after {
-        Some(after) => after + random_below(delay),
-        None => jitter(delay),
     }
 }
 
@@ -239,20 +198,6 @@ impl std::error::Error for GaveUp {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         unwrapped(&self.last)
     }
-}
-
-/// A random point in the upper half of `delay`, so retrying clients spread out.
-fn jitter(delay: Duration) -> Duration {
-    let half = delay / 2;
-    half + random_below(half)
-}
-
-/// Uniform in `[0, bound)` (zero for a zero bound).
-fn random_below(bound: Duration) -> Duration {
-    let random = std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish();
-    Duration::from_nanos(random % (bound.as_nanos() as u64).max(1))
 }
 
 /// A watch stream that pauses after each error before the watcher lists or watches again (it
@@ -342,7 +287,8 @@ pub async fn carry_retry_after(
         .headers()
         .get(http::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u32>().ok())
+        .and_then(crate::backoff::parse_retry_after)
+        .and_then(|s| u32::try_from(s).ok())
         .filter(|s| *s > 0)
     else {
         return Ok(response);
@@ -430,7 +376,7 @@ mod tests {
     async fn retries_until_success_and_honours_retry_after() {
         let mut calls = 0;
         let started = std::time::Instant::now();
-        let result = with_retry("test", || {
+        let result = with_retry(DEFAULT_BUDGET, "test", || {
             calls += 1;
             let fail = calls < 3;
             async move {
@@ -453,7 +399,7 @@ mod tests {
     async fn a_persistent_error_is_retried_until_the_budget_is_spent() {
         let mut calls = 0;
         let started = Instant::now();
-        let result: Result<(), _> = with_retry_within(Duration::from_secs(5), "test", || {
+        let result: Result<(), _> = with_retry(Duration::from_secs(5), "test", || {
             calls += 1;
             async { Err(api_error(503, 0)) }
         })
@@ -478,7 +424,7 @@ mod tests {
     async fn a_retry_after_beyond_the_budget_is_not_waited_for() {
         let mut calls = 0;
         let started = Instant::now();
-        let result: Result<(), _> = with_retry_within(Duration::from_secs(5), "test", || {
+        let result: Result<(), _> = with_retry(Duration::from_secs(5), "test", || {
             calls += 1;
             async { Err(api_error(429, 30)) }
         })
@@ -491,33 +437,13 @@ mod tests {
     #[tokio::test]
     async fn permanent_errors_are_not_retried() {
         let mut calls = 0;
-        let result: Result<(), _> = with_retry("test", || {
+        let result: Result<(), _> = with_retry(DEFAULT_BUDGET, "test", || {
             calls += 1;
             async { Err(api_error(403, 0)) }
         })
         .await;
         assert!(result.is_err());
         assert_eq!(calls, 1);
-    }
-
-    #[test]
-    fn retry_after_is_a_lower_bound_with_a_random_spread_on_top() {
-        let delay = Duration::from_millis(400);
-        let mut waits = std::collections::BTreeSet::new();
-        for _ in 0..100 {
-            let wait = wait_before_retry(Some(Duration::from_secs(2)), delay);
-            assert!(
-                wait >= Duration::from_secs(2) && wait < Duration::from_secs(2) + delay,
-                "{wait:?}"
-            );
-            waits.insert(wait);
-        }
-        assert!(
-            waits.len() > 50,
-            "clients rejected together must not retry together"
-        );
-        let wait = wait_before_retry(None, delay);
-        assert!(wait >= delay / 2 && wait < delay, "{wait:?}");
     }
 
     #[test]
@@ -579,7 +505,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_refused_connection_is_retried_until_the_budget_is_spent() {
         let mut calls = 0;
-        let result: Result<(), _> = with_retry_within(Duration::from_secs(3), "test", || {
+        let result: Result<(), _> = with_retry(Duration::from_secs(3), "test", || {
             calls += 1;
             async { Err(refused()) }
         })
@@ -733,16 +659,5 @@ mod tests {
             watch_retry_after(&watcher::Error::WatchStartFailed(api_error(429, 2))),
             Some(Duration::from_secs(2))
         );
-    }
-
-    #[test]
-    fn jitter_stays_in_the_upper_half() {
-        for _ in 0..100 {
-            let d = jitter(Duration::from_millis(400));
-            assert!(
-                d >= Duration::from_millis(200) && d < Duration::from_millis(400),
-                "{d:?}"
-            );
-        }
     }
 }

@@ -1,7 +1,7 @@
 //! `status`: the job record plus the live readiness of every object in its inventory.
 
 use super::record::{self, JobRecord};
-use super::{Cluster, ClusterError, with_retry};
+use super::{Cluster, ClusterError};
 use crate::readiness::{self, Readiness};
 use futures::{StreamExt, TryStreamExt, stream};
 use serde::Serialize;
@@ -42,7 +42,8 @@ pub async fn status(
             }
             Err(err) => return Err(err),
         };
-        let live = with_retry("read object", || api.get_opt(&entry.name))
+        let live = cluster
+            .with_retry("read object", || api.get_opt(&entry.name))
             .await
             .map_err(|e| ClusterError::api(format!("read {}", entry.display()), e))?;
         let (state, detail) = match live {

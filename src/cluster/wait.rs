@@ -3,10 +3,11 @@
 //! the pure readiness rules (`watched`), and a slow tick re-judges all of them for the
 //! grace-period rules and prints progress.
 
-use super::watched::{FailingPod, Verdict, Watched};
-use super::{Cluster, ClusterError, describe, with_retry};
-use crate::preprocess::LABEL_JOB_ID;
+use super::{Cluster, ClusterError};
+use crate::k8s::ObjectRef;
+use crate::k8s::ownership::{self, Selecting};
 use crate::readiness::Policy;
+use crate::readiness::watched::{FailingPod, Verdict, Watched};
 use futures::{StreamExt, stream};
 use k8s_openapi::api::core::v1::{Event, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
@@ -102,20 +103,6 @@ impl fmt::Display for Failure {
     }
 }
 
-/// What to wait for: workloads by kind and name.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Target {
-    pub api_version: String,
-    pub kind: String,
-    pub name: String,
-}
-
-impl Target {
-    pub fn display(&self) -> String {
-        describe(&self.kind, &self.name)
-    }
-}
-
 /// When the wait ends successfully.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Until {
@@ -141,21 +128,16 @@ pub struct WaitOptions {
 /// Watches the targets (and the job's pods) until the condition of `options.until` holds.
 pub async fn wait_for(
     cluster: &Cluster,
-    targets: &[Target],
+    targets: &[ObjectRef],
     options: &WaitOptions,
     cancel: impl std::future::Future<Output = Signal>,
 ) -> Result<(), ClusterError> {
-    let mut selector = format!(
-        "{LABEL_JOB_ID}={}",
-        crate::names::label_value(&options.job_id)
-    );
-    if !options.with_flows {
-        selector.push_str(&format!(
-            ",{}!={}",
-            crate::preprocess::LABEL_COMPONENT,
-            crate::manifest::SCORING_FLOW
-        ));
-    }
+    let selecting = if options.with_flows {
+        Selecting::JobLabel
+    } else {
+        Selecting::WithoutFlows
+    };
+    let selector = ownership::selector(&ownership::job_label(&options.job_id), selecting);
     let mut kinds: Vec<(String, String)> = targets
         .iter()
         .map(|t| (t.api_version.clone(), t.kind.clone()))
@@ -492,10 +474,11 @@ async fn diagnose(
     };
     let events: Api<Event> = Api::namespaced(cluster.client.clone(), namespace);
     let params = ListParams::default().fields(&format!("involvedObject.name={pod_name}"));
-    let listed = with_retry(&format!("list events of pod {pod_name}"), || {
-        events.list(&params)
-    })
-    .await;
+    let listed = cluster
+        .with_retry(&format!("list events of pod {pod_name}"), || {
+            events.list(&params)
+        })
+        .await;
     if let Err(err) = &listed {
         tracing::warn!(pod = %pod_name, error = %err, "cannot read the pod's events for the failure report");
     }
@@ -530,12 +513,13 @@ async fn diagnose(
     };
     // The API server fetches logs from the kubelet; when that is unreachable it answers 500
     // every time, so the retries end sooner than for other reads.
-    let logs = super::retry::with_short_retry(
-        LOG_RETRY_BUDGET,
-        &format!("read logs of pod {pod_name}"),
-        || pods.logs(&pod_name, &params),
-    )
-    .await;
+    let logs = cluster
+        .with_short_retry(
+            LOG_RETRY_BUDGET,
+            &format!("read logs of pod {pod_name}"),
+            || pods.logs(&pod_name, &params),
+        )
+        .await;
     match logs {
         Ok(logs) if !logs.trim().is_empty() => failure.logs = Some(logs.trim_end().to_string()),
         Ok(_) => {}
@@ -549,9 +533,10 @@ mod tests {
     use super::*;
 
     fn watched_deployment(status: &str) -> Watched {
-        let target = Target {
+        let target = ObjectRef {
             api_version: "apps/v1".into(),
             kind: "Deployment".into(),
+            namespace: None,
             name: "flow".into(),
         };
         let mut watched = Watched::new(&[target]);

@@ -2,15 +2,16 @@ use crate::cli::CancelArgs;
 use crate::cluster::Cluster;
 use crate::cluster::cancel::{self, Outcome};
 use crate::cluster::delete::DeleteOptions;
+use crate::settings::Settings;
 use crate::{Error, ExitStatus};
 
-pub async fn exec(args: CancelArgs) -> Result<ExitStatus, Error> {
-    let outcome = run(&args).await;
+pub async fn exec(args: CancelArgs, settings: &Settings) -> Result<ExitStatus, Error> {
+    let outcome = run(&args, settings).await;
     super::with_error_result(args.run.results_dir.as_deref(), outcome)
 }
 
-async fn run(args: &CancelArgs) -> Result<ExitStatus, Error> {
-    let cluster = Cluster::connect().await?;
+async fn run(args: &CancelArgs, settings: &Settings) -> Result<ExitStatus, Error> {
+    let cluster = Cluster::connect(settings.api_retry_budget).await?;
     let options = DeleteOptions {
         force: false,
         deadline: args.run.timeout,

@@ -4,12 +4,13 @@ use super::install;
 use crate::cli::DiffArgs;
 use crate::cluster::Cluster;
 use crate::cluster::diff::{self, Change};
+use crate::settings::Settings;
 use crate::{Error, ExitStatus};
 use std::fmt::Write as _;
 
-pub async fn exec(args: DiffArgs) -> Result<ExitStatus, Error> {
+pub async fn exec(args: DiffArgs, settings: &Settings) -> Result<ExitStatus, Error> {
     let globals_source = install::globals_source(&args.install)?;
-    let cluster = Cluster::connect().await?;
+    let cluster = Cluster::connect(settings.api_retry_budget).await?;
     let prepared = install::prepare_on(&cluster, &args.install, globals_source).await?;
     let values = &prepared.preprocessed;
     let diffs = diff::diff(

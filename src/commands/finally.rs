@@ -1,17 +1,18 @@
 use crate::cli::FinallyArgs;
 use crate::cluster::Cluster;
 use crate::cluster::delete::{self, Cascade, DeleteOptions};
+use crate::settings::Settings;
 use crate::tekton;
 use crate::{Error, ExitStatus};
 
-pub async fn exec(args: FinallyArgs) -> Result<ExitStatus, Error> {
-    let outcome = run(&args).await;
+pub async fn exec(args: FinallyArgs, settings: &Settings) -> Result<ExitStatus, Error> {
+    let outcome = run(&args, settings).await;
     super::with_error_result(args.run.results_dir.as_deref(), outcome)
 }
 
-async fn run(args: &FinallyArgs) -> Result<ExitStatus, Error> {
+async fn run(args: &FinallyArgs, settings: &Settings) -> Result<ExitStatus, Error> {
     let results = args.run.results_dir.as_deref();
-    let cluster = Cluster::connect().await?;
+    let cluster = Cluster::connect(settings.api_retry_budget).await?;
     let options = DeleteOptions {
         force: args.force,
         deadline: args.run.timeout,

@@ -125,7 +125,7 @@ pub async fn prepare_keeping<T: Send>(
         pipeline: preprocessed.pipeline.clone(),
         namespace: preprocessed.namespace.clone(),
     };
-    let labels = crate::preprocess::ownership_labels(&owner.job_id, &owner.pipeline);
+    let labels = crate::k8s::ownership::labels(&owner.job_id, &owner.pipeline);
     // Rendering runs on this thread; parsing, checking and `keep` on the others, as pieces of
     // output arrive.
     let pieces = crate::parallel::pipeline(

@@ -3,18 +3,19 @@ use crate::cli::InstallArgs;
 use crate::cluster::apply::{self, InstallOptions, JobInfo};
 use crate::cluster::{self, Cluster, wait};
 use crate::preprocess::PreprocessError;
+use crate::settings::Settings;
 use crate::tekton;
 use crate::{Error, ExitStatus};
 
-pub async fn exec(args: InstallArgs) -> Result<ExitStatus, Error> {
-    let outcome = run(&args).await;
+pub async fn exec(args: InstallArgs, settings: &Settings) -> Result<ExitStatus, Error> {
+    let outcome = run(&args, settings).await;
     super::with_error_result(args.run.results_dir.as_deref(), outcome)
 }
 
-async fn run(args: &InstallArgs) -> Result<ExitStatus, Error> {
+async fn run(args: &InstallArgs, settings: &Settings) -> Result<ExitStatus, Error> {
     let results = args.run.results_dir.as_deref();
     let globals_source = globals_source(args)?;
-    let cluster = Cluster::connect().await?;
+    let cluster = Cluster::connect(settings.api_retry_budget).await?;
     let prepared = prepare_on(&cluster, args, globals_source).await?;
     let values = &prepared.preprocessed;
     super::write_result(results, tekton::JOB_ID, &values.job_id)?;

@@ -312,7 +312,7 @@ fn check_render(chart: &Chart, user: &Value, findings: &mut Vec<Finding>) {
         pipeline: "lint".into(),
         namespace: "default".into(),
     };
-    let labels = crate::preprocess::ownership_labels(&owner.job_id, &owner.pipeline);
+    let labels = crate::k8s::ownership::labels(&owner.job_id, &owner.pipeline);
     let mut pieces = Vec::new();
     let mut job = user.clone();
     let rendered = render::render_pieces(chart, &mut job, &release, &mut |piece| {

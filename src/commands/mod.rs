@@ -16,24 +16,25 @@ mod status;
 mod wait;
 
 use crate::cli::Command;
+use crate::settings::Settings;
 use crate::{Error, ExitStatus};
 
 pub use inputs::{Prepared, prepare};
 
-pub async fn run(command: Command) -> Result<ExitStatus, Error> {
+pub async fn run(command: Command, settings: &Settings) -> Result<ExitStatus, Error> {
     match command {
         Command::Render(args) => render::exec(args).await,
         Command::Preprocess(args) => preprocess::exec(args).await,
         Command::Package(args) => package::exec(args),
-        Command::Install(args) => install::exec(args).await,
-        Command::Wait(args) => wait::exec(args).await,
-        Command::Finally(args) => finally::exec(args).await,
-        Command::Cancel(args) => cancel::exec(args).await,
-        Command::Status(args) => status::exec(args).await,
-        Command::Jobs(args) => status::exec_jobs(args).await,
+        Command::Install(args) => install::exec(args, settings).await,
+        Command::Wait(args) => wait::exec(args, settings).await,
+        Command::Finally(args) => finally::exec(args, settings).await,
+        Command::Cancel(args) => cancel::exec(args, settings).await,
+        Command::Status(args) => status::exec(args, settings).await,
+        Command::Jobs(args) => status::exec_jobs(args, settings).await,
         Command::BuildPlan(args) => build_plan::exec(args),
         Command::Lint(args) => lint::exec(args).await,
-        Command::Diff(args) => diff::exec(args).await,
+        Command::Diff(args) => diff::exec(args, settings).await,
         Command::FetchModels(args) => fetch_models::exec(args).await,
         Command::AwaitServices(args) => await_services::exec(args).await,
     }
@@ -54,7 +55,7 @@ fn with_error_result(
     outcome: Result<ExitStatus, Error>,
 ) -> Result<ExitStatus, Error> {
     if let Err(err) = &outcome {
-        let line = crate::tekton::error_line(&crate::cluster::apply::one_line(err));
+        let line = crate::tekton::error_line(&crate::error_chain::one_line(err));
         if let Err(write_err) = crate::tekton::write(dir, crate::tekton::ERROR, &line) {
             tracing::error!(error = %write_err, "could not write the error result");
         }

@@ -1,10 +1,11 @@
 use crate::cli::{JobsArgs, OutputFormat, StatusArgs};
 use crate::cluster::{Cluster, record, status};
+use crate::settings::Settings;
 use crate::{Error, ExitStatus};
 use serde::Serialize;
 
-pub async fn exec(args: StatusArgs) -> Result<ExitStatus, Error> {
-    let cluster = Cluster::connect().await?;
+pub async fn exec(args: StatusArgs, settings: &Settings) -> Result<ExitStatus, Error> {
+    let cluster = Cluster::connect(settings.api_retry_budget).await?;
     let job = status::status(&cluster, &args.job.namespace, &args.job.job_id).await?;
     match args.output {
         OutputFormat::Table => {
@@ -41,8 +42,8 @@ pub async fn exec(args: StatusArgs) -> Result<ExitStatus, Error> {
     Ok(ExitStatus::Success)
 }
 
-pub async fn exec_jobs(args: JobsArgs) -> Result<ExitStatus, Error> {
-    let cluster = Cluster::connect().await?;
+pub async fn exec_jobs(args: JobsArgs, settings: &Settings) -> Result<ExitStatus, Error> {
+    let cluster = Cluster::connect(settings.api_retry_budget).await?;
     let namespace = match (&args.namespace, args.all_namespaces) {
         (_, true) => None,
         (Some(namespace), false) => Some(namespace.clone()),

@@ -1,31 +1,20 @@
 use crate::cli::WaitArgs;
 use crate::cluster::record::{self, Phase, Task};
-use crate::cluster::wait::{self, Target, Until, WaitOptions};
+use crate::cluster::wait::{self, Until, WaitOptions};
 use crate::cluster::{Cluster, ClusterError};
+use crate::k8s::ObjectRef;
+use crate::settings::Settings;
 use crate::tekton;
 use crate::{Error, ExitStatus};
 
-/// Kinds that only need to exist; everything else in the inventory is watched.
-const NOT_AWAITED: [&str; 9] = [
-    "ConfigMap",
-    "Secret",
-    "Service",
-    "ServiceAccount",
-    "Role",
-    "RoleBinding",
-    "HorizontalPodAutoscaler",
-    "PodDisruptionBudget",
-    "NetworkPolicy",
-];
-
-pub async fn exec(args: WaitArgs) -> Result<ExitStatus, Error> {
-    let outcome = run(&args).await;
+pub async fn exec(args: WaitArgs, settings: &Settings) -> Result<ExitStatus, Error> {
+    let outcome = run(&args, settings).await;
     super::with_error_result(args.run.results_dir.as_deref(), outcome)
 }
 
-async fn run(args: &WaitArgs) -> Result<ExitStatus, Error> {
+async fn run(args: &WaitArgs, settings: &Settings) -> Result<ExitStatus, Error> {
     let results = args.run.results_dir.as_deref();
-    let cluster = Cluster::connect().await?;
+    let cluster = Cluster::connect(settings.api_retry_budget).await?;
     let (namespace, job_id) = (&args.job.namespace, &args.job.job_id);
     let mut record = record::read_required(&cluster, namespace, job_id).await?;
     record.task = Task::Wait;
@@ -34,13 +23,15 @@ async fn run(args: &WaitArgs) -> Result<ExitStatus, Error> {
     super::write_result(results, tekton::JOB_ID, job_id)?;
     super::write_result(results, tekton::ENDPOINTS, &record.endpoints.join("\n"))?;
 
-    let targets: Vec<Target> = record
+    // Namespaced objects of awaited kinds are watched; the rest only need to exist.
+    let targets: Vec<ObjectRef> = record
         .inventory
         .iter()
-        .filter(|e| e.namespace.is_some() && !NOT_AWAITED.contains(&e.kind.as_str()))
-        .map(|e| Target {
+        .filter(|e| e.namespace.is_some() && crate::k8s::kinds::is_awaited(&e.kind))
+        .map(|e| ObjectRef {
             api_version: e.api_version.clone(),
             kind: e.kind.clone(),
+            namespace: e.namespace.clone(),
             name: e.name.clone(),
         })
         .collect();
@@ -68,7 +59,7 @@ async fn run(args: &WaitArgs) -> Result<ExitStatus, Error> {
     record.last_error = outcome
         .as_ref()
         .err()
-        .map(|e| crate::cluster::apply::one_line(e));
+        .map(|e| crate::error_chain::one_line(e));
     // Recording the outcome is what the next task relies on; a failure here is reported but must
     // not hide the scoring outcome.
     if let Err(err) = record::write(&cluster, &mut record).await {

@@ -1,4 +1,4 @@
-//! Stage 1a: get the IR's files from a directory, a `.tar.gz` or an http(s) URL (DESIGN §2–3).
+//! Stage 1a: get the IR's files from a directory, a `.tar.gz` or an http(s) URL (docs/ir.md).
 //!
 //! An archive or download may be pinned with `--ir-sha256`: the hash is taken over the archive's
 //! bytes exactly as read or downloaded, before anything is unpacked. A directory cannot be pinned:
@@ -7,8 +7,8 @@
 //! URLs may carry credentials (`user:token@host`, `?sig=…`), so every message and log line shows
 //! them through [`redact_url`], and reqwest errors are stripped of their URL before being kept.
 
+use crate::backoff::Backoff;
 use std::fmt;
-use std::hash::{BuildHasher, Hasher};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -447,13 +447,8 @@ impl fmt::Display for Failure {
             Failure::Status { status, .. } => write!(f, "the server answered {status}"),
             Failure::Transport(e) => {
                 // The chain holds the useful part ("Connection refused"); none of it has the URL.
-                write!(f, "{e}")?;
-                let mut source = std::error::Error::source(e);
-                while let Some(s) = source {
-                    write!(f, ": {s}")?;
-                    source = s.source();
-                }
-                Ok(())
+                let messages: Vec<String> = crate::error_chain::messages(e).collect();
+                f.write_str(&messages.join(": "))
             }
             Failure::TooLarge { .. } => f.write_str("the body is over the size limit"),
         }
@@ -524,28 +519,20 @@ async fn try_download(
     Ok(body)
 }
 
-/// `Retry-After` in delta-seconds. The HTTP-date form is rare for downloads and is treated as
-/// absent, which falls back to the exponential backoff.
+/// The server's `Retry-After`, in delta-seconds (the one policy of [`crate::backoff`]).
 fn parse_retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+    crate::backoff::parse_retry_after(value).map(Duration::from_secs)
 }
 
 /// `initial_backoff · 2^(attempt-1)`, capped, then a random point in its upper half so that
 /// many pipelines failing together do not retry in lock-step.
 fn backoff(http: &HttpOptions, attempt: u32) -> Duration {
-    let exponent = attempt.saturating_sub(1).min(16);
-    let full = http
-        .initial_backoff
-        .saturating_mul(1 << exponent)
-        .min(http.max_backoff);
-    let half = full / 2;
-    // RandomState is seeded randomly per process and varies per instance: enough for jitter,
-    // without a dependency on a random number crate.
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u32(attempt);
-    let fraction = (hasher.finish() % 1_000) as u32;
-    half + (full - half) * fraction / 1_000
+    Backoff {
+        first: http.initial_backoff,
+        max: http.max_backoff,
+    }
+    .jittered(attempt)
 }
 
 #[cfg(test)]
@@ -591,15 +578,10 @@ mod tests {
     }
 
     /// Every message in the error's chain, for "no secret leaked" checks.
-    fn chain(err: &dyn std::error::Error) -> String {
-        let mut out = err.to_string();
-        let mut source = err.source();
-        while let Some(s) = source {
-            out.push_str(": ");
-            out.push_str(&s.to_string());
-            source = s.source();
-        }
-        out
+    fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+        crate::error_chain::messages(err)
+            .collect::<Vec<_>>()
+            .join(": ")
     }
 
     // --- a scripted HTTP/1.1 server on 127.0.0.1 ---

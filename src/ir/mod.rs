@@ -1,4 +1,4 @@
-//! The IR, `modelops.io/v1` (DESIGN §3): loading every YAML document of a fetched tree into
+//! The IR, `modelops.io/v1` (docs/ir.md): loading every YAML document of a fetched tree into
 //! typed objects and checking their shape, names and references. All problems are collected.
 
 pub mod fetch;
@@ -74,7 +74,7 @@ pub struct Model {
     pub sha256: Option<String>,
 }
 
-/// Model formats and the scoring service runtime that serves each (DESIGN §3).
+/// Model formats and the scoring service runtime that serves each (docs/ir.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ModelFormat {
     Pmml,

@@ -1,11 +1,9 @@
 //! Rendered text → Kubernetes objects: split and parse documents, check identity, stamp the
-//! ownership labels of DESIGN §6 and put everything in install order (DESIGN §7).
+//! ownership labels (`k8s::ownership`) and put everything in install order (`k8s::kinds`).
 
-mod order;
-
-pub use order::{SCORING_FLOW, Wave};
-
-use crate::preprocess::LABEL_COMPONENT;
+use crate::k8s::kinds::{self, Wave};
+use crate::k8s::ownership::LABEL_COMPONENT;
+use crate::k8s::{ObjectKey, ObjectRef};
 use crate::render::Piece;
 use crate::yaml::Scalars;
 use serde_json::{Map, Value};
@@ -61,9 +59,30 @@ impl Object {
     pub fn component(&self) -> Option<&str> {
         self.label(LABEL_COMPONENT)
     }
+    /// The wave it is applied in: by kind, and for workloads and custom resources by component.
+    pub fn wave(&self) -> Wave {
+        Wave::of_kind(self.kind(), self.component())
+    }
     /// `kind/name`, how kubectl and the messages name an object.
     pub fn display(&self) -> String {
-        format!("{}/{}", self.kind().to_ascii_lowercase(), self.name())
+        crate::k8s::display(self.kind(), self.name())
+    }
+    /// apiVersion, kind, namespace, name, borrowed: as [`ObjectRef::key`].
+    pub fn key(&self) -> ObjectKey<'_> {
+        (
+            self.api_version(),
+            self.kind(),
+            self.namespace(),
+            self.name(),
+        )
+    }
+    pub fn object_ref(&self) -> ObjectRef {
+        ObjectRef {
+            api_version: self.api_version().to_string(),
+            kind: self.kind().to_string(),
+            namespace: self.namespace().map(str::to_string),
+            name: self.name().to_string(),
+        }
     }
     /// `apiVersion` group without version, `""` for the core group.
     pub fn group(&self) -> &str {
@@ -84,26 +103,6 @@ pub struct Owner {
     pub job_id: String,
     pub pipeline: String,
     pub namespace: String,
-}
-
-/// Kinds that live outside namespaces; everything else gets the job's namespace.
-const CLUSTER_SCOPED: [&str; 12] = [
-    "Namespace",
-    "CustomResourceDefinition",
-    "ClusterRole",
-    "ClusterRoleBinding",
-    "PriorityClass",
-    "StorageClass",
-    "PersistentVolume",
-    "IngressClass",
-    "RuntimeClass",
-    "ValidatingWebhookConfiguration",
-    "MutatingWebhookConfiguration",
-    "APIService",
-];
-
-pub fn is_cluster_scoped(kind: &str) -> bool {
-    CLUSTER_SCOPED.contains(&kind)
 }
 
 /// What ordering, duplicate checks and messages need of an object, kept beside whatever the
@@ -133,7 +132,7 @@ impl Identity {
     }
     /// `kind/name`, how kubectl and the messages name an object.
     pub fn display(&self) -> String {
-        format!("{}/{}", self.kind.to_ascii_lowercase(), self.name)
+        crate::k8s::display(&self.kind, &self.name)
     }
 }
 
@@ -236,7 +235,7 @@ pub fn assemble<T>(pieces: Vec<PieceObjects<T>>) -> Result<Vec<Built<T>>, Manife
         0 => {
             objects.sort_by_cached_key(|built| {
                 let identity = &built.identity;
-                order::rank(
+                kinds::install_rank(
                     &identity.kind,
                     &identity.name,
                     identity.component.as_deref(),
@@ -278,7 +277,7 @@ fn stamp(object: &mut Object, labels: &Value, owner: &Owner) -> Result<(), Strin
         ));
     }
     let name = name.to_string();
-    if is_cluster_scoped(&kind) {
+    if kinds::is_cluster_scoped(&kind) {
         metadata.remove("namespace");
     } else {
         match metadata.get("namespace").and_then(Value::as_str) {
@@ -334,8 +333,9 @@ pub fn to_yaml(object: &Object) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::preprocess::ownership_labels;
+    use crate::k8s::ownership::{SCORING_FLOW, labels as ownership_labels};
     use crate::render::Rendered;
+    use serde_json::json;
 
     /// Every template's output through `build_piece` and `assemble`, as one piece each.
     fn build(rendered: &[Rendered], owner: &Owner) -> Result<Vec<Object>, ManifestError> {
@@ -454,5 +454,58 @@ mod tests {
         let text = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: n\n  namespace: x\n  labels: {app.kubernetes.io/component: scoring-flow}\n";
         let objects = build(&rendered(text), &owner()).unwrap();
         assert_eq!(objects[0].namespace(), None);
+    }
+
+    fn object(kind: &str, name: &str, component: &str) -> Object {
+        Object {
+            template: "t".into(),
+            document: 1,
+            value: json!({"apiVersion": "v1", "kind": kind, "metadata": {"name": name, "labels": {LABEL_COMPONENT: component}}}),
+        }
+    }
+
+    #[test]
+    fn services_before_flows_before_autoscalers() {
+        let mut objects = [
+            object("HorizontalPodAutoscaler", "scoringflow-f", SCORING_FLOW),
+            object("Job", "f", SCORING_FLOW),
+            object("Deployment", "s", "scoring-service"),
+            object("Service", "s", "scoring-service"),
+            object("ConfigMap", "f-config", SCORING_FLOW),
+            object("Namespace", "n", "scoring-service"),
+        ];
+        objects.sort_by_cached_key(|o| kinds::install_rank(o.kind(), o.name(), o.component()));
+        let kinds: Vec<&str> = objects.iter().map(Object::kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                "Namespace",
+                "ConfigMap",
+                "Service",
+                "Deployment",
+                "Job",
+                "HorizontalPodAutoscaler"
+            ]
+        );
+    }
+
+    #[test]
+    fn waves_from_metadata_match_waves_of_objects() {
+        for (kind, component) in [
+            ("Job", SCORING_FLOW),
+            ("Deployment", SCORING_FLOW),
+            ("Deployment", "scoring-service"),
+            ("SeldonDeployment", "scoring-service"),
+            ("ConfigMap", SCORING_FLOW),
+            ("HorizontalPodAutoscaler", SCORING_FLOW),
+        ] {
+            let whole = object(kind, "x", component).wave();
+            assert_eq!(
+                Wave::of_kind(kind, Some(component)),
+                whole,
+                "{kind} {component}"
+            );
+        }
+        assert_eq!(Wave::of_kind("Job", None), Wave::ScoringServices);
     }
 }

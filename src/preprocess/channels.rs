@@ -1,4 +1,4 @@
-//! The data channel registry (DESIGN §3): ConfigMaps labelled `modelops.io/data-channel: <name>`.
+//! The data channel registry (docs/ir.md): ConfigMaps labelled `modelops.io/data-channel: <name>`.
 //! The same parser serves the offline form (`--channels PATH`) and the in-cluster lookup.
 
 use crate::archive::Files;

@@ -1,4 +1,4 @@
-//! Global settings (DESIGN §3): trace, git server, image registry and pull secrets, default
+//! Global settings (docs/ir.md): trace, git server, image registry and pull secrets, default
 //! resources. They come from the ConfigMap `modelops-globals` in the executor's namespace (the
 //! platform's defaults, read by `install` only) and from `--globals FILE`, which overrides the
 //! ConfigMap key by key; both land under `.global` in the values, where `-f` files and `--set`

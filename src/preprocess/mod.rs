@@ -1,4 +1,4 @@
-//! Preprocessing (DESIGN §3–4): a validated IR plus the channel registry, parameters, globals and
+//! Preprocessing (docs/ir.md): a validated IR plus the channel registry, parameters, globals and
 //! user values become one merged values tree, deterministic, with its sha256 as the values digest.
 
 pub mod channels;
@@ -7,20 +7,12 @@ pub mod params;
 
 use crate::diagnostics::{Diagnostics, Origin};
 use crate::ir::{Flow, Ir, Model, Runtime, StepAction};
-use crate::names::{MAX_BASE_NAME, bounded_name, is_dns1123_label, label_value};
+use crate::names::{MAX_BASE_NAME, bounded_name, is_dns1123_label};
 use crate::values::{self, ValuesError};
 use channels::{ChannelKind, Registry};
 use params::{Scope, substitute};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
-
-pub const MANAGED_BY: &str = "modelops-executor";
-pub const PART_OF: &str = "modelops";
-pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
-pub const LABEL_PART_OF: &str = "app.kubernetes.io/part-of";
-pub const LABEL_COMPONENT: &str = "app.kubernetes.io/component";
-pub const LABEL_JOB_ID: &str = "modelops.io/job-id";
-pub const LABEL_PIPELINE: &str = "modelops.io/pipeline";
 
 #[derive(Debug, thiserror::Error)]
 pub enum PreprocessError {
@@ -86,7 +78,7 @@ pub fn preprocess(
     let generated = generate(ir, registry, inputs).map_err(PreprocessError::Invalid)?;
     let assemble = |mut values: Value, job_id: &str| -> Result<Value, ValuesError> {
         name_components_for_job(&mut values, &ir.pipeline.name, job_id);
-        let labels = ownership_labels(job_id, &ir.pipeline.name);
+        let labels = crate::k8s::ownership::labels(job_id, &ir.pipeline.name);
         let global = values["global"]
             .as_object_mut()
             .expect("generate makes a global mapping");
@@ -137,15 +129,6 @@ pub fn preprocess(
 fn default_job_id(pipeline: &str, values_without_id: &Value) -> String {
     let hash = crate::digest::sha256_hex(crate::yaml::to_string(values_without_id).as_bytes());
     format!("{}-{}", bounded_name(&[pipeline], 40), &hash[..8])
-}
-
-pub fn ownership_labels(job_id: &str, pipeline: &str) -> Value {
-    json!({
-        LABEL_MANAGED_BY: MANAGED_BY,
-        LABEL_PART_OF: PART_OF,
-        LABEL_JOB_ID: label_value(job_id),
-        LABEL_PIPELINE: label_value(pipeline),
-    })
 }
 
 /// The values generated from the IR (everything but the job id and user overrides).

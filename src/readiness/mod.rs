@@ -2,9 +2,10 @@
 //! in the spirit of kube-runtime's `wait.rs` and Helm's `ready.go`, but stricter where those
 //! report false success: nothing is judged before `status.observedGeneration` has caught up, and
 //! a custom resource without status is in progress, never ready. Failures that will not heal by
-//! waiting are reported at once with their reason (DESIGN §7).
+//! waiting are reported at once with their reason (README.md, Lifecycle guarantees).
 
 mod pod;
+pub mod watched;
 
 pub use pod::pod;
 
@@ -64,7 +65,7 @@ pub fn object(object: &Value) -> Readiness {
         "SeldonDeployment" => seldon(object),
         "InferenceService" => kserve(object),
         "Pod" => pod(object, &Policy::default(), None),
-        kind if is_plain_data(kind) => Readiness::Ready,
+        kind if crate::k8s::kinds::is_plain_data(kind) => Readiness::Ready,
         _ => custom_resource(object),
     }
 }
@@ -139,26 +140,6 @@ fn insert(target: &mut Value, pointer: &str, value: Value) {
             .entry(key)
             .or_insert_with(|| Value::Object(serde_json::Map::new()));
     }
-}
-
-/// Kinds that are ready as soon as they exist (and own nothing).
-pub fn is_plain_data(kind: &str) -> bool {
-    matches!(
-        kind,
-        "ConfigMap"
-            | "Secret"
-            | "ServiceAccount"
-            | "Role"
-            | "RoleBinding"
-            | "ClusterRole"
-            | "ClusterRoleBinding"
-            | "Namespace"
-            | "NetworkPolicy"
-            | "PodDisruptionBudget"
-            | "HorizontalPodAutoscaler"
-            | "PriorityClass"
-            | "Ingress"
-    )
 }
 
 pub(crate) fn kind(object: &Value) -> &str {

@@ -1,4 +1,4 @@
-//! The template helpers a Helm chart author expects (DESIGN §5), under Helm's names and argument
+//! The template helpers a Helm chart author expects (charts/README.md), under Helm's names and argument
 //! order. Handlebars has no pipes, so `{{ toYaml .x | nindent 4 }}` becomes
 //! `{{nindent 4 (toYaml x)}}`. `and`, `or`, `lookup`, `if`, `unless`, `each` and `with` are
 //! Handlebars' own built-ins; `eq`, `ne`, `not` and `len` are replaced by versions that read a

@@ -1,4 +1,4 @@
-//! Rendering (DESIGN §5): every enabled chart's templates through one strict Handlebars registry.
+//! Rendering (docs/design-choices.md, Templates): every enabled chart's templates through one strict Handlebars registry.
 //! A template sees `Values` (its chart's coalesced values, as in Helm), `Job` (the job's merged
 //! values: `pipeline`, `scoringServices`, `scoringFlows`, `global`), `Release`, `Chart` and
 //! `Template`.

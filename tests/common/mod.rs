@@ -1,8 +1,63 @@
-//! What the integration test files share: the kubeconfig gate and the cluster fixtures.
+//! What the integration test files share: the repository root, the kubeconfig gate, the kube
+//! client, and the cluster fixtures (a Windows node, the data channel registry).
+// Each test file compiles this module and uses a part of it.
+#![allow(dead_code)]
 
-use k8s_openapi::api::core::v1::Node;
+use anyhow::Context as _;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node};
 use kube::Client;
 use kube::api::{Api, Patch, PatchParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use std::path::PathBuf;
+
+/// The repository root: where the binary runs and the examples and charts are.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A client for the cluster of this kubeconfig file.
+pub async fn client_from(path: &str) -> anyhow::Result<Client> {
+    static CRYPTO: std::sync::Once = std::sync::Once::new();
+    CRYPTO.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+    let kubeconfig =
+        Kubeconfig::read_from(path).with_context(|| format!("reading kubeconfig {path}"))?;
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .with_context(|| format!("loading kubeconfig {path}"))?;
+    Client::try_from(config).context("building the kube client")
+}
+
+/// The data channel registry of examples/channels/registry.yaml in `namespace` (created if it
+/// is missing), applied by `manager`: `datachannels` is where install reads it by default.
+pub async fn register_channels(
+    client: &Client,
+    namespace: &str,
+    manager: &str,
+) -> anyhow::Result<()> {
+    let apply = PatchParams::apply(manager).force();
+    let body = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}});
+    Api::<Namespace>::all(client.clone())
+        .patch(namespace, &apply, &Patch::Apply(&body))
+        .await
+        .with_context(|| format!("applying namespace {namespace}"))?;
+    let text = std::fs::read_to_string(root().join("examples/channels/registry.yaml"))?;
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    for document in text.split("\n---\n") {
+        let mut value: serde_json::Value = serde_norway::from_str(document)?;
+        value["metadata"]["namespace"] = serde_json::json!(namespace);
+        let name = value["metadata"]["name"]
+            .as_str()
+            .context("a channel without a name")?
+            .to_string();
+        config_maps
+            .patch(&name, &apply, &Patch::Apply(&value))
+            .await
+            .with_context(|| format!("applying channel {name}"))?;
+    }
+    Ok(())
+}
 
 /// The kubeconfig of the local control plane, or `None` (after saying so) when the test must
 /// be skipped. Panics when `CI` is set: CI must never pass by skipping.
@@ -27,7 +82,6 @@ pub fn kubeconfig_path(test: &str) -> Option<String> {
 
 /// STATISTICA scoring services run on Windows nodes: the simulated one of
 /// testcluster/windows-node.yaml (what scripts/demo.sh applies too).
-#[allow(dead_code)] // tests/real_node.rs runs no Windows service
 pub async fn ensure_windows_node(client: &Client, manager: &str) -> Result<(), kube::Error> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/testcluster/windows-node.yaml");
     let text = std::fs::read_to_string(path).expect("testcluster/windows-node.yaml");
@@ -58,7 +112,6 @@ pub fn unique_suffix() -> String {
 
 /// `install` of the bundled batch example with its globals file, as the fault tests run it; the
 /// caller adds the job, namespace and test-specific flags.
-#[allow(dead_code)] // each test file compiles this module; lifecycle and tekton build their own
 pub const INSTALL_BATCH_EXAMPLE: [&str; 7] = [
     "install",
     "--ir",
@@ -71,7 +124,6 @@ pub const INSTALL_BATCH_EXAMPLE: [&str; 7] = [
 
 /// The final error of a `--log-format json` run (its last stderr line), as the text chain
 /// `error: …` / `  caused by: …` that a text run prints.
-#[allow(dead_code)]
 pub fn final_error_text(stderr: &str) -> String {
     let last: serde_json::Value = serde_json::from_str(stderr.lines().last().unwrap_or_default())
         .expect("the final error is a JSON line");

@@ -1,10 +1,10 @@
 //! What `wait` knows about its targets: the latest copy of each target and of the pods they own,
 //! reduced to what the readiness rules read, pods indexed by their owner, and every target's last
 //! verdict. An event re-judges only the target it belongs to, so a watch event costs the pods of
-//! one workload, not every pod of every target (issue 6). Pure: the watch loop in `wait` feeds
+//! one workload, not every pod of every target (issue 6). Pure: the watch loop in `cluster::wait` feeds
 //! it.
 
-use super::wait::Target;
+use crate::k8s::ObjectRef;
 use crate::readiness::{self, Policy, Readiness};
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
@@ -41,7 +41,7 @@ pub enum Verdict {
 }
 
 pub struct Watched {
-    targets: Vec<Target>,
+    targets: Vec<ObjectRef>,
     /// Position of each target in `targets` and `judged`.
     index: HashMap<Key, usize>,
     judged: Vec<Judged>,
@@ -56,7 +56,7 @@ pub struct Watched {
 }
 
 impl Watched {
-    pub fn new(targets: &[Target]) -> Watched {
+    pub fn new(targets: &[ObjectRef]) -> Watched {
         let index = targets
             .iter()
             .enumerate()
@@ -135,7 +135,7 @@ impl Watched {
     }
 
     fn judge(&self, target: usize, policy: &Policy, now: jiff::Timestamp) -> Judged {
-        let Target { kind, name, .. } = &self.targets[target];
+        let ObjectRef { kind, name, .. } = &self.targets[target];
         let Some(object) = self.objects.get(&(kind.clone(), name.clone())) else {
             return Judged::Waiting("not found yet".to_string());
         };
@@ -263,15 +263,16 @@ mod tests {
         crate::yaml::parse_one(text).unwrap()
     }
 
-    fn target(kind: &str, name: &str) -> Target {
-        Target {
+    fn target(kind: &str, name: &str) -> ObjectRef {
+        ObjectRef {
             api_version: "apps/v1".into(),
             kind: kind.into(),
+            namespace: None,
             name: name.into(),
         }
     }
 
-    fn watched(targets: &[Target], objects: &[(&str, &str)]) -> Watched {
+    fn watched(targets: &[ObjectRef], objects: &[(&str, &str)]) -> Watched {
         let mut watched = Watched::new(targets);
         for (kind, text) in objects {
             watched.upsert(kind, yaml(text));

@@ -1,0 +1,19 @@
+//! What the commands read besides their own arguments, resolved once (arguments, then the
+//! `MODELOPS_*` environment, then defaults: clap does that in `cli.rs`) into plain typed values,
+//! so that nothing below `commands/` sees a clap type or reads the environment.
+
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// How long one Kubernetes API request is retried (`--api-retry-budget`).
+    pub api_retry_budget: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            api_retry_budget: crate::cluster::DEFAULT_RETRY_BUDGET,
+        }
+    }
+}
