@@ -50,4 +50,8 @@ cargo test --all-targets --locked "$@"
 # The real node's tests are #[ignore]d (reported as such) unless the cluster has the real node.
 if [ "$MODELOPS_TESTCLUSTER_REAL_NODE" = 1 ]; then
   cargo test --locked --test real_node -- --ignored
+  # Tekton Pipelines and tkn on the real node (built and cached on first use), then the
+  # PipelineRuns of tests/tekton_e2e.rs.
+  scripts/testcluster.sh tekton >/dev/null
+  cargo test --locked --test tekton_e2e -- --ignored
 fi
