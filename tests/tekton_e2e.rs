@@ -343,6 +343,26 @@ impl Scene {
         }
     }
 
+    /// The record's inventory once wait watches the job (finally empties it as it deletes).
+    async fn inventory_once_waiting(&self, run: &str) -> Vec<String> {
+        let started = Instant::now();
+        loop {
+            if let Some(record) = self.record(run).await
+                && record["task"] == "wait"
+            {
+                let inventory: Vec<String> =
+                    record["inventory"].lines().map(str::to_string).collect();
+                assert!(!inventory.is_empty(), "{record:?}");
+                return inventory;
+            }
+            assert!(
+                started.elapsed() < RUN_TIMEOUT,
+                "wait never started watching"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
     /// The job record's data, if the record exists.
     async fn record(&self, job_id: &str) -> Option<BTreeMap<String, String>> {
         let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), &self.namespace);
@@ -546,6 +566,13 @@ async fn batch_example_runs_end_to_end_from_a_configmap_workspace() {
             "timeout=4m",
         ],
     );
+    // What install recorded (finally empties the record's inventory as it deletes).
+    scene.task_run_done(&run, "install").await;
+    let inventory: Vec<String> = scene.record(&run).await.expect("the job record")["inventory"]
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert!(!inventory.is_empty());
     let pipeline_run = scene.finished(&run, RUN_TIMEOUT).await;
     let wall = started.elapsed();
     let condition = succeeded(&pipeline_run).unwrap();
@@ -603,8 +630,6 @@ async fn batch_example_runs_end_to_end_from_a_configmap_workspace() {
     // Nothing of the job is left; the record says so.
     let record = scene.record(&run).await.expect("the job record");
     assert_eq!(record["phase"], "Uninstalled", "{record:?}");
-    let inventory: Vec<String> = record["inventory"].lines().map(str::to_string).collect();
-    assert!(!inventory.is_empty());
     assert_eq!(
         scene.leftovers(&run, &inventory).await,
         Vec::<String>::new()
@@ -747,26 +772,7 @@ async fn streaming_run_cancelled_with_cancelled_run_finally_runs_finally() {
         run.clone(),
         "wait",
     ));
-    scene.running_pod(&run, "wait").await;
-    // wait is watching once the record says so.
-    let started = Instant::now();
-    while scene
-        .record(&run)
-        .await
-        .map(|r| r["task"].clone())
-        .as_deref()
-        != Some("wait")
-    {
-        assert!(
-            started.elapsed() < RUN_TIMEOUT,
-            "wait never started watching"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    let inventory: Vec<String> = scene.record(&run).await.unwrap()["inventory"]
-        .lines()
-        .map(str::to_string)
-        .collect();
+    let inventory = scene.inventory_once_waiting(&run).await;
     // Watch the record: wait must record Cancelled before finally marks it Uninstalled.
     let phases = {
         let client = scene.client.clone();
@@ -856,6 +862,7 @@ async fn tasks_timeout_shorter_than_the_job_still_runs_finally() {
             "5m",
         ],
     );
+    let inventory = scene.inventory_once_waiting(&run).await;
     let pipeline_run = scene.finished(&run, RUN_TIMEOUT).await;
     let condition = succeeded(&pipeline_run).unwrap();
     assert_eq!(condition["status"], "False", "{pipeline_run}");
@@ -866,7 +873,6 @@ async fn tasks_timeout_shorter_than_the_job_still_runs_finally() {
     assert_eq!(succeeded(&finally).unwrap()["status"], "True", "{finally}");
     let record = scene.record(&run).await.expect("the job record");
     assert_eq!(record["phase"], "Uninstalled", "{record:?}");
-    let inventory: Vec<String> = record["inventory"].lines().map(str::to_string).collect();
     assert_eq!(
         scene.leftovers(&run, &inventory).await,
         Vec::<String>::new()
@@ -927,11 +933,14 @@ async fn install_pod_deleted_mid_install_fails_the_run_and_finally_removes_every
     assert_eq!(succeeded(&install).unwrap()["status"], "False", "{install}");
     let finally = scene.task_run_done(&run, "finally").await;
     assert_eq!(succeeded(&finally).unwrap()["status"], "True", "{finally}");
-    // Every object: by label, and every one the record planned.
+    // Every object: by label, and every one the record planned (install writes its whole plan
+    // before applying; objects not applied yet are checked by name).
     let record = scene.record(&run).await.expect("the job record");
-    let full: Vec<String> = record["inventory"].lines().map(str::to_string).collect();
-    assert!(full.len() >= inventory.len());
-    assert_eq!(scene.leftovers(&run, &full).await, Vec::<String>::new());
+    assert_eq!(record["phase"], "Uninstalled", "{record:?}");
+    assert_eq!(
+        scene.leftovers(&run, &inventory).await,
+        Vec::<String>::new()
+    );
     scene.cleanup().await;
 }
 
