@@ -238,12 +238,14 @@ EOF
 }
 
 tekton_delete_webhook_configurations() {
-  local P="$STATE/pki" api kind name
+  local P="$STATE/pki" api item code
   api="$(sed -n 's#^apiserver=##p' "$STATE/info")"
-  for kind in validatingwebhookconfigurations/validation mutatingwebhookconfigurations/webhook validatingwebhookconfigurations/config; do
-    name="${kind#*/}.webhook.pipeline.tekton.dev"
-    curl -sS -o /dev/null --cacert "$P/ca.crt" --cert "$P/admin.crt" --key "$P/admin.key" -X DELETE \
-      "$api/apis/admissionregistration.k8s.io/v1/${kind%/*}/$name" || die "deleting the webhook configuration $name failed"
+  for item in validatingwebhookconfigurations/validation.webhook.pipeline.tekton.dev \
+      mutatingwebhookconfigurations/webhook.pipeline.tekton.dev \
+      validatingwebhookconfigurations/config.webhook.pipeline.tekton.dev; do
+    code="$(curl -sS -o /dev/null -w '%{http_code}' --cacert "$P/ca.crt" --cert "$P/admin.crt" --key "$P/admin.key" \
+      -X DELETE "$api/apis/admissionregistration.k8s.io/v1/$item")" || code=none
+    case "$code" in 200|202|404) ;; *) log "deleting $item failed (HTTP $code)"; return 1 ;; esac
   done
 }
 
@@ -303,7 +305,7 @@ tekton_up() {
   mkdir -p "$D/pids" "$D/logs"
   # Webhook configurations of an earlier start (failurePolicy Fail) would reject the config
   # below while no webhook answers; the apply recreates them and the webhook fills them in.
-  tekton_delete_webhook_configurations
+  tekton_delete_webhook_configurations || die "cannot remove the webhook configurations of an earlier start"
   # Readiness reads the logs: start them empty (the previous ones are kept as *.log.prev).
   for p in "${TEKTON_PROCESSES[@]}"; do
     [ -f "$D/logs/$p.log" ] && mv "$D/logs/$p.log" "$D/logs/$p.log.prev"
@@ -352,11 +354,16 @@ tekton_down_impl() {
   done
 }
 
-# Stops the controller and the webhook (what Tekton applied stays in the API server: `down` of the
-# cluster removes it with etcd's data).
+# Stops the controller and the webhook and removes the webhook configurations (failurePolicy
+# Fail: left behind, they would make every create of a Tekton object fail). The CRDs, the
+# namespace and the ConfigMaps stay; `down` of the cluster removes everything with etcd's data.
 tekton_down() {
   [ -d "$(tekton_dir)" ] || return 0
   exec 7>"$STATE/tekton.lock"
   flock 7
   tekton_down_impl
+  if [ -f "$STATE/info" ] && [ -f "$STATE/pki/admin.crt" ]; then
+    tekton_delete_webhook_configurations || true
+  fi
+  exec 7>&-
 }

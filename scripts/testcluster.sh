@@ -18,7 +18,8 @@
 #                                    scripts/artifact-stores.sh starts the others
 #   scripts/testcluster.sh tekton    build (or reuse) and start Tekton Pipelines (controller, webhook,
 #                                    TaskRun images on real-0) and tkn; prints their bin directory
-#                                    (scripts/testcluster-tekton.sh; needs the real node)
+#                                    (scripts/testcluster-tekton.sh; needs the real node);
+#                                    `tekton down` stops it
 #   scripts/testcluster.sh restart-apiserver SECONDS [--controllers]
 #                                    kill kube-apiserver (SIGKILL), wait SECONDS, start it again
 #                                    with the same flags, port and certificates, wait for /readyz
@@ -458,7 +459,7 @@ artifact_store() { "$ROOT/scripts/artifact-stores.sh" s3; }
 case "${1:-}" in
   build) build; echo "$BIN" ;;
   artifact-store) artifact_store ;;
-  tekton) tekton_up ;;
+  tekton) if [ "${2:-}" = down ]; then tekton_down; else tekton_up; fi ;;
   up) up ;;
   down) down ;;
   status) status ;;
@@ -474,5 +475,5 @@ case "${1:-}" in
     shift
     [ -x "$(cat "$STATE/bindir" 2>/dev/null)/tcutil" ] || die "no running cluster (scripts/testcluster.sh up)"
     "$(cat "$STATE/bindir")/tcutil" apply -kubeconfig "$KUBECONFIG_PATH" "$@" ;;
-  *) sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
