@@ -47,12 +47,16 @@ wait "$build_pid"
 
 MODELOPS_TEST_KUBECONFIG="$(scripts/testcluster.sh kubeconfig)"
 export MODELOPS_TEST_KUBECONFIG
-cargo test --all-targets --locked "$@"
-# The real node's tests are #[ignore]d (reported as such) unless the cluster has the real node.
 if [ "$MODELOPS_TESTCLUSTER_REAL_NODE" = 1 ] && [ ! -f "$(dirname "$MODELOPS_TEST_KUBECONFIG")/real-node" ]; then
   echo "the running cluster ($(dirname "$MODELOPS_TEST_KUBECONFIG")) has no real node: stop it (scripts/testcluster.sh down) or run with MODELOPS_TESTCLUSTER_REAL_NODE=0" >&2
   exit 1
 fi
+cargo test --all-targets --locked "$@"
+# The real node's tests are #[ignore]d (reported as such) unless the cluster has the real node.
 if [ "$MODELOPS_TESTCLUSTER_REAL_NODE" = 1 ]; then
   cargo test --locked --test real_node -- --ignored
+  # Tekton Pipelines and tkn on the real node (built and cached on first use), then the
+  # PipelineRuns of tests/tekton_e2e.rs.
+  scripts/testcluster.sh tekton >/dev/null
+  cargo test --locked --test tekton_e2e -- --ignored
 fi

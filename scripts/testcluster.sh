@@ -17,6 +17,10 @@
 #                                    print export lines (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID,
 #                                    AWS_SECRET_ACCESS_KEY, AWS_REGION, MODELOPS_TEST_BUCKET);
 #                                    scripts/artifact-stores.sh starts the others
+#   scripts/testcluster.sh tekton    build (or reuse) and start Tekton Pipelines (controller, webhook,
+#                                    TaskRun images on real-0) and tkn; prints their bin directory
+#                                    (scripts/testcluster-tekton.sh; needs the real node);
+#                                    `tekton down` stops it
 #   scripts/testcluster.sh restart-apiserver SECONDS [--controllers]
 #                                    kill kube-apiserver (SIGKILL), wait SECONDS, start it again
 #                                    with the same flags, port and certificates, wait for /readyz
@@ -71,6 +75,9 @@ die() { log "ERROR: $*"; exit 1; }
 # The real node (containerd, kubelet, kube-proxy, CoreDNS, the images built here).
 # shellcheck source=testcluster-real-node.sh
 . "$ROOT/scripts/testcluster-real-node.sh"
+# Tekton Pipelines on the cluster (`tekton`).
+# shellcheck source=testcluster-tekton.sh
+. "$ROOT/scripts/testcluster-tekton.sh"
 
 k8s_version() { awk '$1 == "k8s.io/kubernetes" && $2 ~ /^v/ {print $2; exit}' "$TC/go.mod"; }
 kwok_version() { awk '$1 == "sigs.k8s.io/kwok" && $2 ~ /^v/ {print $2; exit}' "$TC/go.mod"; }
@@ -347,6 +354,7 @@ stop_component() { # name [signal]
 
 down_impl() {
   local i
+  tekton_down
   # The real node first, while the API server still runs (its pods are deleted through it).
   if has_real_node; then node_down; fi
   for (( i=${#CONTROL_PLANE[@]}-1; i>=0; i-- )); do
@@ -452,6 +460,7 @@ artifact_store() { "$ROOT/scripts/artifact-stores.sh" s3; }
 case "${1:-}" in
   build) build; [ "$REAL_NODE" = 0 ] || build_node; echo "$BIN" ;;
   artifact-store) artifact_store ;;
+  tekton) if [ "${2:-}" = down ]; then tekton_down; else tekton_up; fi ;;
   up) up ;;
   down) down ;;
   status) status ;;
@@ -467,5 +476,5 @@ case "${1:-}" in
     shift
     [ -x "$(cat "$STATE/bindir" 2>/dev/null)/tcutil" ] || die "no running cluster (scripts/testcluster.sh up)"
     "$(cat "$STATE/bindir")/tcutil" apply -kubeconfig "$KUBECONFIG_PATH" "$@" ;;
-  *) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

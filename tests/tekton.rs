@@ -187,7 +187,8 @@ impl Placement {
 }
 
 /// Every value we sent is in what the server stored (the server may add defaults): nothing was
-/// pruned or rewritten.
+/// pruned or rewritten. When Tekton's webhook runs in the cluster (scripts/testcluster.sh
+/// tekton), it stores durations in Go's canonical form (`15m` as `15m0s`): the same duration.
 fn assert_subset(sent: &Value, stored: &Value, path: &str) -> Result<()> {
     match (sent, stored) {
         (Value::Object(a), Value::Object(b)) => {
@@ -213,11 +214,54 @@ fn assert_subset(sent: &Value, stored: &Value, path: &str) -> Result<()> {
             }
             Ok(())
         }
+        (Value::String(a), Value::String(b)) if path.contains(".timeouts.") => {
+            ensure!(
+                go_duration_seconds(a).is_some()
+                    && go_duration_seconds(a) == go_duration_seconds(b),
+                "{path}: sent {sent}, stored {stored}"
+            );
+            Ok(())
+        }
         _ => {
             ensure!(sent == stored, "{path}: sent {sent}, stored {stored}");
             Ok(())
         }
     }
+}
+
+/// Seconds of a Go duration of hours, minutes and seconds (`1h15m`, `15m0s`, `90s`).
+fn go_duration_seconds(text: &str) -> Option<f64> {
+    let mut total = 0.0;
+    let mut number = String::new();
+    for c in text.chars() {
+        match c {
+            '0'..='9' | '.' => number.push(c),
+            'h' | 'm' | 's' => {
+                let unit = match c {
+                    'h' => 3600.0,
+                    'm' => 60.0,
+                    _ => 1.0,
+                };
+                total += number.parse::<f64>().ok()? * unit;
+                number.clear();
+            }
+            _ => return None,
+        }
+    }
+    (number.is_empty() && !text.is_empty()).then_some(total)
+}
+
+#[test]
+fn go_durations_compare_by_value() {
+    assert_eq!(go_duration_seconds("15m"), go_duration_seconds("15m0s"));
+    assert_eq!(go_duration_seconds("1h15m"), Some(4500.0));
+    assert_eq!(go_duration_seconds("1h30m0s"), go_duration_seconds("90m"));
+    assert_ne!(go_duration_seconds("15m"), go_duration_seconds("15s"));
+    assert_eq!(go_duration_seconds("15"), None);
+    assert_eq!(go_duration_seconds(""), None);
+    assert!(assert_subset(&json!("15m"), &json!("15m0s"), "spec.timeouts.finally").is_ok());
+    assert!(assert_subset(&json!("15m"), &json!("16m"), "spec.timeouts.finally").is_err());
+    assert!(assert_subset(&json!("15m"), &json!("15m0s"), "spec.params[0].value").is_err());
 }
 
 async fn create_namespace(client: &Client, name: &str) -> Result<()> {
