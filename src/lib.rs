@@ -26,6 +26,7 @@ pub mod readiness;
 pub mod render;
 pub mod schema;
 pub mod tekton;
+pub mod validate;
 pub mod values;
 pub mod yaml;
 

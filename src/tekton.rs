@@ -10,6 +10,8 @@ pub const VALUES_DIGEST: &str = "values-digest";
 pub const PHASE: &str = "phase";
 pub const ENDPOINTS: &str = "endpoints";
 pub const ERROR: &str = "error";
+/// `validate`: `blessed` or `not-blessed: <reason per model>`.
+pub const VALIDATION: &str = "validation";
 
 /// Writes one result, cut at a character boundary below the limit. Without a results directory
 /// (a person at a terminal) nothing is written.

@@ -4,6 +4,7 @@
 pub mod apply;
 pub mod delete;
 pub mod diff;
+pub mod proxy;
 pub mod record;
 mod retry;
 pub use retry::set_budget as set_retry_budget;

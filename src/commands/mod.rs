@@ -12,6 +12,7 @@ mod package;
 mod preprocess;
 mod render;
 mod status;
+mod validate;
 mod wait;
 
 use crate::cli::Command;
@@ -26,6 +27,7 @@ pub async fn run(command: Command) -> Result<ExitStatus, Error> {
         Command::Package(args) => package::exec(args),
         Command::Install(args) => install::exec(args).await,
         Command::Wait(args) => wait::exec(args).await,
+        Command::Validate(args) => validate::exec(args).await,
         Command::Finally(args) => finally::exec(args).await,
         Command::Status(args) => status::exec(args).await,
         Command::Jobs(args) => status::exec_jobs(args).await,
