@@ -194,6 +194,8 @@ impl Scene {
         for chart in SERVICE_CHARTS {
             let mut chart_values = placement.clone();
             chart_values["image"] = image(service_image);
+            // The fixture's own entrypoint, not the default model server's command.
+            chart_values["server"] = json!({"command": [], "args": [], "modelSettings": ""});
             values[chart] = chart_values;
         }
         if let Some(flow) = flow_image {
@@ -535,14 +537,15 @@ async fn a_container_over_its_memory_limit_is_reported_oom_killed() {
     scene.cleanup().await;
 }
 
-/// A scoring service answering /ready and /health on 8080 (busybox httpd).
+/// A scoring service answering the Open Inference Protocol's /v2/health/live and
+/// /v2/health/ready on 8080 (busybox httpd), the paths of the charts' probes.
 fn http_scorer() -> Fixture {
     Fixture {
         reference: "modelops-test/http-scorer:1",
         entrypoint: &[
             "/bin/sh",
             "-c",
-            "mkdir -p /tmp/www && echo ok > /tmp/www/ready && echo ok > /tmp/www/health && exec httpd -f -v -p 8080 -h /tmp/www",
+            "mkdir -p /tmp/www/v2/health && echo ok > /tmp/www/v2/health/ready && echo ok > /tmp/www/v2/health/live && exec httpd -f -v -p 8080 -h /tmp/www",
         ],
         files: vec![],
     }
@@ -582,7 +585,7 @@ async fn a_flow_reaches_its_scoring_services_by_service_name() {
     scene.load(&tools());
     scene.load(&http_scorer());
     // Each flow pod's init container (wait-for-scoring-services) asks
-    // http://<service>:8080/ready through cluster DNS and the Service's ClusterIP, and the flow
+    // http://<service>:8080/v2/health/ready through cluster DNS and the Service's ClusterIP, and the flow
     // starts only once every service answered.
     let flow = Fixture {
         reference: "modelops-test/flow-ok:1",
