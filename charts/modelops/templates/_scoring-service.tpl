@@ -51,7 +51,8 @@ metadata:
 data:
   {{#if (eq @root.Values.server.modelSettings "mlserver")}}
   {{!-- MLServer finds its models as model-settings.json files under the folder it starts with;
-        the deployment mounts mlserver-<i>.json as <i>/model-settings.json (docs/runtimes.md). --}}
+        the deployment mounts mlserver-<i>.json as <i>/<name>/model-settings.json (the folder
+        named as the model, as MLServer expects; docs/runtimes.md). --}}
   {{#each service.models}}
   mlserver-{{@index}}.json: {{squote (toJson (dict "name" name "implementation" @root.Values.server.implementation "parameters" (dict "uri" (printf "/models/%s/%s/%s" name version (base uri)) "version" version)))}}
   {{/each}}
@@ -240,7 +241,7 @@ spec:
             items:
               {{#each service.models}}
               - key: mlserver-{{@index}}.json
-                path: {{@index}}/model-settings.json
+                path: {{@index}}/{{name}}/model-settings.json
               {{/each}}
         {{/if}}
 {{/inline}}
