@@ -937,7 +937,9 @@ async fn mlserver_serves_a_trained_model_and_validate_blesses_its_answers() {
     assert!(install.status.success(), "{}", stderr(&install));
     eprintln!("install with MLServer took {:.1}s", took.as_secs_f64());
 
-    // The chart's probes: Ready only once the model had loaded (the pickle sleeps LOAD_DELAY s).
+    // Ready only once the model had loaded (the pickle sleeps LOAD_DELAY s). MLServer loads in
+    // its event loop (MLSERVER_PARALLEL_WORKERS=0, docs/runtimes.md), so during those seconds it
+    // answers no probe at all: this shows the pod is not Ready early, not which probe path holds it.
     let pod = service_pod(&scene).await;
     let image = pod.spec.as_ref().unwrap().containers[0].image.clone();
     assert_eq!(
