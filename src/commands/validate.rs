@@ -58,7 +58,6 @@ async fn run(args: &ValidateArgs) -> Result<ExitStatus, Error> {
     tracing::info!(%job_id, services = services.len(), models, samples, "validating");
 
     let options = Options {
-        mode: args.mode,
         timeout: args.timeout,
         interval: args.interval,
         concurrency: args.concurrency,

@@ -49,7 +49,6 @@ pub enum Mode {
 
 #[derive(Debug, Clone)]
 pub struct Options {
-    pub mode: Mode,
     /// The TFX maximum loading time: until then, what is not ready is asked again.
     pub timeout: Duration,
     /// Pause between two questions to the same server or model.
@@ -640,7 +639,6 @@ mod tests {
 
     fn options(concurrency: usize) -> Options {
         Options {
-            mode: Mode::Auto,
             timeout: Duration::from_secs(30),
             interval: Duration::from_secs(2),
             concurrency,
