@@ -71,6 +71,9 @@ pub enum Command {
     Install(InstallArgs),
     /// Watch a job until scoring completes, fails, times out or is cancelled (Tekton task `wait`).
     Wait(WaitArgs),
+    /// Check that every scoring service really serves its models over the Open Inference
+    /// Protocol: loaded, and answering sample requests right (Tekton task `validate`).
+    Validate(ValidateArgs),
     /// Delete everything a job created (Tekton task `finally`).
     Finally(FinallyArgs),
     /// Cancel a job: through the Tekton PipelineRun that runs it (its finally task removes the
@@ -293,6 +296,37 @@ pub struct WaitArgs {
     pub readiness: ReadinessArgs,
     #[command(flatten)]
     pub run: RunArgs,
+}
+
+/// `validate --job-id ID --namespace NS [--requests FILE]` (docs/validation.md).
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub job: JobRef,
+    /// LOAD_ONLY checks that every model is loaded; LOAD_AND_QUERY also sends each model's sample
+    /// requests; auto queries the models that have samples.
+    #[arg(long, value_enum, default_value_t = crate::validate::Mode::Auto, env = "MODELOPS_VALIDATION_MODE")]
+    pub mode: crate::validate::Mode,
+    /// Sample requests per model (YAML: `models: [{name, version?, requests: [...]}]`); they
+    /// replace the IR's `spec.validation` of those models.
+    #[arg(long, value_name = "FILE", env = "MODELOPS_VALIDATION_REQUESTS")]
+    pub requests: Option<PathBuf>,
+    /// How long models may take to load (TFX's maximum loading time): until then, what is not
+    /// ready is asked again; then the model is not blessed.
+    #[arg(long, default_value = "5m", value_parser = parse_duration, env = "MODELOPS_TIMEOUT")]
+    pub timeout: std::time::Duration,
+    /// Pause between two questions to the same server or model.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub interval: std::time::Duration,
+    /// One request's limit.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: std::time::Duration,
+    /// Requests in flight at once over all services (never more than one per model).
+    #[arg(long, default_value_t = 16, env = "MODELOPS_CONCURRENCY")]
+    pub concurrency: usize,
+    /// Write the Tekton result `validation` here.
+    #[arg(long, env = "MODELOPS_RESULTS_DIR")]
+    pub results_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -53,6 +53,8 @@ pub enum Error {
     FetchModels(#[from] crate::artifacts::fetch::FetchModelsError),
     #[error("await-services failed")]
     AwaitServices(#[from] crate::await_services::AwaitError),
+    #[error("validation cannot run")]
+    Validate(#[from] crate::validate::ValidateError),
     #[error("{0}")]
     Usage(String),
     #[error("cannot write {path}")]
@@ -102,6 +104,13 @@ impl Error {
                 ExitStatus::DeadlineExceeded
             }
             Error::AwaitServices(_) => ExitStatus::BadInput,
+            // Not blessed is an outcome (exit 1), not an error; what stops validation from
+            // running is either our input or the cluster.
+            Error::Validate(
+                crate::validate::ValidateError::Unreachable { .. }
+                | crate::validate::ValidateError::NoServices(_),
+            ) => ExitStatus::Infrastructure,
+            Error::Validate(_) => ExitStatus::BadInput,
             // A path that cannot be a file (a directory in the way, no permission) is the
             // caller's input; a full disk or a closed pipe is not.
             Error::Output { source, .. } if is_path_problem(source.kind()) => ExitStatus::BadInput,

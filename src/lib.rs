@@ -30,6 +30,7 @@ pub mod render;
 pub mod schema;
 pub mod settings;
 pub mod tekton;
+pub mod validate;
 pub mod values;
 pub mod yaml;
 

@@ -4,7 +4,8 @@
 //! entrypoint JSON-encodes every result of the step, plus its own `StartedAt` entry, into one
 //! message of at most 4,096 bytes; a longer one fails the TaskRun. So the results of one step
 //! share that budget, measured as Tekton encodes them (docs/tekton.md "Results"):
-//! `endpoints` gets [`ENDPOINTS_BUDGET`] bytes, `error` [`ERROR_BUDGET`], every other result
+//! `endpoints` gets [`ENDPOINTS_BUDGET`] bytes, `validation` [`VALIDATION_BUDGET`], `error`
+//! [`ERROR_BUDGET`], every other result
 //! [`SMALL_BUDGET`]. What does not fit is never dropped silently: `endpoints` keeps whole lines
 //! and ends with a line saying how many more there are and where they are listed; `error` is cut
 //! at a character boundary and says so.
@@ -18,6 +19,8 @@ pub const TERMINATION_MESSAGE_BYTES: usize = 4096;
 pub const ENDPOINTS_BUDGET: usize = 2048;
 /// JSON-encoded bytes for `error`.
 pub const ERROR_BUDGET: usize = 1024;
+/// JSON-encoded bytes for `validation` (validate's step writes it beside `error`).
+pub const VALIDATION_BUDGET: usize = 2048;
 /// JSON-encoded bytes for each other result (a job id, a digest, a phase: far less).
 pub const SMALL_BUDGET: usize = 128;
 
@@ -26,6 +29,8 @@ pub const VALUES_DIGEST: &str = "values-digest";
 pub const PHASE: &str = "phase";
 pub const ENDPOINTS: &str = "endpoints";
 pub const ERROR: &str = "error";
+/// `validate`: `blessed` or `not-blessed: <reason per model>`.
+pub const VALIDATION: &str = "validation";
 
 /// Writes one result, bounded as the module documentation says. Without a results directory
 /// (a person at a terminal) nothing is written.
@@ -49,6 +54,7 @@ pub fn bounded<'a>(name: &str, value: &'a str) -> Cow<'a, str> {
             ERROR_BUDGET,
             " [cut to fit Tekton's result limit; the step's log has the whole message]",
         ),
+        VALIDATION => bounded_text(value, VALIDATION_BUDGET, " [cut]"),
         _ => bounded_text(value, SMALL_BUDGET, " [cut]"),
     }
 }
@@ -232,12 +238,22 @@ mod tests {
             (PHASE, "Cancelled".to_string()),
             (ERROR, worst_error.clone()),
         ];
+        let validate = [
+            (
+                VALIDATION,
+                format!(
+                    "not-blessed: {}",
+                    "svc/\"m\"@1: <&> not ready; ".repeat(500)
+                ),
+            ),
+            (ERROR, worst_error.clone()),
+        ];
         let finally = [
             (JOB_ID, job_id),
             (PHASE, "Uninstalled".to_string()),
             (ERROR, worst_error),
         ];
-        for step in [&install[..], &wait[..], &finally[..]] {
+        for step in [&install[..], &wait[..], &validate[..], &finally[..]] {
             let written: Vec<(&str, String)> = step
                 .iter()
                 .map(|(name, value)| (*name, bounded(name, value).into_owned()))

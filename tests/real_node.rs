@@ -227,6 +227,8 @@ impl Scene {
         for chart in SERVICE_CHARTS {
             let mut chart_values = placement.clone();
             chart_values["image"] = image(service_image);
+            // The fixture's own entrypoint, not the default model server's command.
+            chart_values["server"] = json!({"command": [], "args": [], "modelSettings": ""});
             values[chart] = chart_values;
         }
         if let Some(flow) = flow_image {
@@ -603,15 +605,15 @@ async fn a_container_over_its_memory_limit_is_reported_oom_killed() {
     scene.cleanup().await;
 }
 
-/// A scoring service answering the probes' and `await-services`' paths on 8080 (busybox httpd):
-/// /ready, /health, /v2/health/ready, /v2/health/live.
+/// A scoring service answering the Open Inference Protocol's /v2/health/live and
+/// /v2/health/ready on 8080 (busybox httpd), the paths of the charts' probes.
 fn http_scorer() -> Fixture {
     Fixture {
         reference: "modelops-test/http-scorer:1",
         entrypoint: &[
             "/bin/sh",
             "-c",
-            "mkdir -p /tmp/www/v2/health && for p in ready health v2/health/ready v2/health/live; do echo ok > /tmp/www/$p; done && exec httpd -f -v -p 8080 -h /tmp/www",
+            "mkdir -p /tmp/www/v2/health && echo ok > /tmp/www/v2/health/ready && echo ok > /tmp/www/v2/health/live && exec httpd -f -v -p 8080 -h /tmp/www",
         ],
         files: vec![],
     }
@@ -731,5 +733,429 @@ async fn a_flow_reaches_its_scoring_services_by_service_name() {
             "{name}: {init_log}"
         );
     }
+    scene.cleanup().await;
+}
+
+// ---- Issue 17: the python runtime's default image really serves, and `validate` says so ----
+
+/// The python chart's default image: scripts/mlserver-image.sh builds it from Debian packages and
+/// PyPI (cached) and loads it on real-0 under this reference; it returns the root filesystem,
+/// whose python (with the image's own scikit-learn) trains the test models.
+const MLSERVER_IMAGE: &str = "docker.io/seldonio/mlserver:1.7.1-sklearn";
+
+fn mlserver_image(state: &Path) -> PathBuf {
+    let script = root().join("scripts/mlserver-image.sh");
+    let started = Instant::now();
+    run_checked(
+        Command::new(&script)
+            .arg("load")
+            .env("MODELOPS_TESTCLUSTER_DIR", state),
+    );
+    eprintln!(
+        "mlserver image ready in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    let rootfs = run_checked(Command::new(&script).arg("rootfs"));
+    PathBuf::from(String::from_utf8(rootfs.stdout).unwrap().trim())
+}
+
+/// A model the test trains, and what it predicts for a few rows.
+struct Trained {
+    joblib: Vec<u8>,
+    rows: Value,
+    predictions: Value,
+}
+
+/// Trains a logistic regression on scikit-learn's bundled iris data with the image's own python
+/// (chroot into its root filesystem, so the pickle matches the server's scikit-learn).
+/// `load_delay`: the pickle sleeps that long when loaded, so the server's model load is slow.
+fn train(rootfs: &Path, load_delay: u32) -> Trained {
+    let script = r#"
+import json, operator, sys, time
+import joblib
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+
+class Sleep:
+    def __reduce__(self):
+        return (time.sleep, (float(sys.argv[2]),))
+
+class SlowToLoad:
+    """Unpickles to the model itself, after sleeping: (sleep(), model)[1]."""
+    def __init__(self, model):
+        self.model = model
+    def __reduce__(self):
+        return (operator.getitem, ((Sleep(), self.model), 1))
+
+X, y = load_iris(return_X_y=True)
+model = LogisticRegression(max_iter=500).fit(X, y)
+delay = float(sys.argv[2])
+joblib.dump(SlowToLoad(model) if delay > 0 else model, sys.argv[1])
+rows = X[[0, 60, 120, 30, 75]].tolist()
+print(json.dumps({"rows": rows, "predictions": model.predict(rows).tolist()}))
+"#;
+    let work = format!("tmp/modelops-train-{}", common::unique_suffix());
+    let dir = rootfs.join(&work);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("train.py"), script).unwrap();
+    let output = Command::new("/usr/sbin/chroot")
+        .arg(rootfs)
+        .arg("/opt/mlserver/venv/bin/python")
+        .arg(format!("/{work}/train.py"))
+        .arg(format!("/{work}/model.joblib"))
+        .arg(load_delay.to_string())
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", "/tmp")
+        .output()
+        .expect("chroot runs");
+    let joblib = std::fs::read(dir.join("model.joblib"));
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(
+        output.status.success(),
+        "training failed: {}",
+        stderr(&output)
+    );
+    let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
+    Trained {
+        joblib: joblib.unwrap(),
+        rows: answer["rows"].clone(),
+        predictions: answer["predictions"].clone(),
+    }
+}
+
+/// The S3-compatible store (moto) on the real node's host address, so pods on real-0 reach it:
+/// its own state directory beside the default one (which listens on loopback).
+struct Store {
+    env: Vec<(String, String)>,
+}
+
+impl Store {
+    fn start() -> Store {
+        let state =
+            std::env::var("HOME").unwrap() + "/.cache/modelops-artifact-stores/run-real-node";
+        let output = run_checked(
+            Command::new(root().join("scripts/artifact-stores.sh"))
+                .arg("s3")
+                .env("MODELOPS_ARTIFACT_STORES_HOST", "10.250.0.1")
+                .env("MODELOPS_ARTIFACT_STORES_DIR", state),
+        );
+        let env = String::from_utf8(output.stdout)
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.strip_prefix("export ")?.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Store { env }
+    }
+
+    fn var(&self, name: &str) -> &str {
+        &self.env.iter().find(|(k, _)| k == name).unwrap().1
+    }
+
+    async fn upload(&self, key: &str, bytes: Vec<u8>) -> String {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let store = object_store::aws::AmazonS3Builder::new()
+            .with_endpoint(self.var("AWS_ENDPOINT_URL"))
+            .with_allow_http(true)
+            .with_access_key_id(self.var("AWS_ACCESS_KEY_ID"))
+            .with_secret_access_key(self.var("AWS_SECRET_ACCESS_KEY"))
+            .with_region("us-east-1")
+            .with_bucket_name(self.var("MODELOPS_TEST_BUCKET"))
+            .build()
+            .unwrap();
+        use object_store::ObjectStoreExt as _;
+        store
+            .put(
+                &object_store::path::Path::from(key),
+                object_store::PutPayload::from(bytes),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("upload {key}: {e}"));
+        format!("s3://{}/{key}", self.var("MODELOPS_TEST_BUCKET"))
+    }
+
+    /// The job namespace's credentials Secret (the chart's global.artifacts.credentialsSecret).
+    async fn credentials(&self, scene: &Scene) {
+        let namespaces: Api<Namespace> = Api::all(scene.client.clone());
+        let namespace: Namespace =
+            serde_json::from_value(json!({"metadata": {"name": scene.namespace}})).unwrap();
+        namespaces
+            .create(&PostParams::default(), &namespace)
+            .await
+            .unwrap();
+        let data: serde_json::Map<String, Value> = [
+            "AWS_ENDPOINT_URL",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_REGION",
+        ]
+        .iter()
+        .map(|k| (k.to_string(), json!(self.var(k))))
+        .collect();
+        let secret: Secret = serde_json::from_value(json!({
+            "metadata": {"name": "modelops-artifact-credentials"},
+            "stringData": data,
+        }))
+        .unwrap();
+        Api::<Secret>::namespaced(scene.client.clone(), &scene.namespace)
+            .create(&PostParams::default(), &secret)
+            .await
+            .unwrap();
+    }
+}
+
+/// A batch IR of one flow and one PYTHON_BINARY model; `validation` is the Model's spec.validation.
+fn python_ir(
+    dir: &Path,
+    model: &str,
+    uri: &str,
+    sha256: &str,
+    validation: Option<Value>,
+) -> String {
+    let ir = dir.join(format!("ir-{model}"));
+    std::fs::create_dir_all(&ir).unwrap();
+    std::fs::write(
+        ir.join("pipeline.yaml"),
+        "apiVersion: modelops.io/v1\nkind: ScoringPipeline\nmetadata: {name: iris}\nspec: {mode: batch, flows: [score-iris]}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        ir.join("flows.yaml"),
+        format!("apiVersion: modelops.io/v1\nkind: ScoringFlow\nmetadata: {{name: score-iris}}\nspec:\n  source: {{channel: merchants, format: merchant-v2}}\n  sink: {{channel: merchant-scores, format: score-v1}}\n  steps: [{{name: species, model: {model}}}]\n"),
+    )
+    .unwrap();
+    let mut spec = json!({"format": "PYTHON_BINARY", "version": "1", "artifact": {"uri": uri, "sha256": sha256}});
+    if let Some(validation) = validation {
+        spec["validation"] = validation;
+    }
+    let document = json!({"apiVersion": "modelops.io/v1", "kind": "Model", "metadata": {"name": model}, "spec": spec});
+    // JSON is YAML.
+    std::fs::write(ir.join("models.yaml"), document.to_string()).unwrap();
+    ir.display().to_string()
+}
+
+/// Values that put the python scoring service, with the chart's default image, on real-0; the
+/// flows stay on the kwok nodes; the init container runs the executor image loaded on real-0.
+fn mlserver_values(scene: &Scene) -> String {
+    let (repository, tag) = EXECUTOR_IMAGE.split_once(':').unwrap();
+    let (registry, repository) = repository.split_once('/').unwrap();
+    let values = json!({
+        "global": {
+            "images": {"executor": {"registry": registry, "repository": repository, "tag": tag, "pullPolicy": "IfNotPresent"}},
+            "resources": {"scoringService": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}}},
+        },
+        "scoring-service-python": {
+            "tolerations": [{"key": REAL_NODE_LABEL.0, "operator": "Equal", "value": REAL_NODE_LABEL.1, "effect": "NoSchedule"}],
+            "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+                {"matchExpressions": [{"key": REAL_NODE_LABEL.0, "operator": "In", "values": [REAL_NODE_LABEL.1]}]}]}}},
+        },
+    });
+    let path = scene.dir.path().join("mlserver-values.yaml");
+    std::fs::write(&path, values.to_string()).unwrap();
+    path.display().to_string()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    modelops_executor::digest::sha256_hex(bytes)
+}
+
+/// The scoring service's one pod.
+async fn service_pod(scene: &Scene) -> Pod {
+    let pods: Api<Pod> = Api::namespaced(scene.client.clone(), &scene.namespace);
+    let list = pods
+        .list(&ListParams::default().labels("app.kubernetes.io/component=scoring-service"))
+        .await
+        .unwrap();
+    assert_eq!(list.items.len(), 1, "one scoring service pod");
+    list.items.into_iter().next().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the real node: scripts/test.sh runs it with MODELOPS_TESTCLUSTER_REAL_NODE=1"]
+async fn mlserver_serves_a_trained_model_and_validate_blesses_its_answers() {
+    let Some(scene) = Scene::new("mlserver_blessed").await else {
+        return;
+    };
+    let rootfs = mlserver_image(&scene.state);
+    // Loading takes 20 s: the pod must not be ready before the model is.
+    const LOAD_DELAY: u32 = 20;
+    let model = train(&rootfs, LOAD_DELAY);
+    let store = Store::start();
+    let uri = store
+        .upload(
+            &format!("{}/iris/1/model.joblib", scene.job_id),
+            model.joblib.clone(),
+        )
+        .await;
+    store.credentials(&scene).await;
+    let n = model.rows.as_array().unwrap().len();
+    let validation = json!({"requests": [{
+        "request": {"inputs": [{"name": "measurements", "shape": [n, 4], "datatype": "FP64", "data": model.rows}]},
+        "expected": {"outputs": [{"name": "predict", "shape": [n, 1], "data": model.predictions}]},
+    }]});
+    let ir = python_ir(
+        scene.dir.path(),
+        "iris",
+        &uri,
+        &sha256_hex(&model.joblib),
+        Some(validation),
+    );
+    let values = mlserver_values(&scene);
+    let (install, took) = scene.install(&ir, &values, &["--timeout", "4m", "--max-restarts", "1"]);
+    assert!(install.status.success(), "{}", stderr(&install));
+    eprintln!("install with MLServer took {:.1}s", took.as_secs_f64());
+
+    // Ready only once the model had loaded (the pickle sleeps LOAD_DELAY s). MLServer loads in
+    // its event loop (MLSERVER_PARALLEL_WORKERS=0, docs/runtimes.md), so during those seconds it
+    // answers no probe at all: this shows the pod is not Ready early, not which probe path holds it.
+    let pod = service_pod(&scene).await;
+    let image = pod.spec.as_ref().unwrap().containers[0].image.clone();
+    assert_eq!(
+        image.as_deref(),
+        Some(MLSERVER_IMAGE),
+        "the chart's default image"
+    );
+    let status = pod.status.unwrap();
+    let started = status.container_statuses.as_ref().unwrap()[0]
+        .state
+        .as_ref()
+        .unwrap()
+        .running
+        .as_ref()
+        .unwrap()
+        .started_at
+        .clone()
+        .unwrap()
+        .0;
+    let ready_at = status
+        .conditions
+        .unwrap()
+        .into_iter()
+        .find(|c| c.type_ == "Ready" && c.status == "True")
+        .unwrap()
+        .last_transition_time
+        .unwrap()
+        .0;
+    let not_ready_for = ready_at.as_second() - started.as_second();
+    assert!(
+        not_ready_for >= i64::from(LOAD_DELAY) - 1,
+        "the pod was ready {not_ready_for}s after its container started, before its model loaded ({LOAD_DELAY}s)"
+    );
+
+    // LOAD_AND_QUERY from the IR's spec.validation: the answers equal the local predictions.
+    let results = scene.dir.path().join("results");
+    let results_arg = results.display().to_string();
+    let (validate, took) = scene.run(&[
+        "validate",
+        "--job-id",
+        &scene.job_id,
+        "--namespace",
+        &scene.namespace,
+        "--results-dir",
+        &results_arg,
+    ]);
+    let stdout = String::from_utf8_lossy(&validate.stdout).into_owned();
+    assert_eq!(
+        validate.status.code(),
+        Some(0),
+        "{stdout}{}",
+        stderr(&validate)
+    );
+    assert!(
+        stdout.contains("/iris@1: blessed (1 sample requests answered)"),
+        "{stdout}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(results.join("validation")).unwrap(),
+        "blessed"
+    );
+    eprintln!("validate took {:.2}s", took.as_secs_f64());
+
+    // A wrong expectation in a --requests file (it replaces the IR's): not blessed, exit 1, the
+    // model and the difference named.
+    let mut wrong = model.predictions.as_array().unwrap().clone();
+    wrong[0] = json!(wrong[0].as_i64().unwrap() + 1);
+    let requests = json!({"models": [{"name": "iris", "requests": [{
+        "request": {"inputs": [{"name": "measurements", "shape": [n, 4], "datatype": "FP64", "data": model.rows}]},
+        "expected": {"outputs": [{"name": "predict", "data": wrong}]},
+    }]}]});
+    let requests_file = scene.dir.path().join("requests.yaml");
+    std::fs::write(&requests_file, requests.to_string()).unwrap();
+    let requests_arg = requests_file.display().to_string();
+    let (validate, _) = scene.run(&[
+        "validate",
+        "--job-id",
+        &scene.job_id,
+        "--namespace",
+        &scene.namespace,
+        "--mode",
+        "load-and-query",
+        "--requests",
+        &requests_arg,
+        "--results-dir",
+        &results_arg,
+    ]);
+    assert_eq!(validate.status.code(), Some(1), "{}", stderr(&validate));
+    let result = std::fs::read_to_string(results.join("validation")).unwrap();
+    assert!(
+        result.starts_with("not-blessed: iris-scoring-python-"),
+        "{result}"
+    );
+    assert!(
+        result.contains("/iris@1: request 1: output `predict` value 0 is"),
+        "{result}"
+    );
+    scene.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the real node: scripts/test.sh runs it with MODELOPS_TESTCLUSTER_REAL_NODE=1"]
+async fn a_file_that_is_not_a_model_fails_install_naming_the_model() {
+    let Some(scene) = Scene::new("mlserver_not_a_model").await else {
+        return;
+    };
+    mlserver_image(&scene.state);
+    let store = Store::start();
+    // Downloads and verifies (its sha256 is right), but MLServer cannot load it.
+    let bytes = b"not a model\n".to_vec();
+    let uri = store
+        .upload(
+            &format!("{}/not-a-model/1/model.joblib", scene.job_id),
+            bytes.clone(),
+        )
+        .await;
+    store.credentials(&scene).await;
+    let ir = python_ir(
+        scene.dir.path(),
+        "not-a-model",
+        &uri,
+        &sha256_hex(&bytes),
+        None,
+    );
+    let values = mlserver_values(&scene);
+    let (install, _) = scene.install(&ir, &values, &["--timeout", "3m", "--max-restarts", "1"]);
+    let message = stderr(&install);
+    assert_eq!(install.status.code(), Some(1), "{message}");
+    assert!(
+        message.contains("container scoring-service: CrashLoopBackOff"),
+        "{message}"
+    );
+    assert!(
+        message.contains("error lines earlier in the log:")
+            && message.contains("Couldn't load model 'not-a-model'"),
+        "names the model: {message}"
+    );
+    // Never ready: the probes did not take the server's start for a model's.
+    let pod = service_pod(&scene).await;
+    let ready = pod
+        .status
+        .unwrap()
+        .conditions
+        .unwrap()
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert_eq!(ready.status, "False");
     scene.cleanup().await;
 }

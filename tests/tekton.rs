@@ -366,6 +366,9 @@ const GRANTED: &[(&str, &str, &str)] = &[
     ("watch", "", "pods"),
     ("get", "", "pods/log"),
     ("list", "", "events"),
+    // validate: health and readiness (GET), sample inference requests (POST = create).
+    ("get", "", "services/proxy"),
+    ("create", "", "services/proxy"),
 ];
 
 /// What it must not be able to do there.
@@ -375,6 +378,7 @@ const REFUSED: &[(&str, &str, &str)] = &[
     ("delete", "", "pods"),
     ("create", "", "pods"),
     ("create", "", "pods/exec"),
+    ("get", "", "pods/proxy"),
     ("update", "apps", "deployments"),
     ("update", "", "configmaps"),
     ("deletecollection", "", "configmaps"),

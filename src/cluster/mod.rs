@@ -5,6 +5,7 @@ pub mod apply;
 pub mod cancel;
 pub mod delete;
 pub mod diff;
+pub mod proxy;
 pub mod record;
 mod retry;
 pub use retry::DEFAULT_BUDGET as DEFAULT_RETRY_BUDGET;

@@ -31,8 +31,13 @@ const PROGRESS_SHOWN: usize = 3;
 const DEADLINE_SHOWN: usize = 10;
 /// Re-evaluation tick for the rules that depend on elapsed time.
 const TICK: Duration = Duration::from_secs(2);
-const LOG_TAIL_LINES: i64 = 20;
-const LOG_LIMIT_BYTES: i64 = 4096;
+const LOG_TAIL_LINES: usize = 20;
+/// The log read to find error lines above the tail: a server often logs its real error (a model
+/// it could not load) and then many lines of shutting down.
+const LOG_SCAN_LINES: i64 = 200;
+const LOG_LIMIT_BYTES: i64 = 32 * 1024;
+const EARLIER_ERRORS_SHOWN: usize = 5;
+const LOG_LINE_CHARS: usize = 300;
 const EVENTS_SHOWN: usize = 5;
 /// How long reading a failing pod's logs is retried (best effort; see `diagnose`).
 const LOG_RETRY_BUDGET: Duration = Duration::from_secs(5);
@@ -81,6 +86,8 @@ pub struct Failure {
     pub object: String,
     pub reason: String,
     pub events: Vec<String>,
+    /// Error lines of the log above its tail (see [`split_log`]).
+    pub earlier_errors: Vec<String>,
     pub logs: Option<String>,
 }
 
@@ -91,6 +98,12 @@ impl fmt::Display for Failure {
             write!(f, "\n    recent events:")?;
             for event in &self.events {
                 write!(f, "\n      {event}")?;
+            }
+        }
+        if !self.earlier_errors.is_empty() {
+            write!(f, "\n    error lines earlier in the log:")?;
+            for line in &self.earlier_errors {
+                write!(f, "\n      {line}")?;
             }
         }
         if let Some(logs) = &self.logs {
@@ -290,6 +303,7 @@ fn streaming_end(watched: &Watched, seconds: u64) -> Result<(), Unhealthy> {
                 summary(watched, remaining, DEADLINE_SHOWN)
             ),
             events: Vec::new(),
+            earlier_errors: Vec::new(),
             logs: None,
         })),
     }
@@ -467,6 +481,7 @@ async fn diagnose(
         object,
         reason,
         events: Vec::new(),
+        earlier_errors: Vec::new(),
         logs: None,
     };
     let Some((pod_name, container)) = pod else {
@@ -507,7 +522,7 @@ async fn diagnose(
     let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), namespace);
     let params = LogParams {
         container,
-        tail_lines: Some(LOG_TAIL_LINES),
+        tail_lines: Some(LOG_SCAN_LINES),
         limit_bytes: Some(LOG_LIMIT_BYTES),
         ..LogParams::default()
     };
@@ -521,16 +536,86 @@ async fn diagnose(
         )
         .await;
     match logs {
-        Ok(logs) if !logs.trim().is_empty() => failure.logs = Some(logs.trim_end().to_string()),
+        Ok(logs) if !logs.trim().is_empty() => {
+            let (earlier_errors, tail) = split_log(&logs);
+            failure.earlier_errors = earlier_errors;
+            failure.logs = Some(tail);
+        }
         Ok(_) => {}
         Err(err) => tracing::debug!(pod = %pod_name, error = %err, "no logs available"),
     }
     failure
 }
 
+/// A log's last [`LOG_TAIL_LINES`] lines, and the last few lines above them that look like errors
+/// (`error`, `exception`, `fatal`, `failed`, `couldn't`, `cannot`, case-insensitive), each cut to
+/// [`LOG_LINE_CHARS`] characters.
+pub fn split_log(log: &str) -> (Vec<String>, String) {
+    let lines: Vec<&str> = log.trim_end().lines().collect();
+    let (above, tail) = lines.split_at(lines.len().saturating_sub(LOG_TAIL_LINES));
+    const MARKERS: [&str; 6] = [
+        "error",
+        "exception",
+        "fatal",
+        "failed",
+        "couldn't",
+        "cannot",
+    ];
+    let mut earlier: Vec<String> = above
+        .iter()
+        .filter(|line| {
+            let lower = line.to_lowercase();
+            MARKERS.iter().any(|m| lower.contains(m))
+        })
+        .map(|line| match line.char_indices().nth(LOG_LINE_CHARS) {
+            Some((end, _)) => format!("{}…", &line[..end]),
+            None => line.to_string(),
+        })
+        .collect();
+    earlier.drain(..earlier.len().saturating_sub(EARLIER_ERRORS_SHOWN));
+    (earlier, tail.join("\n"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_lines_above_the_tail_are_kept_and_the_tail_is_the_last_lines() {
+        let mut log = vec!["starting".to_string()];
+        log.push("[mlserver][bad:1] INFO - Couldn't load model 'bad'. Model will be removed from registry.".into());
+        log.push("[mlserver] ERROR - Some of the models failed to load during startup!".into());
+        log.extend((0..30).map(|i| format!("shutdown step {i}")));
+        let (earlier, tail) = split_log(&log.join("\n"));
+        assert_eq!(
+            earlier,
+            [
+                "[mlserver][bad:1] INFO - Couldn't load model 'bad'. Model will be removed from registry.",
+                "[mlserver] ERROR - Some of the models failed to load during startup!"
+            ]
+        );
+        assert_eq!(tail.lines().count(), LOG_TAIL_LINES);
+        assert!(
+            tail.starts_with("shutdown step 10") && tail.ends_with("shutdown step 29"),
+            "{tail}"
+        );
+        // A short log is all tail; error lines in it are not repeated.
+        let (earlier, tail) = split_log("error: boom\n");
+        assert!(earlier.is_empty());
+        assert_eq!(tail, "error: boom");
+        // Many error lines: the last few, each bounded.
+        let noisy: Vec<String> = (0..50)
+            .map(|i| format!("error {i} {}", "x".repeat(1000)))
+            .collect();
+        let (earlier, _) = split_log(&noisy.join("\n"));
+        assert_eq!(earlier.len(), EARLIER_ERRORS_SHOWN);
+        assert!(earlier[0].starts_with("error 25 "), "{}", &earlier[0][..20]);
+        assert!(
+            earlier
+                .iter()
+                .all(|l| l.chars().count() == LOG_LINE_CHARS + 1)
+        );
+    }
 
     fn watched_deployment(status: &str) -> Watched {
         let target = ObjectRef {

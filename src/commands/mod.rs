@@ -13,6 +13,7 @@ mod package;
 mod preprocess;
 mod render;
 mod status;
+mod validate;
 mod wait;
 
 use crate::cli::Command;
@@ -28,6 +29,7 @@ pub async fn run(command: Command, settings: &Settings) -> Result<ExitStatus, Er
         Command::Package(args) => package::exec(args),
         Command::Install(args) => install::exec(args, settings).await,
         Command::Wait(args) => wait::exec(args, settings).await,
+        Command::Validate(args) => validate::exec(args, settings).await,
         Command::Finally(args) => finally::exec(args, settings).await,
         Command::Cancel(args) => cancel::exec(args, settings).await,
         Command::Status(args) => status::exec(args, settings).await,

@@ -72,6 +72,9 @@ pub struct Model {
     pub version: String,
     pub uri: String,
     pub sha256: Option<String>,
+    /// `spec.validation`: sample requests for `validate` (docs/validation.md), checked when the
+    /// IR is read and passed to the scoring service's model list as written.
+    pub validation: Option<serde_json::Value>,
 }
 
 /// Model formats and the scoring service runtime that serves each (docs/ir.md).

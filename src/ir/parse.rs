@@ -311,7 +311,14 @@ pub fn is_parameter_name(name: &str) -> bool {
 }
 
 fn read_model(r: &mut Reader, spec: &Value, origin: Origin, name: String) -> Option<Model> {
-    let spec = spec_mapping(r, spec, &["format", "version", "artifact"])?;
+    let spec = spec_mapping(r, spec, &["format", "version", "artifact", "validation"])?;
+    let validation = match spec.get("validation") {
+        None | Some(Value::Null) => None,
+        Some(value) => {
+            crate::validate::samples::read_validation(r, value, "spec.validation");
+            Some(value.clone())
+        }
+    };
     let format_text = r.required_string(spec, "spec", "format");
     let format = format_text.as_deref().and_then(|text| {
         let format = ModelFormat::parse(text);
@@ -363,6 +370,7 @@ fn read_model(r: &mut Reader, spec: &Value, origin: Origin, name: String) -> Opt
         version: version?,
         uri: uri?,
         sha256,
+        validation,
     })
 }
 

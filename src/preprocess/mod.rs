@@ -309,6 +309,9 @@ fn scoring_service<'m>(
             if let Some(sha) = &m.sha256 {
                 model["sha256"] = json!(sha);
             }
+            if let Some(validation) = &m.validation {
+                model["validation"] = validation.clone();
+            }
             model
         })
         .collect();

@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 
 pub fn register(registry: &mut Handlebars<'_>) {
     use ValueHelper as H;
-    let helpers: [(&'static str, ValueHelper); 29] = [
+    let helpers: [(&'static str, ValueHelper); 30] = [
         ("toYaml", H::strict(1, 1, to_yaml)),
         ("toJson", H::strict(1, 1, to_json)),
         (
@@ -37,6 +37,15 @@ pub fn register(registry: &mut Handlebars<'_>) {
         ("required", H::lenient(2, 2, required).with_raw_args()),
         ("trunc", H::strict(2, 2, trunc)),
         ("trimSuffix", H::strict(2, 2, trim_suffix)),
+        // Sprig's `base` for the `/`-separated paths of URIs: the last element.
+        (
+            "base",
+            H::strict(1, 1, |a| {
+                let path = text(a[0]);
+                let path = path.trim_end_matches('/');
+                Ok(path.rsplit('/').next().unwrap_or("").into())
+            }),
+        ),
         (
             "lower",
             H::strict(1, 1, |a| Ok(text(a[0]).to_lowercase().into())),
@@ -634,6 +643,15 @@ mod tests {
         assert_eq!(
             render("{{sha256sum \"abc\"}}", json!({})).unwrap(),
             crate::digest::sha256_hex(b"abc")
+        );
+    }
+
+    #[test]
+    fn base_is_the_last_element_of_a_uri() {
+        let data = json!({"u": "s3://bucket/models/iris.joblib", "d": "gs://b/dir/", "n": "x"});
+        assert_eq!(
+            render("{{base u}} {{base d}} {{base n}}", data).unwrap(),
+            "iris.joblib dir x"
         );
     }
 

@@ -329,7 +329,7 @@ pub fn is_helper(registry: &Handlebars<'_>, name: &str) -> bool {
 }
 
 /// The helpers' names, for "did you mean" (charts/README.md documents them).
-pub const HELPER_NAMES: [&str; 38] = [
+pub const HELPER_NAMES: [&str; 39] = [
     "toYaml",
     "toJson",
     "indent",
@@ -340,6 +340,7 @@ pub const HELPER_NAMES: [&str; 38] = [
     "required",
     "trunc",
     "trimSuffix",
+    "base",
     "lower",
     "upper",
     "replace",

@@ -49,6 +49,14 @@ metadata:
   name: {{service.name}}-models
   labels:{{nindent 4 (include "modelops.scoring-service.labels" this)}}
 data:
+  {{#if (eq @root.Values.server.modelSettings "mlserver")}}
+  {{!-- MLServer finds its models as model-settings.json files under the folder it starts with;
+        the deployment mounts mlserver-<i>.json as <i>/<name>/model-settings.json (the folder
+        named as the model, as MLServer expects; docs/runtimes.md). --}}
+  {{#each service.models}}
+  mlserver-{{@index}}.json: {{squote (toJson (dict "name" name "implementation" @root.Values.server.implementation "parameters" (dict "uri" (printf "/models/%s/%s/%s" name version (base uri)) "version" version)))}}
+  {{/each}}
+  {{/if}}
   models.json: {{squote (toJson service.models)}}
   models.yaml: |
     # Models served by {{service.name}}. The init container fetch-models puts each
@@ -155,6 +163,12 @@ spec:
         - name: scoring-service
           image: {{include "modelops.image" @root.Values.image}}
           imagePullPolicy: {{@root.Values.image.pullPolicy}}
+          {{#if @root.Values.server.command}}
+          command:{{nindent 12 (toYaml @root.Values.server.command)}}
+          {{/if}}
+          {{#if @root.Values.server.args}}
+          args:{{nindent 12 (toYaml @root.Values.server.args)}}
+          {{/if}}
           ports:
             - name: http
               containerPort: {{@root.Values.port}}
@@ -199,6 +213,11 @@ spec:
             - name: models-config
               mountPath: {{squote (include "modelops.scoring-service.configDir" this)}}
               readOnly: true
+            {{#if (eq @root.Values.server.modelSettings "mlserver")}}
+            - name: model-settings
+              mountPath: /etc/modelops/mlserver
+              readOnly: true
+            {{/if}}
             {{#unless (eq os "windows")}}
             - name: tmp
               mountPath: /tmp
@@ -215,6 +234,16 @@ spec:
         - name: models-config
           configMap:
             name: {{service.name}}-models
+        {{#if (eq @root.Values.server.modelSettings "mlserver")}}
+        - name: model-settings
+          configMap:
+            name: {{service.name}}-models
+            items:
+              {{#each service.models}}
+              - key: mlserver-{{@index}}.json
+                path: {{@index}}/{{name}}/model-settings.json
+              {{/each}}
+        {{/if}}
 {{/inline}}
 
 {{#*inline "modelops.scoring-service.service"}}

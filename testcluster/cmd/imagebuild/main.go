@@ -8,7 +8,7 @@
 // labels; platform linux/amd64) and the files of the image's single layer. ${NAME} in a spec
 // string is replaced by the -var NAME=VALUE given on the command line; an unknown name is an
 // error. Entries: {"path", "from"} copies a host file (mode from the host unless "mode" is set)
-// or a whole directory tree; {"path", "content"} writes a literal file; {"path", "dir": true}
+// or a whole directory tree (symbolic links in it are kept as links); {"path", "content"} writes a literal file; {"path", "dir": true}
 // makes a directory; {"path", "symlink"} a symbolic link; "uid"/"gid" set the owner; "applets":
 // true (with "from", a busybox binary) also adds a symlink per applet it lists, in the same
 // directory. Missing parent directories are added (0755, root).
@@ -301,8 +301,18 @@ func collect(entries []Entry) ([]node, error) {
 						byName[target] = node{hdr: hdr(target, tar.TypeDir, 0o755, e.UID, e.GID)}
 						return nil
 					}
+					if d.Type()&fs.ModeSymlink != 0 {
+						// Kept as a link (a root filesystem's lib*.so and merged-/usr links).
+						link, err := os.Readlink(p)
+						if err != nil {
+							return err
+						}
+						h := hdr(target, tar.TypeSymlink, 0o777, e.UID, e.GID)
+						h.Linkname = link
+						return add(node{hdr: h})
+					}
 					if !d.Type().IsRegular() {
-						return fmt.Errorf("%s: only regular files and directories can be copied", p)
+						return fmt.Errorf("%s: only regular files, symbolic links and directories can be copied", p)
 					}
 					return addFile(add, hdr, p, target, Entry{Path: "/" + target, UID: e.UID, GID: e.GID})
 				})
