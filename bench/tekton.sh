@@ -32,7 +32,7 @@ seconds() { date +%s.%N; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 kubectl create namespace "$NS" >/dev/null
-kubectl apply -n "$NS" -f tekton/rbac.yaml -f tekton/task-install.yaml -f tekton/task-wait.yaml \
+kubectl apply -n "$NS" -f tekton/rbac.yaml -f tekton/task-install.yaml -f tekton/task-validate.yaml -f tekton/task-wait.yaml \
   -f tekton/task-finally.yaml -f tekton/pipeline.yaml >/dev/null
 kubectl apply -f testcluster/windows-node.yaml >/dev/null
 tar -C examples/batch-fraud -czf "$WORK/ir.tar.gz" .

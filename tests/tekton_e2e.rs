@@ -38,9 +38,10 @@ const MANAGER: &str = "modelops-tekton-e2e";
 const SERVICE_ACCOUNT: &str = "modelops-executor";
 const REAL_NODE: (&str, &str) = ("modelops.io/node", "real");
 /// The shipped files a user installs (docs/tekton.md "Install").
-const INSTALL_FILES: [&str; 5] = [
+const INSTALL_FILES: [&str; 6] = [
     "tekton/rbac.yaml",
     "tekton/task-install.yaml",
+    "tekton/task-validate.yaml",
     "tekton/task-wait.yaml",
     "tekton/task-finally.yaml",
     "tekton/pipeline.yaml",
@@ -219,6 +220,11 @@ impl Scene {
             "globals=/workspace/config/globals.yaml",
             "-p",
             "log-format=text",
+            // The job's scoring pods run on kwok's simulated nodes, where nothing answers the Open
+            // Inference Protocol: the Pipeline's validate task is skipped with its parameter
+            // (validate against a real model server: tests/real_node.rs).
+            "-p",
+            "validate=false",
             "--use-param-defaults",
             "-o",
             "name",
