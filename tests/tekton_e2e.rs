@@ -935,14 +935,22 @@ async fn install_pod_deleted_mid_install_fails_the_run_and_finally_removes_every
             &ir_archive(&root().join("examples/batch-fraud")),
         )
         .await;
-    // One object at a time, so that install is still applying when its pod goes.
+    // The PMML scoring service asks for a node that does not exist, so install is still waiting
+    // for it (its unschedulable grace is long) when its pod goes: a quiet machine installs the
+    // rest in about a second, faster than a deletion that merely races it.
+    let affinity = "scoring-service-pmml.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0]";
+    let install_args = format!(
+        "install-args=--set={affinity}.key=modelops.test/absent,--set={affinity}.operator=Exists"
+    );
     let run = scene.start(
         "scoring-inputs",
         &[
             "-p",
             "ir-url=/workspace/config/ir.tar.gz",
             "-p",
-            "concurrency=1",
+            "unschedulable-grace=10m",
+            "-p",
+            &install_args,
         ],
     );
     let pod = scene.running_pod(&run, "install").await;
