@@ -199,6 +199,20 @@ impl Scene {
 
     /// `tkn pipeline start modelops-scoring` as docs/tekton.md shows it, with the pod template and
     /// the config workspace; returns the PipelineRun's name.
+    /// The streaming example as the ConfigMap `scoring-inputs` (`ir.tar.gz`), for runs that are
+    /// stopped before scoring ends.
+    async fn streaming_inputs(&self) {
+        let ir_dir = self.dir.path().join("streaming");
+        std::fs::create_dir_all(&ir_dir).unwrap();
+        std::fs::copy(
+            root().join("examples/streaming-recommendations/ir.yaml"),
+            ir_dir.join("ir.yaml"),
+        )
+        .unwrap();
+        self.config_map("scoring-inputs", &ir_archive(&ir_dir))
+            .await;
+    }
+
     fn start(&self, workspace: &str, extra: &[&str]) -> String {
         let template = self.pod_template();
         let workspace = format!("name=config,config={workspace}");
@@ -798,16 +812,7 @@ async fn cancel_a_streaming_run(test: &str, cancel: impl FnOnce(&Scene, &str) ->
     let Some(scene) = Scene::new(test).await else {
         return;
     };
-    let ir_dir = scene.dir.path().join("streaming");
-    std::fs::create_dir_all(&ir_dir).unwrap();
-    std::fs::copy(
-        root().join("examples/streaming-recommendations/ir.yaml"),
-        ir_dir.join("ir.yaml"),
-    )
-    .unwrap();
-    scene
-        .config_map("scoring-inputs", &ir_archive(&ir_dir))
-        .await;
+    scene.streaming_inputs().await;
     let run = scene.start(
         "scoring-inputs",
         &[
@@ -878,16 +883,7 @@ async fn tasks_timeout_shorter_than_the_job_still_runs_finally() {
     let Some(scene) = Scene::new("tasks_timeout").await else {
         return;
     };
-    let ir_dir = scene.dir.path().join("streaming");
-    std::fs::create_dir_all(&ir_dir).unwrap();
-    std::fs::copy(
-        root().join("examples/streaming-recommendations/ir.yaml"),
-        ir_dir.join("ir.yaml"),
-    )
-    .unwrap();
-    scene
-        .config_map("scoring-inputs", &ir_archive(&ir_dir))
-        .await;
+    scene.streaming_inputs().await;
     // The job would run 30 minutes; the tasks get 60 s, finally its own 5 minutes (what
     // docs/tekton.md "Timeouts" asks for).
     let run = scene.start(
