@@ -202,20 +202,24 @@ pub enum ArchiveError {
         path: String,
         kind: String,
     },
-    #[error("{origin}: entry '{path}' is {size} bytes, over the per-file limit of {limit} bytes")]
+    #[error(
+        "{origin}: entry '{path}' is {size} bytes, over the per-file limit of {limit} bytes (--max-file-bytes)"
+    )]
     FileTooLarge {
         origin: String,
         path: String,
         size: u64,
         limit: u64,
     },
-    #[error("{origin}: more than {limit} entries, over the entry limit (at entry '{path}')")]
+    #[error(
+        "{origin}: more than {limit} entries, over the entry limit (--max-input-files; at entry '{path}')"
+    )]
     TooManyEntries {
         origin: String,
         limit: usize,
         path: String,
     },
-    #[error("{origin}: uncompressed content is over the total limit of {limit} bytes{}", at_entry(.entry))]
+    #[error("{origin}: uncompressed content is over the total limit of {limit} bytes (--max-input-bytes){}", at_entry(.entry))]
     TotalTooLarge {
         origin: String,
         limit: u64,
@@ -1284,7 +1288,7 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "ir.tar.gz: uncompressed content is over the total limit of 67108864 bytes \
-             (at entry 'f06.yaml')"
+             (--max-input-bytes) (at entry 'f06.yaml')"
         );
         assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
     }
@@ -1386,7 +1390,7 @@ mod tests {
         let err = read_tar_gz("ir.tar.gz", &archive, &limits).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "ir.tar.gz: more than 3 entries, over the entry limit (at entry 'ir/c')"
+            "ir.tar.gz: more than 3 entries, over the entry limit (--max-input-files; at entry 'ir/c')"
         );
         let three = TarBuilder::new()
             .dir("ir/")
@@ -1404,7 +1408,7 @@ mod tests {
         let err = read(&archive).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "ir.tar.gz: entry 'big.yaml' is 20000000 bytes, over the per-file limit of 16777216 bytes"
+            "ir.tar.gz: entry 'big.yaml' is 20000000 bytes, over the per-file limit of 16777216 bytes (--max-file-bytes)"
         );
         let limits = Limits {
             max_file_bytes: 4,
@@ -1547,10 +1551,9 @@ mod tests {
             max_file_bytes: 9,
             ..Limits::default()
         });
-        assert!(
-            err.to_string()
-                .ends_with(": entry 'a/one' is 10 bytes, over the per-file limit of 9 bytes")
-        );
+        assert!(err.to_string().ends_with(
+            ": entry 'a/one' is 10 bytes, over the per-file limit of 9 bytes (--max-file-bytes)"
+        ));
         let err = tight(Limits {
             max_total_bytes: 19,
             ..Limits::default()

@@ -36,6 +36,17 @@ pub struct GlobalArgs {
     /// command fails (exit 3).
     #[arg(long, global = true, value_name = "DURATION", default_value = "30s", value_parser = parse_duration, env = "MODELOPS_API_RETRY_BUDGET")]
     pub api_retry_budget: std::time::Duration,
+    /// Most bytes an input may hold in total: an IR, chart or channel directory or archive
+    /// (decompressed, nested sub-charts included), an IR download, a packaged chart.
+    #[arg(long, global = true, value_name = "SIZE", default_value = "64Mi", value_parser = parse_size, env = "MODELOPS_MAX_INPUT_BYTES")]
+    pub max_input_bytes: u64,
+    /// Most entries (files and directories) an input directory or archive may hold.
+    #[arg(long, global = true, value_name = "COUNT", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..), env = "MODELOPS_MAX_INPUT_FILES")]
+    pub max_input_files: u32,
+    /// Most bytes of any one input file: inside an input directory or archive, and `--globals`,
+    /// `-f` and `--channels FILE`.
+    #[arg(long, global = true, value_name = "SIZE", default_value = "16Mi", value_parser = parse_size, env = "MODELOPS_MAX_FILE_BYTES")]
+    pub max_file_bytes: u64,
 }
 
 impl GlobalArgs {
@@ -43,6 +54,11 @@ impl GlobalArgs {
     pub fn settings(&self) -> crate::settings::Settings {
         crate::settings::Settings {
             api_retry_budget: self.api_retry_budget,
+            input_limits: crate::archive::Limits {
+                max_total_bytes: self.max_input_bytes,
+                max_entries: self.max_input_files as usize,
+                max_file_bytes: self.max_file_bytes,
+            },
         }
     }
 }
@@ -130,6 +146,8 @@ pub struct InputArgs {
     /// Expected sha256 of the IR archive.
     #[arg(long, env = "MODELOPS_IR_SHA256")]
     pub ir_sha256: Option<String>,
+    #[command(flatten)]
+    pub ir_download: IrDownloadArgs,
     /// Offline data channel registry: a file or directory of ConfigMaps.
     #[arg(long, env = "MODELOPS_CHANNELS")]
     pub channels: Option<PathBuf>,
@@ -166,6 +184,41 @@ pub struct InputArgs {
     /// Target namespace (default: the pipeline's, else `default`).
     #[arg(short, long, env = "MODELOPS_NAMESPACE")]
     pub namespace: Option<String>,
+}
+
+/// How an IR URL is downloaded (docs/security.md, "Limits").
+#[derive(Debug, Args, Clone)]
+pub struct IrDownloadArgs {
+    /// Longest wait for the TCP and TLS connection to the IR server, per attempt.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration, env = "MODELOPS_IR_CONNECT_TIMEOUT")]
+    pub ir_connect_timeout: std::time::Duration,
+    /// Longest silence of the IR server while its answer is awaited or read, per attempt: a
+    /// stalled server fails the attempt after this long.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration, env = "MODELOPS_IR_READ_TIMEOUT")]
+    pub ir_read_timeout: std::time::Duration,
+    /// Longest the whole IR download may take, retries and their waits included.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration, env = "MODELOPS_IR_TIMEOUT")]
+    pub ir_timeout: std::time::Duration,
+    /// Attempts of the IR download in total, the first included.
+    #[arg(long, value_name = "COUNT", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=100), env = "MODELOPS_IR_ATTEMPTS")]
+    pub ir_attempts: u32,
+    /// Longest a server's `Retry-After` is obeyed before the next attempt (a longer one is
+    /// logged and cut to this).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration, env = "MODELOPS_IR_MAX_RETRY_AFTER")]
+    pub ir_max_retry_after: std::time::Duration,
+}
+
+impl IrDownloadArgs {
+    pub fn options(&self) -> crate::ir::fetch::HttpOptions {
+        crate::ir::fetch::HttpOptions {
+            connect_timeout: self.ir_connect_timeout,
+            read_timeout: self.ir_read_timeout,
+            total_timeout: self.ir_timeout,
+            max_attempts: self.ir_attempts,
+            max_retry_after: self.ir_max_retry_after,
+            ..crate::ir::fetch::HttpOptions::default()
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -496,7 +549,10 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
                 ));
             }
         };
-        total += value * millis;
+        total = value
+            .checked_mul(millis)
+            .and_then(|millis| total.checked_add(millis))
+            .ok_or_else(|| format!("`{text}` is too long a duration"))?;
     }
     if !number.is_empty() {
         return Err(format!(
@@ -507,6 +563,34 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         return Err(format!("`{text}` must be longer than zero"));
     }
     Ok(std::time::Duration::from_millis(total))
+}
+
+/// A size in bytes: a number, optionally with a binary unit (`Ki`, `Mi`, `Gi`, `Ti`, with or
+/// without a trailing `B`), e.g. `64Mi`, `1GiB`, `1048576`.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let digits_end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits_end);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size (e.g. 16Mi, 1Gi, 1048576)"))?;
+    let shift = match unit.trim().trim_end_matches('B') {
+        "" => 0,
+        "Ki" => 10,
+        "Mi" => 20,
+        "Gi" => 30,
+        "Ti" => 40,
+        _ => return Err(format!("`{text}` is not a size (units: Ki, Mi, Gi, Ti)")),
+    };
+    let bytes = number
+        .checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("`{text}` is too large a size"))?;
+    if bytes == 0 {
+        return Err(format!("`{text}` must be larger than zero"));
+    }
+    Ok(bytes)
 }
 
 #[cfg(test)]
@@ -528,5 +612,70 @@ mod tests {
         assert!(parse_duration("10x").is_err());
         assert!(parse_duration("10m5").is_err());
         assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("99999999999999999d").is_err());
+        assert!(parse_duration("18446744073709551615s1s").is_err());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1048576").unwrap(), 1 << 20);
+        assert_eq!(parse_size("64Mi").unwrap(), 64 << 20);
+        assert_eq!(parse_size("1GiB").unwrap(), 1 << 30);
+        assert_eq!(parse_size("2Ki").unwrap(), 2048);
+        for bad in [
+            "",
+            "Mi",
+            "10M",
+            "10 MB",
+            "-1",
+            "1.5Gi",
+            "0",
+            "0Mi",
+            "99999999999Ti",
+        ] {
+            assert!(parse_size(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn limits_reach_the_settings() {
+        let cli = Cli::try_parse_from([
+            "modelops-executor",
+            "render",
+            "--ir",
+            "x",
+            "--max-input-bytes",
+            "1Gi",
+            "--max-input-files",
+            "7",
+            "--max-file-bytes",
+            "2Mi",
+            "--ir-read-timeout",
+            "5s",
+            "--ir-timeout",
+            "1m",
+            "--ir-attempts",
+            "2",
+        ])
+        .unwrap();
+        let limits = cli.global.settings().input_limits;
+        assert_eq!(
+            (
+                limits.max_total_bytes,
+                limits.max_entries,
+                limits.max_file_bytes
+            ),
+            (1 << 30, 7, 2 << 20)
+        );
+        let Command::Render(render) = cli.command else {
+            panic!("not render")
+        };
+        let http = render.input.ir_download.options();
+        assert_eq!(http.read_timeout, Duration::from_secs(5));
+        assert_eq!(http.total_timeout, Duration::from_secs(60));
+        assert_eq!(http.max_attempts, 2);
+        let defaults = crate::ir::fetch::HttpOptions::default();
+        assert_eq!(http.connect_timeout, defaults.connect_timeout);
+        assert_eq!(http.max_retry_after, defaults.max_retry_after);
     }
 }

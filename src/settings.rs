@@ -8,12 +8,16 @@ use std::time::Duration;
 pub struct Settings {
     /// How long one Kubernetes API request is retried (`--api-retry-budget`).
     pub api_retry_budget: Duration,
+    /// Bounds on every input read from files, directories, archives and downloads
+    /// (`--max-input-bytes`, `--max-input-files`, `--max-file-bytes`).
+    pub input_limits: crate::archive::Limits,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
             api_retry_budget: crate::cluster::DEFAULT_RETRY_BUDGET,
+            input_limits: crate::archive::Limits::default(),
         }
     }
 }

@@ -99,7 +99,10 @@ fn job_values() -> &'static Value {
 
 fn chart() -> &'static Chart {
     static CHART: OnceLock<Chart> = OnceLock::new();
-    CHART.get_or_init(|| Chart::load(&root().join("charts/modelops")).unwrap())
+    CHART.get_or_init(|| {
+        let limits = modelops_executor::archive::Limits::default();
+        Chart::load(&root().join("charts/modelops"), &limits).unwrap()
+    })
 }
 
 /// Paths to every string in the tree.
@@ -500,4 +503,133 @@ fn an_output_dir_that_cannot_be_a_directory_is_exit_2_and_leaves_nothing() {
     assert_eq!(output.status.code(), Some(2), "{err}");
     assert!(err.contains("cannot write"), "{err}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn a_globals_type_error_names_the_field_never_the_secret_value() {
+    let (_dir, globals) = temp_file(
+        "globals.yaml",
+        "gitServer:\n  url: [https://bot:ghp_s3cr3tT0ken@git.example]\nregistry:\n  imagePullSecrets: ghp_s3cr3tT0ken\ntrace: ghp_s3cr3tT0ken\n",
+    );
+    let output = preprocess_ir(
+        &root().join("examples/batch-fraud"),
+        &["--globals", &globals],
+    );
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    for field in ["gitServer.url", "registry.imagePullSecrets", "trace"] {
+        assert!(err.contains(field), "{field}: {err}");
+    }
+    assert!(!err.contains("s3cr3t"), "{err}");
+}
+
+#[test]
+fn input_limits_are_flags_named_in_the_refusal() {
+    let ir = root().join("examples/batch-fraud");
+    let ir = ir.to_str().unwrap();
+    // 17 MiB of comments: over the 16 MiB default per file, fine when the flag raises it.
+    let padding = format!("# {}\n", "x".repeat(1022)).repeat(17 * 1024);
+    let (_dir, globals) = temp_file("globals.yaml", &format!("{padding}trace: {{}}\n"));
+    let refused = preprocess_ir(std::path::Path::new(ir), &["--globals", &globals]);
+    let err = stderr(&refused);
+    assert_eq!(refused.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("globals.yaml") && err.contains("--max-file-bytes"),
+        "{err}"
+    );
+    let raised = preprocess_ir(
+        std::path::Path::new(ir),
+        &["--globals", &globals, "--max-file-bytes", "32Mi"],
+    );
+    assert_eq!(raised.status.code(), Some(0), "{}", stderr(&raised));
+
+    for (flag, value, needle) in [
+        ("--max-input-bytes", "1Ki", "--max-input-bytes"),
+        ("--max-input-files", "2", "--max-input-files"),
+    ] {
+        let output = preprocess_ir(std::path::Path::new(ir), &[flag, value]);
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{flag}: {err}");
+        assert!(
+            err.contains("batch-fraud") && err.contains(needle),
+            "{flag}: {err}"
+        );
+    }
+    for (flag, value) in [
+        ("--max-input-bytes", "0"),
+        ("--max-file-bytes", "16MB"),
+        ("--max-input-files", "many"),
+        ("--ir-timeout", "99999999999999999d"),
+        ("--ir-attempts", "0"),
+    ] {
+        let output = preprocess_ir(std::path::Path::new(ir), &[flag, value]);
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{flag} {value}: {err}");
+        assert!(
+            err.contains(flag) && !err.contains("panicked"),
+            "{flag}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_template_over_a_limit_is_exit_2_naming_template_and_line() {
+    let chart = tempfile::tempdir().unwrap();
+    let chart_dir = chart.path().join("modelops");
+    copy_dir(&root().join("charts/modelops"), &chart_dir);
+    // A recursive partial, defined where partials live.
+    std::fs::write(
+        chart_dir.join("templates/_loop.tpl"),
+        "{{#*inline \"again\"}}{{include \"again\" this}}{{/inline}}\n",
+    )
+    .unwrap();
+    // The error names where the limit was crossed: the template's line, or the partial's.
+    for (file, text, at, needle) in [
+        (
+            "templates/huge-indent.yaml",
+            "kind: ConfigMap\napiVersion: v1\n{{indent 100000000000 \"x\"}}\n",
+            "templates/huge-indent.yaml:3:",
+            "more than the 1024 allowed",
+        ),
+        (
+            "templates/loop.yaml",
+            "kind: ConfigMap\napiVersion: v1\n{{include \"again\" this}}\n",
+            "templates/_loop.tpl:1:",
+            "nest deeper than 64",
+        ),
+    ] {
+        let path = chart_dir.join(file);
+        std::fs::write(&path, text).unwrap();
+        let output = render_example_with_chart(&chart_dir);
+        std::fs::remove_file(&path).unwrap();
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{file}: {err}");
+        assert!(err.contains(at) && err.contains(needle), "{file}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
+fn render_example_with_chart(chart: &std::path::Path) -> Output {
+    run(&[
+        "render",
+        "--ir",
+        "examples/batch-fraud",
+        "--channels",
+        "examples/channels",
+        "--chart",
+        chart.to_str().unwrap(),
+    ])
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
 }

@@ -106,24 +106,33 @@ impl Dependency {
 }
 
 impl Chart {
-    /// Loads a chart directory or a packaged `.tgz`.
-    pub fn load(path: &Path) -> Result<Chart, ChartError> {
-        let limits = Limits::default();
+    /// Loads a chart directory or a packaged `.tgz`; the whole tree, packaged sub-charts
+    /// unpacked, must fit in `limits`.
+    pub fn load(path: &Path, limits: &Limits) -> Result<Chart, ChartError> {
         let files = if path.is_dir() {
-            archive::read_dir(path, &limits)?
+            archive::read_dir(path, limits)?
         } else {
             let bytes = archive::read_regular_file(path, limits.max_total_bytes)?;
-            archive::read_tar_gz(&path.display().to_string(), &bytes, &limits)?
+            archive::read_tar_gz(&path.display().to_string(), &bytes, limits)?
                 .strip_single_top_dir()
         };
-        Chart::from_files(&files, None)
+        Chart::from_files_limited(&files, None, limits)
     }
 
-    /// Builds a chart from its files (paths relative to the chart root).
+    /// Builds a chart from its files (paths relative to the chart root), within the default
+    /// limits.
     pub fn from_files(files: &Files, parent_path: Option<&str>) -> Result<Chart, ChartError> {
+        Chart::from_files_limited(files, parent_path, &Limits::default())
+    }
+
+    fn from_files_limited(
+        files: &Files,
+        parent_path: Option<&str>,
+        limits: &Limits,
+    ) -> Result<Chart, ChartError> {
         let already: u64 = files.files.iter().map(|f| f.bytes.len() as u64).sum();
-        let mut budget = Limits::default().max_total_bytes.saturating_sub(already);
-        Chart::from_files_within(files, parent_path, &mut budget)
+        let mut budget = limits.max_total_bytes.saturating_sub(already);
+        Chart::from_files_within(files, parent_path, limits, &mut budget)
     }
 
     /// [`Chart::from_files`], unpacking packaged sub-charts within one budget of decompressed
@@ -132,6 +141,7 @@ impl Chart {
     fn from_files_within(
         files: &Files,
         parent_path: Option<&str>,
+        limits: &Limits,
         budget: &mut u64,
     ) -> Result<Chart, ChartError> {
         let origin = files.origin.clone();
@@ -232,11 +242,11 @@ impl Chart {
                 Some(_) => {}
                 None if rest.ends_with(".tgz") => {
                     let sub_origin = format!("{origin}/{}", file.path);
-                    let limits = Limits {
+                    let within_budget = Limits {
                         max_total_bytes: *budget,
-                        ..Limits::default()
+                        ..*limits
                     };
-                    let sub_files = archive::read_tar_gz(&sub_origin, &file.bytes, &limits)?
+                    let sub_files = archive::read_tar_gz(&sub_origin, &file.bytes, &within_budget)?
                         .strip_single_top_dir();
                     let inflated: u64 = sub_files.files.iter().map(|f| f.bytes.len() as u64).sum();
                     *budget = budget.saturating_sub(inflated);
@@ -244,6 +254,7 @@ impl Chart {
                     subcharts.push(Chart::from_files_within(
                         &sub_files,
                         Some(&format!("{path}/charts/{stem}")),
+                        limits,
                         budget,
                     )?);
                 }
@@ -268,6 +279,7 @@ impl Chart {
             subcharts.push(Chart::from_files_within(
                 &sub_files,
                 Some(&format!("{path}/charts/{dir}")),
+                limits,
                 budget,
             )?);
         }

@@ -17,9 +17,9 @@ pub struct Packaged {
 }
 
 /// Validates the chart (it must load, sub-charts included) and writes its archive into `out_dir`.
-pub fn package(chart_dir: &Path, out_dir: &Path) -> Result<Packaged, ChartError> {
-    let chart = Chart::load(chart_dir)?;
-    let files = archive::read_dir(chart_dir, &Limits::default())?;
+pub fn package(chart_dir: &Path, out_dir: &Path, limits: &Limits) -> Result<Packaged, ChartError> {
+    let chart = Chart::load(chart_dir, limits)?;
+    let files = archive::read_dir(chart_dir, limits)?;
     let bytes = archive_bytes(&chart.meta.name, &files).map_err(|err| io_error(chart_dir, err))?;
     // The name and version become a file name: SemVer's characters only (no separators, no
     // line breaks, no spaces).
@@ -105,7 +105,9 @@ mod tests {
         )
         .unwrap();
         let out = tempfile::tempdir().unwrap();
-        let err = package(dir.path(), out.path()).unwrap_err().to_string();
+        let err = package(dir.path(), out.path(), &Limits::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("version"), "{err}");
         assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
     }
@@ -115,14 +117,14 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let chart_dir = tmp.path().join("demo");
         write_chart(&chart_dir);
-        let first = package(&chart_dir, &tmp.path().join("out1")).unwrap();
+        let first = package(&chart_dir, &tmp.path().join("out1"), &Limits::default()).unwrap();
         // Touch the files: mtimes must not leak into the archive.
         std::thread::sleep(std::time::Duration::from_millis(20));
         write_chart(&chart_dir);
-        let second = package(&chart_dir, &tmp.path().join("out2")).unwrap();
+        let second = package(&chart_dir, &tmp.path().join("out2"), &Limits::default()).unwrap();
         assert_eq!(first.sha256, second.sha256);
         assert_eq!(first.path.file_name().unwrap(), "demo-1.2.3.tgz");
-        let reloaded = Chart::load(&first.path).unwrap();
+        let reloaded = Chart::load(&first.path, &Limits::default()).unwrap();
         assert_eq!(reloaded.meta.name, "demo");
         assert_eq!(reloaded.templates[0].name, "demo/templates/cm.yaml");
     }

@@ -3,12 +3,13 @@
 use crate::buildplan;
 use crate::chart::Chart;
 use crate::cli::BuildPlanArgs;
+use crate::settings::Settings;
 use crate::{Error, ExitStatus};
 use std::io::Write;
 
-pub fn exec(args: BuildPlanArgs) -> Result<ExitStatus, Error> {
+pub fn exec(args: BuildPlanArgs, settings: &Settings) -> Result<ExitStatus, Error> {
     let chart_path = super::inputs::resolve_chart(args.chart.as_deref())?;
-    let chart = Chart::load(&chart_path)?;
+    let chart = Chart::load(&chart_path, &settings.input_limits)?;
     let plan = buildplan::plan(&chart)?;
     let yaml = plan.to_yaml();
     match &args.output {

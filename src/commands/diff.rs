@@ -11,7 +11,13 @@ use std::fmt::Write as _;
 pub async fn exec(args: DiffArgs, settings: &Settings) -> Result<ExitStatus, Error> {
     let globals_source = install::globals_source(&args.install)?;
     let cluster = Cluster::connect(settings.api_retry_budget).await?;
-    let prepared = install::prepare_on(&cluster, &args.install, globals_source).await?;
+    let prepared = install::prepare_on(
+        &cluster,
+        &args.install,
+        &settings.input_limits,
+        globals_source,
+    )
+    .await?;
     let values = &prepared.preprocessed;
     let diffs = diff::diff(
         &cluster,

@@ -4,6 +4,7 @@ use crate::archive::{self, Limits};
 use crate::chart::Chart;
 use crate::cli::InputArgs;
 use crate::diagnostics::Diagnostics;
+use crate::ir::fetch::HttpOptions;
 use crate::ir::fetch::{self, IrSource};
 use crate::manifest::{self, Built, Object, Owner};
 use crate::preprocess::channels::Registry;
@@ -39,17 +40,21 @@ pub struct FromCluster {
 /// Everything up to the merged values. The channel registry comes from `--channels`, else from
 /// the cluster's (install), else it is empty. Globals: the cluster's ConfigMap, overridden by
 /// `--globals FILE`.
-pub async fn preprocess(args: &InputArgs, cluster: FromCluster) -> Result<Preprocessed, Error> {
-    let limits = Limits::default();
+pub async fn preprocess(
+    args: &InputArgs,
+    limits: &Limits,
+    cluster: FromCluster,
+) -> Result<Preprocessed, Error> {
     let source = IrSource::parse(&args.ir);
-    let files = fetch::fetch(&source, args.ir_sha256.as_deref(), &limits).await?;
+    let http: HttpOptions = args.ir_download.options();
+    let files = fetch::fetch_with(&source, args.ir_sha256.as_deref(), limits, &http).await?;
     let ir = crate::ir::parse(&files)?;
     tracing::info!(pipeline = %ir.pipeline.name, flows = ir.flows.len(), models = ir.models.len(), "IR loaded");
 
     let mut diagnostics = Diagnostics::default();
     let registry = match &args.channels {
         Some(path) => {
-            let files = read_channels(path, &limits)?;
+            let files = read_channels(path, limits)?;
             Registry::from_files(&files, &mut diagnostics)
         }
         None => cluster.registry.unwrap_or_default(),
@@ -65,7 +70,7 @@ pub async fn preprocess(args: &InputArgs, cluster: FromCluster) -> Result<Prepro
         }
     }
     if let Some(path) = &args.globals {
-        let text = read_text(path, "globals (--globals)", &limits)?;
+        let text = read_text(path, "globals (--globals)", limits)?;
         match Layer::file(&path.display().to_string(), &text) {
             Ok(layer) => globals.push(layer),
             Err(problems) => diagnostics.extend(problems),
@@ -87,7 +92,7 @@ pub async fn preprocess(args: &InputArgs, cluster: FromCluster) -> Result<Prepro
         value_files: args
             .value_files
             .iter()
-            .map(|path| read_values_file(path, &limits))
+            .map(|path| read_values_file(path, limits))
             .collect::<Result<_, _>>()?,
         sets: set_flags(args)?,
     };
@@ -95,8 +100,12 @@ pub async fn preprocess(args: &InputArgs, cluster: FromCluster) -> Result<Prepro
 }
 
 /// Everything up to the rendered, validated, ordered objects. Nothing touches a cluster.
-pub async fn prepare(args: &InputArgs, cluster: FromCluster) -> Result<Prepared, Error> {
-    let prepared = prepare_keeping(args, cluster, |object| object).await?;
+pub async fn prepare(
+    args: &InputArgs,
+    limits: &Limits,
+    cluster: FromCluster,
+) -> Result<Prepared, Error> {
+    let prepared = prepare_keeping(args, limits, cluster, |object| object).await?;
     Ok(Prepared {
         preprocessed: prepared.preprocessed,
         objects: prepared.objects.into_iter().map(|b| b.kept).collect(),
@@ -107,13 +116,14 @@ pub async fn prepare(args: &InputArgs, cluster: FromCluster) -> Result<Prepared,
 /// not the parsed tree, which halves its memory for large jobs.
 pub async fn prepare_keeping<T: Send>(
     args: &InputArgs,
+    limits: &Limits,
     cluster: FromCluster,
     keep: impl Fn(Object) -> T + Sync,
 ) -> Result<Prepared<Built<T>>, Error> {
     let chart_path = resolve_chart(args.chart.as_deref())?;
     // Load the chart first: a broken chart is reported before the IR is even fetched.
-    let chart = Chart::load(&chart_path)?;
-    let mut preprocessed = preprocess(args, cluster).await?;
+    let chart = Chart::load(&chart_path, limits)?;
+    let mut preprocessed = preprocess(args, limits, cluster).await?;
     // Before rendering, so nothing is applied for a model no init container could fetch.
     crate::artifacts::check::check_values(&preprocessed.values).map_err(Error::Artifacts)?;
     let release = Release {
@@ -191,7 +201,7 @@ fn read_text(path: &Path, what: &'static str, limits: &Limits) -> Result<String,
         .map_err(|_| Error::Usage(format!("{what}: {} is not UTF-8 text", path.display())))
 }
 
-fn read_values_file(path: &Path, limits: &Limits) -> Result<serde_json::Value, Error> {
+pub(super) fn read_values_file(path: &Path, limits: &Limits) -> Result<serde_json::Value, Error> {
     Ok(values::parse_values_file(
         &path.display().to_string(),
         &read_text(path, "values file (-f)", limits)?,

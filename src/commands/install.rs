@@ -16,7 +16,7 @@ async fn run(args: &InstallArgs, settings: &Settings) -> Result<ExitStatus, Erro
     let results = args.run.results_dir.as_deref();
     let globals_source = globals_source(args)?;
     let cluster = Cluster::connect(settings.api_retry_budget).await?;
-    let prepared = prepare_on(&cluster, args, globals_source).await?;
+    let prepared = prepare_on(&cluster, args, &settings.input_limits, globals_source).await?;
     let values = &prepared.preprocessed;
     super::write_result(results, tekton::JOB_ID, &values.job_id)?;
     super::write_result(results, tekton::VALUES_DIGEST, &values.digest)?;
@@ -80,6 +80,7 @@ fn pipeline_run(
 pub(super) async fn prepare_on(
     cluster: &Cluster,
     args: &InstallArgs,
+    limits: &crate::archive::Limits,
     globals_source: GlobalsSource,
 ) -> Result<inputs::Prepared, Error> {
     // The two reads are independent: one round trip.
@@ -106,7 +107,7 @@ pub(super) async fn prepare_on(
     };
     let (registry, globals) = tokio::try_join!(registry, globals)?;
     // Everything is validated and rendered before the first write to the cluster.
-    inputs::prepare(&args.input, FromCluster { registry, globals }).await
+    inputs::prepare(&args.input, limits, FromCluster { registry, globals }).await
 }
 
 /// Where install reads the `modelops-globals` ConfigMap from.

@@ -10,6 +10,7 @@ use crate::chart::{self, Chart, TemplateFile};
 use crate::cli::LintArgs;
 use crate::manifest::{self, Owner};
 use crate::render::{self, Release, go_template};
+use crate::settings::Settings;
 use crate::{Error, ExitStatus, values};
 use handlebars::template::{Parameter, TemplateElement};
 use serde_json::Value;
@@ -31,17 +32,13 @@ pub struct Finding {
 /// Values keys no template needs to read: the executor or Helm's machinery reads them.
 const READ_BY_MACHINERY: [&str; 5] = ["global", "enabled", "build", "exports", "tags"];
 
-pub async fn exec(args: LintArgs) -> Result<ExitStatus, Error> {
+pub async fn exec(args: LintArgs, settings: &Settings) -> Result<ExitStatus, Error> {
+    let limits = &settings.input_limits;
     let mut user = Value::Object(Default::default());
     for path in &args.value_files {
-        let text = std::fs::read_to_string(path)
-            .map_err(|err| Error::Usage(format!("cannot read {}: {err}", path.display())))?;
-        values::overlay(
-            &mut user,
-            &values::parse_values_file(&path.display().to_string(), &text)?,
-        );
+        values::overlay(&mut user, &super::inputs::read_values_file(path, limits)?);
     }
-    let findings = match Chart::load(&args.chart) {
+    let findings = match Chart::load(&args.chart, limits) {
         Ok(chart) => lint(&chart, &user),
         Err(err) => vec![Finding {
             level: Level::Error,

@@ -24,9 +24,9 @@ pub use inputs::{Prepared, prepare};
 
 pub async fn run(command: Command, settings: &Settings) -> Result<ExitStatus, Error> {
     match command {
-        Command::Render(args) => render::exec(args).await,
-        Command::Preprocess(args) => preprocess::exec(args).await,
-        Command::Package(args) => package::exec(args),
+        Command::Render(args) => render::exec(args, settings).await,
+        Command::Preprocess(args) => preprocess::exec(args, settings).await,
+        Command::Package(args) => package::exec(args, settings),
         Command::Install(args) => install::exec(args, settings).await,
         Command::Wait(args) => wait::exec(args, settings).await,
         Command::Validate(args) => validate::exec(args, settings).await,
@@ -34,8 +34,8 @@ pub async fn run(command: Command, settings: &Settings) -> Result<ExitStatus, Er
         Command::Cancel(args) => cancel::exec(args, settings).await,
         Command::Status(args) => status::exec(args, settings).await,
         Command::Jobs(args) => status::exec_jobs(args, settings).await,
-        Command::BuildPlan(args) => build_plan::exec(args),
-        Command::Lint(args) => lint::exec(args).await,
+        Command::BuildPlan(args) => build_plan::exec(args, settings),
+        Command::Lint(args) => lint::exec(args, settings).await,
         Command::Diff(args) => diff::exec(args, settings).await,
         Command::FetchModels(args) => fetch_models::exec(args).await,
         Command::AwaitServices(args) => await_services::exec(args).await,

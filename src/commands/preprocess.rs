@@ -1,9 +1,11 @@
 use super::inputs;
 use crate::cli::InputArgs;
+use crate::settings::Settings;
 use crate::{Error, ExitStatus};
 
-pub async fn exec(args: InputArgs) -> Result<ExitStatus, Error> {
-    let preprocessed = inputs::preprocess(&args, Default::default()).await?;
+pub async fn exec(args: InputArgs, settings: &Settings) -> Result<ExitStatus, Error> {
+    let preprocessed =
+        inputs::preprocess(&args, &settings.input_limits, Default::default()).await?;
     print!("{}", preprocessed.yaml);
     tracing::info!(job_id = %preprocessed.job_id, values_digest = %preprocessed.digest, "merged values printed");
     Ok(ExitStatus::Success)

@@ -1,17 +1,21 @@
 use super::inputs;
 use crate::cli::RenderArgs;
 use crate::manifest::{self, Built};
+use crate::settings::Settings;
 use crate::{Error, ExitStatus};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
-pub async fn exec(args: RenderArgs) -> Result<ExitStatus, Error> {
+pub async fn exec(args: RenderArgs, settings: &Settings) -> Result<ExitStatus, Error> {
     // Each object is kept as its YAML only: the parsed trees of a large job would double the
     // memory `render` needs.
-    let prepared = inputs::prepare_keeping(&args.input, Default::default(), |object| {
-        manifest::to_yaml(&object)
-    })
+    let prepared = inputs::prepare_keeping(
+        &args.input,
+        &settings.input_limits,
+        Default::default(),
+        |object| manifest::to_yaml(&object),
+    )
     .await?;
     match &args.output_dir {
         None => {

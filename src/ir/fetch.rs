@@ -68,13 +68,17 @@ impl fmt::Debug for IrSource {
     }
 }
 
-/// How URL downloads behave. [`fetch`] uses the defaults.
+/// How URL downloads behave (`--ir-connect-timeout`, `--ir-read-timeout`, `--ir-timeout`,
+/// `--ir-attempts`, `--ir-max-retry-after`). [`fetch`] uses the defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpOptions {
     /// For establishing the TCP + TLS connection. Default 10 s.
     pub connect_timeout: Duration,
-    /// For one attempt, from connecting to the last byte of the body. Default 120 s.
-    pub timeout: Duration,
+    /// Longest silence while the answer is awaited or its body read: a stalled server fails the
+    /// attempt after this long, not after the whole budget. Default 30 s.
+    pub read_timeout: Duration,
+    /// For the whole download: every attempt and every wait between attempts. Default 5 min.
+    pub total_timeout: Duration,
     /// Attempts in total, including the first. Default 4.
     pub max_attempts: u32,
     /// Delay before the first retry; doubled for each further one, with jitter. Default 500 ms.
@@ -90,7 +94,8 @@ impl Default for HttpOptions {
     fn default() -> Self {
         HttpOptions {
             connect_timeout: Duration::from_secs(10),
-            timeout: Duration::from_secs(120),
+            read_timeout: Duration::from_secs(30),
+            total_timeout: Duration::from_secs(300),
             max_attempts: 4,
             initial_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(10),
@@ -122,7 +127,9 @@ pub enum FetchError {
         #[source]
         source: std::io::Error,
     },
-    #[error("IR archive {path} is {size} bytes, over the limit of {limit} bytes")]
+    #[error(
+        "IR archive {path} is {size} bytes, over the limit of {limit} bytes (--max-input-bytes)"
+    )]
     ArchiveTooLarge { path: String, size: u64, limit: u64 },
     #[error("invalid IR URL {url}: {reason}")]
     InvalidUrl { url: String, reason: String },
@@ -142,7 +149,18 @@ pub enum FetchError {
         #[source]
         source: reqwest::Error,
     },
-    #[error("download of {url} is over the limit of {limit} bytes{}", content_length(.size))]
+    #[error(
+        "cannot download {url}: its time (--ir-timeout {}s) ran out after {attempts} attempt(s); the last one failed: {last}",
+        .timeout.as_secs()
+    )]
+    OutOfTime {
+        url: String,
+        attempts: u32,
+        timeout: std::time::Duration,
+        /// The last attempt's failure, without the URL.
+        last: String,
+    },
+    #[error("download of {url} is over the limit of {limit} bytes (--max-input-bytes){}", content_length(.size))]
     DownloadTooLarge {
         url: String,
         limit: u64,
@@ -348,17 +366,19 @@ async fn download(url: &str, limits: &Limits, http: &HttpOptions) -> Result<Vec<
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder()
         .connect_timeout(http.connect_timeout)
-        .timeout(http.timeout)
+        .read_timeout(http.read_timeout)
         .user_agent(concat!("modelops-executor/", env!("CARGO_PKG_VERSION")))
         // A redirect must not hand the original URL (and a token in its query) to another host.
         .referer(false)
         .build()
         .map_err(|e| FetchError::Client(e.without_url()))?;
     let max_attempts = http.max_attempts.max(1);
+    let deadline = tokio::time::Instant::now() + http.total_timeout;
     let mut attempt = 1;
     loop {
         tracing::debug!(url = %shown, attempt, "downloading the IR");
-        let failure = match try_download(&client, url, &shown, limits.max_total_bytes).await {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let failure = match try_download(&client, url, &shown, limits.max_total_bytes, left).await {
             Ok(bytes) => return Ok(bytes),
             Err(failure) => failure,
         };
@@ -378,6 +398,14 @@ async fn download(url: &str, limits: &Limits, http: &HttpOptions) -> Result<Vec<
             Some(after) => after,
             None => backoff(http, attempt),
         };
+        if tokio::time::Instant::now() + delay >= deadline {
+            return Err(FetchError::OutOfTime {
+                url: shown,
+                attempts: attempt,
+                timeout: http.total_timeout,
+                last: failure.to_string(),
+            });
+        }
         tracing::warn!(
             url = %shown,
             attempt,
@@ -486,9 +514,10 @@ async fn try_download(
     url: &str,
     shown: &str,
     limit: u64,
+    time_left: Duration,
 ) -> Result<Vec<u8>, Failure> {
     let transport = |e: reqwest::Error| Failure::Transport(e.without_url());
-    let mut response = with_progress(client.get(url).send(), shown, 0)
+    let mut response = with_progress(client.get(url).timeout(time_left).send(), shown, 0)
         .await
         .map_err(transport)?;
     let status = response.status();
@@ -570,7 +599,7 @@ mod tests {
     fn quick() -> HttpOptions {
         HttpOptions {
             connect_timeout: Duration::from_secs(2),
-            timeout: Duration::from_secs(5),
+            read_timeout: Duration::from_secs(5),
             initial_backoff: Duration::from_millis(1),
             max_backoff: Duration::from_millis(5),
             ..HttpOptions::default()
@@ -1116,7 +1145,7 @@ mod tests {
             err.to_string(),
             format!(
                 "download of http://{addr}/ir.tgz is over the limit of 1000 bytes \
-                 (Content-Length: 5000)"
+                 (--max-input-bytes) (Content-Length: 5000)"
             )
         );
         assert_eq!(server.join().unwrap().len(), 1);
@@ -1227,7 +1256,7 @@ mod tests {
         };
         let (addr, server) = serve((0..2).map(stall).collect());
         let http = HttpOptions {
-            timeout: Duration::from_millis(300),
+            read_timeout: Duration::from_millis(300),
             max_attempts: 2,
             ..quick()
         };
@@ -1241,6 +1270,44 @@ mod tests {
         );
         assert!(start.elapsed() < Duration::from_secs(3));
         assert_eq!(server.join().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn the_whole_download_stops_at_its_total_timeout_whatever_the_attempts_left() {
+        let stall = |_| Reply {
+            stall: Some(Duration::from_millis(1500)),
+            ..Reply::status("200 OK")
+        };
+        let (addr, _server) = serve((0..3).map(stall).collect());
+        let http = HttpOptions {
+            read_timeout: Duration::from_secs(5),
+            total_timeout: Duration::from_millis(700),
+            max_attempts: 10,
+            initial_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_millis(200),
+            ..quick()
+        };
+        let start = Instant::now();
+        let err = fetch_with(
+            &url(addr, "/ir.tgz?token=s3cr3t"),
+            None,
+            &Limits::default(),
+            &http,
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            start.elapsed() < Duration::from_millis(1400),
+            "{:?}",
+            start.elapsed()
+        );
+        let FetchError::OutOfTime { attempts, .. } = &err else {
+            panic!("{err:?}")
+        };
+        assert!(*attempts >= 1 && *attempts < 10, "{err:?}");
+        let message = chain(&err);
+        assert!(message.contains("--ir-timeout"), "{message}");
+        assert!(!message.contains("s3cr3t"), "{message}");
     }
 
     #[tokio::test]
