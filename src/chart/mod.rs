@@ -144,150 +144,23 @@ impl Chart {
         limits: &Limits,
         budget: &mut u64,
     ) -> Result<Chart, ChartError> {
-        let origin = files.origin.clone();
-        let invalid = |file: &str, reason: String| ChartError::Invalid {
-            chart: origin.clone(),
-            file: file.to_string(),
-            reason,
-        };
-        let text = |file: &str| -> Result<Option<String>, ChartError> {
-            match files.get(file) {
-                None => Ok(None),
-                Some(f) => String::from_utf8(f.bytes.clone())
-                    .map(Some)
-                    .map_err(|_| invalid(file, "is not valid UTF-8".into())),
-            }
-        };
-        let meta_text = text("Chart.yaml")?.ok_or_else(|| {
-            invalid(
-                "Chart.yaml",
-                "is missing; is this a chart directory?".into(),
-            )
-        })?;
-        let meta_value = crate::yaml::parse_one(&meta_text)
-            .map_err(|err| invalid("Chart.yaml", err.to_string()))?;
-        let meta: ChartMeta = serde_json::from_value(meta_value)
-            .map_err(|err| invalid("Chart.yaml", err.to_string()))?;
-        if meta.api_version != "v2" {
-            return Err(invalid(
-                "Chart.yaml",
-                format!("apiVersion `{}` is not supported; use v2", meta.api_version),
-            ));
-        }
-        if !crate::names::is_dns1123_label(&meta.name) {
-            return Err(invalid(
-                "Chart.yaml",
-                format!("name `{}` is not a valid chart name", meta.name),
-            ));
-        }
-        let defaults = match text("values.yaml")? {
-            None => Value::Object(Map::new()),
-            Some(text) => match crate::yaml::parse_one(&text)
-                .map_err(|err| invalid("values.yaml", err.to_string()))?
-            {
-                Value::Null => Value::Object(Map::new()),
-                value @ Value::Object(_) => value,
-                other => {
-                    return Err(invalid(
-                        "values.yaml",
-                        format!("must be a mapping, found {}", type_name(&other)),
-                    ));
-                }
-            },
-        };
+        let source = Source(files);
+        let meta = source.meta()?;
         let path = match parent_path {
             None => meta.name.clone(),
             Some(parent) => parent.to_string(),
         };
-        let schema = text(schema::FILE)?
-            .map(|text| schema::ValuesSchema::compile(&origin, &path, &text))
+        let defaults = source.defaults()?;
+        let schema = source
+            .text(schema::FILE)?
+            .map(|text| schema::ValuesSchema::compile(&files.origin, &path, &text))
             .transpose()?;
-
-        let mut templates = Vec::new();
-        let mut partials = Vec::new();
-        for file in files
-            .files
-            .iter()
-            .filter(|f| f.path.starts_with("templates/"))
-        {
-            let base = file.path.rsplit('/').next().unwrap_or_default();
-            if base == "NOTES.txt" {
-                continue;
-            }
-            let source = String::from_utf8(file.bytes.clone())
-                .map_err(|_| invalid(&file.path, "is not valid UTF-8".into()))?;
-            let template = TemplateFile {
-                name: format!("{path}/{}", file.path),
-                source,
-            };
-            if base.starts_with('_') {
-                partials.push(template);
-            } else {
-                templates.push(template);
-            }
-        }
-
-        let mut subcharts = Vec::new();
-        let mut sub_dirs: Vec<String> = Vec::new();
-        for file in files
-            .files
-            .iter()
-            .filter_map(|f| f.path.strip_prefix("charts/").map(|rest| (f, rest)))
-        {
-            let (file, rest) = file;
-            match rest.split_once('/') {
-                Some((dir, _)) if !sub_dirs.iter().any(|d| d == dir) => {
-                    sub_dirs.push(dir.to_string())
-                }
-                Some(_) => {}
-                None if rest.ends_with(".tgz") => {
-                    let sub_origin = format!("{origin}/{}", file.path);
-                    let within_budget = Limits {
-                        max_total_bytes: *budget,
-                        ..*limits
-                    };
-                    let sub_files = archive::read_tar_gz(&sub_origin, &file.bytes, &within_budget)?
-                        .strip_single_top_dir();
-                    let inflated: u64 = sub_files.files.iter().map(|f| f.bytes.len() as u64).sum();
-                    *budget = budget.saturating_sub(inflated);
-                    let stem = rest.trim_end_matches(".tgz");
-                    subcharts.push(Chart::from_files_within(
-                        &sub_files,
-                        Some(&format!("{path}/charts/{stem}")),
-                        limits,
-                        budget,
-                    )?);
-                }
-                None => {}
-            }
-        }
-        for dir in sub_dirs {
-            let prefix = format!("charts/{dir}/");
-            let sub_files = Files {
-                origin: format!("{origin}/charts/{dir}"),
-                files: files
-                    .files
-                    .iter()
-                    .filter_map(|f| {
-                        f.path.strip_prefix(&prefix).map(|p| archive::File {
-                            path: p.to_string(),
-                            bytes: f.bytes.clone(),
-                        })
-                    })
-                    .collect(),
-            };
-            subcharts.push(Chart::from_files_within(
-                &sub_files,
-                Some(&format!("{path}/charts/{dir}")),
-                limits,
-                budget,
-            )?);
-        }
-        subcharts.sort_by(|a, b| a.path.cmp(&b.path));
+        let (templates, partials) = source.templates(&path)?;
+        let subcharts = source.subcharts(&path, limits, budget)?;
         for dependency in &meta.dependencies {
             if !subcharts.iter().any(|s| s.meta.name == dependency.name) {
                 return Err(ChartError::MissingDependency {
-                    chart: origin.clone(),
+                    chart: files.origin.clone(),
                     dependency: dependency.name.clone(),
                 });
             }
@@ -310,6 +183,171 @@ impl Chart {
             out.extend(sub.walk());
         }
         out
+    }
+}
+
+/// The files of one chart of a tree, read step by step into a [`Chart`].
+struct Source<'f>(&'f Files);
+
+impl Source<'_> {
+    fn invalid(&self, file: &str, reason: String) -> ChartError {
+        ChartError::Invalid {
+            chart: self.0.origin.clone(),
+            file: file.to_string(),
+            reason,
+        }
+    }
+
+    fn text(&self, file: &str) -> Result<Option<String>, ChartError> {
+        match self.0.get(file) {
+            None => Ok(None),
+            Some(f) => String::from_utf8(f.bytes.clone())
+                .map(Some)
+                .map_err(|_| self.invalid(file, "is not valid UTF-8".into())),
+        }
+    }
+
+    /// `Chart.yaml`: present, apiVersion v2, a valid name.
+    fn meta(&self) -> Result<ChartMeta, ChartError> {
+        let invalid = |reason: String| self.invalid("Chart.yaml", reason);
+        let text = self
+            .text("Chart.yaml")?
+            .ok_or_else(|| invalid("is missing; is this a chart directory?".into()))?;
+        let value = crate::yaml::parse_one(&text).map_err(|err| invalid(err.to_string()))?;
+        let meta: ChartMeta =
+            serde_json::from_value(value).map_err(|err| invalid(err.to_string()))?;
+        if meta.api_version != "v2" {
+            return Err(invalid(format!(
+                "apiVersion `{}` is not supported; use v2",
+                meta.api_version
+            )));
+        }
+        if !crate::names::is_dns1123_label(&meta.name) {
+            return Err(invalid(format!(
+                "name `{}` is not a valid chart name",
+                meta.name
+            )));
+        }
+        Ok(meta)
+    }
+
+    /// `values.yaml`: a mapping; missing or empty is an empty one.
+    fn defaults(&self) -> Result<Value, ChartError> {
+        let Some(text) = self.text("values.yaml")? else {
+            return Ok(Value::Object(Map::new()));
+        };
+        match crate::yaml::parse_one(&text)
+            .map_err(|err| self.invalid("values.yaml", err.to_string()))?
+        {
+            Value::Null => Ok(Value::Object(Map::new())),
+            value @ Value::Object(_) => Ok(value),
+            other => Err(self.invalid(
+                "values.yaml",
+                format!("must be a mapping, found {}", type_name(&other)),
+            )),
+        }
+    }
+
+    /// `templates/`: templates, and partials (`_*` files); `NOTES.txt` is not rendered.
+    fn templates(&self, path: &str) -> Result<(Vec<TemplateFile>, Vec<TemplateFile>), ChartError> {
+        let mut templates = Vec::new();
+        let mut partials = Vec::new();
+        for file in self
+            .0
+            .files
+            .iter()
+            .filter(|f| f.path.starts_with("templates/"))
+        {
+            let base = file.path.rsplit('/').next().unwrap_or_default();
+            if base == "NOTES.txt" {
+                continue;
+            }
+            let source = String::from_utf8(file.bytes.clone())
+                .map_err(|_| self.invalid(&file.path, "is not valid UTF-8".into()))?;
+            let template = TemplateFile {
+                name: format!("{path}/{}", file.path),
+                source,
+            };
+            if base.starts_with('_') {
+                partials.push(template);
+            } else {
+                templates.push(template);
+            }
+        }
+        Ok((templates, partials))
+    }
+
+    /// `charts/`: packaged (`.tgz`, unpacked within what is left of `budget`) and unpacked
+    /// sub-charts, sorted by path.
+    fn subcharts(
+        &self,
+        path: &str,
+        limits: &Limits,
+        budget: &mut u64,
+    ) -> Result<Vec<Chart>, ChartError> {
+        let origin = &self.0.origin;
+        let mut subcharts = Vec::new();
+        let mut sub_dirs: Vec<String> = Vec::new();
+        for (file, rest) in self
+            .0
+            .files
+            .iter()
+            .filter_map(|f| f.path.strip_prefix("charts/").map(|rest| (f, rest)))
+        {
+            match rest.split_once('/') {
+                Some((dir, _)) if !sub_dirs.iter().any(|d| d == dir) => {
+                    sub_dirs.push(dir.to_string())
+                }
+                Some(_) => {}
+                None if rest.ends_with(".tgz") => {
+                    let within_budget = Limits {
+                        max_total_bytes: *budget,
+                        ..*limits
+                    };
+                    let sub_files = archive::read_tar_gz(
+                        &format!("{origin}/{}", file.path),
+                        &file.bytes,
+                        &within_budget,
+                    )?
+                    .strip_single_top_dir();
+                    let inflated: u64 = sub_files.files.iter().map(|f| f.bytes.len() as u64).sum();
+                    *budget = budget.saturating_sub(inflated);
+                    let stem = rest.trim_end_matches(".tgz");
+                    subcharts.push(Chart::from_files_within(
+                        &sub_files,
+                        Some(&format!("{path}/charts/{stem}")),
+                        limits,
+                        budget,
+                    )?);
+                }
+                None => {}
+            }
+        }
+        for dir in sub_dirs {
+            let prefix = format!("charts/{dir}/");
+            let sub_files = Files {
+                origin: format!("{origin}/charts/{dir}"),
+                files: self
+                    .0
+                    .files
+                    .iter()
+                    .filter_map(|f| {
+                        f.path.strip_prefix(&prefix).map(|p| archive::File {
+                            path: p.to_string(),
+                            bytes: f.bytes.clone(),
+                        })
+                    })
+                    .collect(),
+            };
+            subcharts.push(Chart::from_files_within(
+                &sub_files,
+                Some(&format!("{path}/charts/{dir}")),
+                limits,
+                budget,
+            )?);
+        }
+        subcharts.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(subcharts)
     }
 }
 

@@ -60,37 +60,75 @@ pub async fn install(
     let (known, deferred): (Vec<&Object>, Vec<&Object>) =
         objects.iter().partition(|o| !is_defined_by(&defined, o));
     if options.dry_run {
-        let checkable = dry_run_checkable(cluster, objects, &defined).await?;
-        preflight(cluster, &checkable, &job.job_id, options.concurrency).await?;
-        for (wave, members) in waves(checkable.iter().copied()) {
-            apply_wave(cluster, &members, options.concurrency, true).await?;
-            tracing::info!(
-                ?wave,
-                objects = members.len(),
-                "dry run: the API server accepted the wave"
-            );
-        }
-        let mut record = JobRecord::new(
-            &job.job_id,
-            &job.namespace,
-            &job.pipeline,
-            &job.mode,
-            &job.values_digest,
-        );
-        record.plan(objects);
-        return Ok(record);
+        return dry_run(cluster, job, objects, &defined, options).await;
     }
 
     preflight(cluster, &known, &job.job_id, options.concurrency).await?;
+    let (mut record, previous) = begin(cluster, job, objects).await?;
+
+    let outcome = apply_waves(
+        cluster,
+        job,
+        objects,
+        &deferred,
+        options,
+        &mut record,
+        cancel,
+    )
+    .await;
+    let outcome = match outcome {
+        Ok(()) => prune(cluster, job, objects, &previous, options).await,
+        Err(err) => Err(err),
+    };
+    finish(cluster, &mut record, objects, outcome, started).await?;
+    Ok(record)
+}
+
+/// `--dry-run=server`: every wave the API server can check is sent with `dryRun=All`; the
+/// record returned lists the plan and is never written.
+async fn dry_run(
+    cluster: &Cluster,
+    job: &JobInfo,
+    objects: &[Object],
+    defined: &BTreeSet<(String, String)>,
+    options: &InstallOptions,
+) -> Result<JobRecord, ClusterError> {
+    let checkable = dry_run_checkable(cluster, objects, defined).await?;
+    preflight(cluster, &checkable, &job.job_id, options.concurrency).await?;
+    for (wave, members) in waves(checkable.iter().copied()) {
+        apply_wave(cluster, &members, options.concurrency, true).await?;
+        tracing::info!(
+            ?wave,
+            objects = members.len(),
+            "dry run: the API server accepted the wave"
+        );
+    }
+    let mut record = new_record(job);
+    record.plan(objects);
+    Ok(record)
+}
+
+fn new_record(job: &JobInfo) -> JobRecord {
+    JobRecord::new(
+        &job.job_id,
+        &job.namespace,
+        &job.pipeline,
+        &job.mode,
+        &job.values_digest,
+    )
+}
+
+/// The job record at the start of install: the existing one (a re-install) or a new one,
+/// `Installing`, listing every object before the first one is applied; and the inventory it had
+/// before (what a re-install may have to prune).
+async fn begin(
+    cluster: &Cluster,
+    job: &JobInfo,
+    objects: &[Object],
+) -> Result<(JobRecord, Vec<InventoryEntry>), ClusterError> {
     let mut record = match record::read(cluster, &job.namespace, &job.job_id).await? {
         Some(existing) => existing,
-        None => JobRecord::new(
-            &job.job_id,
-            &job.namespace,
-            &job.pipeline,
-            &job.mode,
-            &job.values_digest,
-        ),
+        None => new_record(job),
     };
     let previous = record.inventory.clone();
     record.values_digest = job.values_digest.clone();
@@ -109,33 +147,30 @@ pub async fn install(
     } else {
         tracing::info!(record = %record.name(), objects = objects.len(), "job record already lists every object; applying");
     }
+    Ok((record, previous))
+}
 
-    let outcome = apply_waves(
-        cluster,
-        job,
-        objects,
-        &deferred,
-        options,
-        &mut record,
-        cancel,
-    )
-    .await;
-    let outcome = match outcome {
-        Ok(()) => prune(cluster, job, objects, &previous, options).await,
-        Err(err) => Err(err),
-    };
+/// Records install's outcome: `Installed` with the endpoints, or `Failed`/`Cancelled` with the
+/// reason (best effort: the install is failing already).
+async fn finish(
+    cluster: &Cluster,
+    record: &mut JobRecord,
+    objects: &[Object],
+    outcome: Result<(), ClusterError>,
+    started: Instant,
+) -> Result<(), ClusterError> {
     match outcome {
         Ok(()) => {
             record.retain_rendered(objects);
             record.endpoints = endpoints(objects);
             record.phase = Phase::Installed;
-            record::write(cluster, &mut record).await?;
+            record::write(cluster, record).await?;
             tracing::info!(
                 objects = objects.len(),
                 seconds = started.elapsed().as_secs_f32(),
                 "installed"
             );
-            Ok(record)
+            Ok(())
         }
         Err(err) => {
             record.phase = if matches!(err, ClusterError::Cancelled(_)) {
@@ -144,7 +179,7 @@ pub async fn install(
                 Phase::Failed
             };
             record.last_error = Some(crate::error_chain::one_line(&err));
-            if let Err(write_err) = record::write(cluster, &mut record).await {
+            if let Err(write_err) = record::write(cluster, record).await {
                 tracing::error!(error = %write_err, "could not record the failure in the job record");
             }
             Err(err)

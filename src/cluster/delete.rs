@@ -7,7 +7,7 @@
 //! size of the objects. The job's live objects are found with one label-selected LIST per kind
 //! rather than one read per recorded object.
 
-use super::record::{self, InventoryEntry, Phase, Task};
+use super::record::{self, InventoryEntry, JobRecord, Phase, Task};
 use super::{Cluster, ClusterError};
 use crate::k8s::kinds::{self, Wave};
 use crate::k8s::ownership::{self, LABEL_COMPONENT, LABEL_JOB_ID, Selecting};
@@ -96,12 +96,55 @@ pub async fn uninstall(
 ) -> Result<usize, ClusterError> {
     let started = Instant::now();
     let deadline = started + options.deadline.unwrap_or(DEFAULT_DEADLINE);
+    let (mut record, found) = find_everything(cluster, namespace, job_id, options).await?;
+    let count = found.objects.len();
+    let job_label = ownership::job_label(job_id);
+    let result = match delete_all(cluster, &job_label, found.objects, options, deadline).await {
+        Ok(()) => check_nothing_left(cluster, namespace, job_id, &found.kinds, options).await,
+        Err(err) => Err(err),
+    };
+    if let Some(record) = &mut record {
+        match &result {
+            Ok(()) => {
+                record.phase = Phase::Uninstalled;
+                record.inventory.clear();
+                record.endpoints.clear();
+            }
+            Err(err) => record.last_error = Some(crate::error_chain::one_line(err)),
+        }
+        record::write(cluster, record).await?;
+        record::delete_orphan_shards(cluster, record).await?;
+    }
+    result?;
+    tracing::info!(
+        objects = count,
+        cascade = ?options.cascade,
+        seconds = started.elapsed().as_secs_f32(),
+        "uninstalled"
+    );
+    Ok(count)
+}
+
+/// Everything of a job there is to delete, and every kind it was looked for in.
+struct Found {
+    objects: Vec<Doomed>,
+    kinds: Vec<(String, String)>,
+}
+
+/// The job record (marked Uninstalling before anything is deleted), and the job's objects: those
+/// carrying its label, of every kind the charts render and every namespaced kind the record
+/// names, plus the recorded objects no sweep could see, read one by one.
+async fn find_everything(
+    cluster: &Cluster,
+    namespace: &str,
+    job_id: &str,
+    options: &DeleteOptions,
+) -> Result<(Option<JobRecord>, Found), ClusterError> {
     // Kinds swept by label besides those in the record: everything the charts can render.
     let chart_kinds: Vec<(String, String)> = kinds::swept()
         .map(|(a, k)| (a.to_string(), k.to_string()))
         .collect();
-    // The record (then marked Uninstalling, before anything is deleted) and the job's objects
-    // of every kind the charts render are read at once.
+    // The record and the job's objects of every kind the charts render are read at once.
     let read_and_mark = async {
         let mut record = record::read(cluster, namespace, job_id).await?;
         match &mut record {
@@ -116,7 +159,7 @@ pub async fn uninstall(
         }
         Ok(record)
     };
-    let (mut record, mut swept) = tokio::try_join!(
+    let (record, mut swept) = tokio::try_join!(
         read_and_mark,
         sweep(
             cluster,
@@ -151,50 +194,32 @@ pub async fn uninstall(
     let inventory = record.as_ref().map_or(&[][..], |r| &r.inventory[..]);
     let unlisted = reconcile(inventory, &objects, &swept.listed, record.is_some());
     objects.extend(read_entries(cluster, job_id, unlisted, options.concurrency).await?);
-    let count = objects.len();
-    let job_label = ownership::job_label(job_id);
+    let mut kinds = chart_kinds;
+    kinds.extend(other_kinds);
+    Ok((record, Found { objects, kinds }))
+}
 
-    let result = match delete_all(cluster, &job_label, objects, options, deadline).await {
-        Ok(()) => {
-            let mut all_kinds = chart_kinds;
-            all_kinds.extend(other_kinds);
-            let remaining = sweep(cluster, namespace, job_id, &all_kinds, options.concurrency)
-                .await?
-                .objects;
-            if remaining.is_empty() {
-                Ok(())
-            } else {
-                Err(ClusterError::Leftovers(
-                    remaining
-                        .iter()
-                        .map(Doomed::display)
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                ))
-            }
-        }
-        Err(err) => Err(err),
-    };
-    if let Some(record) = &mut record {
-        match &result {
-            Ok(()) => {
-                record.phase = Phase::Uninstalled;
-                record.inventory.clear();
-                record.endpoints.clear();
-            }
-            Err(err) => record.last_error = Some(crate::error_chain::one_line(err)),
-        }
-        record::write(cluster, record).await?;
-        record::delete_orphan_shards(cluster, record).await?;
+/// After the deletes: a last sweep of every kind, which must find nothing of the job.
+async fn check_nothing_left(
+    cluster: &Cluster,
+    namespace: &str,
+    job_id: &str,
+    kinds: &[(String, String)],
+    options: &DeleteOptions,
+) -> Result<(), ClusterError> {
+    let remaining = sweep(cluster, namespace, job_id, kinds, options.concurrency)
+        .await?
+        .objects;
+    if remaining.is_empty() {
+        return Ok(());
     }
-    result?;
-    tracing::info!(
-        objects = count,
-        cascade = ?options.cascade,
-        seconds = started.elapsed().as_secs_f32(),
-        "uninstalled"
-    );
-    Ok(count)
+    Err(ClusterError::Leftovers(
+        remaining
+            .iter()
+            .map(Doomed::display)
+            .collect::<Vec<_>>()
+            .join(", "),
+    ))
 }
 
 /// Matches the record against what the sweep found and returns the recorded objects the sweep

@@ -138,6 +138,14 @@ pub struct WaitOptions {
     pub with_flows: bool,
 }
 
+/// The watch events of every kind waited on, each with its kind.
+type Events = stream::SelectAll<
+    futures::stream::BoxStream<
+        'static,
+        (String, Result<watcher::Event<Watchable>, watcher::Error>),
+    >,
+>;
+
 /// Watches the targets (and the job's pods) until the condition of `options.until` holds.
 pub async fn wait_for(
     cluster: &Cluster,
@@ -145,37 +153,8 @@ pub async fn wait_for(
     options: &WaitOptions,
     cancel: impl std::future::Future<Output = Signal>,
 ) -> Result<(), ClusterError> {
-    let selecting = if options.with_flows {
-        Selecting::JobLabel
-    } else {
-        Selecting::WithoutFlows
-    };
-    let selector = ownership::selector(&ownership::job_label(&options.job_id), selecting);
-    let mut kinds: Vec<(String, String)> = targets
-        .iter()
-        .map(|t| (t.api_version.clone(), t.kind.clone()))
-        .collect();
-    kinds.push(("v1".into(), "Pod".into()));
-    kinds.sort();
-    kinds.dedup();
-    let mut streams = Vec::new();
-    for (api_version, kind) in &kinds {
-        let api = cluster
-            .api_as::<Watchable>(api_version, kind, Some(&options.namespace))
-            .await?;
-        let kind = kind.clone();
-        let config = watcher::Config::default().labels(&selector);
-        streams.push(
-            super::retry::watch_with_backoff(watcher(api, config))
-                .map(move |event| (kind.clone(), event))
-                .boxed(),
-        );
-    }
-    let mut events = stream::select_all(streams);
+    let (mut events, mut unsynced) = watch_all(cluster, targets, options).await?;
     let mut watched = Watched::new(targets);
-    // Judging starts once every watch has listed what exists, so that a target is never reported
-    // missing (or a Deployment judged without its pods) merely because its list came later.
-    let mut unsynced: BTreeSet<String> = kinds.into_iter().map(|(_, kind)| kind).collect();
     let started = Instant::now();
     let deadline = options.deadline.map(|d| tokio::time::Instant::now() + d);
     let sleep_until_deadline = async {
@@ -193,31 +172,8 @@ pub async fn wait_for(
         let ticked = tokio::select! {
             signal = &mut cancel => return Err(ClusterError::Cancelled(signal)),
             () = &mut sleep_until_deadline => {
-                let seconds = options.deadline.unwrap_or_default().as_secs();
-                if options.until == Until::Forever && unsynced.is_empty() {
-                    // The deadline is a streaming job's planned end: it succeeded only if every
-                    // object is healthy now (judged afresh, grace periods included).
-                    watched.judge_all(&options.policy, jiff::Timestamp::now());
-                    return match streaming_end(&watched, seconds) {
-                        Ok(()) => {
-                            tracing::info!(seconds = started.elapsed().as_secs(), "deadline reached; every scoring object is healthy");
-                            Ok(())
-                        }
-                        Err(Unhealthy::Failed { object, reason, pod }) => {
-                            tracing::error!(%object, %reason, "scoring failed");
-                            Err(ClusterError::ScoringFailed(Box::new(diagnose(cluster, &options.namespace, object, reason, pod).await)))
-                        }
-                        Err(Unhealthy::NotReady(failure)) => {
-                            tracing::error!(object = %failure.object, reason = %failure.reason, "scoring failed");
-                            Err(ClusterError::ScoringFailed(Box::new(failure)))
-                        }
-                    };
-                }
-                let waiting_for = match watched.verdict() {
-                    Verdict::Waiting(remaining) if unsynced.is_empty() => summary(&watched, remaining, DEADLINE_SHOWN),
-                    _ => "the first watch events".to_string(),
-                };
-                return Err(ClusterError::Deadline { seconds: options.deadline.unwrap_or_default().as_secs(), waiting_for });
+                let synced = unsynced.is_empty();
+                return at_deadline(cluster, &mut watched, options, synced, started).await;
             }
             _ = tick.tick() => true,
             event = events.next() => match event {
@@ -237,6 +193,9 @@ pub async fn wait_for(
                 }
             },
         };
+        // Judging starts once every watch has listed what exists, so that a target is never
+        // reported missing (or a Deployment judged without its pods) merely because its list
+        // came later.
         if !unsynced.is_empty() {
             continue;
         }
@@ -268,6 +227,90 @@ pub async fn wait_for(
             }
         }
     }
+}
+
+/// One watch per kind of the targets, and one of the job's pods, all selected by the job label;
+/// and the kinds whose first list has not arrived yet.
+async fn watch_all(
+    cluster: &Cluster,
+    targets: &[ObjectRef],
+    options: &WaitOptions,
+) -> Result<(Events, BTreeSet<String>), ClusterError> {
+    let selecting = if options.with_flows {
+        Selecting::JobLabel
+    } else {
+        Selecting::WithoutFlows
+    };
+    let selector = ownership::selector(&ownership::job_label(&options.job_id), selecting);
+    let mut kinds: Vec<(String, String)> = targets
+        .iter()
+        .map(|t| (t.api_version.clone(), t.kind.clone()))
+        .collect();
+    kinds.push(("v1".into(), "Pod".into()));
+    kinds.sort();
+    kinds.dedup();
+    let mut streams = Vec::new();
+    for (api_version, kind) in &kinds {
+        let api = cluster
+            .api_as::<Watchable>(api_version, kind, Some(&options.namespace))
+            .await?;
+        let kind = kind.clone();
+        let config = watcher::Config::default().labels(&selector);
+        streams.push(
+            super::retry::watch_with_backoff(watcher(api, config))
+                .map(move |event| (kind.clone(), event))
+                .boxed(),
+        );
+    }
+    let unsynced = kinds.into_iter().map(|(_, kind)| kind).collect();
+    Ok((stream::select_all(streams), unsynced))
+}
+
+/// The deadline came: a streaming job (`Until::Forever`) succeeds if every object is healthy
+/// now; anything else has run out of time, saying what it still waited for.
+async fn at_deadline(
+    cluster: &Cluster,
+    watched: &mut Watched,
+    options: &WaitOptions,
+    synced: bool,
+    started: Instant,
+) -> Result<(), ClusterError> {
+    let seconds = options.deadline.unwrap_or_default().as_secs();
+    if options.until == Until::Forever && synced {
+        // The deadline is a streaming job's planned end: it succeeded only if every object is
+        // healthy now (judged afresh, grace periods included).
+        watched.judge_all(&options.policy, jiff::Timestamp::now());
+        return match streaming_end(watched, seconds) {
+            Ok(()) => {
+                tracing::info!(
+                    seconds = started.elapsed().as_secs(),
+                    "deadline reached; every scoring object is healthy"
+                );
+                Ok(())
+            }
+            Err(Unhealthy::Failed {
+                object,
+                reason,
+                pod,
+            }) => {
+                tracing::error!(%object, %reason, "scoring failed");
+                let failure = diagnose(cluster, &options.namespace, object, reason, pod).await;
+                Err(ClusterError::ScoringFailed(Box::new(failure)))
+            }
+            Err(Unhealthy::NotReady(failure)) => {
+                tracing::error!(object = %failure.object, reason = %failure.reason, "scoring failed");
+                Err(ClusterError::ScoringFailed(Box::new(failure)))
+            }
+        };
+    }
+    let waiting_for = match watched.verdict() {
+        Verdict::Waiting(remaining) if synced => summary(watched, remaining, DEADLINE_SHOWN),
+        _ => "the first watch events".to_string(),
+    };
+    Err(ClusterError::Deadline {
+        seconds,
+        waiting_for,
+    })
 }
 
 /// Why a streaming job is not healthy at its deadline.

@@ -25,101 +25,25 @@ pub fn pod(object: &Value, policy: &Policy, now: Option<Timestamp>) -> Readiness
         .pointer("/status/phase")
         .and_then(Value::as_str)
         .unwrap_or("Pending");
-    if phase == "Failed" {
-        let reason = object.pointer("/status/reason").and_then(Value::as_str);
-        let message = object.pointer("/status/message").and_then(Value::as_str);
-        let detail = [reason, message]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(": ");
-        let containers = terminated_summary(object);
-        let text = match (detail.is_empty(), containers.is_empty()) {
-            (true, true) => "pod failed".to_string(),
-            (false, true) => format!("pod failed: {detail}"),
-            (true, false) => format!("pod failed: {containers}"),
-            (false, false) => format!("pod failed: {detail}; {containers}"),
-        };
-        return Readiness::Failed(format!("pod/{name}: {text}"));
+    match phase {
+        "Failed" => return Readiness::Failed(format!("pod/{name}: {}", failure(object))),
+        "Succeeded" => return Readiness::Ready,
+        _ => {}
     }
-    if phase == "Succeeded" {
-        return Readiness::Ready;
-    }
-    let age = |since: Option<&str>| -> Option<std::time::Duration> {
-        let since: Timestamp = since?.parse().ok()?;
-        let elapsed = now?.duration_since(since);
-        std::time::Duration::try_from(elapsed).ok()
-    };
+    let clock = Clock { now };
     let created = object
         .pointer("/metadata/creationTimestamp")
         .and_then(Value::as_str);
-
+    let created_age = clock.age(created);
     for status in container_statuses(object) {
-        let container = status.get("name").and_then(Value::as_str).unwrap_or("?");
-        let Some(waiting) = status.pointer("/state/waiting") else {
-            continue;
-        };
-        let reason = waiting
-            .get("reason")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let message = waiting
-            .get("message")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let described = if message.is_empty() {
-            reason.to_string()
-        } else {
-            format!("{reason}: {message}")
-        };
-        if BROKEN_AT_ONCE.contains(&reason) {
-            return Readiness::Failed(format!("pod/{name}: container {container}: {described}"));
-        }
-        if BROKEN_AFTER_GRACE.contains(&reason)
-            && age(created).is_some_and(|a| a >= policy.image_pull_grace)
-        {
-            return Readiness::Failed(format!(
-                "pod/{name}: container {container}: {described} (for more than {}s)",
-                policy.image_pull_grace.as_secs()
-            ));
-        }
-        let restarts = status
-            .get("restartCount")
-            .and_then(Value::as_i64)
-            .unwrap_or(0);
-        if reason == "CrashLoopBackOff" && restarts >= policy.max_restarts {
-            let last = status
-                .pointer("/lastState/terminated")
-                .map(describe_terminated)
-                .unwrap_or_default();
-            let last = if last.is_empty() {
-                String::new()
-            } else {
-                format!("; last exit: {last}")
-            };
-            return Readiness::Failed(format!(
-                "pod/{name}: container {container}: CrashLoopBackOff after {restarts} restarts{last}"
-            ));
+        if let Some(broken) = broken_container(status, policy, created_age) {
+            return Readiness::Failed(format!("pod/{name}: {broken}"));
         }
     }
-
     if let Some(scheduled) = condition(object, "PodScheduled")
         && scheduled.get("status").and_then(Value::as_str) == Some("False")
     {
-        let since = scheduled
-            .get("lastTransitionTime")
-            .and_then(Value::as_str)
-            .or(created);
-        let text = condition_message(scheduled);
-        if scheduled.get("reason").and_then(Value::as_str) == Some("Unschedulable")
-            && age(since).is_some_and(|a| a >= policy.unschedulable_grace)
-        {
-            return Readiness::Failed(format!(
-                "pod/{name}: unschedulable for more than {}s: {text}",
-                policy.unschedulable_grace.as_secs()
-            ));
-        }
-        return Readiness::InProgress(format!("pod/{name}: not scheduled: {text}"));
+        return unscheduled(scheduled, name, policy, &clock, created);
     }
     if condition(object, "Ready")
         .and_then(|c| c.get("status"))
@@ -145,6 +69,114 @@ pub fn pod(object: &Value, policy: &Policy, now: Option<Timestamp>) -> Readiness
             waiting.join(", ")
         ))
     }
+}
+
+/// How long ago a timestamp of the object was, when the caller gave the time.
+struct Clock {
+    now: Option<Timestamp>,
+}
+
+impl Clock {
+    fn age(&self, since: Option<&str>) -> Option<std::time::Duration> {
+        let since: Timestamp = since?.parse().ok()?;
+        std::time::Duration::try_from(self.now?.duration_since(since)).ok()
+    }
+}
+
+/// A failed pod's reason, message and the exits of its containers.
+fn failure(object: &Value) -> String {
+    let reason = object.pointer("/status/reason").and_then(Value::as_str);
+    let message = object.pointer("/status/message").and_then(Value::as_str);
+    let detail = [reason, message]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(": ");
+    let containers = terminated_summary(object);
+    match (detail.is_empty(), containers.is_empty()) {
+        (true, true) => "pod failed".to_string(),
+        (false, true) => format!("pod failed: {detail}"),
+        (true, false) => format!("pod failed: {containers}"),
+        (false, false) => format!("pod failed: {detail}; {containers}"),
+    }
+}
+
+/// Why a container will not start however long we wait, if that is so: a broken image reference
+/// at once, a pull or configuration error after the grace period, a crash loop after the allowed
+/// restarts.
+fn broken_container(
+    status: &Value,
+    policy: &Policy,
+    pod_age: Option<std::time::Duration>,
+) -> Option<String> {
+    let container = status.get("name").and_then(Value::as_str).unwrap_or("?");
+    let waiting = status.pointer("/state/waiting")?;
+    let reason = waiting
+        .get("reason")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let message = waiting
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let described = if message.is_empty() {
+        reason.to_string()
+    } else {
+        format!("{reason}: {message}")
+    };
+    if BROKEN_AT_ONCE.contains(&reason) {
+        return Some(format!("container {container}: {described}"));
+    }
+    if BROKEN_AFTER_GRACE.contains(&reason) && pod_age.is_some_and(|a| a >= policy.image_pull_grace)
+    {
+        return Some(format!(
+            "container {container}: {described} (for more than {}s)",
+            policy.image_pull_grace.as_secs()
+        ));
+    }
+    let restarts = status
+        .get("restartCount")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    if reason == "CrashLoopBackOff" && restarts >= policy.max_restarts {
+        let last = status
+            .pointer("/lastState/terminated")
+            .map(describe_terminated)
+            .filter(|last| !last.is_empty())
+            .map(|last| format!("; last exit: {last}"))
+            .unwrap_or_default();
+        return Some(format!(
+            "container {container}: CrashLoopBackOff after {restarts} restarts{last}"
+        ));
+    }
+    None
+}
+
+/// A pod the scheduler has not placed: failed once it has been unschedulable for the grace
+/// period, else in progress.
+fn unscheduled(
+    scheduled: &Value,
+    name: &str,
+    policy: &Policy,
+    clock: &Clock,
+    created: Option<&str>,
+) -> Readiness {
+    let since = scheduled
+        .get("lastTransitionTime")
+        .and_then(Value::as_str)
+        .or(created);
+    let text = condition_message(scheduled);
+    if scheduled.get("reason").and_then(Value::as_str) == Some("Unschedulable")
+        && clock
+            .age(since)
+            .is_some_and(|a| a >= policy.unschedulable_grace)
+    {
+        return Readiness::Failed(format!(
+            "pod/{name}: unschedulable for more than {}s: {text}",
+            policy.unschedulable_grace.as_secs()
+        ));
+    }
+    Readiness::InProgress(format!("pod/{name}: not scheduled: {text}"))
 }
 
 fn container_statuses(object: &Value) -> impl Iterator<Item = &Value> {
