@@ -173,12 +173,7 @@ async fn finish(
             Ok(())
         }
         Err(err) => {
-            record.phase = if matches!(err, ClusterError::Cancelled(_)) {
-                Phase::Cancelled
-            } else {
-                Phase::Failed
-            };
-            record.last_error = Some(crate::error_chain::one_line(&err));
+            record.ended_by(&err);
             if let Err(write_err) = record::write(cluster, record).await {
                 tracing::error!(error = %write_err, "could not record the failure in the job record");
             }

@@ -292,6 +292,17 @@ pub fn now() -> String {
 }
 
 impl JobRecord {
+    /// A task ended with `err`: `Cancelled` when a signal stopped it, else `Failed`, with the
+    /// reason on one line.
+    pub fn ended_by(&mut self, err: &super::ClusterError) {
+        self.phase = if matches!(err, super::ClusterError::Cancelled(_)) {
+            Phase::Cancelled
+        } else {
+            Phase::Failed
+        };
+        self.last_error = Some(crate::error_chain::one_line(err));
+    }
+
     pub fn new(
         job_id: &str,
         namespace: &str,

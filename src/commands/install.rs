@@ -24,10 +24,7 @@ async fn run(args: &InstallArgs, settings: &Settings) -> Result<ExitStatus, Erro
         job_id: values.job_id.clone(),
         namespace: values.namespace.clone(),
         pipeline: values.pipeline.clone(),
-        mode: values.values["global"]["mode"]
-            .as_str()
-            .unwrap_or("batch")
-            .to_string(),
+        mode: values.mode.to_string(),
         values_digest: values.digest.clone(),
         pipeline_run: pipeline_run(&cluster, &args.pipeline_run)?,
     };

@@ -1,7 +1,7 @@
 use crate::cli::WaitArgs;
 use crate::cluster::record::{self, Phase, Task};
 use crate::cluster::wait::{self, Until, WaitOptions};
-use crate::cluster::{Cluster, ClusterError};
+use crate::cluster::Cluster;
 use crate::k8s::ObjectRef;
 use crate::settings::Settings;
 use crate::tekton;
@@ -51,15 +51,13 @@ async fn run(args: &WaitArgs, settings: &Settings) -> Result<ExitStatus, Error> 
     };
     let outcome = wait::wait_for(&cluster, &targets, &options, wait::shutdown_signal()).await;
 
-    record.phase = match &outcome {
-        Ok(()) => Phase::Succeeded,
-        Err(ClusterError::Cancelled(_)) => Phase::Cancelled,
-        Err(_) => Phase::Failed,
-    };
-    record.last_error = outcome
-        .as_ref()
-        .err()
-        .map(|e| crate::error_chain::one_line(e));
+    match &outcome {
+        Ok(()) => {
+            record.phase = Phase::Succeeded;
+            record.last_error = None;
+        }
+        Err(err) => record.ended_by(err),
+    }
     // Recording the outcome is what the next task relies on; a failure here is reported but must
     // not hide the scoring outcome.
     if let Err(err) = record::write(&cluster, &mut record).await {

@@ -55,6 +55,8 @@ pub struct Preprocessed {
     pub job_id: String,
     pub namespace: String,
     pub pipeline: String,
+    /// The pipeline's mode (`global.mode` of the values; a values file cannot change it).
+    pub mode: crate::ir::Mode,
 }
 
 pub fn preprocess(
@@ -121,6 +123,7 @@ pub fn preprocess(
         job_id,
         namespace,
         pipeline: ir.pipeline.name.clone(),
+        mode: ir.pipeline.mode,
     })
 }
 
