@@ -358,7 +358,7 @@ pub struct ValidateArgs {
     pub job: JobRef,
     /// LOAD_ONLY checks that every model is loaded; LOAD_AND_QUERY also sends each model's sample
     /// requests; auto queries the models that have samples.
-    #[arg(long, value_enum, default_value_t = crate::validate::Mode::Auto, env = "MODELOPS_VALIDATION_MODE")]
+    #[arg(long, default_value = "auto", value_parser = one_of::<crate::validate::Mode>(&crate::validate::Mode::NAMES), env = "MODELOPS_VALIDATION_MODE")]
     pub mode: crate::validate::Mode,
     /// Sample requests per model (YAML: `models: [{name, version?, requests: [...]}]`); they
     /// replace the IR's `spec.validation` of those models.
@@ -392,7 +392,7 @@ pub struct FinallyArgs {
     /// How deleting a workload reaches its pods, as in kubectl and Helm: `background` returns
     /// once every object of the job is gone and leaves the pods to the garbage collector;
     /// `foreground` deletes workloads after their pods, so the pods are gone too.
-    #[arg(long, value_enum, default_value_t = Cascade::Background, env = "MODELOPS_CASCADE")]
+    #[arg(long, default_value = "background", value_parser = one_of::<Cascade>(&Cascade::NAMES), env = "MODELOPS_CASCADE")]
     pub cascade: Cascade,
     /// Objects deleted at once within a wave.
     #[arg(long, default_value_t = 16, env = "MODELOPS_CONCURRENCY")]
@@ -408,7 +408,7 @@ pub struct CancelArgs {
     #[command(flatten)]
     pub job: JobRef,
     /// When the job is removed here: how deleting a workload reaches its pods (as `finally`).
-    #[arg(long, value_enum, default_value_t = Cascade::Background, env = "MODELOPS_CASCADE")]
+    #[arg(long, default_value = "background", value_parser = one_of::<Cascade>(&Cascade::NAMES), env = "MODELOPS_CASCADE")]
     pub cascade: Cascade,
     /// When the job is removed here: objects deleted at once within a wave.
     #[arg(long, default_value_t = 16, env = "MODELOPS_CONCURRENCY")]
@@ -563,6 +563,16 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         return Err(format!("`{text}` must be longer than zero"));
     }
     Ok(std::time::Duration::from_millis(total))
+}
+
+/// A flag whose value is one of `names`, parsed into the library's own type (library types do
+/// not derive clap's traits).
+fn one_of<T>(names: &'static [&'static str]) -> impl clap::builder::TypedValueParser<Value = T>
+where
+    T: std::str::FromStr<Err = String> + Clone + Send + Sync + 'static,
+{
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(names).try_map(|text| text.parse::<T>())
 }
 
 /// A size in bytes: a number, optionally with a binary unit (`Ki`, `Mi`, `Gi`, `Ti`, with or

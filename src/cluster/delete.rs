@@ -25,7 +25,7 @@ type MetadataApi = Api<PartialObjectMeta<DynamicObject>>;
 
 /// How deleting a workload reaches its dependents (ReplicaSets, Pods); spelled like the
 /// `--cascade` of kubectl and Helm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Cascade {
     /// Delete every object right away and wait until the objects themselves are gone; the
     /// garbage collector removes their pods afterwards (what `helm uninstall --wait` and
@@ -34,6 +34,21 @@ pub enum Cascade {
     Background,
     /// Delete workloads only after their pods, so the pods are gone too when deletion returns.
     Foreground,
+}
+
+impl Cascade {
+    pub const NAMES: [&'static str; 2] = ["background", "foreground"];
+}
+
+impl std::str::FromStr for Cascade {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "background" => Ok(Cascade::Background),
+            "foreground" => Ok(Cascade::Foreground),
+            other => Err(format!("unknown cascade `{other}`")),
+        }
+    }
 }
 
 pub struct DeleteOptions {

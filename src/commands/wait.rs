@@ -1,7 +1,7 @@
 use crate::cli::WaitArgs;
+use crate::cluster::Cluster;
 use crate::cluster::record::{self, Phase, Task};
 use crate::cluster::wait::{self, Until, WaitOptions};
-use crate::cluster::Cluster;
 use crate::k8s::ObjectRef;
 use crate::settings::Settings;
 use crate::tekton;

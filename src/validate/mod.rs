@@ -37,7 +37,7 @@ pub struct ModelUnderTest {
     pub samples: Vec<Sample>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// Every model loaded; a model with sample requests is also queried (the default).
     Auto,
@@ -45,6 +45,22 @@ pub enum Mode {
     LoadOnly,
     /// Every model loaded and queried: a model without sample requests is an input error.
     LoadAndQuery,
+}
+
+impl Mode {
+    pub const NAMES: [&'static str; 3] = ["auto", "load-only", "load-and-query"];
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "auto" => Ok(Mode::Auto),
+            "load-only" => Ok(Mode::LoadOnly),
+            "load-and-query" => Ok(Mode::LoadAndQuery),
+            other => Err(format!("unknown validation mode `{other}`")),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
