@@ -28,6 +28,10 @@ fn stderr(output: &Output) -> String {
 
 /// `render` of the batch-fraud example with extra arguments.
 fn render_example(extra: &[&str]) -> Output {
+    render_example_with_chart("charts/modelops", extra)
+}
+
+fn render_example_with_chart(chart: &str, extra: &[&str]) -> Output {
     let mut args = vec![
         "render",
         "--ir",
@@ -35,7 +39,7 @@ fn render_example(extra: &[&str]) -> Output {
         "--channels",
         "examples/channels",
         "--chart",
-        "charts/modelops",
+        chart,
     ];
     args.extend_from_slice(extra);
     run(&args)
@@ -600,25 +604,13 @@ fn a_template_over_a_limit_is_exit_2_naming_template_and_line() {
     ] {
         let path = chart_dir.join(file);
         std::fs::write(&path, text).unwrap();
-        let output = render_example_with_chart(&chart_dir);
+        let output = render_example_with_chart(chart_dir.to_str().unwrap(), &[]);
         std::fs::remove_file(&path).unwrap();
         let err = stderr(&output);
         assert_eq!(output.status.code(), Some(2), "{file}: {err}");
         assert!(err.contains(at) && err.contains(needle), "{file}: {err}");
         assert!(!err.contains("panicked"), "{err}");
     }
-}
-
-fn render_example_with_chart(chart: &std::path::Path) -> Output {
-    run(&[
-        "render",
-        "--ir",
-        "examples/batch-fraud",
-        "--channels",
-        "examples/channels",
-        "--chart",
-        chart.to_str().unwrap(),
-    ])
 }
 
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
