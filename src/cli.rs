@@ -113,6 +113,43 @@ pub enum Command {
     FetchModels(FetchModelsArgs),
     /// Wait until scoring services answer ready (a scoring flow's init container).
     AwaitServices(AwaitServicesArgs),
+    /// The command line as JSON, for tools that check what runs the binary (tekton/validate).
+    #[command(hide = true)]
+    Interface,
+}
+
+/// Every subcommand with its flags (long name, `MODELOPS_*` variable) and the Tekton results it
+/// writes, and the global flags: what `interface` prints, built from the parser itself.
+pub fn interface() -> serde_json::Value {
+    use clap::CommandFactory;
+    let flags = |command: &clap::Command| -> Vec<serde_json::Value> {
+        command
+            .get_arguments()
+            .filter_map(|arg| {
+                let long = arg.get_long()?;
+                Some(serde_json::json!({
+                    "long": long,
+                    "env": arg.get_env().map(|env| env.to_string_lossy().into_owned()),
+                }))
+            })
+            .collect()
+    };
+    let root = Cli::command();
+    let subcommands: Vec<serde_json::Value> = root
+        .get_subcommands()
+        .filter(|sub| !sub.is_hide_set())
+        .map(|sub| {
+            serde_json::json!({
+                "name": sub.get_name(),
+                "flags": flags(sub),
+                "results": crate::tekton::results_of(sub.get_name()),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "global_flags": flags(&root),
+        "subcommands": subcommands,
+    })
 }
 
 /// `diff`: install's inputs, plus how to exit.
@@ -624,6 +661,35 @@ mod tests {
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("99999999999999999d").is_err());
         assert!(parse_duration("18446744073709551615s1s").is_err());
+    }
+
+    #[test]
+    fn interface_lists_every_task_subcommand_with_its_results_and_variables() {
+        let interface = interface();
+        let subcommands = interface["subcommands"].as_array().unwrap();
+        for (name, results) in crate::tekton::TASK_RESULTS {
+            let sub = subcommands
+                .iter()
+                .find(|s| s["name"] == name)
+                .unwrap_or_else(|| panic!("{name} is missing"));
+            assert_eq!(sub["results"], serde_json::json!(results), "{name}");
+            assert!(
+                sub["flags"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|f| f["long"] == "job-id" && f["env"] == "MODELOPS_JOB_ID"),
+                "{name}: {sub}"
+            );
+        }
+        assert!(subcommands.iter().all(|s| s["name"] != "interface"));
+        assert!(
+            interface["global_flags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f["long"] == "max-input-bytes" && f["env"] == "MODELOPS_MAX_INPUT_BYTES")
+        );
     }
 
     #[test]

@@ -32,6 +32,26 @@ pub const ERROR: &str = "error";
 /// `validate`: `blessed` or `not-blessed: <reason per model>`.
 pub const VALIDATION: &str = "validation";
 
+/// The results each Tekton task's subcommand writes. Its Task declares exactly these
+/// (tekton/validate checks the shipped Tasks against `modelops-executor interface`), and the
+/// subcommand writes no other (`commands::Results`).
+pub const TASK_RESULTS: [(&str, &[&str]); 5] = [
+    ("install", &[JOB_ID, VALUES_DIGEST, PHASE, ENDPOINTS, ERROR]),
+    ("wait", &[JOB_ID, ENDPOINTS, PHASE, ERROR]),
+    ("validate", &[VALIDATION, ERROR]),
+    ("finally", &[JOB_ID, PHASE, ERROR]),
+    // No shipped Task runs `cancel`; a Task of the platform's own may.
+    ("cancel", &[ERROR]),
+];
+
+/// The results `subcommand` writes; none for a subcommand no Task runs.
+pub fn results_of(subcommand: &str) -> &'static [&'static str] {
+    TASK_RESULTS
+        .iter()
+        .find(|(name, _)| *name == subcommand)
+        .map_or(&[], |(_, results)| results)
+}
+
 /// Writes one result, bounded as the module documentation says. Without a results directory
 /// (a person at a terminal) nothing is written.
 pub fn write(dir: Option<&Path>, name: &str, value: &str) -> std::io::Result<()> {

@@ -460,6 +460,18 @@ fn a_fifo_is_refused_instead_of_blocking() {
         assert!(err.contains("fifo"), "{flag}: {err}");
         assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
+    // The other commands that read a file given on the command line.
+    for args in [
+        vec!["lint", "charts/modelops", "-f", &fifo],
+        vec!["validate", "--job-id", "j", "-n", "ns", "--requests", &fifo],
+    ] {
+        let started = std::time::Instant::now();
+        let output = run(&args);
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("fifo"), "{args:?}: {err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
 }
 
 #[test]

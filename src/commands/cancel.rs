@@ -7,7 +7,7 @@ use crate::{Error, ExitStatus};
 
 pub async fn exec(args: CancelArgs, settings: &Settings) -> Result<ExitStatus, Error> {
     let outcome = run(&args, settings).await;
-    super::with_error_result(args.run.results_dir.as_deref(), outcome)
+    super::Results::new("cancel", args.run.results_dir.as_deref()).with_error(outcome)
 }
 
 async fn run(args: &CancelArgs, settings: &Settings) -> Result<ExitStatus, Error> {

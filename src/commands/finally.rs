@@ -7,11 +7,11 @@ use crate::{Error, ExitStatus};
 
 pub async fn exec(args: FinallyArgs, settings: &Settings) -> Result<ExitStatus, Error> {
     let outcome = run(&args, settings).await;
-    super::with_error_result(args.run.results_dir.as_deref(), outcome)
+    super::Results::new("finally", args.run.results_dir.as_deref()).with_error(outcome)
 }
 
 async fn run(args: &FinallyArgs, settings: &Settings) -> Result<ExitStatus, Error> {
-    let results = args.run.results_dir.as_deref();
+    let results = super::Results::new("finally", args.run.results_dir.as_deref());
     let cluster = Cluster::connect(settings.api_retry_budget).await?;
     let options = DeleteOptions {
         force: args.force,
@@ -27,9 +27,9 @@ async fn run(args: &FinallyArgs, settings: &Settings) -> Result<ExitStatus, Erro
         &args.retention.retention(),
     )
     .await;
-    super::write_result(results, tekton::JOB_ID, &args.job.job_id)?;
-    super::write_result(results, tekton::PHASE, "Uninstalled")?;
-    super::write_result(results, tekton::ERROR, "")?;
+    results.write(tekton::JOB_ID, &args.job.job_id)?;
+    results.write(tekton::PHASE, "Uninstalled")?;
+    results.write(tekton::ERROR, "")?;
     match args.cascade {
         Cascade::Background => {
             tracing::info!(job_id = %args.job.job_id, deleted, "every object of the job is gone; the garbage collector removes their pods")

@@ -9,17 +9,17 @@ use crate::{Error, ExitStatus};
 
 pub async fn exec(args: InstallArgs, settings: &Settings) -> Result<ExitStatus, Error> {
     let outcome = run(&args, settings).await;
-    super::with_error_result(args.run.results_dir.as_deref(), outcome)
+    super::Results::new("install", args.run.results_dir.as_deref()).with_error(outcome)
 }
 
 async fn run(args: &InstallArgs, settings: &Settings) -> Result<ExitStatus, Error> {
-    let results = args.run.results_dir.as_deref();
+    let results = super::Results::new("install", args.run.results_dir.as_deref());
     let globals_source = globals_source(args)?;
     let cluster = Cluster::connect(settings.api_retry_budget).await?;
     let prepared = prepare_on(&cluster, args, &settings.input_limits, globals_source).await?;
     let values = &prepared.preprocessed;
-    super::write_result(results, tekton::JOB_ID, &values.job_id)?;
-    super::write_result(results, tekton::VALUES_DIGEST, &values.digest)?;
+    results.write(tekton::JOB_ID, &values.job_id)?;
+    results.write(tekton::VALUES_DIGEST, &values.digest)?;
     let job = JobInfo {
         job_id: values.job_id.clone(),
         namespace: values.namespace.clone(),
@@ -47,9 +47,9 @@ async fn run(args: &InstallArgs, settings: &Settings) -> Result<ExitStatus, Erro
     if !options.dry_run {
         cluster::record::prune_quietly(&cluster, &job.namespace, &args.retention.retention()).await;
     }
-    super::write_result(results, tekton::PHASE, &record.phase.to_string())?;
-    super::write_result(results, tekton::ENDPOINTS, &record.endpoints.join("\n"))?;
-    super::write_result(results, tekton::ERROR, "")?;
+    results.write(tekton::PHASE, &record.phase.to_string())?;
+    results.write(tekton::ENDPOINTS, &record.endpoints.join("\n"))?;
+    results.write(tekton::ERROR, "")?;
     println!("{}", job.job_id);
     Ok(ExitStatus::Success)
 }

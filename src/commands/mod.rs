@@ -39,28 +39,46 @@ pub async fn run(command: Command, settings: &Settings) -> Result<ExitStatus, Er
         Command::Diff(args) => diff::exec(args, settings).await,
         Command::FetchModels(args) => fetch_models::exec(args).await,
         Command::AwaitServices(args) => await_services::exec(args).await,
-    }
-}
-
-/// Writes a Tekton result when `--results-dir` is given.
-fn write_result(dir: Option<&std::path::Path>, name: &str, value: &str) -> Result<(), Error> {
-    crate::tekton::write(dir, name, value).map_err(|source| Error::Output {
-        path: format!("results/{name}"),
-        source,
-    })
-}
-
-/// A cluster task's outcome, with its `error` result (one line) written when it failed; best
-/// effort, since the command is failing already.
-fn with_error_result(
-    dir: Option<&std::path::Path>,
-    outcome: Result<ExitStatus, Error>,
-) -> Result<ExitStatus, Error> {
-    if let Err(err) = &outcome {
-        let line = crate::tekton::error_line(&crate::error_chain::one_line(err));
-        if let Err(write_err) = crate::tekton::write(dir, crate::tekton::ERROR, &line) {
-            tracing::error!(error = %write_err, "could not write the error result");
+        Command::Interface => {
+            println!("{:#}", crate::cli::interface());
+            Ok(ExitStatus::Success)
         }
     }
-    outcome
+}
+
+/// The Tekton results of one task's subcommand, written when `--results-dir` is given.
+struct Results<'a> {
+    subcommand: &'static str,
+    dir: Option<&'a std::path::Path>,
+}
+
+impl<'a> Results<'a> {
+    fn new(subcommand: &'static str, dir: Option<&'a std::path::Path>) -> Self {
+        Results { subcommand, dir }
+    }
+
+    fn write(&self, name: &str, value: &str) -> Result<(), Error> {
+        // The Task declares what `interface` lists; writing anything else would fail the TaskRun.
+        debug_assert!(
+            crate::tekton::results_of(self.subcommand).contains(&name),
+            "{} writes the undeclared result {name}",
+            self.subcommand
+        );
+        crate::tekton::write(self.dir, name, value).map_err(|source| Error::Output {
+            path: format!("results/{name}"),
+            source,
+        })
+    }
+
+    /// A cluster task's outcome, with its `error` result (one line) written when it failed;
+    /// best effort, since the command is failing already.
+    fn with_error(&self, outcome: Result<ExitStatus, Error>) -> Result<ExitStatus, Error> {
+        if let Err(err) = &outcome {
+            let line = crate::tekton::error_line(&crate::error_chain::one_line(err));
+            if let Err(write_err) = self.write(crate::tekton::ERROR, &line) {
+                tracing::error!(error = %write_err, "could not write the error result");
+            }
+        }
+        outcome
+    }
 }

@@ -7,7 +7,7 @@ use crate::{Error, ExitStatus, tekton};
 
 pub async fn exec(args: ValidateArgs, settings: &Settings) -> Result<ExitStatus, Error> {
     let outcome = run(&args, settings).await;
-    super::with_error_result(args.results_dir.as_deref(), outcome)
+    super::Results::new("validate", args.results_dir.as_deref()).with_error(outcome)
 }
 
 async fn run(args: &ValidateArgs, settings: &Settings) -> Result<ExitStatus, Error> {
@@ -16,9 +16,16 @@ async fn run(args: &ValidateArgs, settings: &Settings) -> Result<ExitStatus, Err
         None => None,
         Some(path) => {
             let shown = path.display().to_string();
-            let text = std::fs::read_to_string(path).map_err(|e| ValidateError::RequestsFor {
+            // A regular file within the per-file limit: a FIFO would block, a device never end.
+            let bytes =
+                crate::archive::read_regular_file(path, settings.input_limits.max_file_bytes)
+                    .map_err(|e| ValidateError::RequestsFor {
+                        file: shown.clone(),
+                        reason: e.to_string(),
+                    })?;
+            let text = String::from_utf8(bytes).map_err(|_| ValidateError::RequestsFor {
                 file: shown.clone(),
-                reason: e.to_string(),
+                reason: "is not UTF-8 text".to_string(),
             })?;
             let entries =
                 validate::samples::read_file(&shown, &text).map_err(ValidateError::Requests)?;
@@ -73,8 +80,9 @@ async fn run(args: &ValidateArgs, settings: &Settings) -> Result<ExitStatus, Err
         }
     }
     let result = report.result();
-    super::write_result(args.results_dir.as_deref(), tekton::VALIDATION, &result)?;
-    super::write_result(args.results_dir.as_deref(), tekton::ERROR, "")?;
+    let results = super::Results::new("validate", args.results_dir.as_deref());
+    results.write(tekton::VALIDATION, &result)?;
+    results.write(tekton::ERROR, "")?;
     tracing::info!(
         requests = report.requests,
         blessed = report.blessed(),

@@ -9,19 +9,19 @@ use crate::{Error, ExitStatus};
 
 pub async fn exec(args: WaitArgs, settings: &Settings) -> Result<ExitStatus, Error> {
     let outcome = run(&args, settings).await;
-    super::with_error_result(args.run.results_dir.as_deref(), outcome)
+    super::Results::new("wait", args.run.results_dir.as_deref()).with_error(outcome)
 }
 
 async fn run(args: &WaitArgs, settings: &Settings) -> Result<ExitStatus, Error> {
-    let results = args.run.results_dir.as_deref();
+    let results = super::Results::new("wait", args.run.results_dir.as_deref());
     let cluster = Cluster::connect(settings.api_retry_budget).await?;
     let (namespace, job_id) = (&args.job.namespace, &args.job.job_id);
     let mut record = record::read_required(&cluster, namespace, job_id).await?;
     record.task = Task::Wait;
     record.phase = Phase::Running;
     record::write(&cluster, &mut record).await?;
-    super::write_result(results, tekton::JOB_ID, job_id)?;
-    super::write_result(results, tekton::ENDPOINTS, &record.endpoints.join("\n"))?;
+    results.write(tekton::JOB_ID, job_id)?;
+    results.write(tekton::ENDPOINTS, &record.endpoints.join("\n"))?;
 
     // Namespaced objects of awaited kinds are watched; the rest only need to exist.
     let targets: Vec<ObjectRef> = record
@@ -63,9 +63,9 @@ async fn run(args: &WaitArgs, settings: &Settings) -> Result<ExitStatus, Error> 
     if let Err(err) = record::write(&cluster, &mut record).await {
         tracing::error!(error = %err, "could not record the outcome in the job record");
     }
-    super::write_result(results, tekton::PHASE, &record.phase.to_string())?;
+    results.write(tekton::PHASE, &record.phase.to_string())?;
     outcome?;
-    super::write_result(results, tekton::ERROR, "")?;
+    results.write(tekton::ERROR, "")?;
     tracing::info!(%job_id, "scoring succeeded");
     Ok(ExitStatus::Success)
 }

@@ -34,7 +34,6 @@ const (
 	tektonDir  = ".."
 	repoRoot   = "../.."
 	goldenPlan = "tests/golden/build-plan/pipeline.yaml"
-	cliSource  = "src/cli.rs"
 )
 
 // document is one YAML document of a file, decoded into its typed object.
@@ -437,33 +436,81 @@ func checkParams(t *testing.T, where, target string, declared v1.ParamSpecs, giv
 	}
 }
 
-var cliEnv = regexp.MustCompile(`env\s*=\s*"(MODELOPS_[A-Z0-9_]+)"`)
-
-// envForParam is the MODELOPS_* variable a Task parameter maps to.
-func envForParam(param string) string {
-	if param == "ir-url" {
-		return "MODELOPS_IR"
-	}
-	return "MODELOPS_" + strings.ToUpper(strings.ReplaceAll(param, "-", "_"))
+// binaryInterface is what `modelops-executor interface` prints: the command line as the binary's
+// own parser defines it, and the Tekton results each subcommand writes.
+type binaryInterface struct {
+	GlobalFlags []cliFlag `json:"global_flags"`
+	Subcommands []struct {
+		Name    string    `json:"name"`
+		Flags   []cliFlag `json:"flags"`
+		Results []string  `json:"results"`
+	} `json:"subcommands"`
 }
 
-// TestTasksMapToCLI checks that the modelops Tasks run the binary as intended: each parameter is
-// handed to the variable of the flag of the same name, every MODELOPS_* variable exists in
-// src/cli.rs, results go to /tekton/results, and every step is non-root with a restricted
-// security context.
-func TestTasksMapToCLI(t *testing.T) {
-	source, err := os.ReadFile(filepath.Join(repoRoot, cliSource))
+type cliFlag struct {
+	Long string  `json:"long"`
+	Env  *string `json:"env"`
+}
+
+// readInterface reads the file scripts/tekton-validate.sh writes with the binary of this tree.
+func readInterface(t *testing.T) binaryInterface {
+	t.Helper()
+	path := os.Getenv("MODELOPS_INTERFACE_JSON")
+	if path == "" {
+		t.Fatal("MODELOPS_INTERFACE_JSON is not set: run scripts/tekton-validate.sh, which writes it with `modelops-executor interface`")
+	}
+	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	known := map[string]bool{}
-	for _, m := range cliEnv.FindAllStringSubmatch(string(source), -1) {
-		known[m[1]] = true
+	var iface binaryInterface
+	if err := json.Unmarshal(data, &iface); err != nil {
+		t.Fatalf("%s: %v", path, err)
 	}
-	if len(known) < 5 {
-		t.Fatalf("found only %d MODELOPS_* variables in %s", len(known), cliSource)
+	return iface
+}
+
+// envAndResults gives, for a subcommand, the MODELOPS_* variable of each of its flags and of the
+// global flags (by long name), and the results it writes.
+func envAndResults(t *testing.T, iface binaryInterface, sub string) (map[string]string, []string) {
+	t.Helper()
+	env := map[string]string{}
+	add := func(flags []cliFlag) {
+		for _, f := range flags {
+			if f.Env != nil {
+				env[f.Long] = *f.Env
+			}
+		}
 	}
-	subcommands := map[string]string{"modelops-install": "install", "modelops-wait": "wait", "modelops-finally": "finally"}
+	add(iface.GlobalFlags)
+	for _, s := range iface.Subcommands {
+		if s.Name == sub {
+			add(s.Flags)
+			results := append([]string(nil), s.Results...)
+			sort.Strings(results)
+			return env, results
+		}
+	}
+	t.Fatalf("the binary has no subcommand %q", sub)
+	return nil, nil
+}
+
+// flagForParam is the flag a Task parameter sets: the one of the same name (`ir-url` is `--ir`).
+func flagForParam(param string) string {
+	if param == "ir-url" {
+		return "ir"
+	}
+	return param
+}
+
+// TestTasksMapToCLI checks that the modelops Tasks run the binary as intended: each parameter is
+// handed to the variable of the flag of the same name, every MODELOPS_* variable is one of a
+// flag of that subcommand (or a global one), the Task declares exactly the results the
+// subcommand writes, results go to /tekton/results, and every step is non-root with a
+// restricted security context. The binary describes itself (`modelops-executor interface`).
+func TestTasksMapToCLI(t *testing.T) {
+	iface := readInterface(t)
+	subcommands := map[string]string{"modelops-install": "install", "modelops-wait": "wait", "modelops-finally": "finally", "modelops-validate": "validate"}
 	for _, d := range load(t) {
 		task, ok := d.object.(*v1.Task)
 		if !ok {
@@ -477,6 +524,11 @@ func TestTasksMapToCLI(t *testing.T) {
 		if len(task.Spec.Steps) != 1 {
 			t.Errorf("%s: expected one step", d)
 			continue
+		}
+		flagEnv, written := envAndResults(t, iface, sub)
+		known := map[string]bool{}
+		for _, name := range flagEnv {
+			known[name] = true
 		}
 		step := task.Spec.Steps[0]
 		if step.Image != "$(params.image)" {
@@ -492,7 +544,7 @@ func TestTasksMapToCLI(t *testing.T) {
 		for _, e := range step.Env {
 			env[e.Name] = e.Value
 			if strings.HasPrefix(e.Name, "MODELOPS_") && !known[e.Name] {
-				t.Errorf("%s: %s is not a variable of %s", d, e.Name, cliSource)
+				t.Errorf("%s: %s is not the variable of a flag of `modelops-executor %s`", d, e.Name, sub)
 			}
 		}
 		if env["MODELOPS_RESULTS_DIR"] != "/tekton/results" {
@@ -508,7 +560,11 @@ func TestTasksMapToCLI(t *testing.T) {
 				}
 				continue
 			}
-			want := envForParam(p.Name)
+			want, ok := flagEnv[flagForParam(p.Name)]
+			if !ok {
+				t.Errorf("%s: parameter %q names no flag of `modelops-executor %s` with a variable", d, p.Name, sub)
+				continue
+			}
 			if env[want] != "$(params."+p.Name+")" {
 				t.Errorf("%s: parameter %q must be passed as %s=$(params.%s)", d, p.Name, want, p.Name)
 			}
@@ -518,8 +574,8 @@ func TestTasksMapToCLI(t *testing.T) {
 			declared = append(declared, r.Name)
 		}
 		sort.Strings(declared)
-		if written := writtenResults(t, sub); strings.Join(declared, ",") != strings.Join(written, ",") {
-			t.Errorf("%s: declares the results %v, but src/commands/%s.rs writes %v", d, declared, sub, written)
+		if strings.Join(declared, ",") != strings.Join(written, ",") {
+			t.Errorf("%s: declares the results %v, but `modelops-executor %s` writes %v", d, declared, sub, written)
 		}
 		sc := task.Spec.StepTemplate.SecurityContext
 		if step.SecurityContext != nil {
@@ -543,41 +599,6 @@ func TestTasksMapToCLI(t *testing.T) {
 	for name := range subcommands {
 		t.Errorf("Task %s is missing", name)
 	}
-}
-
-var (
-	resultConst = regexp.MustCompile(`pub const ([A-Z_]+): &str = "([a-z-]+)";`)
-	resultUse   = regexp.MustCompile(`tekton::([A-Z_]+)\b`)
-)
-
-// writtenResults lists the Tekton results a subcommand writes: the constants of src/tekton.rs
-// that src/commands/<sub>.rs uses, plus `error`, which every failing command writes.
-func writtenResults(t *testing.T, sub string) []string {
-	t.Helper()
-	consts, err := os.ReadFile(filepath.Join(repoRoot, "src/tekton.rs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	names := map[string]string{}
-	for _, m := range resultConst.FindAllStringSubmatch(string(consts), -1) {
-		names[m[1]] = m[2]
-	}
-	source, err := os.ReadFile(filepath.Join(repoRoot, "src/commands", sub+".rs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	set := map[string]bool{"error": true}
-	for _, m := range resultUse.FindAllStringSubmatch(string(source), -1) {
-		if name, ok := names[m[1]]; ok {
-			set[name] = true
-		}
-	}
-	out := []string{}
-	for name := range set {
-		out = append(out, name)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func contains(items []string, want string) bool {
