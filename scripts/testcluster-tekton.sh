@@ -4,9 +4,11 @@
 #
 # `scripts/testcluster.sh tekton` builds (once, cached by input hash in $CACHE/tekton-bin/<key>)
 # Tekton Pipelines' controller, webhook and the binaries of its TaskRun pods' images (entrypoint,
-# nop, workingdirinit, sidecarlogresults) at the version tekton/validate pins, and `tkn` from
-# github.com/tektoncd/cli; builds those images with the cluster's image builder and loads them on
-# real-0, with the executor image of this tree (as `up` does); applies Tekton's release configuration (namespace, RBAC, CRDs, ConfigMaps, webhook
+# nop, workingdirinit, sidecarlogresults) and `tkn`, all from ONE Go module, testcluster/tekton
+# (github.com/tektoncd/pipeline at the version tekton/validate pins, github.com/tektoncd/cli),
+# in one `go build`, so the ~1,100 packages the two share compile once; builds those images with
+# the cluster's image builder and loads them on real-0, with the executor image of this tree (as
+# `up` does); applies Tekton's release configuration (namespace, RBAC, CRDs, ConfigMaps, webhook
 # configurations) from the module's config/; and runs the controller and the webhook as host
 # processes, like the control plane. It returns once the webhook admits objects and the controller
 # has started its reconcilers, and prints the directory of the binaries (tkn is there).
@@ -24,15 +26,28 @@
 #   metrics listen on loopback only;
 # - -disable-ha: one controller, no leader election buckets.
 
-# The Tekton Pipelines version: the one tekton/validate validates against.
-tekton_pipeline_version() { awk '$1 == "github.com/tektoncd/pipeline" && $2 ~ /^v/ {print $2; exit}' "$ROOT/tekton/validate/go.mod"; }
-# tkn: v0.46.0 is built against Pipelines v1.14 and speaks tekton.dev/v1 like v1.13's API. v0.45.0
-# (built against v1.12) cannot be built from the Go proxy: its go.mod replaces
-# github.com/tektoncd/hub with github.com/openshift-pipelines/hub v1.24.0, which the proxy does not
-# serve.
-TKN_VERSION=v0.46.0
+# The Go module of the binaries: its go.mod requires github.com/tektoncd/pipeline and
+# github.com/tektoncd/cli (`tool` directives name the seven commands), with both upstream go.mods'
+# `replace` directives (docs/testcluster.md "Tekton Pipelines" on how to move it).
+TEKTON_MODULE="$TC/tekton"
+module_version() { # go.mod module -> version it requires
+  awk -v m="$2" '($1 == m || ($1 == "require" && $2 == m)) {for (i = 1; i <= NF; i++) if ($i ~ /^v[0-9]/) {print $i; exit}}' "$1"
+}
+# The Tekton Pipelines version: the one tekton/validate validates against (tekton_check_versions).
+tekton_pipeline_version() { module_version "$ROOT/tekton/validate/go.mod" github.com/tektoncd/pipeline; }
+# tkn: v0.46.0 is built against Pipelines v1.14.1, the version above. v0.45.0 (built against
+# v1.12) cannot be built from the Go proxy: its go.mod replaces github.com/tektoncd/hub with
+# github.com/openshift-pipelines/hub v1.24.0, which the proxy does not serve.
+tekton_tkn_version() { module_version "$TEKTON_MODULE/go.mod" github.com/tektoncd/cli; }
+tekton_check_versions() {
+  local validate built
+  validate="$(tekton_pipeline_version)"; built="$(module_version "$TEKTON_MODULE/go.mod" github.com/tektoncd/pipeline)"
+  [ -n "$validate" ] || die "cannot read the github.com/tektoncd/pipeline version from tekton/validate/go.mod"
+  [ -n "$built" ] || die "cannot read the github.com/tektoncd/pipeline version from testcluster/tekton/go.mod"
+  [ -n "$(tekton_tkn_version)" ] || die "cannot read the github.com/tektoncd/cli version from testcluster/tekton/go.mod"
+  [ "$validate" = "$built" ] || die "testcluster/tekton/go.mod builds github.com/tektoncd/pipeline $built, tekton/validate/go.mod validates against $validate: move both to the same version"
+}
 TEKTON_NAMESPACE=tekton-pipelines
-TEKTON_PIPELINE_BINARIES=(controller webhook entrypoint nop workingdirinit sidecarlogresults)
 # Images of TaskRun pods (ko's layout: the binary at /ko-app/<name>); the shell image is the
 # cluster's busybox (Debian's busybox-static), loaded with the real node.
 TEKTON_IMAGE_PREFIX=docker.io/modelops-test/tekton
@@ -41,73 +56,61 @@ TEKTON_PROCESSES=(tekton-webhook tekton-controller)
 
 tekton_dir() { echo "$STATE/tekton"; }
 
+TEKTON_COMMANDS=(github.com/tektoncd/pipeline/cmd/{controller,webhook,entrypoint,nop,workingdirinit,sidecarlogresults}
+  github.com/tektoncd/cli/cmd/tkn)
+
+tekton_ldflags() { echo "-s -w -X github.com/tektoncd/cli/pkg/cmd/version.clientVersion=$(tekton_tkn_version | sed 's/^v//')"; }
+
 tekton_build_key() {
   {
-    tekton_pipeline_version
-    echo "tkn=$TKN_VERSION"
+    cat "$TEKTON_MODULE/go.mod" "$TEKTON_MODULE/go.sum"
+    echo "${TEKTON_COMMANDS[*]}"
     go version
-    echo "CGO_ENABLED=$CGO_ENABLED flags=-trimpath -ldflags=-s -w"
+    echo "CGO_ENABLED=$CGO_ENABLED flags=-trimpath -ldflags=$(tekton_ldflags)"
   } | sha256sum | cut -c1-16
 }
 
-# The module's source, copied out of the module cache (read-only there). Both modules carry
-# `replace` directives, which `go install module@version` refuses, so they are built as main
-# modules with their own go.mod and go.sum: exactly the dependencies Tekton releases with.
-tekton_module_source() { # module version -> directory
-  local module="$1" version="$2" dir src
-  dir="$CACHE/tekton-src/${module##*/}@$version"
-  if [ ! -f "$dir/.complete" ]; then
-    src="$(cd "$ROOT/tekton/validate" && GOFLAGS=-mod=mod go mod download -json "$module@$version" | awk -F'"' '$2 == "Dir" {print $4}')"
-    [ -n "$src" ] && [ -d "$src" ] || die "go mod download $module@$version failed"
-    rm -rf "$dir"
-    mkdir -p "$(dirname "$dir")"
-    cp -r "$src" "$dir"
-    chmod -R u+w "$dir"
-    touch "$dir/.complete"
-  fi
+# The directory of github.com/tektoncd/pipeline in the module cache (read-only; its config/ is
+# Tekton's release configuration).
+tekton_pipeline_source() {
+  local dir
+  dir="$(cd "$TEKTON_MODULE" && go mod download -json github.com/tektoncd/pipeline | awk -F'"' '$2 == "Dir" {print $4}')"
+  [ -n "$dir" ] && [ -d "$dir" ] || die "go mod download github.com/tektoncd/pipeline in testcluster/tekton failed"
   echo "$dir"
 }
 
 TBIN=""
-# One `go build` at a time (the control plane's build lock); per-binary times in BUILDINFO.
+# One `go build` of all seven commands (the go command schedules the whole graph; shared
+# packages compile once), under the control plane's build lock.
 tekton_build() {
   command -v go >/dev/null || die "go is not installed"
-  local key version; key="$(tekton_build_key)"; version="$(tekton_pipeline_version)"
-  [ -n "$version" ] || die "cannot read the github.com/tektoncd/pipeline version from tekton/validate/go.mod"
+  tekton_check_versions
+  local key version tkn; key="$(tekton_build_key)"; version="$(tekton_pipeline_version)"; tkn="$(tekton_tkn_version)"
   TBIN="$CACHE/tekton-bin/$key"
   [ -f "$TBIN/.complete" ] && return 0
   mkdir -p "$CACHE/bin" "$CACHE/tekton-bin"
   exec 8>"$CACHE/bin/.build.lock"
   log "waiting for the build lock"; flock 8
   if [ -f "$TBIN/.complete" ]; then exec 8>&-; return 0; fi
-  local partial="$TBIN.partial" t0 t b src times=""
-  mkdir -p "$partial"
+  local partial="$TBIN.partial" t0 b
+  rm -rf "$partial"
+  mkdir -p "$partial/out"
   t0=$(date +%s)
-  log "building Tekton Pipelines $version and tkn $TKN_VERSION into $TBIN"
-  for b in "${TEKTON_PIPELINE_BINARIES[@]}" tkn; do
-    if [ -x "$partial/$b" ]; then continue; fi
-    t=$(date +%s)
-    if [ "$b" = tkn ]; then
-      src="$(tekton_module_source github.com/tektoncd/cli "$TKN_VERSION")"
-      log "go build github.com/tektoncd/cli/cmd/tkn@$TKN_VERSION"
-      (cd "$src" && go build -mod=readonly -p "${MODELOPS_TESTCLUSTER_BUILD_P:-2}" -trimpath \
-        -ldflags "-s -w -X github.com/tektoncd/cli/pkg/cmd/version.clientVersion=${TKN_VERSION#v}" \
-        -o "$partial/$b.tmp" ./cmd/tkn) || die "go build of tkn failed"
-    else
-      src="$(tekton_module_source github.com/tektoncd/pipeline "$version")"
-      log "go build github.com/tektoncd/pipeline/cmd/$b@$version"
-      (cd "$src" && go build -mod=readonly -p "${MODELOPS_TESTCLUSTER_BUILD_P:-2}" -trimpath -ldflags "-s -w" \
-        -o "$partial/$b.tmp" "./cmd/$b") || die "go build of $b failed"
-    fi
-    mv "$partial/$b.tmp" "$partial/$b"
-    times="$times $b=$(( $(date +%s) - t ))s"
-    log "built $b in $(( $(date +%s) - t ))s"
+  log "building Tekton Pipelines $version and tkn $tkn (one go build in testcluster/tekton) into $TBIN"
+  (cd "$TEKTON_MODULE" && go build -mod=readonly -p "${MODELOPS_TESTCLUSTER_BUILD_P:-2}" -trimpath \
+    -ldflags "$(tekton_ldflags)" -o "$partial/out/" "${TEKTON_COMMANDS[@]}") || die "go build in testcluster/tekton failed"
+  for b in "${TEKTON_COMMANDS[@]}"; do
+    [ -x "$partial/out/${b##*/}" ] || die "go build in testcluster/tekton did not write ${b##*/}"
+    mv "$partial/out/${b##*/}" "$partial/${b##*/}"
   done
-  printf 'key=%s\npipeline=%s\ntkn=%s\nbuild_seconds=%s\nper_binary=%s\n' "$key" "$version" "$TKN_VERSION" \
-    "$(( $(date +%s) - t0 ))" "${times# }" > "$partial/BUILDINFO"
+  rmdir "$partial/out"
+  printf 'key=%s\npipeline=%s\ntkn=%s\nbuild_seconds=%s\n' "$key" "$version" "$tkn" \
+    "$(( $(date +%s) - t0 ))" > "$partial/BUILDINFO"
   touch "$partial/.complete"
   rm -rf "$TBIN"
   mv "$partial" "$TBIN"
+  # Sources copied out of the module cache by the earlier two-module build.
+  rm -rf "$CACHE/tekton-src"
   local d running
   running="$(for e in /proc/[0-9]*/exe; do readlink "$e" 2>/dev/null; done | grep -F "$CACHE/tekton-bin/" || true)"
   for d in "$CACHE"/tekton-bin/*; do
@@ -186,7 +189,7 @@ tekton_webhook_cert() {
 # named at the top of this file, applied server-side.
 tekton_apply_config() { # webhook-port
   local port="$1" src D f
-  src="$(tekton_module_source github.com/tektoncd/pipeline "$(tekton_pipeline_version)")/config"
+  src="$(tekton_pipeline_source)/config"
   D="$(tekton_dir)"
   local files=("$src"/100-namespace/*.yaml "$src"/200-*.yaml "$src"/201-*.yaml "$src"/300-crds/*.yaml \
     "$src"/clusterrole-aggregate-*.yaml "$src"/config-*.yaml)

@@ -749,6 +749,53 @@ func TestCRDsMatchModule(t *testing.T) {
 	}
 }
 
+// testclusterTektonModule builds the Tekton Pipelines and tkn that the end-to-end tests run
+// (scripts/testcluster-tekton.sh); its Pipelines must be the version validated here.
+const testclusterTektonModule = "testcluster/tekton/go.mod"
+
+// requiredVersion returns the version a go.mod requires of module, in a require block or line.
+func requiredVersion(gomod, module string) (string, bool) {
+	for _, line := range strings.Split(gomod, "\n") {
+		fields := strings.Fields(strings.TrimPrefix(strings.TrimSpace(line), "require "))
+		if len(fields) >= 2 && fields[0] == module && strings.HasPrefix(fields[1], "v") {
+			return fields[1], true
+		}
+	}
+	return "", false
+}
+
+// TestTestclusterRunsTheValidatedVersion checks that the Tekton controller of the local test
+// cluster is built at the Pipelines version this module validates against (the issue requires
+// both to move together).
+func TestTestclusterRunsTheValidatedVersion(t *testing.T) {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Version}}", "github.com/tektoncd/pipeline").Output()
+	if err != nil {
+		t.Fatalf("go list the Tekton module: %v", err)
+	}
+	validated := strings.TrimSpace(string(out))
+	gomod, err := os.ReadFile(filepath.Join(repoRoot, testclusterTektonModule))
+	if err != nil {
+		t.Fatal(err)
+	}
+	built, ok := requiredVersion(string(gomod), "github.com/tektoncd/pipeline")
+	if !ok {
+		t.Fatalf("%s requires no github.com/tektoncd/pipeline", testclusterTektonModule)
+	}
+	if built != validated {
+		t.Errorf("%s builds github.com/tektoncd/pipeline %s, tekton/validate validates against %s: move both to the same version",
+			testclusterTektonModule, built, validated)
+	}
+}
+
+func TestRequiredVersion(t *testing.T) {
+	gomod := "module m\n\nrequire github.com/a/b v1.2.3\n\nrequire (\n\tgithub.com/tektoncd/pipeline v1.14.1 // indirect\n\tgithub.com/tektoncd/pipeline-x v9.9.9\n)\n\ntool github.com/tektoncd/pipeline/cmd/controller\n"
+	for module, want := range map[string]string{"github.com/a/b": "v1.2.3", "github.com/tektoncd/pipeline": "v1.14.1", "github.com/c/d": ""} {
+		if got, ok := requiredVersion(gomod, module); got != want || ok != (want != "") {
+			t.Errorf("requiredVersion(%s) = %q, %v; want %q", module, got, ok, want)
+		}
+	}
+}
+
 // TestValidatorRejects proves the checks above can fail: unknown fields (also below types with
 // their own decoding) and Tekton validation errors are reported.
 func TestValidatorRejects(t *testing.T) {
