@@ -2,12 +2,12 @@
 # validate's performance (issue 17): a job of SERVICES MLServer scoring services on the real test
 # node real-0 serving MODELS scikit-learn models in all, validated LOAD_ONLY and LOAD_AND_QUERY
 # (one sample request per model, answers checked). Per mode and run: validate's wall time, its
-# own CPU time (user + sys) and peak RSS (/usr/bin/time), and the number of HTTP requests it sent
+# own CPU time (user + sys) and peak RSS (its rusage), and the number of HTTP requests it sent
 # (its log); against a reference in the same run: curl asking the same URLs through the same
 # API server's service proxy, one after the other on one connection, and 16 at a time (the
 # bound validate uses). Prints a table (medians of RUNS runs) for docs/benchmarks.md.
 #
-#   bench/validate.sh                      SERVICES=20 MODELS=200 RUNS=3
+#   bench/validate.sh                      SERVICES=20 MODELS=200 RUNS=3 (defaults); BIN=path
 #
 # Needs the running test cluster with its real node (scripts/testcluster.sh up; never started or
 # stopped here) and root (the model is trained in the MLServer image's root filesystem). The job
@@ -24,9 +24,13 @@ EXECUTOR_IMAGE=ghcr.io/modelops/modelops-executor:0.1.0
 log() { echo "bench/validate: $*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/modelops-executor/target}
-cargo build --release --quiet --locked
-BIN="$CARGO_TARGET_DIR/release/modelops-executor"
+# BIN=path: measure that binary (a release build), else build one. (In a git worktree the build
+# script reruns on every build, so a release build relinks with LTO each time: minutes here.)
+if [ -z "${BIN:-}" ]; then
+  export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/modelops-executor/target}
+  cargo build --release --quiet --locked
+  BIN="$CARGO_TARGET_DIR/release/modelops-executor"
+fi
 scripts/testcluster.sh status >/dev/null 2>&1 || die "the test cluster is not running (scripts/testcluster.sh up)"
 KUBECONFIG="$(scripts/testcluster.sh kubeconfig)"
 export KUBECONFIG
@@ -72,8 +76,10 @@ rm -rf "${ROOTFS:?}/$TRAIN"
 # The model store: plain HTTP on the host address, which pods on real-0 reach.
 python3 - "$WORK/artifacts" "$WORK/port" <<'EOF' &
 import functools, http.server, sys
-handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])
-handler.log_message = lambda *args: None
+class Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+handler = functools.partial(Quiet, directory=sys.argv[1])
 server = http.server.ThreadingHTTPServer(("10.250.0.1", 0), handler)
 open(sys.argv[2], "w").write(str(server.server_address[1]))
 server.serve_forever()
@@ -133,13 +139,20 @@ for mode in ("load-only", "load-and-query"):
     open(f"{work}/{mode}.curl", "w").write(text.removesuffix("next\n"))
 EOF
 
-# "wall user sys maxrss_kb" of a command; its stdout to $WORK/out, stderr to $WORK/err.
+# "wall user sys maxrss_kb" of a command (the child's rusage, as /usr/bin/time reports it, in
+# microseconds rather than /usr/bin/time's hundredths); stdout to $WORK/out, stderr to $WORK/err.
 timed() {
-  /usr/bin/time -f '%e %U %S %M' -o "$WORK/time" "$@" >"$WORK/out" 2>"$WORK/err" || {
-    cat "$WORK/err" >&2
-    die "$* failed"
-  }
-  cat "$WORK/time"
+  python3 - "$WORK" "$@" <<'EOF' || die "$* failed: $(tail -5 "$WORK/err")"
+import resource, subprocess, sys, time
+work, command = sys.argv[1], sys.argv[2:]
+started = time.monotonic()
+with open(f"{work}/out", "w") as out, open(f"{work}/err", "w") as err:
+    status = subprocess.run(command, stdout=out, stderr=err).returncode
+wall = time.monotonic() - started
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(f"{wall:.4f} {usage.ru_utime:.4f} {usage.ru_stime:.4f} {usage.ru_maxrss}")
+sys.exit(status)
+EOF
 }
 
 # Every curl answer must be 200 (-w prints each status), so the reference did the same work.
@@ -166,9 +179,10 @@ validate_run() { # mode → "wall user sys maxrss requests"
   local requests
   requests=$(python3 -c 'import json,sys
 for line in open(sys.argv[1]):
-    fields = json.loads(line).get("fields", {})
-    if fields.get("message") == "validation finished":
-        print(fields["requests"])' "$WORK/err")
+    event = json.loads(line)
+    if event.get("message") == "validation finished":
+        print(event["requests"])' "$WORK/err")
+  [ -n "$requests" ] || { cat "$WORK/err" >&2; die "validate ($mode) logged no request count"; }
   echo "$t $requests"
 }
 
@@ -202,11 +216,12 @@ for (mode, client), samples in rows.items():
     rss = statistics.median(s[2] for s in samples)
     requests = sorted({s[3] for s in samples})
     med[(mode, client)] = (wall, cpu)
-    print(f"| {mode} | {client} | {'/'.join(map(str, requests))} | {wall:.2f} s | {cpu:.2f} s | {rss / 1024:.0f} MB |")
+    print(f"| {mode} | {client} | {'/'.join(map(str, requests))} | {wall:.3f} s | {cpu:.3f} s | {rss / 1024:.0f} MB |")
 print()
 for mode in ("load-only", "load-and-query"):
     v = med[(mode, "validate")]
     for client in sorted(c for m, c in med if m == mode and c != "validate"):
         r = med[(mode, client)]
-        print(f"{mode}: validate / {client}: wall {v[0] / r[0]:.2f}x, CPU {v[1] / r[1]:.2f}x")
+        cpu = f"{v[1] / r[1]:.2f}x" if r[1] > 0 else "n/a (no CPU measured)"
+        print(f"{mode}: validate / {client}: wall {v[0] / r[0]:.2f}x, CPU {cpu}")
 EOF
