@@ -186,28 +186,48 @@ for line in open(sys.argv[1]):
   echo "$t $requests"
 }
 
-: >"$WORK/samples"
-for run in $(seq "$RUNS"); do
+# One run: the three clients in turn per mode, so each sees the same servers and machine load.
+# The cluster is shared (other tests restart its API server): a run in which any client failed
+# is discarded whole, counted and done again. (`die` in a $(...) only ends that subshell.)
+measure_run() {
+  : >"$WORK/run"
+  local mode line
   for mode in load-only load-and-query; do
-    # The three clients in turn, so each sees the same servers and machine load.
-    echo "$mode validate $(validate_run "$mode")" >>"$WORK/samples"
-    echo "$mode curl-sequential $(curl_ref "$mode" 0)" >>"$WORK/samples"
-    echo "$mode curl-parallel-$CONCURRENCY $(curl_ref "$mode" 1)" >>"$WORK/samples"
+    line=$(validate_run "$mode") || return 1
+    echo "$mode validate $line" >>"$WORK/run"
+    line=$(curl_ref "$mode" 0) || return 1
+    echo "$mode curl-sequential $line" >>"$WORK/run"
+    line=$(curl_ref "$mode" 1) || return 1
+    echo "$mode curl-parallel-$CONCURRENCY $line" >>"$WORK/run"
   done
-  log "run $run of $RUNS done"
+}
+: >"$WORK/samples"
+runs=0
+discarded=0
+while [ "$runs" -lt "$RUNS" ]; do
+  if measure_run; then
+    cat "$WORK/run" >>"$WORK/samples"
+    runs=$((runs + 1))
+    log "run $runs of $RUNS done"
+  else
+    discarded=$((discarded + 1))
+    [ "$discarded" -le "$RUNS" ] || die "$discarded runs failed"
+    log "run discarded ($discarded so far); again in 10 s"
+    sleep 10
+  fi
 done
 
-python3 - "$WORK/samples" "$SERVICES" "$MODELS" "$RUNS" "$INSTALL_S" <<'EOF'
+python3 - "$WORK/samples" "$SERVICES" "$MODELS" "$RUNS" "$INSTALL_S" "$discarded" <<'EOF'
 import statistics, sys
-path, services, models, runs, install = sys.argv[1:]
+path, services, models, runs, install, discarded = sys.argv[1:]
 rows = {}
 for line in open(path):
     mode, client, wall, user, sys_, rss, requests = line.split()
     rows.setdefault((mode, client), []).append((float(wall), float(user) + float(sys_), int(rss), int(requests)))
 print(f"validate of {services} MLServer services / {models} models on real-0; medians of {runs} runs; "
-      f"install until every server was ready: {float(install):.0f} s")
+      f"({discarded} runs discarded: a client failed); install until every server was ready: {float(install):.0f} s")
 print()
-print("| mode | client | HTTP requests | wall | CPU (user + sys) | peak RSS |")
+print("| mode | client | HTTP requests | wall (min–max) | CPU, user + sys (min–max) | peak RSS |")
 print("|---|---|---|---|---|---|")
 med = {}
 for (mode, client), samples in rows.items():
@@ -216,7 +236,9 @@ for (mode, client), samples in rows.items():
     rss = statistics.median(s[2] for s in samples)
     requests = sorted({s[3] for s in samples})
     med[(mode, client)] = (wall, cpu)
-    print(f"| {mode} | {client} | {'/'.join(map(str, requests))} | {wall:.3f} s | {cpu:.3f} s | {rss / 1024:.0f} MB |")
+    walls, cpus = [s[0] for s in samples], [s[1] for s in samples]
+    print(f"| {mode} | {client} | {'/'.join(map(str, requests))} | {wall:.3f} s ({min(walls):.2f}–{max(walls):.2f}) "
+          f"| {cpu:.3f} s ({min(cpus):.3f}–{max(cpus):.3f}) | {rss / 1024:.0f} MB |")
 print()
 for mode in ("load-only", "load-and-query"):
     v = med[(mode, "validate")]
