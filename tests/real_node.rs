@@ -297,16 +297,33 @@ impl Scene {
         self.run(&args)
     }
 
-    async fn cleanup(mut self) {
-        self.cleaned = true;
-        let (finally, _) = self.run(&[
+    /// Runs `command` for this test's job (`--job-id`, `--namespace`) with `extra` arguments.
+    fn run_job(&self, command: &str, extra: &[&str]) -> (Output, Duration) {
+        let job = [
+            command,
+            "--job-id",
+            &self.job_id,
+            "--namespace",
+            &self.namespace,
+        ];
+        self.run(&[&job[..], extra].concat())
+    }
+
+    /// `finally --force` of this test's job.
+    fn finally_args(&self) -> [&str; 6] {
+        [
             "finally",
             "--job-id",
             &self.job_id,
             "--namespace",
             &self.namespace,
             "--force",
-        ]);
+        ]
+    }
+
+    async fn cleanup(mut self) {
+        self.cleaned = true;
+        let (finally, _) = self.run(&self.finally_args());
         let namespaces: Api<Namespace> = Api::all(self.client.clone());
         let _ = namespaces
             .delete(&self.namespace, &DeleteParams::background())
@@ -322,16 +339,7 @@ impl Drop for Scene {
         if self.cleaned {
             return;
         }
-        let _ = self
-            .command(&[
-                "finally",
-                "--job-id",
-                &self.job_id,
-                "--namespace",
-                &self.namespace,
-                "--force",
-            ])
-            .output();
+        let _ = self.command(&self.finally_args()).output();
         let (kubeconfig, namespace) = (self.kubeconfig.clone(), self.namespace.clone());
         let _ = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -792,19 +800,10 @@ async fn a_flow_reaches_its_scoring_services_by_service_name() {
     assert!(wait.status.success(), "{}", stderr(&wait));
     // The flow pods ran on real-0; their init containers logged each service as ready.
     let pods: Api<Pod> = Api::namespaced(scene.client.clone(), &scene.namespace);
-    let flow_pods: Vec<Pod> = pods
-        .list(&ListParams::default().labels("app.kubernetes.io/component=scoring-flow"))
-        .await
-        .unwrap()
-        .items;
+    let flow_pods = flow_pods_on_real_0(&scene).await;
     assert!(!flow_pods.is_empty(), "no flow pods");
     for pod in &flow_pods {
         let name = pod.metadata.name.clone().unwrap();
-        assert_eq!(
-            pod.spec.as_ref().and_then(|s| s.node_name.as_deref()),
-            Some("real-0"),
-            "{name}"
-        );
         let init_log = pods
             .logs(
                 &name,
@@ -917,6 +916,23 @@ print(json.dumps({"rows": rows, "predictions": model.predict(rows).tolist(),
         all_rows: answer["all_rows"].clone(),
         all_predictions: answer["all_predictions"].clone(),
     }
+}
+
+/// The MLServer image loaded on real-0, and the iris model trained with its python (`train`)
+/// stored as `<job>/iris/1/model.joblib` in the S3-compatible store, whose credentials Secret
+/// the job's namespace (created here) gets. Returns the model and its URI.
+async fn stored_iris_model(scene: &Scene, load_delay: u32) -> (Trained, String) {
+    let rootfs = mlserver_image(&scene.state);
+    let model = train(&rootfs, load_delay);
+    let store = Store::start();
+    let uri = store
+        .upload(
+            &format!("{}/iris/1/model.joblib", scene.job_id),
+            model.joblib.clone(),
+        )
+        .await;
+    store.credentials(scene).await;
+    (model, uri)
 }
 
 /// The S3-compatible store (moto) on the real node's host address, so pods on real-0 reach it:
@@ -1069,6 +1085,25 @@ fn sha256_hex(bytes: &[u8]) -> String {
     modelops_executor::digest::sha256_hex(bytes)
 }
 
+/// The job's flow pods, each checked to have run on real-0.
+async fn flow_pods_on_real_0(scene: &Scene) -> Vec<Pod> {
+    let pods: Api<Pod> = Api::namespaced(scene.client.clone(), &scene.namespace);
+    let flow_pods = pods
+        .list(&ListParams::default().labels("app.kubernetes.io/component=scoring-flow"))
+        .await
+        .unwrap()
+        .items;
+    for pod in &flow_pods {
+        assert_eq!(
+            pod.spec.as_ref().and_then(|s| s.node_name.as_deref()),
+            Some("real-0"),
+            "{}",
+            pod.metadata.name.as_deref().unwrap_or_default()
+        );
+    }
+    flow_pods
+}
+
 /// The scoring service's one pod.
 async fn service_pod(scene: &Scene) -> Pod {
     let pods: Api<Pod> = Api::namespaced(scene.client.clone(), &scene.namespace);
@@ -1086,18 +1121,9 @@ async fn mlserver_serves_a_trained_model_and_validate_blesses_its_answers() {
     let Some(scene) = Scene::new("mlserver_blessed").await else {
         return;
     };
-    let rootfs = mlserver_image(&scene.state);
     // Loading takes 20 s: the pod must not be ready before the model is.
     const LOAD_DELAY: u32 = 20;
-    let model = train(&rootfs, LOAD_DELAY);
-    let store = Store::start();
-    let uri = store
-        .upload(
-            &format!("{}/iris/1/model.joblib", scene.job_id),
-            model.joblib.clone(),
-        )
-        .await;
-    store.credentials(&scene).await;
+    let (model, uri) = stored_iris_model(&scene, LOAD_DELAY).await;
     let n = model.rows.as_array().unwrap().len();
     let validation = json!({"requests": [{
         "request": {"inputs": [{"name": "measurements", "shape": [n, 4], "datatype": "FP64", "data": model.rows}]},
@@ -1156,15 +1182,7 @@ async fn mlserver_serves_a_trained_model_and_validate_blesses_its_answers() {
     // LOAD_AND_QUERY from the IR's spec.validation: the answers equal the local predictions.
     let results = scene.dir.path().join("results");
     let results_arg = results.display().to_string();
-    let (validate, took) = scene.run(&[
-        "validate",
-        "--job-id",
-        &scene.job_id,
-        "--namespace",
-        &scene.namespace,
-        "--results-dir",
-        &results_arg,
-    ]);
+    let (validate, took) = scene.run_job("validate", &["--results-dir", &results_arg]);
     let stdout = String::from_utf8_lossy(&validate.stdout).into_owned();
     assert_eq!(
         validate.status.code(),
@@ -1297,17 +1315,8 @@ async fn a_batch_job_scores_every_record_through_mlserver() {
     let Some(scene) = Scene::new("batch_scores").await else {
         return;
     };
-    let rootfs = mlserver_image(&scene.state);
-    let model = train(&rootfs, 0);
+    let (model, uri) = stored_iris_model(&scene, 0).await;
     let flow_image = flow_runner_image(&scene);
-    let store = Store::start();
-    let uri = store
-        .upload(
-            &format!("{}/iris/1/model.joblib", scene.job_id),
-            model.joblib.clone(),
-        )
-        .await;
-    store.credentials(&scene).await;
 
     // The data: every row of the iris set, one JSON line per record, served by the test on the
     // host address; the sink is the same server, which keeps what is POSTed to /scored.
@@ -1376,17 +1385,7 @@ async fn a_batch_job_scores_every_record_through_mlserver() {
 
     let results = scene.dir.path().join("results");
     let results_arg = results.display().to_string();
-    let (wait, took) = scene.run(&[
-        "wait",
-        "--job-id",
-        &scene.job_id,
-        "--namespace",
-        &scene.namespace,
-        "--timeout",
-        "4m",
-        "--results-dir",
-        &results_arg,
-    ]);
+    let (wait, took) = scene.run_job("wait", &["--timeout", "4m", "--results-dir", &results_arg]);
     assert!(wait.status.success(), "{}", stderr(&wait));
     assert_eq!(
         std::fs::read_to_string(results.join("phase")).unwrap(),
@@ -1396,19 +1395,10 @@ async fn a_batch_job_scores_every_record_through_mlserver() {
 
     // Each flow pod ran the runner on real-0 and wrote its shard once.
     let pods: Api<Pod> = Api::namespaced(scene.client.clone(), &scene.namespace);
-    let flow_pods = pods
-        .list(&ListParams::default().labels("app.kubernetes.io/component=scoring-flow"))
-        .await
-        .unwrap()
-        .items;
+    let flow_pods = flow_pods_on_real_0(&scene).await;
     assert_eq!(flow_pods.len(), 2, "one pod per shard");
     for pod in &flow_pods {
         let name = pod.metadata.name.clone().unwrap();
-        assert_eq!(
-            pod.spec.as_ref().and_then(|s| s.node_name.as_deref()),
-            Some("real-0"),
-            "{name}"
-        );
         let log = pods.logs(&name, &LogParams::default()).await.unwrap();
         eprintln!("{name}:\n{log}");
     }
