@@ -54,6 +54,8 @@ fi
 cargo test --all-targets --locked "$@"
 # The real node's tests are #[ignore]d (reported as such) unless the cluster has the real node.
 if [ "$MODELOPS_TESTCLUSTER_REAL_NODE" = 1 ]; then
+  # The test flow runner's own unit tests (Go; the real-node test builds and runs its image).
+  (cd tests/images/flow-runner && go vet ./... && go test -count=1 ./...)
   cargo test --locked --test real_node -- --ignored
   # Tekton Pipelines and tkn on the real node (built and cached on first use), then the
   # PipelineRuns of tests/tekton_e2e.rs.

@@ -14,16 +14,17 @@
 //! (then `--ignored`); run by hand on a cluster without one they skip visibly, and fail under `CI`
 //! unless that variable says 0.
 
-use k8s_openapi::api::core::v1::{Namespace, Pod, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret};
 use kube::api::{Api, DeleteParams, ListParams, LogParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 mod common;
@@ -79,6 +80,8 @@ struct Scene {
     dir: tempfile::TempDir,
     /// Base URL of this test's model store (`serve_models`).
     models: String,
+    /// Set by `cleanup`; otherwise (a test that failed early) `Drop` removes the job.
+    cleaned: bool,
 }
 
 impl Scene {
@@ -103,6 +106,7 @@ impl Scene {
             job_id: format!("{short}-{suffix}"),
             dir: tempfile::tempdir().unwrap(),
             models: serve_models(),
+            cleaned: false,
         };
         scene.register_channels();
         Some(scene)
@@ -158,14 +162,21 @@ impl Scene {
         let name = fixture.reference.replace(['/', ':'], "-");
         let spec_path = self.dir.path().join(format!("{name}.json"));
         std::fs::write(&spec_path, spec.to_string()).unwrap();
+        self.build_and_import(&spec_path, &[]);
+    }
+
+    /// Builds the image of an imagebuild spec (`-var NAME=VALUE` for each of `vars`) and loads
+    /// it into real-0's containerd (both idempotent).
+    fn build_and_import(&self, spec: &Path, vars: &[(&str, &Path)]) {
+        let mut imagebuild = Command::new(self.node_bin("imagebuild"));
+        imagebuild.arg("-spec").arg(spec);
+        for (name, value) in vars {
+            imagebuild
+                .arg("-var")
+                .arg(format!("{name}={}", value.display()));
+        }
         let out_dir = self.state.join("node/fixture-images");
-        let built = run_checked(
-            Command::new(self.node_bin("imagebuild"))
-                .arg("-spec")
-                .arg(&spec_path)
-                .arg("-out-dir")
-                .arg(&out_dir),
-        );
+        let built = run_checked(imagebuild.arg("-out-dir").arg(&out_dir));
         let tarball = String::from_utf8(built.stdout).unwrap().trim().to_string();
         run_checked(
             Command::new(self.node_bin("ctr"))
@@ -208,11 +219,7 @@ impl Scene {
             let (repository, tag) = reference.rsplit_once(':').unwrap();
             json!({"registry": "docker.io", "repository": repository, "tag": tag, "pullPolicy": "IfNotPresent"})
         };
-        let placement = json!({
-            "tolerations": [{"key": REAL_NODE_LABEL.0, "operator": "Equal", "value": REAL_NODE_LABEL.1, "effect": "NoSchedule"}],
-            "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-                {"matchExpressions": [{"key": REAL_NODE_LABEL.0, "operator": "In", "values": [REAL_NODE_LABEL.1]}]}]}}},
-        });
+        let placement = real_node_placement();
         let small = json!({"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "500m", "memory": "64Mi"}});
         // The init containers run the executor image that `up` built from the static binary and
         // loaded; the models come over http from the test's store, so no credentials Secret.
@@ -290,21 +297,77 @@ impl Scene {
         self.run(&args)
     }
 
-    async fn cleanup(self) {
-        let (finally, _) = self.run(&[
+    /// Runs `command` for this test's job (`--job-id`, `--namespace`) with `extra` arguments.
+    fn run_job(&self, command: &str, extra: &[&str]) -> (Output, Duration) {
+        let job = [
+            command,
+            "--job-id",
+            &self.job_id,
+            "--namespace",
+            &self.namespace,
+        ];
+        self.run(&[&job[..], extra].concat())
+    }
+
+    /// `finally --force` of this test's job.
+    fn finally_args(&self) -> [&str; 6] {
+        [
             "finally",
             "--job-id",
             &self.job_id,
             "--namespace",
             &self.namespace,
             "--force",
-        ]);
+        ]
+    }
+
+    async fn cleanup(mut self) {
+        self.cleaned = true;
+        let (finally, _) = self.run(&self.finally_args());
         let namespaces: Api<Namespace> = Api::all(self.client.clone());
         let _ = namespaces
             .delete(&self.namespace, &DeleteParams::background())
             .await;
         assert!(finally.status.success(), "cleanup finally failed");
     }
+}
+
+/// A test that fails before `cleanup` leaves its pods eating real-0's little CPU: remove the
+/// job and its namespace anyway (on a runtime of its own: the test's may be unwinding).
+impl Drop for Scene {
+    fn drop(&mut self) {
+        if self.cleaned {
+            return;
+        }
+        let _ = self.command(&self.finally_args()).output();
+        let (kubeconfig, namespace) = (self.kubeconfig.clone(), self.namespace.clone());
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let client = common::client_from(&kubeconfig).await.unwrap();
+                let _ = Api::<Namespace>::all(client)
+                    .delete(&namespace, &DeleteParams::background())
+                    .await;
+            });
+        })
+        .join();
+        eprintln!(
+            "removed job {} and namespace {} of a failed test",
+            self.job_id, self.namespace
+        );
+    }
+}
+
+/// Tolerates real-0's taint and requires it (a chart's `tolerations` and `affinity` values).
+fn real_node_placement() -> Value {
+    json!({
+        "tolerations": [{"key": REAL_NODE_LABEL.0, "operator": "Equal", "value": REAL_NODE_LABEL.1, "effect": "NoSchedule"}],
+        "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+            {"matchExpressions": [{"key": REAL_NODE_LABEL.0, "operator": "In", "values": [REAL_NODE_LABEL.1]}]}]}}},
+    })
 }
 
 fn merge(into: &mut Value, from: Value) {
@@ -371,35 +434,67 @@ fn model_files() -> HashMap<String, Vec<u8>> {
     ])
 }
 
-/// A plain HTTP server for `model_files()` on the host address (a test's own, on a free port):
-/// the model store of the pods on real-0. Unknown paths answer 404.
+/// The model store of the pods on real-0: `model_files()` over plain HTTP (`serve_http`).
 fn serve_models() -> String {
-    let listener = TcpListener::bind((HOST_IP, 0)).expect("bind the host address of real-0");
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let files = std::sync::Arc::new(model_files());
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let files = files.clone();
-            std::thread::spawn(move || answer(stream, &files));
-        }
-    });
-    base
+    serve_http(model_files()).base
 }
 
-fn answer(mut stream: std::net::TcpStream, files: &HashMap<String, Vec<u8>>) {
+/// A plain HTTP server on the host address (a test's own, on a free port), so pods on real-0
+/// reach it: `GET` answers `files` by path (unknown paths 404), `POST` keeps the body under its
+/// path in `posted` and answers 204.
+struct HttpFixture {
+    base: String,
+    posted: Arc<Posted>,
+}
+
+/// The bodies POSTed to an `HttpFixture`, with their paths, in arrival order.
+type Posted = Mutex<Vec<(String, Vec<u8>)>>;
+
+fn serve_http(files: HashMap<String, Vec<u8>>) -> HttpFixture {
+    let listener = TcpListener::bind((HOST_IP, 0)).expect("bind the host address of real-0");
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let files = Arc::new(files);
+    let posted = Arc::new(Mutex::new(Vec::new()));
+    let kept = posted.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let (files, kept) = (files.clone(), kept.clone());
+            std::thread::spawn(move || answer(stream, &files, &kept));
+        }
+    });
+    HttpFixture { base, posted }
+}
+
+fn answer(mut stream: std::net::TcpStream, files: &HashMap<String, Vec<u8>>, posted: &Posted) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut request_line = String::new();
     if reader.read_line(&mut request_line).is_err() {
         return;
     }
+    let mut content_length = 0;
     let mut header = String::new();
     while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
+        if let Some((name, value)) = header.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            content_length = value.trim().parse().unwrap_or(0);
+        }
         header.clear();
     }
-    let path = request_line.split(' ').nth(1).unwrap_or("");
-    let (status, body): (&str, &[u8]) = match files.get(path) {
-        Some(body) => ("200 OK", body),
-        None => ("404 Not Found", b"not found\n"),
+    let mut words = request_line.split(' ');
+    let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+    let (status, body): (&str, &[u8]) = if method == "POST" {
+        let mut body = vec![0; content_length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        posted.lock().unwrap().push((path.to_string(), body));
+        ("204 No Content", b"")
+    } else {
+        match files.get(path) {
+            Some(body) => ("200 OK", body),
+            None => ("404 Not Found", b"not found\n"),
+        }
     };
     let head = format!(
         "HTTP/1.1 {status}\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
@@ -412,7 +507,7 @@ fn answer(mut stream: std::net::TcpStream, files: &HashMap<String, Vec<u8>>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the real node: scripts/test.sh runs it with MODELOPS_TESTCLUSTER_REAL_NODE=1"]
 async fn the_executor_image_runs_version_and_its_log_is_readable() {
-    let Some(scene) = Scene::new("executor_image_version").await else {
+    let Some(mut scene) = Scene::new("executor_image_version").await else {
         return;
     };
     let namespaces: Api<Namespace> = Api::all(scene.client.clone());
@@ -466,6 +561,8 @@ async fn the_executor_image_runs_version_and_its_log_is_readable() {
     let _ = namespaces
         .delete(&scene.namespace, &DeleteParams::background())
         .await;
+    // No job was installed: nothing for `finally`.
+    scene.cleaned = true;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -703,19 +800,10 @@ async fn a_flow_reaches_its_scoring_services_by_service_name() {
     assert!(wait.status.success(), "{}", stderr(&wait));
     // The flow pods ran on real-0; their init containers logged each service as ready.
     let pods: Api<Pod> = Api::namespaced(scene.client.clone(), &scene.namespace);
-    let flow_pods: Vec<Pod> = pods
-        .list(&ListParams::default().labels("app.kubernetes.io/component=scoring-flow"))
-        .await
-        .unwrap()
-        .items;
+    let flow_pods = flow_pods_on_real_0(&scene).await;
     assert!(!flow_pods.is_empty(), "no flow pods");
     for pod in &flow_pods {
         let name = pod.metadata.name.clone().unwrap();
-        assert_eq!(
-            pod.spec.as_ref().and_then(|s| s.node_name.as_deref()),
-            Some("real-0"),
-            "{name}"
-        );
         let init_log = pods
             .logs(
                 &name,
@@ -764,6 +852,9 @@ struct Trained {
     joblib: Vec<u8>,
     rows: Value,
     predictions: Value,
+    /// Every row of the iris data set, and the model's prediction of each.
+    all_rows: Value,
+    all_predictions: Value,
 }
 
 /// Trains a logistic regression on scikit-learn's bundled iris data with the image's own python
@@ -792,7 +883,8 @@ model = LogisticRegression(max_iter=500).fit(X, y)
 delay = float(sys.argv[2])
 joblib.dump(SlowToLoad(model) if delay > 0 else model, sys.argv[1])
 rows = X[[0, 60, 120, 30, 75]].tolist()
-print(json.dumps({"rows": rows, "predictions": model.predict(rows).tolist()}))
+print(json.dumps({"rows": rows, "predictions": model.predict(rows).tolist(),
+                  "all_rows": X.tolist(), "all_predictions": model.predict(X).tolist()}))
 "#;
     let work = format!("tmp/modelops-train-{}", common::unique_suffix());
     let dir = rootfs.join(&work);
@@ -821,7 +913,26 @@ print(json.dumps({"rows": rows, "predictions": model.predict(rows).tolist()}))
         joblib: joblib.unwrap(),
         rows: answer["rows"].clone(),
         predictions: answer["predictions"].clone(),
+        all_rows: answer["all_rows"].clone(),
+        all_predictions: answer["all_predictions"].clone(),
     }
+}
+
+/// The MLServer image loaded on real-0, and the iris model trained with its python (`train`)
+/// stored as `<job>/iris/1/model.joblib` in the S3-compatible store, whose credentials Secret
+/// the job's namespace (created here) gets. Returns the model and its URI.
+async fn stored_iris_model(scene: &Scene, load_delay: u32) -> (Trained, String) {
+    let rootfs = mlserver_image(&scene.state);
+    let model = train(&rootfs, load_delay);
+    let store = Store::start();
+    let uri = store
+        .upload(
+            &format!("{}/iris/1/model.joblib", scene.job_id),
+            model.joblib.clone(),
+        )
+        .await;
+    store.credentials(scene).await;
+    (model, uri)
 }
 
 /// The S3-compatible store (moto) on the real node's host address, so pods on real-0 reach it:
@@ -905,13 +1016,24 @@ impl Store {
     }
 }
 
-/// A batch IR of one flow and one PYTHON_BINARY model; `validation` is the Model's spec.validation.
+/// The spec of a flow that scores the merchants channel of examples/channels with `model`.
+fn merchants_flow(model: &str) -> Value {
+    json!({
+        "source": {"channel": "merchants", "format": "merchant-v2"},
+        "sink": {"channel": "merchant-scores", "format": "score-v1"},
+        "steps": [{"name": "species", "model": model}],
+    })
+}
+
+/// A batch IR of one flow `score-iris` (its spec: `flow`) and one PYTHON_BINARY model;
+/// `validation` is the Model's spec.validation.
 fn python_ir(
     dir: &Path,
     model: &str,
     uri: &str,
     sha256: &str,
     validation: Option<Value>,
+    flow: Value,
 ) -> String {
     let ir = dir.join(format!("ir-{model}"));
     std::fs::create_dir_all(&ir).unwrap();
@@ -920,11 +1042,8 @@ fn python_ir(
         "apiVersion: modelops.io/v1\nkind: ScoringPipeline\nmetadata: {name: iris}\nspec: {mode: batch, flows: [score-iris]}\n",
     )
     .unwrap();
-    std::fs::write(
-        ir.join("flows.yaml"),
-        format!("apiVersion: modelops.io/v1\nkind: ScoringFlow\nmetadata: {{name: score-iris}}\nspec:\n  source: {{channel: merchants, format: merchant-v2}}\n  sink: {{channel: merchant-scores, format: score-v1}}\n  steps: [{{name: species, model: {model}}}]\n"),
-    )
-    .unwrap();
+    let flow = json!({"apiVersion": "modelops.io/v1", "kind": "ScoringFlow", "metadata": {"name": "score-iris"}, "spec": flow});
+    std::fs::write(ir.join("flows.yaml"), flow.to_string()).unwrap();
     let mut spec = json!({"format": "PYTHON_BINARY", "version": "1", "artifact": {"uri": uri, "sha256": sha256}});
     if let Some(validation) = validation {
         spec["validation"] = validation;
@@ -936,21 +1055,27 @@ fn python_ir(
 }
 
 /// Values that put the python scoring service, with the chart's default image, on real-0; the
-/// flows stay on the kwok nodes; the init container runs the executor image loaded on real-0.
-fn mlserver_values(scene: &Scene) -> String {
+/// init containers run the executor image loaded on real-0. The flows stay on the kwok nodes,
+/// or, with `flow_image`, run that image (`docker.io/<reference>`) on real-0.
+fn mlserver_values(scene: &Scene, flow_image: Option<&str>) -> String {
     let (repository, tag) = EXECUTOR_IMAGE.split_once(':').unwrap();
     let (registry, repository) = repository.split_once('/').unwrap();
-    let values = json!({
+    let mut values = json!({
         "global": {
             "images": {"executor": {"registry": registry, "repository": repository, "tag": tag, "pullPolicy": "IfNotPresent"}},
-            "resources": {"scoringService": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}}},
+            "resources": {
+                "scoringService": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
+                "scoringFlow": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "500m", "memory": "64Mi"}},
+            },
         },
-        "scoring-service-python": {
-            "tolerations": [{"key": REAL_NODE_LABEL.0, "operator": "Equal", "value": REAL_NODE_LABEL.1, "effect": "NoSchedule"}],
-            "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-                {"matchExpressions": [{"key": REAL_NODE_LABEL.0, "operator": "In", "values": [REAL_NODE_LABEL.1]}]}]}}},
-        },
+        "scoring-service-python": real_node_placement(),
     });
+    if let Some(reference) = flow_image {
+        let (repository, tag) = reference.rsplit_once(':').unwrap();
+        let mut flow = real_node_placement();
+        flow["image"] = json!({"registry": "docker.io", "repository": repository, "tag": tag, "pullPolicy": "IfNotPresent"});
+        values["scoring-flow"] = flow;
+    }
     let path = scene.dir.path().join("mlserver-values.yaml");
     std::fs::write(&path, values.to_string()).unwrap();
     path.display().to_string()
@@ -958,6 +1083,25 @@ fn mlserver_values(scene: &Scene) -> String {
 
 fn sha256_hex(bytes: &[u8]) -> String {
     modelops_executor::digest::sha256_hex(bytes)
+}
+
+/// The job's flow pods, each checked to have run on real-0.
+async fn flow_pods_on_real_0(scene: &Scene) -> Vec<Pod> {
+    let pods: Api<Pod> = Api::namespaced(scene.client.clone(), &scene.namespace);
+    let flow_pods = pods
+        .list(&ListParams::default().labels("app.kubernetes.io/component=scoring-flow"))
+        .await
+        .unwrap()
+        .items;
+    for pod in &flow_pods {
+        assert_eq!(
+            pod.spec.as_ref().and_then(|s| s.node_name.as_deref()),
+            Some("real-0"),
+            "{}",
+            pod.metadata.name.as_deref().unwrap_or_default()
+        );
+    }
+    flow_pods
 }
 
 /// The scoring service's one pod.
@@ -977,18 +1121,9 @@ async fn mlserver_serves_a_trained_model_and_validate_blesses_its_answers() {
     let Some(scene) = Scene::new("mlserver_blessed").await else {
         return;
     };
-    let rootfs = mlserver_image(&scene.state);
     // Loading takes 20 s: the pod must not be ready before the model is.
     const LOAD_DELAY: u32 = 20;
-    let model = train(&rootfs, LOAD_DELAY);
-    let store = Store::start();
-    let uri = store
-        .upload(
-            &format!("{}/iris/1/model.joblib", scene.job_id),
-            model.joblib.clone(),
-        )
-        .await;
-    store.credentials(&scene).await;
+    let (model, uri) = stored_iris_model(&scene, LOAD_DELAY).await;
     let n = model.rows.as_array().unwrap().len();
     let validation = json!({"requests": [{
         "request": {"inputs": [{"name": "measurements", "shape": [n, 4], "datatype": "FP64", "data": model.rows}]},
@@ -1000,8 +1135,9 @@ async fn mlserver_serves_a_trained_model_and_validate_blesses_its_answers() {
         &uri,
         &sha256_hex(&model.joblib),
         Some(validation),
+        merchants_flow("iris"),
     );
-    let values = mlserver_values(&scene);
+    let values = mlserver_values(&scene, None);
     let (install, took) = scene.install(&ir, &values, &["--timeout", "4m", "--max-restarts", "1"]);
     assert!(install.status.success(), "{}", stderr(&install));
     eprintln!("install with MLServer took {:.1}s", took.as_secs_f64());
@@ -1046,15 +1182,7 @@ async fn mlserver_serves_a_trained_model_and_validate_blesses_its_answers() {
     // LOAD_AND_QUERY from the IR's spec.validation: the answers equal the local predictions.
     let results = scene.dir.path().join("results");
     let results_arg = results.display().to_string();
-    let (validate, took) = scene.run(&[
-        "validate",
-        "--job-id",
-        &scene.job_id,
-        "--namespace",
-        &scene.namespace,
-        "--results-dir",
-        &results_arg,
-    ]);
+    let (validate, took) = scene.run_job("validate", &["--results-dir", &results_arg]);
     let stdout = String::from_utf8_lossy(&validate.stdout).into_owned();
     assert_eq!(
         validate.status.code(),
@@ -1132,8 +1260,9 @@ async fn a_file_that_is_not_a_model_fails_install_naming_the_model() {
         &uri,
         &sha256_hex(&bytes),
         None,
+        merchants_flow("not-a-model"),
     );
-    let values = mlserver_values(&scene);
+    let values = mlserver_values(&scene, None);
     let (install, _) = scene.install(&ir, &values, &["--timeout", "3m", "--max-restarts", "1"]);
     let message = stderr(&install);
     assert_eq!(install.status.code(), Some(1), "{message}");
@@ -1157,5 +1286,169 @@ async fn a_file_that_is_not_a_model_fails_install_naming_the_model() {
         .find(|c| c.type_ == "Ready")
         .unwrap();
     assert_eq!(ready.status, "False");
+    scene.cleanup().await;
+}
+
+// ---- Issue 17 item 4: a batch job that really scores ----
+
+/// The test flow runner (tests/images/flow-runner, a stand-in for the platform's flow runtime):
+/// a static Go binary built here (Go's build cache makes a rebuild quick), packed by the image
+/// builder and loaded on real-0. Returns its reference.
+fn flow_runner_image(scene: &Scene) -> &'static str {
+    let source = root().join("tests/images/flow-runner");
+    let binary = scene.dir.path().join("flow-runner");
+    run_checked(
+        Command::new("go")
+            .args(["build", "-trimpath", "-ldflags", "-s -w", "-o"])
+            .arg(&binary)
+            .arg(".")
+            .current_dir(&source)
+            .env("CGO_ENABLED", "0"),
+    );
+    scene.build_and_import(&source.join("image.json"), &[("FLOW_RUNNER", &binary)]);
+    "modelops-test/flow-runner:1"
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the real node: scripts/test.sh runs it with MODELOPS_TESTCLUSTER_REAL_NODE=1"]
+async fn a_batch_job_scores_every_record_through_mlserver() {
+    let Some(scene) = Scene::new("batch_scores").await else {
+        return;
+    };
+    let (model, uri) = stored_iris_model(&scene, 0).await;
+    let flow_image = flow_runner_image(&scene);
+
+    // The data: every row of the iris set, one JSON line per record, served by the test on the
+    // host address; the sink is the same server, which keeps what is POSTed to /scored.
+    let rows = model.all_rows.as_array().unwrap();
+    let records: String = rows
+        .iter()
+        .enumerate()
+        .map(|(id, row)| format!("{}\n", json!({"id": id, "features": row})))
+        .collect();
+    let channel = serve_http(HashMap::from([(
+        "/records".to_string(),
+        records.into_bytes(),
+    )]));
+    // The flow's two channels, registered in the job's namespace (install --channels-namespace),
+    // so they go with it and no other test sees them.
+    let config_maps: Api<ConfigMap> = Api::namespaced(scene.client.clone(), &scene.namespace);
+    for (name, kind, path) in [
+        ("iris-records", "source", "/records"),
+        ("iris-scored", "sink", "/scored"),
+    ] {
+        let config_map: ConfigMap = serde_json::from_value(json!({
+            "metadata": {"name": format!("channel-{name}"), "labels": {"modelops.io/data-channel": name}},
+            "data": {"kind": kind, "type": "http", "format": "iris-v1", "url": format!("{}{path}", channel.base)},
+        }))
+        .unwrap();
+        config_maps
+            .create(&PostParams::default(), &config_map)
+            .await
+            .unwrap();
+    }
+
+    // Two shards (replicas); a model step, then an expression step on its output with a parameter.
+    let flow = json!({
+        "source": {"channel": "iris-records", "format": "iris-v1"},
+        "sink": {"channel": "iris-scored", "format": "iris-v1"},
+        "parameters": {"label": "virginica"},
+        "steps": [
+            {"name": "species", "model": "iris"},
+            {"name": "label", "expression": "species == 2 ? '${label}' : 'other'"},
+        ],
+        "replicas": 2,
+    });
+    let ir = python_ir(
+        scene.dir.path(),
+        "iris",
+        &uri,
+        &sha256_hex(&model.joblib),
+        None,
+        flow,
+    );
+    let values = mlserver_values(&scene, Some(flow_image));
+    let (install, took) = scene.install(
+        &ir,
+        &values,
+        &[
+            "--channels-namespace",
+            &scene.namespace,
+            "--timeout",
+            "4m",
+            "--max-restarts",
+            "1",
+        ],
+    );
+    assert!(install.status.success(), "{}", stderr(&install));
+    eprintln!("install took {:.1}s", took.as_secs_f64());
+
+    let results = scene.dir.path().join("results");
+    let results_arg = results.display().to_string();
+    let (wait, took) = scene.run_job("wait", &["--timeout", "4m", "--results-dir", &results_arg]);
+    assert!(wait.status.success(), "{}", stderr(&wait));
+    assert_eq!(
+        std::fs::read_to_string(results.join("phase")).unwrap(),
+        "Succeeded"
+    );
+    eprintln!("wait took {:.1}s", took.as_secs_f64());
+
+    // Each flow pod ran the runner on real-0 and wrote its shard once.
+    let pods: Api<Pod> = Api::namespaced(scene.client.clone(), &scene.namespace);
+    let flow_pods = flow_pods_on_real_0(&scene).await;
+    assert_eq!(flow_pods.len(), 2, "one pod per shard");
+    for pod in &flow_pods {
+        let name = pod.metadata.name.clone().unwrap();
+        let log = pods.logs(&name, &LogParams::default()).await.unwrap();
+        eprintln!("{name}:\n{log}");
+    }
+    let posted = channel.posted.lock().unwrap().clone();
+    assert_eq!(posted.len(), 2, "one POST per shard");
+
+    // Every record is in the sink once, unchanged, with the model's local prediction and the
+    // expression's value.
+    let mut scored: Vec<Option<Value>> = vec![None; rows.len()];
+    for (path, body) in &posted {
+        assert_eq!(path, "/scored");
+        for line in String::from_utf8(body.clone()).unwrap().lines() {
+            let record: Value = serde_json::from_str(line).unwrap();
+            let id = record["id"].as_u64().unwrap() as usize;
+            assert!(scored[id].is_none(), "record {id} written twice");
+            scored[id] = Some(record);
+        }
+    }
+    let predictions = model.all_predictions.as_array().unwrap();
+    for (id, record) in scored.iter().enumerate() {
+        let record = record
+            .as_ref()
+            .unwrap_or_else(|| panic!("record {id} is not in the sink"));
+        let species = predictions[id].as_i64().unwrap();
+        let label = if species == 2 { "virginica" } else { "other" };
+        // Numbers compared as numbers: Go writes 1.0 as 1.
+        let numbers = |v: &Value| -> Vec<f64> {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect()
+        };
+        assert_eq!(
+            numbers(&record["features"]),
+            numbers(&rows[id]),
+            "record {id}"
+        );
+        assert_eq!(
+            record["species"].as_f64(),
+            Some(species as f64),
+            "record {id}"
+        );
+        assert_eq!(record["label"], json!(label), "record {id}");
+        assert_eq!(
+            record.as_object().unwrap().len(),
+            4,
+            "record {id}: {record}"
+        );
+    }
+    eprintln!("{} records scored, each as the model predicts", rows.len());
     scene.cleanup().await;
 }
