@@ -6,25 +6,29 @@ use std::process::Command;
 fn main() {
     mimalloc_options();
     println!("cargo:rerun-if-env-changed=MODELOPS_GIT_COMMIT");
-    println!("cargo:rerun-if-changed=.git/HEAD");
-    println!("cargo:rerun-if-changed=.git/refs");
+    // Where HEAD and the refs are: `.git/` in a clone, elsewhere in a worktree (a path that does
+    // not exist makes cargo rerun this script, and relink, on every build).
+    for (flag, fallback) in [("HEAD", ".git/HEAD"), ("refs", ".git/refs")] {
+        let path = git(&["rev-parse", "--git-path", flag]).unwrap_or_else(|| fallback.into());
+        println!("cargo:rerun-if-changed={path}");
+    }
     let commit = std::env::var("MODELOPS_GIT_COMMIT")
         .ok()
         .filter(|c| !c.is_empty())
-        .or_else(|| {
-            let output = Command::new("git")
-                .args(["rev-parse", "--short=12", "HEAD"])
-                .output()
-                .ok()?;
-            output
-                .status
-                .success()
-                .then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
-        });
+        .or_else(|| git(&["rev-parse", "--short=12", "HEAD"]));
     println!(
         "cargo:rustc-env=MODELOPS_GIT_COMMIT={}",
         commit.unwrap_or_else(|| "unknown".to_string())
     );
+}
+
+/// What a git command prints, trimmed; `None` without git or outside a checkout.
+fn git(args: &[&str]) -> Option<String> {
+    let output = Command::new("git").args(args).output().ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
 }
 
 /// Writes `$OUT_DIR/mimalloc_options.rs`: the position of each option `main` tunes in
