@@ -403,7 +403,8 @@ mod tests {
                 let mut findings = Vec::new();
                 let file = TemplateFile {
                     name: "t/templates/x.yaml".into(),
-                    source: format!("x: {{{{{called} Values.a}}}}\n"),
+                    // A call as a subexpression: `{{if x}}` alone reads as Go's `{{ if }}`.
+                    source: format!("x: {{{{quote ({called} Values.a)}}}}\n"),
                 };
                 check_template(&file, &registry, &mut findings);
                 messages(&findings, Level::Error)
@@ -413,12 +414,19 @@ mod tests {
                 Vec::<String>::new(),
                 "`{name}` is not registered"
             );
-            let slip = format!("{name}{}", name.chars().last().unwrap());
-            let errors = check(&slip);
-            let expected = format!("unknown helper `{slip}` (did you mean `{name}`?)");
+            // A doubled last or first letter; one of them is closer to `name` than to any other
+            // helper (`andd` is as close to `add` as to `and`).
+            let slips = [
+                format!("{name}{}", name.chars().last().unwrap()),
+                format!("{}{name}", name.chars().next().unwrap()),
+            ];
+            let expected = format!("(did you mean `{name}`?)");
+            let answers: Vec<Vec<String>> = slips.iter().map(|slip| check(slip)).collect();
             assert!(
-                errors.iter().any(|e| e.contains(&expected)),
-                "lacks `{expected}`: {errors:?}"
+                answers
+                    .iter()
+                    .any(|errors| errors.iter().any(|e| e.contains(&expected))),
+                "no slip of `{name}` is answered with it: {answers:?}"
             );
             checked.push(name);
         }
