@@ -364,12 +364,26 @@ pub struct Scoped<'c> {
 /// chart with its values, parent first.
 pub fn coalesce<'c>(chart: &'c Chart, user: &Value) -> Vec<Scoped<'c>> {
     let mut out = Vec::new();
-    // Helm reads `tags` from the top-level values only.
-    let mut root = chart.defaults.clone();
-    values::merge(&mut root, user);
-    let tags = root.get("tags").cloned().unwrap_or(Value::Null);
+    let tags = top_level_tags(&chart.defaults, user);
     coalesce_into(chart, user, &tags, &mut out);
     out
+}
+
+/// Helm reads `tags` from the top-level values only: the chart's defaults coalesced with the
+/// user's values. Only `tags` is coalesced here: the user's values are the whole job (megabytes
+/// of values for a thousand flows), and copying them to read one key cost memory on every render.
+fn top_level_tags(defaults: &Value, user: &Value) -> Value {
+    if !user.is_object() {
+        // Coalescing replaces the defaults with whatever the user gave; only a mapping has keys.
+        return Value::Null;
+    }
+    let only_tags = |values: &Value| match values.get("tags") {
+        Some(tags) => serde_json::json!({ "tags": tags }),
+        None => serde_json::json!({}),
+    };
+    let mut root = only_tags(defaults);
+    values::merge(&mut root, &only_tags(user));
+    root.get("tags").cloned().unwrap_or(Value::Null)
 }
 
 fn coalesce_into<'c>(
@@ -590,5 +604,37 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("Chart.yaml: is missing"), "{err}");
+    }
+
+    /// The tags read without coalescing the whole values are those of the coalesced values.
+    #[test]
+    fn top_level_tags_are_those_of_the_coalesced_values() {
+        let defaults = [
+            json!({"tags": {"web": true, "api": false}, "replicas": 1}),
+            json!({"replicas": 1}),
+            json!({"tags": null}),
+            json!(null),
+        ];
+        let users = [
+            json!({"tags": {"web": false, "db": null}, "flows": [1, 2]}),
+            json!({"tags": null}),
+            json!({"tags": {"api": {"nested": null}}}),
+            json!({"flows": [1]}),
+            json!({}),
+            json!(null),
+            json!([1]),
+        ];
+        for defaults in &defaults {
+            for user in &users {
+                let mut coalesced = defaults.clone();
+                values::merge(&mut coalesced, user);
+                let expected = coalesced.get("tags").cloned().unwrap_or(Value::Null);
+                assert_eq!(
+                    top_level_tags(defaults, user),
+                    expected,
+                    "defaults {defaults}, user {user}"
+                );
+            }
+        }
     }
 }

@@ -179,7 +179,7 @@ fn check_template(
     helpers_called(&template.elements, &mut called);
     for name in called {
         if !render::is_helper(registry, &name) {
-            let hint = crate::diagnostics::suggestion(&name, render::HELPER_NAMES.iter().copied());
+            let hint = crate::diagnostics::suggestion(&name, render::helpers::names());
             error(
                 findings,
                 format!(
@@ -387,6 +387,53 @@ mod tests {
             ("templates/cm.yaml", GOOD),
         ]);
         assert_eq!(lint(&chart, &json!({})), vec![]);
+    }
+
+    /// The suggestions come from the registration table itself: every helper a template can call
+    /// is known to lint, and a one-letter slip of its name is answered with it.
+    #[test]
+    fn every_registered_helper_is_known_and_suggested() {
+        let registry = render::helper_registry();
+        let mut checked = Vec::new();
+        for name in render::helpers::names() {
+            let check = |called: &str| {
+                let mut findings = Vec::new();
+                let file = TemplateFile {
+                    name: "t/templates/x.yaml".into(),
+                    // A call as a subexpression: `{{if x}}` alone reads as Go's `{{ if }}`.
+                    source: format!("x: {{{{quote ({called} Values.a)}}}}\n"),
+                };
+                check_template(&file, &registry, &mut findings);
+                messages(&findings, Level::Error)
+            };
+            assert_eq!(
+                check(name),
+                Vec::<String>::new(),
+                "`{name}` is not registered"
+            );
+            // A doubled last or first letter; one of them is closer to `name` than to any other
+            // helper (`andd` is as close to `add` as to `and`).
+            let slips = [
+                format!("{name}{}", name.chars().last().unwrap()),
+                format!("{}{name}", name.chars().next().unwrap()),
+            ];
+            let expected = format!("(did you mean `{name}`?)");
+            let answers: Vec<Vec<String>> = slips.iter().map(|slip| check(slip)).collect();
+            assert!(
+                answers
+                    .iter()
+                    .any(|errors| errors.iter().any(|e| e.contains(&expected))),
+                "no slip of `{name}` is answered with it: {answers:?}"
+            );
+            checked.push(name);
+        }
+        // The table's own helpers, the ones other modules define and Handlebars' built-ins.
+        for expected in ["toYaml", "include", "tpl", "lookup", "if", "each", "gt"] {
+            assert!(
+                checked.contains(&expected),
+                "{expected} missing: {checked:?}"
+            );
+        }
     }
 
     #[test]

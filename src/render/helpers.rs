@@ -1,8 +1,8 @@
 //! The template helpers a Helm chart author expects (charts/README.md), under Helm's names and argument
 //! order. Handlebars has no pipes, so `{{ toYaml .x | nindent 4 }}` becomes
-//! `{{nindent 4 (toYaml x)}}`. `and`, `or`, `lookup`, `if`, `unless`, `each` and `with` are
-//! Handlebars' own built-ins; `eq`, `ne`, `not` and `len` are replaced by versions that read a
-//! missing value as null instead of failing in strict mode.
+//! `{{nindent 4 (toYaml x)}}`. `and`, `or`, `if`, `unless`, `each` and `with` are Handlebars' own
+//! built-ins; `eq`, `ne`, `not`, `len` and `lookup` are replaced by versions that read a missing
+//! value as null instead of failing in strict mode (`lookup`: that refuses Helm's cluster query).
 
 use super::marks;
 use base64::Engine;
@@ -12,33 +12,38 @@ use handlebars::{
 };
 use serde_json::{Map, Value};
 
-pub fn register(registry: &mut Handlebars<'_>) {
+/// A helper as the registry holds it.
+pub type BoxedHelper = Box<dyn HelperDef + Send + Sync>;
+
+/// Every helper this engine adds to Handlebars, by name: the one list that registers them
+/// ([`register`]) and that `lint` suggests names from ([`names`]).
+pub fn table() -> Vec<(&'static str, BoxedHelper)> {
     use ValueHelper as H;
-    let helpers: [(&'static str, ValueHelper); 30] = [
-        ("toYaml", H::strict(1, 1, to_yaml)),
-        ("toJson", H::strict(1, 1, to_json)),
-        (
+    vec![
+        value("toYaml", H::strict(1, 1, to_yaml)),
+        value("toJson", H::strict(1, 1, to_json)),
+        value(
             "indent",
             H::raw_args(2, 2, |a| Ok(indent(count(a[0])?, a[1], "")?.into())),
         ),
-        (
+        value(
             "nindent",
             H::raw_args(2, 2, |a| Ok(indent(count(a[0])?, a[1], "\n")?.into())),
         ),
-        (
+        value(
             "quote",
             H::strict(1, usize::MAX, |a| Ok(join_mapped(a, double_quote))),
         ),
-        (
+        value(
             "squote",
             H::strict(1, usize::MAX, |a| Ok(join_mapped(a, single_quote))),
         ),
-        ("default", H::lenient(2, 2, default).with_raw_args()),
-        ("required", H::lenient(2, 2, required).with_raw_args()),
-        ("trunc", H::strict(2, 2, trunc)),
-        ("trimSuffix", H::strict(2, 2, trim_suffix)),
+        value("default", H::lenient(2, 2, default).with_raw_args()),
+        value("required", H::lenient(2, 2, required).with_raw_args()),
+        value("trunc", H::strict(2, 2, trunc)),
+        value("trimSuffix", H::strict(2, 2, trim_suffix)),
         // Sprig's `base` for the `/`-separated paths of URIs: the last element.
-        (
+        value(
             "base",
             H::strict(1, 1, |a| {
                 let path = text(a[0]);
@@ -46,21 +51,21 @@ pub fn register(registry: &mut Handlebars<'_>) {
                 Ok(path.rsplit('/').next().unwrap_or("").into())
             }),
         ),
-        (
+        value(
             "lower",
             H::strict(1, 1, |a| Ok(text(a[0]).to_lowercase().into())),
         ),
-        (
+        value(
             "upper",
             H::strict(1, 1, |a| Ok(text(a[0]).to_uppercase().into())),
         ),
-        (
+        value(
             "replace",
             H::strict(3, 3, |a| {
                 Ok(text(a[2]).replace(&text(a[0]), &text(a[1])).into())
             }),
         ),
-        (
+        value(
             "b64enc",
             H::strict(1, 1, |a| {
                 Ok(base64::engine::general_purpose::STANDARD
@@ -68,53 +73,76 @@ pub fn register(registry: &mut Handlebars<'_>) {
                     .into())
             }),
         ),
-        (
+        value(
             "sha256sum",
             H::strict(1, 1, |a| {
                 Ok(crate::digest::sha256_hex(text(a[0]).as_bytes()).into())
             }),
         ),
-        ("printf", H::strict(1, usize::MAX, printf)),
-        ("dict", H::raw_args(0, usize::MAX, dict)),
-        (
+        value("printf", H::strict(1, usize::MAX, printf)),
+        value("dict", H::raw_args(0, usize::MAX, dict)),
+        value(
             "list",
             H::raw_args(0, usize::MAX, |a| {
                 Ok(Value::Array(a.iter().copied().cloned().collect()))
             }),
         ),
-        ("contains", H::lenient(2, 2, contains)),
-        (
+        value("contains", H::lenient(2, 2, contains)),
+        value(
             "hasKey",
             H::lenient(2, 2, |a| Ok(a[0].get(text(a[1])).is_some().into())),
         ),
-        (
+        value(
             "add",
             H::strict(2, usize::MAX, |a| arithmetic(a, i64::checked_add)),
         ),
-        ("sub", H::strict(2, 2, |a| arithmetic(a, i64::checked_sub))),
-        (
+        value("sub", H::strict(2, 2, |a| arithmetic(a, i64::checked_sub))),
+        value(
             "mul",
             H::strict(2, usize::MAX, |a| arithmetic(a, i64::checked_mul)),
         ),
-        (
+        value(
             "max",
             H::strict(1, usize::MAX, |a| arithmetic(a, |x, y| Some(x.max(y)))),
         ),
-        (
+        value(
             "min",
             H::strict(1, usize::MAX, |a| arithmetic(a, |x, y| Some(x.min(y)))),
         ),
         // Comparisons treat a missing value as null, so `(eq x "windows")` needs no `default`.
-        ("eq", H::lenient(2, 2, |a| Ok((a[0] == a[1]).into()))),
-        ("ne", H::lenient(2, 2, |a| Ok((a[0] != a[1]).into()))),
-        ("not", H::lenient(1, 1, |a| Ok(is_empty(a[0]).into()))),
-        ("len", H::lenient(1, 1, length)),
-    ];
-    for (name, mut helper) in helpers {
-        helper.name = name;
-        registry.register_helper(name, Box::new(helper));
+        value("eq", H::lenient(2, 2, |a| Ok((a[0] == a[1]).into()))),
+        value("ne", H::lenient(2, 2, |a| Ok((a[0] != a[1]).into()))),
+        value("not", H::lenient(1, 1, |a| Ok(is_empty(a[0]).into()))),
+        value("len", H::lenient(1, 1, length)),
+        ("include", Box::new(Include) as BoxedHelper),
+        ("tpl", Box::new(super::tpl::Tpl) as BoxedHelper),
+        ("lookup", Box::new(super::tpl::Lookup) as BoxedHelper),
+    ]
+}
+
+/// Handlebars' own built-ins (`Handlebars::new` registers them) that [`table`] does not replace.
+pub const HANDLEBARS_BUILT_INS: [&str; 12] = [
+    "if", "unless", "each", "with", "and", "or", "gt", "gte", "lt", "lte", "raw", "log",
+];
+
+/// Registers every helper of [`table`].
+pub fn register(registry: &mut Handlebars<'_>) {
+    for (name, helper) in table() {
+        registry.register_helper(name, helper);
     }
-    registry.register_helper("include", Box::new(Include));
+}
+
+/// The names of every helper a template can call: [`table`]'s and Handlebars' built-ins.
+pub fn names() -> impl Iterator<Item = &'static str> {
+    table()
+        .into_iter()
+        .map(|(name, _)| name)
+        .chain(HANDLEBARS_BUILT_INS)
+}
+
+/// A value helper named `name` (the name is part of its error messages).
+fn value(name: &'static str, helper: ValueHelper) -> (&'static str, BoxedHelper) {
+    (name, Box::new(ValueHelper { name, ..helper }))
 }
 
 /// Helpers borrow their arguments: templates pass large trees (a whole values block) around,

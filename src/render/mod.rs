@@ -315,7 +315,6 @@ pub fn helper_registry() -> Handlebars<'static> {
     // not change the YAML's structure (marks.rs).
     registry.register_escape_fn(marks::escape);
     helpers::register(&mut registry);
-    tpl::register(&mut registry);
     registry
 }
 
@@ -327,49 +326,6 @@ pub fn is_helper(registry: &Handlebars<'_>, name: &str) -> bool {
         Err(err) if matches!(err.reason(), handlebars::RenderErrorReason::MissingVariable(_))
     )
 }
-
-/// The helpers' names, for "did you mean" (charts/README.md documents them).
-pub const HELPER_NAMES: [&str; 39] = [
-    "toYaml",
-    "toJson",
-    "indent",
-    "nindent",
-    "quote",
-    "squote",
-    "default",
-    "required",
-    "trunc",
-    "trimSuffix",
-    "base",
-    "lower",
-    "upper",
-    "replace",
-    "b64enc",
-    "sha256sum",
-    "printf",
-    "dict",
-    "list",
-    "contains",
-    "hasKey",
-    "add",
-    "sub",
-    "mul",
-    "max",
-    "min",
-    "eq",
-    "ne",
-    "not",
-    "len",
-    "include",
-    "tpl",
-    "lookup",
-    "if",
-    "unless",
-    "each",
-    "with",
-    "and",
-    "or",
-];
 
 /// A template in Go syntax (written for Helm's engine) is named as such, not as a parse error.
 fn refuse_go_syntax(file: &TemplateFile) -> Result<(), RenderError> {

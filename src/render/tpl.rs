@@ -18,11 +18,6 @@ thread_local! {
     static DEPTH: Cell<usize> = const { Cell::new(0) };
 }
 
-pub fn register(registry: &mut Handlebars<'_>) {
-    registry.register_helper("tpl", Box::new(Tpl));
-    registry.register_helper("lookup", Box::new(Lookup));
-}
-
 fn fail(helper: &str, message: impl std::fmt::Display) -> RenderError {
     RenderErrorReason::Other(format!("{helper}: {message}")).into()
 }
@@ -31,7 +26,7 @@ fn fail(helper: &str, message: impl std::fmt::Display) -> RenderError {
 /// as a chart template. `this` is CONTEXT (the caller's `this` without one); `@root` stays the
 /// calling template's root, so at a template's top level `{{tpl Values.x this}}` is Helm's
 /// `{{ tpl .Values.x $ }}`, and inside a block the string can read `@root.Release.Name`.
-struct Tpl;
+pub(super) struct Tpl;
 
 impl HelperDef for Tpl {
     fn call_inner<'reg: 'rc, 'rc>(
@@ -131,7 +126,7 @@ impl HelperDef for Tpl {
 /// `lookup obj key`: Handlebars' key (or list index) lookup, strict like the built-in. Helm's
 /// `lookup "v1" "Secret" "ns" "name"` reads the cluster while rendering; here rendering never
 /// touches a cluster (the same inputs render the same objects), so that form is an error.
-struct Lookup;
+pub(super) struct Lookup;
 
 impl HelperDef for Lookup {
     fn call_inner<'reg: 'rc, 'rc>(
@@ -190,7 +185,6 @@ mod tests {
         // As the chart's registry: values are marked (marks.rs); the test reads the text without.
         hb.register_escape_fn(crate::render::marks::escape);
         super::super::helpers::register(&mut hb);
-        register(&mut hb);
         hb.register_template_string("greeting", "hi {{name}}")
             .unwrap();
         hb.render_template(template, &data)
