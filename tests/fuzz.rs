@@ -329,6 +329,13 @@ fn shape(value: &Value, stand_in: &str) -> String {
 /// The shapes of the rendered documents, with the value's own text standing in for its keys
 /// (a value written as a key is expected to become that key).
 fn render_shapes(chart: &Chart, value: &str) -> Result<Vec<String>, String> {
+    Ok(render_documents(chart, value)?
+        .iter()
+        .map(|d| shape(d, value))
+        .collect())
+}
+
+fn render_documents(chart: &Chart, value: &str) -> Result<Vec<Value>, String> {
     let mut text = String::new();
     let release = Release {
         name: "r".into(),
@@ -347,14 +354,38 @@ fn render_shapes(chart: &Chart, value: &str) -> Result<Vec<String>, String> {
     .map_err(|e| e.to_string())?;
     let documents =
         yaml::parse_documents_as(&text, Scalars::Rendered).map_err(|e| e.to_string())?;
-    Ok(documents.iter().map(|d| shape(&d.value, value)).collect())
+    Ok(documents.into_iter().map(|d| d.value).collect())
+}
+
+/// Every mapping key of the documents.
+fn keys(value: &Value, out: &mut std::collections::BTreeSet<String>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                out.insert(k.clone());
+                keys(v, out);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| keys(v, out)),
+        _ => {}
+    }
 }
 
 #[test]
 fn fuzz_rendering_with_hostile_values() {
     let chart = contexts_chart();
     let benign = render_shapes(&chart, "benignword").unwrap();
+    // A value equal to one of the template's own keys (`a`, `plain`, …) is indistinguishable from
+    // it in the shapes: such a plain word is no injection, and the oracle cannot judge it.
+    let mut template_keys = std::collections::BTreeSet::new();
+    for document in render_documents(&chart, "benignword").unwrap() {
+        keys(&document, &mut template_keys);
+    }
+    template_keys.remove("benignword");
     let check = |value: &str| {
+        if template_keys.contains(value) {
+            return;
+        }
         timed("render", &value, || {
             if let Ok(shapes) = render_shapes(&chart, value) {
                 assert_eq!(shapes, benign, "value {value:?} changed the structure");
