@@ -434,6 +434,15 @@ impl Scene {
         left
     }
 
+    /// The finally TaskRun of `run` succeeded and nothing of the job is left, by label or in
+    /// `inventory`; the TaskRun, for more checks.
+    async fn finally_removed_everything(&self, run: &str, inventory: &[String]) -> Value {
+        let finally = self.task_run_done(run, "finally").await;
+        assert_eq!(succeeded(&finally).unwrap()["status"], "True", "{finally}");
+        assert_eq!(self.leftovers(run, inventory).await, Vec::<String>::new());
+        finally
+    }
+
     async fn cleanup(self) {
         let namespaces: Api<Namespace> = Api::all(self.client.clone());
         let _ = namespaces
@@ -868,12 +877,7 @@ async fn cancel_a_streaming_run(test: &str, cancel: impl FnOnce(&Scene, &str) ->
         phases.last().map(String::as_str),
         Some("finally/Uninstalled")
     );
-    let finally = scene.task_run_done(&run, "finally").await;
-    assert_eq!(succeeded(&finally).unwrap()["status"], "True", "{finally}");
-    assert_eq!(
-        scene.leftovers(&run, &inventory).await,
-        Vec::<String>::new()
-    );
+    scene.finally_removed_everything(&run, &inventory).await;
     scene.cleanup().await;
 }
 
@@ -908,14 +912,9 @@ async fn tasks_timeout_shorter_than_the_job_still_runs_finally() {
     let wait = scene.task_run_done(&run, "wait").await;
     eprintln!("wait TaskRun: {}", succeeded(&wait).unwrap());
     assert_eq!(succeeded(&wait).unwrap()["status"], "False", "{wait}");
-    let finally = scene.task_run_done(&run, "finally").await;
-    assert_eq!(succeeded(&finally).unwrap()["status"], "True", "{finally}");
+    scene.finally_removed_everything(&run, &inventory).await;
     let record = scene.record(&run).await.expect("the job record");
     assert_eq!(record["phase"], "Uninstalled", "{record:?}");
-    assert_eq!(
-        scene.leftovers(&run, &inventory).await,
-        Vec::<String>::new()
-    );
     scene.cleanup().await;
 }
 
@@ -978,16 +977,11 @@ async fn install_pod_deleted_mid_install_fails_the_run_and_finally_removes_every
     );
     let install = scene.task_run_done(&run, "install").await;
     assert_eq!(succeeded(&install).unwrap()["status"], "False", "{install}");
-    let finally = scene.task_run_done(&run, "finally").await;
-    assert_eq!(succeeded(&finally).unwrap()["status"], "True", "{finally}");
     // Every object: by label, and every one the record planned (install writes its whole plan
     // before applying; objects not applied yet are checked by name).
+    scene.finally_removed_everything(&run, &inventory).await;
     let record = scene.record(&run).await.expect("the job record");
     assert_eq!(record["phase"], "Uninstalled", "{record:?}");
-    assert_eq!(
-        scene.leftovers(&run, &inventory).await,
-        Vec::<String>::new()
-    );
     scene.cleanup().await;
 }
 
@@ -1021,9 +1015,7 @@ async fn a_bad_ir_fails_install_with_exit_2_and_its_error_result() {
     eprintln!("install error result: {error}");
     assert!(!error.contains('\n'), "{error}");
     assert!(error.contains("no-such-model"), "{error}");
-    let finally = scene.task_run_done(&run, "finally").await;
-    assert_eq!(succeeded(&finally).unwrap()["status"], "True", "{finally}");
+    let finally = scene.finally_removed_everything(&run, &[]).await;
     assert_eq!(results(&finally)["phase"], "Uninstalled");
-    assert_eq!(scene.leftovers(&run, &[]).await, Vec::<String>::new());
     scene.cleanup().await;
 }
