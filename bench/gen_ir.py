@@ -27,10 +27,12 @@ def main():
                 f"spec:\n  mode: {args.mode}\n  parameters: {{threshold: \"0.5\", region: eu}}\n  flows:\n")
         f.writelines(f"    - {name}\n" for name in flows)
     with open(os.path.join(args.out, "models.yaml"), "w") as f:
+        # https:// models need no credentials Secret (install checks one for object stores), so a
+        # benchmark's job is exactly the chart's objects; kwok's pods download nothing anyway.
         for i in range(args.models):
             f.write(f"---\napiVersion: modelops.io/v1\nkind: Model\nmetadata: {{name: model-{i:04d}}}\n"
                     f"spec:\n  format: {formats[i % len(formats)]}\n  version: \"{i}\"\n"
-                    f"  artifact: {{uri: \"s3://models/model-{i:04d}/model\", sha256: \"{i:064x}\"}}\n")
+                    f"  artifact: {{uri: \"https://models.example.invalid/model-{i:04d}/model\", sha256: \"{i:064x}\"}}\n")
     with open(os.path.join(args.out, "flows.yaml"), "w") as f:
         for i, name in enumerate(flows):
             steps = "".join(f"    - {{name: s{j}, model: model-{(i * 3 + j) % args.models:04d}}}\n" for j in range(3))

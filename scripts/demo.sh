@@ -21,12 +21,20 @@ step "registering the data channels (namespace datachannels) and a Windows node 
 scripts/testcluster.sh apply examples/channels/00-namespace.yaml examples/channels/registry.yaml testcluster/windows-node.yaml
 
 
+step "the platform's object-store credentials: the local S3-compatible store and GCS emulator (scripts/artifact-stores.sh)"
+# install makes the job's own credentials Secret from these (--artifact-credentials from-env, as
+# the Tekton Task does from the platform's Secret); finally deletes it. The example's pods run on
+# the simulated kwok nodes, so nothing is downloaded here (tests/real_node.rs downloads for real).
+eval "$(scripts/artifact-stores.sh s3)"
+eval "$(scripts/artifact-stores.sh gcs)"
+export GOOGLE_APPLICATION_CREDENTIALS="$MODELOPS_TEST_GCS_CREDENTIALS"
+
 JOB_ID="fraud-demo-$(date +%H%M%S)"
 NS=development
 RESULTS=$(mktemp -d)
 step "install (job $JOB_ID in namespace $NS)"
 "$BIN" install --ir examples/batch-fraud --globals examples/globals.yaml \
-  --namespace "$NS" --create-namespace \
+  --namespace "$NS" --create-namespace --artifact-credentials from-env \
   --job-id "$JOB_ID" --timeout 5m --results-dir "$RESULTS"
 
 step "wait until scoring completes"
@@ -41,4 +49,4 @@ for f in "$RESULTS"/*; do printf '%-14s %s\n' "$(basename "$f")" "$(tr '\n' ' ' 
 step "finally: delete everything the job created"
 "$BIN" finally --job-id "$JOB_ID" --namespace "$NS" --results-dir "$RESULTS"
 "$BIN" jobs --namespace "$NS"
-step "done; stop the control plane with: scripts/testcluster.sh down"
+step "done; stop the control plane with: scripts/testcluster.sh down (and the stores: scripts/artifact-stores.sh down)"

@@ -221,6 +221,14 @@ pub struct InputArgs {
     /// Target namespace (default: the pipeline's, else `default`).
     #[arg(short, long, env = "MODELOPS_NAMESPACE")]
     pub namespace: Option<String>,
+    /// Where the scoring services' `fetch-models` get object-store credentials: `reference` = the
+    /// existing Secret `global.artifacts.credentialsSecret` names (install checks it first);
+    /// `from-env` = install creates a job-owned Secret from its own AWS_*, GOOGLE_*, AZURE_*
+    /// variables, deleted by finally (docs/artifact-stores.md).
+    #[arg(long, value_name = "MODE", default_value = "reference",
+          value_parser = one_of::<crate::artifacts::credentials::Mode>(&crate::artifacts::credentials::Mode::NAMES),
+          env = "MODELOPS_ARTIFACT_CREDENTIALS")]
+    pub artifact_credentials: crate::artifacts::credentials::Mode,
 }
 
 /// How an IR URL is downloaded (docs/security.md, "Limits").
@@ -529,6 +537,11 @@ pub struct FetchModelsArgs {
     /// How often a download logs its progress.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub progress_every: std::time::Duration,
+    /// The credentials Secret mounted as files (the chart mounts it here): a Google Cloud
+    /// service account `google-application-credentials.json` in it is used unless a GOOGLE_*
+    /// variable names one.
+    #[arg(long, value_name = "DIR", env = "MODELOPS_CREDENTIALS_DIR")]
+    pub credentials_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

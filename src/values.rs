@@ -19,6 +19,10 @@ pub enum ValuesError {
         "`{key}` is set by the executor (from --job-id, --namespace and the IR); -f and --set may not change it"
     )]
     Reserved { key: String },
+    #[error(
+        "`global.artifacts.credentialsSecret` is `{name}`, the Secret install creates with --artifact-credentials from-env; -f and --set may not change it (to name an existing Secret, use --artifact-credentials reference)"
+    )]
+    CredentialsSecret { name: String },
 }
 
 /// Overlays `top` onto `base` the way Helm coalesces user values over chart defaults: mappings

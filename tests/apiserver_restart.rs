@@ -178,6 +178,7 @@ impl Scene {
             .env_remove("RUST_LOG")
             .env_remove("MODELOPS_JOB_ID")
             .env_remove("MODELOPS_API_RETRY_BUDGET");
+        common::stand_in_artifact_credentials(&mut command);
         command
     }
 

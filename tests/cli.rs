@@ -452,3 +452,56 @@ fn the_allocator_tuning_is_in_effect_and_the_environment_wins() {
         ("0".into(), "1000".into())
     );
 }
+
+/// `--artifact-credentials from-env`: the values name the job's own Secret, so every scoring
+/// service's fetch-models reads (and mounts) that one; a values file may not point elsewhere.
+#[test]
+fn from_env_credentials_name_the_jobs_own_secret_and_cannot_be_overridden() {
+    let args = example_args(
+        "streaming-recommendations",
+        &[
+            "--job-id",
+            "reco-42",
+            "--namespace",
+            "shop",
+            "--artifact-credentials",
+            "from-env",
+        ],
+        "render",
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output = run(&args);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let manifests = text(&output.stdout);
+    let own = modelops_executor::preprocess::credentials_secret_name("reco-42");
+    assert_eq!(own, "reco-42-artifact-credentials");
+    assert!(
+        manifests.contains(&format!("name: {own}\n"))
+            && manifests.contains(&format!("secretName: {own}\n")),
+        "envFrom and the mounted volume name the job's Secret:\n{manifests}"
+    );
+    assert!(!manifests.contains("modelops-artifact-credentials"));
+    // Render prints no Secret: its data exists only where install runs.
+    assert!(!manifests.contains("kind: Secret"));
+
+    let mut overridden = args.clone();
+    overridden.extend(["--set", "global.artifacts.credentialsSecret=shared"]);
+    let output = run(&overridden);
+    let err = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("`global.artifacts.credentialsSecret` is `reco-42-artifact-credentials`")
+            && err.contains("--artifact-credentials reference"),
+        "{err}"
+    );
+
+    let output = run(&[
+        "render",
+        "--ir",
+        "examples/batch-fraud",
+        "--artifact-credentials",
+        "vault",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("[possible values: reference, from-env]"));
+}

@@ -12,13 +12,14 @@ use std::process::{Command, Output};
 const BIN: &str = env!("CARGO_BIN_EXE_modelops-executor");
 
 fn run(kubeconfig: &str, args: &[&str]) -> Output {
-    Command::new(BIN)
+    let mut command = Command::new(BIN);
+    command
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("KUBECONFIG", kubeconfig)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("the binary runs")
+        .env_remove("RUST_LOG");
+    common::stand_in_artifact_credentials(&mut command);
+    command.output().expect("the binary runs")
 }
 
 fn text(bytes: &[u8]) -> String {

@@ -7,7 +7,7 @@
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret};
 use kube::api::{
     Api, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
 };
@@ -77,6 +77,7 @@ impl Scene {
             .env("KUBECONFIG", &self.kubeconfig)
             .env_remove("RUST_LOG")
             .env_remove("MODELOPS_JOB_ID");
+        common::stand_in_artifact_credentials(&mut command);
         command
     }
 
@@ -143,7 +144,8 @@ impl Scene {
             .items
     }
 
-    /// Every object of the job that the charts render, by kind/name → resourceVersion.
+    /// Every object of the job that install applies (bar Services and HPAs), by kind/name →
+    /// resourceVersion.
     async fn versions(&self) -> BTreeMap<String, String> {
         let mut out = BTreeMap::new();
         for item in self.labelled::<ConfigMap>().await {
@@ -161,6 +163,13 @@ impl Scene {
         for item in self.labelled::<Job>().await {
             out.insert(
                 format!("job/{}", item.name_any()),
+                item.resource_version().unwrap(),
+            );
+        }
+        // The job-owned artifact credentials (--artifact-credentials from-env).
+        for item in self.labelled::<Secret>().await {
+            out.insert(
+                format!("secret/{}", item.name_any()),
                 item.resource_version().unwrap(),
             );
         }
@@ -1728,4 +1737,193 @@ fn written_state(meta: &kube::api::ObjectMeta) -> String {
             format!("generation {generation}, ours {ours:?}")
         }
     }
+}
+
+/// `--artifact-credentials reference` (the default): the Secret the values name is checked before
+/// anything is applied — missing, or without the keys the job's stores need, is bad input (exit 2)
+/// naming the field and the Secret, and nothing is written; present, the job installs and the
+/// Secret, which is not the job's, outlives finally.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_referenced_credentials_secret_is_checked_before_anything_is_applied() {
+    let Some(scene) = Scene::new("credentials_reference").await else {
+        return;
+    };
+    let install = |scene: &Scene| {
+        let args = scene.install_args("examples/batch-fraud", &[]);
+        let mut command = scene.command(&args);
+        command.env("MODELOPS_ARTIFACT_CREDENTIALS", "reference");
+        let output = command.output().expect("the binary runs");
+        eprintln!("$ install (reference)\n{}", stderr(&output));
+        output
+    };
+    let missing = install(&scene);
+    let err = stderr(&missing);
+    assert_eq!(missing.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("global.artifacts.credentialsSecret")
+            && err.contains(&format!(
+                "Secret {}/modelops-artifact-credentials does not exist",
+                scene.namespace
+            ))
+            && err.contains("S3")
+            && err.contains("Google Cloud Storage"),
+        "{err}"
+    );
+    assert!(scene.record().await.is_none(), "no job record written");
+    assert!(scene.remaining().await.is_empty(), "nothing applied");
+
+    // A Secret without the S3 secret key: named, with what S3 needs.
+    let secrets: Api<Secret> = Api::namespaced(scene.client.clone(), &scene.namespace);
+    let partial = json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "modelops-artifact-credentials"},
+        "stringData": {"AWS_ACCESS_KEY_ID": "id", "GOOGLE_SERVICE_ACCOUNT_KEY": "{}"},
+    });
+    secrets
+        .patch(
+            "modelops-artifact-credentials",
+            &PatchParams::apply("lifecycle-test").force(),
+            &Patch::Apply(&partial),
+        )
+        .await
+        .unwrap();
+    let incomplete = install(&scene);
+    let err = stderr(&incomplete);
+    assert_eq!(incomplete.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("S3 needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+            && err.contains("model(s) fraud-gbm, merchant-risk")
+            && !err.contains("Google Cloud Storage needs"),
+        "{err}"
+    );
+    assert!(scene.remaining().await.is_empty(), "nothing applied");
+
+    common::provide_artifact_credentials(&scene.client, &scene.namespace, "lifecycle-test")
+        .await
+        .unwrap();
+    let installed = install(&scene);
+    assert!(installed.status.success(), "{}", stderr(&installed));
+    for deployment in scene.labelled::<Deployment>().await {
+        let text = serde_json::to_string(&deployment.spec).unwrap();
+        if text.contains("fetch-models") {
+            assert!(
+                text.contains("\"secretName\":\"modelops-artifact-credentials\""),
+                "{text}"
+            );
+        }
+    }
+    let finally = scene.run(&[&["finally"][..], &scene.job_ref()].concat());
+    assert!(finally.status.success(), "{}", stderr(&finally));
+    assert!(
+        secrets
+            .get_opt("modelops-artifact-credentials")
+            .await
+            .unwrap()
+            .is_some(),
+        "the platform's Secret is not the job's: finally leaves it"
+    );
+    scene.cleanup().await;
+}
+
+/// `--artifact-credentials from-env`: install makes the job's own Secret from its environment
+/// (only the variables the job's stores read), records it, and finally deletes it; its secret value
+/// shows up in no output, result or record. Without what a store needs, nothing is applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn from_env_credentials_make_a_job_owned_secret_that_finally_deletes() {
+    let Some(scene) = Scene::new("credentials_from_env").await else {
+        return;
+    };
+    let args = scene.install_args("examples/batch-fraud", &[]);
+    let mut command = scene.command(&args);
+    command.env_remove("AWS_SECRET_ACCESS_KEY");
+    let refused = command.output().expect("the binary runs");
+    let err = stderr(&refused);
+    assert_eq!(refused.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("the executor's environment")
+            && err.contains("model(s) fraud-gbm, merchant-risk: S3 needs"),
+        "{err}"
+    );
+    assert!(scene.record().await.is_none() && scene.remaining().await.is_empty());
+
+    let results = scene.results.path().display().to_string();
+    let mut args = scene.install_args("examples/batch-fraud", &["--results-dir", &results]);
+    args.extend(["--log-format", "json", "-v"]);
+    let install = scene.run(&args);
+    assert!(install.status.success(), "{}", stderr(&install));
+    let name = modelops_executor::preprocess::credentials_secret_name(&scene.job_id);
+    let secret = scene
+        .labelled::<Secret>()
+        .await
+        .into_iter()
+        .find(|s| s.name_any() == name)
+        .unwrap_or_else(|| panic!("Secret {name} with the job label"));
+    let keys: Vec<&String> = secret.data.as_ref().unwrap().keys().collect();
+    for key in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "GOOGLE_SERVICE_ACCOUNT_KEY",
+    ] {
+        assert!(keys.iter().any(|k| *k == key), "{key} missing: {keys:?}");
+    }
+    assert!(
+        keys.iter()
+            .all(|k| k.starts_with("AWS_") || k.starts_with("GOOGLE_")),
+        "only the variables of the stores the job uses: {keys:?}"
+    );
+    assert!(
+        scene
+            .inventory()
+            .await
+            .iter()
+            .any(|line| line.contains(&format!(" Secret {} {name} ", scene.namespace))),
+        "the record lists the Secret"
+    );
+    for deployment in scene.labelled::<Deployment>().await {
+        let text = serde_json::to_string(&deployment.spec).unwrap();
+        if text.contains("fetch-models") {
+            assert!(
+                text.contains(&format!("\"secretName\":\"{name}\"")),
+                "{text}"
+            );
+        }
+    }
+    // A no-op re-install leaves the Secret as it was.
+    let before = scene.versions().await;
+    let again = scene.run(&scene.install_args("examples/batch-fraud", &[]));
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(scene.versions().await, before);
+
+    let finally = scene.run(
+        &[
+            &["finally", "--results-dir", &results][..],
+            &scene.job_ref(),
+        ]
+        .concat(),
+    );
+    assert!(finally.status.success(), "{}", stderr(&finally));
+    let secrets: Api<Secret> = Api::namespaced(scene.client.clone(), &scene.namespace);
+    assert!(
+        secrets.get_opt(&name).await.unwrap().is_none(),
+        "finally deleted {name}"
+    );
+
+    let secret_value = common::STAND_IN_SECRET_ACCESS_KEY;
+    let mut shown = vec![stderr(&install), stderr(&again), stderr(&finally)];
+    shown.push(String::from_utf8_lossy(&install.stdout).into_owned());
+    for entry in std::fs::read_dir(scene.results.path()).unwrap() {
+        shown.push(std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default());
+    }
+    let records: Api<ConfigMap> = Api::namespaced(scene.client.clone(), &scene.namespace);
+    for record in records.list(&ListParams::default()).await.unwrap() {
+        shown.push(serde_json::to_string(&record).unwrap());
+    }
+    for text in &shown {
+        assert!(!text.contains(secret_value), "the secret leaked:\n{text}");
+    }
+    assert!(
+        stderr(&install)
+            .contains("artifact credentials Secret is made from the executor's environment")
+    );
+    scene.cleanup().await;
 }

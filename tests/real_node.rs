@@ -1452,3 +1452,133 @@ async fn a_batch_job_scores_every_record_through_mlserver() {
     eprintln!("{} records scored, each as the model predicts", rows.len());
     scene.cleanup().await;
 }
+
+// ---- Issue 15 item 3: credentials made from install's environment, used by real pods ----
+
+/// `install --artifact-credentials from-env` on the real node: install makes the job's Secret from
+/// its own environment and the scoring service's `fetch-models` (the executor image on real-0)
+/// downloads with it from the S3-compatible store. Wrong credentials fail install (exit 1) as
+/// "access denied by S3" with neither secret in any output; a wrong sha256 fails it naming the model
+/// and "sha256"; finally deletes the Secret each time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the real node: scripts/test.sh runs it with MODELOPS_TESTCLUSTER_REAL_NODE=1"]
+async fn from_env_credentials_reach_fetch_models_and_wrong_ones_fail_install() {
+    let Some(scene) = Scene::new("from_env_credentials").await else {
+        return;
+    };
+    let rootfs = mlserver_image(&scene.state);
+    let model = train(&rootfs, 0);
+    let store = Store::start();
+    let uri = store
+        .upload(
+            &format!("{}/iris/1/model.joblib", scene.job_id),
+            model.joblib.clone(),
+        )
+        .await;
+    let sha256 = sha256_hex(&model.joblib);
+    let values = mlserver_values(&scene, None);
+    let secret_name = modelops_executor::preprocess::credentials_secret_name(&scene.job_id);
+    let secrets: Api<Secret> = Api::namespaced(scene.client.clone(), &scene.namespace);
+    let right_secret = store.var("AWS_SECRET_ACCESS_KEY").to_string();
+    let wrong_secret = "wrong-secret-7c1d9e";
+    let install = |sha256: &str, secret: &str| {
+        let ir = python_ir(
+            scene.dir.path(),
+            "iris",
+            &uri,
+            sha256,
+            None,
+            merchants_flow("iris"),
+        );
+        let mut args = vec![
+            "install",
+            "--ir",
+            &ir,
+            "--chart",
+            "charts/modelops",
+            "--globals",
+            "examples/globals.yaml",
+            "--namespace",
+            &scene.namespace,
+            "--create-namespace",
+            "--job-id",
+            &scene.job_id,
+            "-f",
+            &values,
+            "--artifact-credentials",
+            "from-env",
+            "--timeout",
+            "4m",
+            "--max-restarts",
+            "1",
+        ];
+        args.extend(["--log-format", "text"]);
+        let mut command = scene.command(&args);
+        for name in ["AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_REGION"] {
+            command.env(name, store.var(name));
+        }
+        command.env("AWS_SECRET_ACCESS_KEY", secret);
+        let started = Instant::now();
+        let output = command.output().expect("the binary runs");
+        eprintln!(
+            "$ install --artifact-credentials from-env ({:.1}s, {})\n{}",
+            started.elapsed().as_secs_f64(),
+            output.status,
+            stderr(&output)
+        );
+        output
+    };
+    let finally_removes_the_secret = || async {
+        let (finally, _) = scene.run(&scene.finally_args());
+        assert!(finally.status.success(), "{}", stderr(&finally));
+        assert!(
+            secrets.get_opt(&secret_name).await.unwrap().is_none(),
+            "finally deletes {secret_name}"
+        );
+        stderr(&finally)
+    };
+
+    let denied = install(&sha256, wrong_secret);
+    let message = stderr(&denied);
+    assert_eq!(denied.status.code(), Some(1), "{message}");
+    assert!(
+        message.contains("fetch-models") && message.contains("access denied by S3"),
+        "{message}"
+    );
+    let finally = finally_removes_the_secret().await;
+    for text in [&message, &finally] {
+        assert!(
+            !text.contains(wrong_secret) && !text.contains(&right_secret),
+            "a secret leaked:\n{text}"
+        );
+    }
+
+    let mismatch = install(&"0".repeat(64), &right_secret);
+    let message = stderr(&mismatch);
+    assert_eq!(mismatch.status.code(), Some(1), "{message}");
+    assert!(
+        message.contains("iris") && message.contains("sha256 mismatch"),
+        "{message}"
+    );
+    finally_removes_the_secret().await;
+
+    let installed = install(&sha256, &right_secret);
+    assert!(installed.status.success(), "{}", stderr(&installed));
+    let secret = secrets.get(&secret_name).await.unwrap();
+    assert_eq!(
+        secret.metadata.labels.unwrap()["modelops.io/job-id"],
+        scene.job_id
+    );
+    // MLServer answered ready for the model: it is where the runtime looks for it.
+    let pod = service_pod(&scene).await;
+    let ready = pod.status.unwrap().conditions.unwrap();
+    assert!(
+        ready
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True"),
+        "{ready:?}"
+    );
+    assert!(!stderr(&installed).contains(&right_secret));
+    finally_removes_the_secret().await;
+    scene.cleanup().await;
+}

@@ -317,6 +317,19 @@ async fn allowed(
     resource: &str,
     namespace: Option<&str>,
 ) -> Result<bool> {
+    allowed_named(client, user, verb, group, resource, namespace, None).await
+}
+
+/// [`allowed`] for one object by name (rules with `resourceNames`).
+async fn allowed_named(
+    client: &Client,
+    user: &str,
+    verb: &str,
+    group: &str,
+    resource: &str,
+    namespace: Option<&str>,
+    name: Option<&str>,
+) -> Result<bool> {
     let (resource, subresource) = match resource.split_once('/') {
         Some((r, s)) => (r, Some(s.to_string())),
         None => (resource, None),
@@ -334,6 +347,7 @@ async fn allowed(
                 resource: Some(resource.into()),
                 subresource,
                 namespace: namespace.map(str::to_string),
+                name: name.map(str::to_string),
                 ..Default::default()
             }),
             ..Default::default()
@@ -414,6 +428,23 @@ async fn check_namespaced_rbac(client: &Client, placement: &Placement) -> Result
             ));
         }
     }
+    // The artifact credentials: `get` of the one Secret the values name by default, no other.
+    let credentials = Some("modelops-artifact-credentials");
+    if !allowed_named(client, &user, "get", "", "secrets", Some(ns), credentials).await? {
+        wrong.push("refused get of Secret modelops-artifact-credentials".into());
+    }
+    for (verb, name) in [
+        ("get", Some("other")),
+        ("patch", credentials),
+        ("delete", credentials),
+    ] {
+        if allowed_named(client, &user, verb, "", "secrets", Some(ns), name).await? {
+            wrong.push(format!(
+                "allowed {verb} of Secret {}",
+                name.unwrap_or_default()
+            ));
+        }
+    }
     for verb in ["get", "list"] {
         if !allowed(client, &user, verb, "", "configmaps", Some(dc)).await? {
             wrong.push(format!(
@@ -481,9 +512,13 @@ async fn tekton_crds_and_objects_apply_to_the_control_plane() -> Result<()> {
     let mut applied = Vec::new();
     let outcome = async {
         let files = tekton_files()?;
-        // Everything namespaced first, then the RBAC checks, then the optional cluster-scoped
-        // file (it widens the rights on purpose).
-        let (cluster_files, files): (Vec<_>, Vec<_>) = files
+        // Everything namespaced first, then the RBAC checks, then the optional files (they widen
+        // the rights on purpose).
+        let (optional_files, files): (Vec<_>, Vec<_>) = files.into_iter().partition(|p| {
+            p.ends_with("rbac-create-namespace.yaml")
+                || p.ends_with("rbac-artifact-credentials-from-env.yaml")
+        });
+        let (cluster_files, from_env_files): (Vec<_>, Vec<_>) = optional_files
             .into_iter()
             .partition(|p| p.ends_with("rbac-create-namespace.yaml"));
         for file in &files {
@@ -510,10 +545,28 @@ async fn tekton_crds_and_objects_apply_to_the_control_plane() -> Result<()> {
         }
         check_namespaced_rbac(&client, &placement).await?;
 
+        let user = placement.user();
+        // --artifact-credentials from-env: the job's own Secret is written, read and deleted by
+        // name; Secrets are still never listed or watched.
+        for file in &from_env_files {
+            applied.extend(apply_file(&client, &placement, file).await?);
+        }
+        let ns = Some(placement.namespace.as_str());
+        for verb in ["create", "patch", "get", "delete"] {
+            ensure!(
+                allowed(&client, &user, verb, "", "secrets", ns).await?,
+                "rbac-artifact-credentials-from-env.yaml does not let {user} {verb} secrets"
+            );
+        }
+        for verb in ["list", "watch"] {
+            ensure!(
+                !allowed(&client, &user, verb, "", "secrets", ns).await?,
+                "rbac-artifact-credentials-from-env.yaml lets {user} {verb} secrets"
+            );
+        }
         for file in &cluster_files {
             applied.extend(apply_file(&client, &placement, file).await?);
         }
-        let user = placement.user();
         ensure!(
             allowed(&client, &user, "create", "", "namespaces", None).await?,
             "rbac-create-namespace.yaml does not let {user} create namespaces"
@@ -713,6 +766,9 @@ async fn task_service_account_runs_install_wait_finally() -> Result<()> {
         }
         common::register_channels(&client, &placement.channels_namespace, MANAGER).await?;
         common::ensure_windows_node(&client, MANAGER).await?;
+        // The Task's default: the scoring services read the platform's Secret, which install
+        // checks with `get` on that one name.
+        common::provide_artifact_credentials(&client, &placement.namespace, MANAGER).await?;
         let tmp = tempfile::tempdir()?;
         let kubeconfig =
             impersonating_kubeconfig(&path, &placement.user(), &placement.namespace, tmp.path())?;

@@ -126,6 +126,10 @@ impl Scene {
         common::ensure_windows_node(&scene.client, MANAGER)
             .await
             .unwrap();
+        // The Task's default credentials mode reads the platform's Secret in the job namespace.
+        common::provide_artifact_credentials(&scene.client, &scene.namespace, MANAGER)
+            .await
+            .unwrap();
         Some(scene)
     }
 

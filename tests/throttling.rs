@@ -334,6 +334,7 @@ impl Throttled {
             .env("KUBECONFIG", self.kubeconfig.path())
             .env_remove("RUST_LOG")
             .env_remove("MODELOPS_JOB_ID");
+        common::stand_in_artifact_credentials(&mut command);
         let started = Instant::now();
         let output =
             tokio::task::spawn_blocking(move || command.output().expect("the binary runs"))

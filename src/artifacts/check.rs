@@ -6,9 +6,10 @@
 //! [`DEFAULT_CREDENTIALS_SECRET`] (the umbrella chart's `values.yaml` sets the same name); an
 //! empty string says "no credentials", and then only `http(s)://` and `file://` models are accepted.
 
-use super::uri::ArtifactUri;
+use super::uri::{ArtifactUri, Store};
 use crate::diagnostics::{Diagnostics, Origin};
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// The Secret fetch-models reads credentials from unless the values name another.
 pub const DEFAULT_CREDENTIALS_SECRET: &str = "modelops-artifact-credentials";
@@ -49,9 +50,19 @@ pub fn credentials_secret(values: &Value) -> Result<Option<String>, Diagnostics>
     diagnostics.into_result(name)
 }
 
+/// What a job's models need of the credentials Secret.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Needs {
+    /// The Secret the values name (`None`: no credentials).
+    pub secret: Option<String>,
+    /// Each store that needs credentials, with the names of the models on it.
+    pub stores: BTreeMap<Store, Vec<String>>,
+}
+
 /// Checks every `scoringServices[i].models[j].uri`; all problems are reported together, each
 /// naming the model and its field.
-pub fn check_values(values: &Value) -> Result<(), Diagnostics> {
+pub fn check_values(values: &Value) -> Result<Needs, Diagnostics> {
+    let mut stores: BTreeMap<Store, Vec<String>> = BTreeMap::new();
     let mut diagnostics = Diagnostics::default();
     let secret = match credentials_secret(values) {
         Ok(secret) => secret,
@@ -89,11 +100,17 @@ pub fn check_values(values: &Value) -> Result<(), Diagnostics> {
                         uri.store.name()
                     ),
                 ),
+                Ok(uri) if uri.store.needs_credentials() => {
+                    let models = stores.entry(uri.store).or_default();
+                    if !models.iter().any(|m| m == name) {
+                        models.push(name.to_string());
+                    }
+                }
                 Ok(_) => {}
             }
         }
     }
-    diagnostics.into_result(())
+    diagnostics.into_result(Needs { secret, stores })
 }
 
 /// A Kubernetes object name such as a Secret's: dot-separated DNS labels, at most 253 characters.
@@ -127,7 +144,12 @@ mod tests {
                 "file:///m",
             ],
         );
-        assert_eq!(check_values(&v), Ok(()));
+        let needs = check_values(&v).unwrap();
+        assert_eq!(
+            needs.stores.keys().copied().collect::<Vec<_>>(),
+            [Store::S3, Store::Gcs, Store::Azure]
+        );
+        assert_eq!(needs.stores[&Store::S3], ["m0"]);
         assert_eq!(
             credentials_secret(&v),
             Ok(Some(DEFAULT_CREDENTIALS_SECRET.to_string()))

@@ -47,6 +47,8 @@ pub struct Options {
     pub connect_timeout: Duration,
     /// How often a progress line is logged during a download.
     pub progress_every: Duration,
+    /// Where the credentials Secret is mounted as files (`--credentials-dir`).
+    pub credentials_dir: Option<PathBuf>,
 }
 
 impl Options {
@@ -540,11 +542,14 @@ impl Source {
             }
             Store::Gcs => {
                 use object_store::gcp::{GoogleCloudStorageBuilder as B, GoogleConfigKey as K};
-                let builder = with_env(
+                let mut builder = with_env(
                     B::new().with_client_options(client).with_retry(retry),
                     "GOOGLE_",
                     |b: B, k: K, v| b.with_config(k, v),
                 );
+                if let Some(file) = mounted_service_account(options.credentials_dir.as_deref()) {
+                    builder = builder.with_service_account_path(file.to_string_lossy());
+                }
                 Arc::new(
                     builder
                         .with_bucket_name(&uri.bucket)
@@ -680,6 +685,21 @@ fn store_error(store: &'static str, err: object_store::Error) -> TryError {
         }
         other => TryError::Transient(first_line(&error_chain(&other))),
     }
+}
+
+/// The service-account file of the mounted credentials Secret, unless the environment already
+/// names credentials of its own (a variable wins over the mounted file).
+fn mounted_service_account(dir: Option<&Path>) -> Option<PathBuf> {
+    let named_in_env = [
+        "GOOGLE_SERVICE_ACCOUNT",
+        "GOOGLE_SERVICE_ACCOUNT_PATH",
+        "GOOGLE_SERVICE_ACCOUNT_KEY",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+    ]
+    .iter()
+    .any(|name| std::env::var_os(name).is_some());
+    let file = dir?.join(super::credentials::GOOGLE_CREDENTIALS_FILE);
+    (!named_in_env && file.is_file()).then_some(file)
 }
 
 /// Timeouts for large transfers: no cap on the whole request (a 2 GiB model on a slow link is
@@ -851,6 +871,7 @@ mod tests {
             read_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),
             progress_every: Duration::from_secs(60),
+            credentials_dir: None,
         }
     }
 

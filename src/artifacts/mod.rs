@@ -3,5 +3,6 @@
 //! container (docs/artifact-stores.md).
 
 pub mod check;
+pub mod credentials;
 pub mod fetch;
 pub mod uri;

@@ -255,6 +255,31 @@ pub async fn channel_registry(
 /// The platform's global settings: the ConfigMap `modelops-globals` in `namespace`, or `None`
 /// when there is none (not an error: a platform need not have one). Only its data keys and text
 /// leave this function; nothing of the content is logged.
+/// The key names of Secret `namespace/name` (its values are dropped unread), or `None` when there
+/// is no such Secret (or no such namespace): install's check of the artifact credentials.
+pub async fn secret_keys(
+    cluster: &Cluster,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<std::collections::BTreeSet<String>>, ClusterError> {
+    let api: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(cluster.client.clone(), namespace);
+    let found = cluster
+        .with_retry("read the artifact credentials Secret", || api.get_opt(name))
+        .await
+        .map_err(|err| {
+            let action = match &err {
+                kube::Error::Api(status) if status.code == 403 => format!(
+                    "not allowed to read Secret {namespace}/{name} (the artifact credentials the \
+                     values name): grant `get` on it (tekton/rbac.yaml does for the default name)"
+                ),
+                _ => format!("cannot read Secret {namespace}/{name} (the artifact credentials)"),
+            };
+            ClusterError::api(action, err)
+        })?;
+    Ok(found.map(|secret| secret.data.unwrap_or_default().into_keys().collect()))
+}
+
 pub async fn globals_config_map(
     cluster: &Cluster,
     namespace: &str,

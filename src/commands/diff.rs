@@ -11,11 +11,18 @@ use std::fmt::Write as _;
 pub async fn exec(args: DiffArgs, settings: &Settings) -> Result<ExitStatus, Error> {
     let globals_source = install::globals_source(&args.install)?;
     let cluster = Cluster::connect(settings.api_retry_budget).await?;
-    let prepared = install::prepare_on(
+    let mut prepared = install::prepare_on(
         &cluster,
         &args.install,
         &settings.input_limits,
         globals_source,
+    )
+    .await?;
+    // As install would: the referenced Secret checked, or the job-owned one compared (masked).
+    install::artifact_credentials(
+        &cluster,
+        args.install.input.artifact_credentials,
+        &mut prepared,
     )
     .await?;
     let values = &prepared.preprocessed;

@@ -16,6 +16,7 @@ pub async fn exec(args: FetchModelsArgs) -> Result<ExitStatus, Error> {
         read_timeout: args.read_timeout,
         connect_timeout: Duration::from_secs(20),
         progress_every: args.progress_every,
+        credentials_dir: args.credentials_dir.clone(),
     };
     let outcomes = fetch::fetch_models(&models, &options).await?;
     let skipped = outcomes.iter().filter(|o| **o == Outcome::Skipped).count();

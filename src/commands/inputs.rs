@@ -23,6 +23,8 @@ const CHART_SEARCH: [&str; 2] = [
 
 pub struct Prepared<T = Object> {
     pub preprocessed: Preprocessed,
+    /// What the models need of the credentials Secret (checked before rendering).
+    pub artifacts: crate::artifacts::check::Needs,
     /// In install order.
     pub objects: Vec<T>,
 }
@@ -95,6 +97,7 @@ pub async fn preprocess(
             .map(|path| read_values_file(path, limits))
             .collect::<Result<_, _>>()?,
         sets: set_flags(args)?,
+        artifact_credentials: args.artifact_credentials,
     };
     Ok(preprocess::preprocess(&ir, &registry, &inputs)?)
 }
@@ -108,6 +111,7 @@ pub async fn prepare(
     let prepared = prepare_keeping(args, limits, cluster, |object| object).await?;
     Ok(Prepared {
         preprocessed: prepared.preprocessed,
+        artifacts: prepared.artifacts,
         objects: prepared.objects.into_iter().map(|b| b.kept).collect(),
     })
 }
@@ -125,7 +129,8 @@ pub async fn prepare_keeping<T: Send>(
     let chart = Chart::load(&chart_path, limits)?;
     let mut preprocessed = preprocess(args, limits, cluster).await?;
     // Before rendering, so nothing is applied for a model no init container could fetch.
-    crate::artifacts::check::check_values(&preprocessed.values).map_err(Error::Artifacts)?;
+    let artifacts =
+        crate::artifacts::check::check_values(&preprocessed.values).map_err(Error::Artifacts)?;
     let release = Release {
         name: preprocessed.job_id.clone(),
         namespace: preprocessed.namespace.clone(),
@@ -145,6 +150,7 @@ pub async fn prepare_keeping<T: Send>(
     let objects = manifest::assemble(pieces)?;
     Ok(Prepared {
         preprocessed,
+        artifacts,
         objects,
     })
 }

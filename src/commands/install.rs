@@ -1,11 +1,16 @@
 use super::inputs::{self, FromCluster};
+use crate::artifacts::check::CREDENTIALS_SECRET_FIELD;
+use crate::artifacts::credentials;
 use crate::cli::InstallArgs;
 use crate::cluster::apply::{self, InstallOptions, JobInfo};
 use crate::cluster::{self, Cluster, wait};
+use crate::diagnostics::{Diagnostics, Origin};
+use crate::manifest::{self, Owner};
 use crate::preprocess::PreprocessError;
 use crate::settings::Settings;
 use crate::tekton;
 use crate::{Error, ExitStatus};
+use std::collections::BTreeMap;
 
 pub async fn exec(args: InstallArgs, settings: &Settings) -> Result<ExitStatus, Error> {
     let outcome = run(&args, settings).await;
@@ -16,7 +21,8 @@ async fn run(args: &InstallArgs, settings: &Settings) -> Result<ExitStatus, Erro
     let results = super::Results::new("install", args.run.results_dir.as_deref());
     let globals_source = globals_source(args)?;
     let cluster = Cluster::connect(settings.api_retry_budget).await?;
-    let prepared = prepare_on(&cluster, args, &settings.input_limits, globals_source).await?;
+    let mut prepared = prepare_on(&cluster, args, &settings.input_limits, globals_source).await?;
+    artifact_credentials(&cluster, args.input.artifact_credentials, &mut prepared).await?;
     let values = &prepared.preprocessed;
     results.write(tekton::JOB_ID, &values.job_id)?;
     results.write(tekton::VALUES_DIGEST, &values.digest)?;
@@ -105,6 +111,93 @@ pub(super) async fn prepare_on(
     let (registry, globals) = tokio::try_join!(registry, globals)?;
     // Everything is validated and rendered before the first write to the cluster.
     inputs::prepare(&args.input, limits, FromCluster { registry, globals }).await
+}
+
+/// `--artifact-credentials` (docs/artifact-stores.md, "Credentials"), before anything is applied:
+/// `reference` checks that the Secret the values name exists and holds what the job's stores
+/// need; `from-env` adds the job-owned Secret made from the executor's environment to the
+/// objects (finally deletes it with them). Jobs whose models need no credentials skip both.
+pub(super) async fn artifact_credentials(
+    cluster: &Cluster,
+    mode: credentials::Mode,
+    prepared: &mut inputs::Prepared,
+) -> Result<(), Error> {
+    let needs = &prepared.artifacts;
+    let Some(name) = needs.secret.clone() else {
+        return Ok(());
+    };
+    if needs.stores.is_empty() {
+        return Ok(());
+    }
+    let values = &prepared.preprocessed;
+    let namespace = &values.namespace;
+    let origin = Origin::new("merged values", 0);
+    let mut problems = Diagnostics::default();
+    match mode {
+        credentials::Mode::Reference => {
+            let missing = match cluster::secret_keys(cluster, namespace, &name).await? {
+                None => vec![format!(
+                    "Secret {namespace}/{name} does not exist; the models on {} read their credentials from it: create it (docs/artifact-stores.md) or let install create one with --artifact-credentials from-env",
+                    store_names(needs)
+                )],
+                Some(keys) => credentials::missing_in_secret(&needs.stores, &keys)
+                    .into_iter()
+                    .map(|need| format!("Secret {namespace}/{name}: {need}"))
+                    .collect(),
+            };
+            for message in missing {
+                problems.push(&origin, CREDENTIALS_SECRET_FIELD, message);
+            }
+            if problems.is_empty() {
+                tracing::info!(secret = %name, %namespace, "artifact credentials Secret found");
+            }
+        }
+        credentials::Mode::FromEnv => {
+            let environment: BTreeMap<String, String> = std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .collect();
+            let read = |path: &str| {
+                crate::archive::read_regular_file(
+                    std::path::Path::new(path),
+                    credentials::MAX_CREDENTIALS_FILE_BYTES,
+                )
+                .map_err(|err| err.to_string())
+            };
+            match credentials::from_environment(&needs.stores, &environment, read) {
+                Ok(data) => {
+                    let owner = Owner {
+                        job_id: values.job_id.clone(),
+                        pipeline: values.pipeline.clone(),
+                        namespace: namespace.clone(),
+                    };
+                    let secret = manifest::own_object(
+                        "(install --artifact-credentials from-env)",
+                        credentials::secret_manifest(&name, &data),
+                        &owner,
+                    )
+                    .map_err(Error::Usage)?;
+                    tracing::info!(secret = %name, %namespace, keys = ?data.keys().collect::<Vec<_>>(), "the job's artifact credentials Secret is made from the executor's environment");
+                    manifest::insert_in_install_order(&mut prepared.objects, secret);
+                }
+                Err(missing) => {
+                    let origin = Origin::new("the executor's environment", 0);
+                    for problem in missing {
+                        problems.push(&origin, "", problem.to_string());
+                    }
+                }
+            }
+        }
+    }
+    problems.into_result(()).map_err(Error::Artifacts)
+}
+
+fn store_names(needs: &crate::artifacts::check::Needs) -> String {
+    needs
+        .stores
+        .keys()
+        .map(|store| store.name())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Where install reads the `modelops-globals` ConfigMap from.

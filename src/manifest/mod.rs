@@ -309,6 +309,26 @@ fn stamp(object: &mut Object, labels: &Value, owner: &Owner) -> Result<(), Strin
     Ok(())
 }
 
+/// An object the executor makes itself rather than the chart (the job-owned credentials Secret),
+/// stamped as the rendered ones are; `source` names it in messages as a template would.
+pub fn own_object(source: &str, value: Value, owner: &Owner) -> Result<Object, String> {
+    let labels = crate::k8s::ownership::labels(&owner.job_id, &owner.pipeline);
+    let mut object = Object {
+        template: source.to_string(),
+        document: 1,
+        value,
+    };
+    stamp(&mut object, &labels, owner)?;
+    Ok(object)
+}
+
+/// Puts `object` among `objects` (in install order) where install order puts it.
+pub fn insert_in_install_order(objects: &mut Vec<Object>, object: Object) {
+    let rank = |o: &Object| kinds::install_rank(o.kind(), o.name(), o.component());
+    let at = objects.partition_point(|o| rank(o) <= rank(&object));
+    objects.insert(at, object);
+}
+
 fn is_dns1123_subdomain(name: &str) -> bool {
     !name.is_empty() && name.len() <= 253 && name.split('.').all(crate::names::is_dns1123_label)
 }

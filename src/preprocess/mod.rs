@@ -5,6 +5,7 @@ pub mod channels;
 pub mod globals;
 pub mod params;
 
+use crate::artifacts::credentials::Mode;
 use crate::diagnostics::{Diagnostics, Origin};
 use crate::ir::{Flow, Ir, Model, Runtime, StepAction};
 use crate::names::{MAX_BASE_NAME, bounded_name, is_dns1123_label};
@@ -43,6 +44,9 @@ pub struct Inputs {
     /// `--set-json`, `--set`, `--set-string`, `--set-file`, in the order they are applied
     /// (Helm's: [`values::flags::SetFlag::in_helm_order`]).
     pub sets: Vec<values::flags::SetFlag>,
+    /// `--artifact-credentials`: with `from-env`, the values name the job-owned Secret install
+    /// creates ([`credentials_secret_name`]).
+    pub artifact_credentials: crate::artifacts::credentials::Mode,
 }
 
 #[derive(Debug, Clone)]
@@ -86,6 +90,14 @@ pub fn preprocess(
             .expect("generate makes a global mapping");
         global.insert("jobId".into(), json!(job_id));
         global.insert("labels".into(), labels);
+        let own_secret = (inputs.artifact_credentials == Mode::FromEnv).then(|| {
+            let name = credentials_secret_name(job_id);
+            let artifacts = global.entry("artifacts").or_insert_with(|| json!({}));
+            if let Some(artifacts) = artifacts.as_object_mut() {
+                artifacts.insert("credentialsSecret".into(), json!(name));
+            }
+            name
+        });
         let owned = |values: &Value| {
             globals::RESERVED.map(|key| values.get("global").and_then(|g| g.get(key)).cloned())
         };
@@ -95,6 +107,11 @@ pub fn preprocess(
         }
         for set in &inputs.sets {
             set.apply(&mut values)?;
+        }
+        if let Some(name) = own_secret
+            && values.pointer("/global/artifacts/credentialsSecret") != Some(&json!(name))
+        {
+            return Err(ValuesError::CredentialsSecret { name });
         }
         // The job's identity is the executor's: a values file or --set may not rewrite it.
         let after = owned(&values);
@@ -125,6 +142,12 @@ pub fn preprocess(
         pipeline: ir.pipeline.name.clone(),
         mode: ir.pipeline.mode,
     })
+}
+
+/// The job-owned credentials Secret of `--artifact-credentials from-env`: one per job, so jobs
+/// in one namespace never share or delete each other's.
+pub fn credentials_secret_name(job_id: &str) -> String {
+    bounded_name(&[job_id, "artifact-credentials"], crate::names::MAX_LABEL)
 }
 
 /// The same inputs give the same id, so re-running an offline render or an install without an

@@ -559,6 +559,16 @@ func TestTasksMapToCLI(t *testing.T) {
 					t.Errorf("%s: extra-args must be an array expanded into args", d)
 				}
 				continue
+			case "artifact-credentials-source":
+				// Not a flag: the optional Secret whose keys become install's environment, from
+				// which --artifact-credentials from-env makes the job's own Secret.
+				ok := len(step.EnvFrom) == 1 && step.EnvFrom[0].SecretRef != nil &&
+					step.EnvFrom[0].SecretRef.Name == "$(params.artifact-credentials-source)" &&
+					step.EnvFrom[0].SecretRef.Optional != nil && *step.EnvFrom[0].SecretRef.Optional
+				if sub != "install" || !ok {
+					t.Errorf("%s: artifact-credentials-source must be install's one optional envFrom Secret", d)
+				}
+				continue
 			}
 			want, ok := flagEnv[flagForParam(p.Name)]
 			if !ok {
@@ -669,8 +679,23 @@ func TestRBAC(t *testing.T) {
 				}
 			}
 			for _, resource := range rule.Resources {
-				if resource == "secrets" || strings.Contains(strings.Join(rule.APIGroups, ","), "rbac") {
-					t.Errorf("%s: the executor never touches Secrets or RBAC objects", where)
+				if strings.Contains(strings.Join(rule.APIGroups, ","), "rbac") {
+					t.Errorf("%s: the executor never touches RBAC objects", where)
+				}
+				// Secrets: `get` of the one artifact credentials Secret the values name by default
+				// (reference mode); create/patch/get/delete of the job-owned one only in the optional
+				// from-env file. Never list or watch: no Secret is ever read in bulk.
+				ownsCredentials := d.file == "tekton/rbac-artifact-credentials-from-env.yaml"
+				if resource == "secrets" {
+					named := len(rule.ResourceNames) == 1 && rule.ResourceNames[0] == "modelops-artifact-credentials"
+					for _, verb := range rule.Verbs {
+						allowed := (verb == "get" && (named || ownsCredentials)) ||
+							(ownsCredentials && (verb == "create" || verb == "patch" || verb == "delete"))
+						if !allowed {
+							t.Errorf("%s: %s on secrets is not needed (resourceNames %v)", where, verb, rule.ResourceNames)
+						}
+					}
+					continue
 				}
 				if clusterScoped[resource] && !cluster {
 					t.Errorf("%s: %s is cluster-scoped; a Role cannot grant it", where, resource)

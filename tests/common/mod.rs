@@ -133,3 +133,51 @@ pub fn final_error_text(stderr: &str) -> String {
     }
     error
 }
+
+/// The secret of [`stand_in_artifact_credentials`]: tests check it never shows up anywhere.
+pub const STAND_IN_SECRET_ACCESS_KEY: &str = "stand-in-secret-3f9a7c";
+
+/// What a test's `install` gets to authenticate its model downloads with: the example IRs name
+/// `s3://` and `gs://` models, so install needs credentials (it checks before applying). Pods on
+/// kwok's simulated nodes never download anything, so these stand-in values never reach a store;
+/// install makes the job-owned Secret from them, as the Tekton Task does from the platform's
+/// (`--artifact-credentials from-env`, docs/artifact-stores.md).
+pub fn stand_in_artifact_credentials(command: &mut std::process::Command) {
+    command
+        .env("MODELOPS_ARTIFACT_CREDENTIALS", "from-env")
+        .env("AWS_ACCESS_KEY_ID", "stand-in-access-key")
+        .env("AWS_SECRET_ACCESS_KEY", STAND_IN_SECRET_ACCESS_KEY)
+        .env(
+            "GOOGLE_SERVICE_ACCOUNT_KEY",
+            r#"{"type":"service_account","client_email":"stand-in@example.invalid"}"#,
+        );
+}
+
+/// The artifact credentials Secret a platform provides in a job's namespace (reference mode, the
+/// default): `modelops-artifact-credentials` with the keys the examples' S3 and GCS models need.
+/// Stand-in values, as in [`stand_in_artifact_credentials`]: kwok's pods download nothing.
+pub async fn provide_artifact_credentials(
+    client: &Client,
+    namespace: &str,
+    manager: &str,
+) -> anyhow::Result<()> {
+    use k8s_openapi::api::core::v1::Secret;
+    let secret = serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "modelops-artifact-credentials", "namespace": namespace},
+        "stringData": {
+            "AWS_ACCESS_KEY_ID": "stand-in-access-key",
+            "AWS_SECRET_ACCESS_KEY": STAND_IN_SECRET_ACCESS_KEY,
+            "google-application-credentials.json": r#"{"type":"service_account","client_email":"stand-in@example.invalid"}"#,
+        },
+    });
+    Api::<Secret>::namespaced(client.clone(), namespace)
+        .patch(
+            "modelops-artifact-credentials",
+            &PatchParams::apply(manager).force(),
+            &Patch::Apply(&secret),
+        )
+        .await
+        .context("creating the artifact credentials Secret")?;
+    Ok(())
+}

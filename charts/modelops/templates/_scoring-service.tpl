@@ -136,12 +136,18 @@ spec:
             - /etc/modelops/models/models.json
             - --model-dir
             - /models
+            {{#if @root.Values.global.artifacts.credentialsSecret}}
+            - --credentials-dir
+            - /var/run/secrets/modelops/artifact-credentials
+            {{/if}}
           {{/if}}
           env:
             - name: MODELOPS_FETCH_ATTEMPTS
               value: {{quote @root.Values.fetchModels.retries}}
           {{#if @root.Values.global.artifacts.credentialsSecret}}
-          # Object-store credentials (AWS_*, GOOGLE_*, AZURE_STORAGE_*): the Secret's keys.
+          # Object-store credentials (AWS_*, GOOGLE_*, AZURE_STORAGE_*): the Secret's keys; a
+          # Google service account's JSON is its key google-application-credentials.json, read
+          # as a file from the mounted Secret (Linux). install checks the Secret before applying.
           envFrom:
             - secretRef:
                 name: {{@root.Values.global.artifacts.credentialsSecret}}
@@ -158,6 +164,11 @@ spec:
             {{#unless (eq os "windows")}}
             - name: tmp
               mountPath: /tmp
+            {{#if @root.Values.global.artifacts.credentialsSecret}}
+            - name: artifact-credentials
+              mountPath: /var/run/secrets/modelops/artifact-credentials
+              readOnly: true
+            {{/if}}
             {{/unless}}
       containers:
         - name: scoring-service
@@ -227,6 +238,12 @@ spec:
         - name: tmp
           emptyDir:
             sizeLimit: 256Mi
+        {{#if @root.Values.global.artifacts.credentialsSecret}}
+        - name: artifact-credentials
+          secret:
+            secretName: {{@root.Values.global.artifacts.credentialsSecret}}
+            optional: true
+        {{/if}}
         {{/unless}}
         - name: models
           emptyDir:
