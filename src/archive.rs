@@ -405,65 +405,151 @@ impl<S: FileSink> TarReader<'_, S> {
         };
 
         let size = entry.size();
-        if size > self.limits.max_file_bytes {
-            return Err(ArchiveError::FileTooLarge {
-                origin: self.origin.to_owned(),
-                path,
-                size,
-                limit: self.limits.max_file_bytes,
-            });
-        }
-        // The stream position is the start of this entry's data: fail before inflating it.
-        if self.state.count.get().saturating_add(size) > self.limits.max_total_bytes {
-            return Err(ArchiveError::TotalTooLarge {
-                origin: self.origin.to_owned(),
-                limit: self.limits.max_total_bytes,
-                entry: Some(path),
-            });
-        }
-        self.files.accept(self.origin, &path, size)?;
-        // usize::try_from cannot fail on 64-bit targets; on 32-bit ones the size is bounded by
-        // the limit checks above anyway, so a failure only means "no pre-allocation".
-        let mut out = self.files.open(&path, usize::try_from(size).unwrap_or(0))?;
-        // The header size already bounds the entry's reader; the extra cap keeps the per-file
-        // limit true even if that ever changes.
-        let mut data = (&mut entry).take(self.limits.max_file_bytes.saturating_add(1));
-        let mut buffer = [0u8; 16 * 1024];
-        let mut actual = 0u64;
-        loop {
-            // A read error is the archive's, a write error the destination's.
-            let n = match data.read(&mut buffer) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(corrupt(self.origin, e)),
-            };
-            io::Write::write_all(&mut out, &buffer[..n]).map_err(|source| ArchiveError::Write {
-                origin: self.origin.to_owned(),
-                path: path.clone(),
-                source,
-            })?;
-            actual += n as u64;
-        }
-        if actual > self.limits.max_file_bytes {
-            return Err(ArchiveError::FileTooLarge {
-                origin: self.origin.to_owned(),
-                path,
-                size: actual,
-                limit: self.limits.max_file_bytes,
-            });
-        }
-        if actual != size {
-            // The tar crate returns a short read, not an error, when the stream ends early.
-            return Err(ArchiveError::Truncated {
-                origin: self.origin.to_owned(),
-                path,
-                expected: size,
-                actual,
-            });
-        }
-        self.files.close(path, out)
+        // The stream position is the start of this entry's data.
+        let inflated = self.state.count.get();
+        store_file(
+            &mut self.files,
+            self.origin,
+            self.limits,
+            inflated,
+            path,
+            size,
+            &mut entry,
+        )
+        .map(drop)
     }
+}
+
+/// The rules every regular file of an archive passes, tar or zip, and its bytes into `sink`:
+/// its declared `size` within the per-file limit and, with the `inflated` bytes so far, within the
+/// total (checked before inflating anything); then at most that many bytes read, and exactly
+/// `size` of them. Returns the bytes stored.
+fn store_file<S: FileSink>(
+    sink: &mut S,
+    origin: &str,
+    limits: &Limits,
+    inflated: u64,
+    path: String,
+    size: u64,
+    data: &mut impl Read,
+) -> Result<u64, ArchiveError> {
+    if size > limits.max_file_bytes {
+        return Err(ArchiveError::FileTooLarge {
+            origin: origin.to_owned(),
+            path,
+            size,
+            limit: limits.max_file_bytes,
+        });
+    }
+    if inflated.saturating_add(size) > limits.max_total_bytes {
+        return Err(ArchiveError::TotalTooLarge {
+            origin: origin.to_owned(),
+            limit: limits.max_total_bytes,
+            entry: Some(path),
+        });
+    }
+    sink.accept(origin, &path, size)?;
+    // usize::try_from cannot fail on 64-bit targets; on 32-bit ones the size is bounded by
+    // the limit checks above anyway, so a failure only means "no pre-allocation".
+    let mut out = sink.open(&path, usize::try_from(size).unwrap_or(0))?;
+    // The declared size already bounds the entry's reader in both formats; the extra cap keeps
+    // the per-file limit true even if that ever changes.
+    let mut data = data.take(limits.max_file_bytes.saturating_add(1));
+    let mut buffer = [0u8; 16 * 1024];
+    let mut actual = 0u64;
+    loop {
+        // A read error is the archive's, a write error the destination's.
+        let n = match data.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(corrupt(origin, e)),
+        };
+        io::Write::write_all(&mut out, &buffer[..n]).map_err(|source| ArchiveError::Write {
+            origin: origin.to_owned(),
+            path: path.clone(),
+            source,
+        })?;
+        actual += n as u64;
+    }
+    if actual > limits.max_file_bytes {
+        return Err(ArchiveError::FileTooLarge {
+            origin: origin.to_owned(),
+            path,
+            size: actual,
+            limit: limits.max_file_bytes,
+        });
+    }
+    if actual != size {
+        // The tar crate returns a short read, not an error, when the stream ends early.
+        return Err(ArchiveError::Truncated {
+            origin: origin.to_owned(),
+            path,
+            expected: size,
+            actual,
+        });
+    }
+    sink.close(path, out)?;
+    Ok(actual)
+}
+
+/// Unpack the `.zip` file `file` into the existing, empty directory `dest` with the rules and
+/// [`Limits`] of [`unpack_tar_gz`] (every path checked, no links, no special files, no duplicates,
+/// sizes capped before and while inflating, entry CRCs verified), streaming each entry to disk.
+/// Encrypted entries are refused. Returns the number of files and bytes.
+pub fn unpack_zip(
+    origin: &str,
+    file: fs::File,
+    dest: &Path,
+    limits: &Limits,
+) -> Result<(usize, u64), ArchiveError> {
+    let zip_error = |e: zip::result::ZipError| corrupt(origin, io::Error::other(e));
+    let mut archive =
+        zip::ZipArchive::new(io::BufReader::with_capacity(256 * 1024, file)).map_err(zip_error)?;
+    let mut sink = DiskWriter::new(origin, dest);
+    let mut inflated = 0u64;
+    for index in 0..archive.len() {
+        let mut entry = archive.by_index(index).map_err(zip_error)?;
+        let shown = String::from_utf8_lossy(entry.name_raw()).into_owned();
+        if index >= limits.max_entries {
+            return Err(ArchiveError::TooManyEntries {
+                origin: origin.to_owned(),
+                limit: limits.max_entries,
+                path: shown,
+            });
+        }
+        let unsafe_path = |reason| ArchiveError::UnsafePath {
+            origin: origin.to_owned(),
+            path: shown.clone(),
+            reason,
+        };
+        let path = normalise(entry.name_raw()).map_err(unsafe_path)?;
+        if entry.is_symlink() {
+            return Err(ArchiveError::Link {
+                origin: origin.to_owned(),
+                path: shown,
+                target: "(a zip symbolic link)".into(),
+            });
+        }
+        if entry.is_dir() {
+            continue;
+        }
+        // Unix modes travel in the external attributes: anything but a regular file is refused.
+        const FILE_TYPE: u32 = 0o170_000;
+        if let Some(mode) = entry.unix_mode()
+            && !matches!(mode & FILE_TYPE, 0 | 0o100_000)
+        {
+            return Err(ArchiveError::SpecialFile {
+                origin: origin.to_owned(),
+                path: shown,
+                kind: format!("special file (mode {:o})", mode & FILE_TYPE),
+            });
+        }
+        let path = path.ok_or_else(|| unsafe_path("a file needs a name"))?;
+        let size = entry.size();
+        inflated += store_file(&mut sink, origin, limits, inflated, path, size, &mut entry)?;
+    }
+    sink.finish()
 }
 
 /// Where [`TarReader`] puts each regular file that passed the rules: in memory ([`Collector`]) or
@@ -903,7 +989,7 @@ fn rel_or_root(rel: &str) -> &str {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use flate2::Compression;
     use flate2::write::GzEncoder;
@@ -1674,5 +1760,107 @@ mod tests {
             let err = read_dir(dir.path(), &Limits::default()).unwrap_err();
             assert!(matches!(err, ArchiveError::UnsafePath { .. }), "{err:?}");
         }
+    }
+
+    /// A zip of `files` (deflated), as the tests of fetch-models and of the rules use it.
+    pub(crate) fn zip(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut writer = zip::ZipWriter::new(io::Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        for (path, bytes) in files {
+            writer.start_file(*path, options).unwrap();
+            io::Write::write_all(&mut writer, bytes).unwrap();
+        }
+        writer.finish().unwrap().into_inner()
+    }
+
+    fn unpack_zip_bytes(bytes: &[u8], limits: &Limits) -> Result<(usize, u64), ArchiveError> {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.zip");
+        fs::write(&file, bytes).unwrap();
+        let dest = dir.path().join("out");
+        fs::create_dir(&dest).unwrap();
+        unpack_zip("a.zip", fs::File::open(&file).unwrap(), &dest, limits)
+    }
+
+    fn roomy() -> Limits {
+        Limits {
+            max_total_bytes: 1 << 20,
+            max_entries: 100,
+            max_file_bytes: 1 << 20,
+        }
+    }
+
+    #[test]
+    fn zip_rules_are_the_tar_rules() {
+        assert_eq!(
+            unpack_zip_bytes(&zip(&[("a/b.txt", b"hello"), ("c", b"")]), &roomy()).unwrap(),
+            (2, 5)
+        );
+        for (name, needle) in [
+            ("../x", "unsafe or invalid path"),
+            ("/etc/passwd", "unsafe or invalid path"),
+        ] {
+            let err = unpack_zip_bytes(&zip(&[(name, b"x")]), &roomy()).unwrap_err();
+            assert!(err.to_string().contains(needle), "{name}: {err}");
+        }
+        // A symbolic link, by its Unix mode.
+        let mut writer = zip::ZipWriter::new(io::Cursor::new(Vec::new()));
+        writer
+            .add_symlink(
+                "model.pb",
+                "/etc/passwd",
+                zip::write::SimpleFileOptions::default(),
+            )
+            .unwrap();
+        let link = writer.finish().unwrap().into_inner();
+        let err = unpack_zip_bytes(&link, &roomy()).unwrap_err();
+        assert!(matches!(err, ArchiveError::Link { .. }), "{err}");
+        // Limits: per file, in total (before inflating) and entries.
+        let big = zip(&[("a", &[0u8; 4096]), ("b", &[0u8; 4096])]);
+        let per_file = Limits {
+            max_file_bytes: 4095,
+            ..roomy()
+        };
+        assert!(matches!(
+            unpack_zip_bytes(&big, &per_file),
+            Err(ArchiveError::FileTooLarge { .. })
+        ));
+        let total = Limits {
+            max_total_bytes: 6000,
+            ..roomy()
+        };
+        assert!(matches!(
+            unpack_zip_bytes(&big, &total),
+            Err(ArchiveError::TotalTooLarge { .. })
+        ));
+        let entries = Limits {
+            max_entries: 1,
+            ..roomy()
+        };
+        assert!(matches!(
+            unpack_zip_bytes(&big, &entries),
+            Err(ArchiveError::TooManyEntries { .. })
+        ));
+        // Damaged data fails its CRC; a cut archive has no central directory.
+        let stored = {
+            let mut writer = zip::ZipWriter::new(io::Cursor::new(Vec::new()));
+            let options = zip::write::SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Stored);
+            writer.start_file("m", options).unwrap();
+            io::Write::write_all(&mut writer, b"model bytes here").unwrap();
+            writer.finish().unwrap().into_inner()
+        };
+        let mut damaged = stored.clone();
+        let at = damaged.windows(5).position(|w| w == b"model").unwrap();
+        damaged[at] ^= 1;
+        assert!(matches!(
+            unpack_zip_bytes(&damaged, &roomy()),
+            Err(ArchiveError::Corrupt { .. })
+        ));
+        assert!(matches!(
+            unpack_zip_bytes(&stored[..stored.len() / 2], &roomy()),
+            Err(ArchiveError::Corrupt { .. })
+        ));
     }
 }

@@ -247,11 +247,6 @@ async fn fetch_one(
     let uri = ArtifactUri::parse(&model.uri)?;
     let layout = Layout::new(&options.model_dir, model);
     let archive = uri.archive_kind();
-    if archive == Some(ArchiveKind::Zip) {
-        return Err(Reason::Invalid(
-            ".zip artifacts are not supported yet: package the model as .tar.gz".into(),
-        ));
-    }
     let expected = model.sha256.as_deref().map(str::to_ascii_lowercase);
     let final_file = layout.version_dir.join(uri.file_name());
     if let Some(expected) = &expected
@@ -292,7 +287,7 @@ async fn fetch_one(
     }
     // Into place: the version directory is replaced as a whole.
     let staged = layout.scratch.join("content");
-    if archive.is_some() {
+    if let Some(kind) = archive {
         let limits = options.archive_limits();
         let origin = uri.raw.clone();
         let (part_c, staged_c) = (part.clone(), staged.clone());
@@ -307,12 +302,15 @@ async fn fetch_one(
                 path: part_c.display().to_string(),
                 source: e,
             })?;
-            archive::unpack_tar_gz(
-                &origin,
-                std::io::BufReader::with_capacity(256 * 1024, file),
-                &staged_c,
-                &limits,
-            )
+            match kind {
+                ArchiveKind::TarGz => archive::unpack_tar_gz(
+                    &origin,
+                    std::io::BufReader::with_capacity(256 * 1024, file),
+                    &staged_c,
+                    &limits,
+                ),
+                ArchiveKind::Zip => archive::unpack_zip(&origin, file, &staged_c, &limits),
+            }
         })
         .await
         .map_err(|e| Reason::Unpack(e.to_string()))?
@@ -1030,6 +1028,53 @@ mod tests {
         assert!(!out.path().join("tf/1/tf.tar.gz").exists());
         let again = fetch_models(&models, &options(out.path())).await.unwrap();
         assert_eq!(again, [Outcome::Skipped]);
+    }
+
+    #[tokio::test]
+    async fn a_zip_is_unpacked_with_the_same_rules_and_skipped_next_time() {
+        let src = tempfile::tempdir().unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let archive =
+            crate::archive::tests::zip(&[("model.onnx", b"onnx"), ("conf/labels.txt", b"a\nb\n")]);
+        std::fs::write(src.path().join("m.zip"), &archive).unwrap();
+        let models = [model(
+            "m",
+            format!("file://{}/m.zip", src.path().display()),
+            Some(sha(&archive)),
+        )];
+        fetch_models(&models, &options(out.path())).await.unwrap();
+        assert_eq!(
+            std::fs::read(out.path().join("m/1/model.onnx")).unwrap(),
+            b"onnx"
+        );
+        assert_eq!(
+            std::fs::read(out.path().join("m/1/conf/labels.txt")).unwrap(),
+            b"a\nb\n"
+        );
+        assert!(!out.path().join("m/1/m.zip").exists());
+        assert_eq!(
+            fetch_models(&models, &options(out.path())).await.unwrap(),
+            [Outcome::Skipped]
+        );
+
+        let evil = crate::archive::tests::zip(&[("../escape.txt", b"x")]);
+        std::fs::write(src.path().join("evil.zip"), &evil).unwrap();
+        let err = fetch_models(
+            &[model(
+                "evil",
+                format!("file://{}/evil.zip", src.path().display()),
+                None,
+            )],
+            &options(out.path()),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("cannot unpack") && err.contains("unsafe or invalid path"),
+            "{err}"
+        );
+        assert!(!out.path().join("evil/1").exists());
     }
 
     #[tokio::test]
