@@ -229,6 +229,11 @@ pub struct InputArgs {
           value_parser = one_of::<crate::artifacts::credentials::Mode>(&crate::artifacts::credentials::Mode::NAMES),
           env = "MODELOPS_ARTIFACT_CREDENTIALS")]
     pub artifact_credentials: crate::artifacts::credentials::Mode,
+    /// The executor image the scoring pods' init containers run (`fetch-models`,
+    /// `await-services`): `global.images.executor` at the lowest precedence, so globals and values
+    /// still win. The Tasks pass their own image, so the data plane runs the binary that installs.
+    #[arg(long, value_name = "IMAGE", value_parser = parse_image, env = "MODELOPS_EXECUTOR_IMAGE")]
+    pub executor_image: Option<crate::names::ImageReference>,
 }
 
 /// How an IR URL is downloaded (docs/security.md, "Limits").
@@ -617,6 +622,10 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
 
 /// A flag whose value is one of `names`, parsed into the library's own type (library types do
 /// not derive clap's traits).
+fn parse_image(text: &str) -> Result<crate::names::ImageReference, String> {
+    text.parse()
+}
+
 fn one_of<T>(names: &'static [&'static str]) -> impl clap::builder::TypedValueParser<Value = T>
 where
     T: std::str::FromStr<Err = String> + Clone + Send + Sync + 'static,

@@ -79,6 +79,84 @@ fn trim_non_alnum(text: &str) -> &str {
     text.trim_matches(|c: char| !c.is_ascii_alphanumeric())
 }
 
+/// A container image reference split as the charts' `image` values hold it (`registry`,
+/// `repository`, `tag` or `digest`). A reference without a registry host is Docker Hub's, as for
+/// every container runtime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageReference {
+    pub registry: String,
+    pub repository: String,
+    pub tag: Option<String>,
+    pub digest: Option<String>,
+}
+
+impl std::str::FromStr for ImageReference {
+    type Err = String;
+    fn from_str(text: &str) -> Result<ImageReference, String> {
+        let (name, digest) = match text.split_once('@') {
+            Some((name, digest)) => {
+                let hex = digest.strip_prefix("sha256:").unwrap_or_default();
+                if hex.len() != 64
+                    || !hex
+                        .bytes()
+                        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+                {
+                    return Err(format!(
+                        "`{digest}` is not a digest (sha256: and 64 lowercase hex)"
+                    ));
+                }
+                (name, Some(digest.to_string()))
+            }
+            None => (text, None),
+        };
+        let (name, tag) = match name.rsplit_once(':') {
+            Some((head, tag)) if !tag.contains('/') => (head, Some(tag.to_string())),
+            _ => (name, None),
+        };
+        if let Some(tag) = &tag {
+            let valid = !tag.is_empty()
+                && tag.len() <= 128
+                && !tag.starts_with(['.', '-'])
+                && tag
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+            if !valid {
+                return Err(format!("`{tag}` is not an image tag"));
+            }
+        }
+        if tag.is_none() && digest.is_none() {
+            return Err(format!(
+                "`{text}` names no tag or digest (pin the version the scoring pods run)"
+            ));
+        }
+        let (registry, repository) = match name.split_once('/') {
+            Some((host, rest)) if host.contains(['.', ':']) || host == "localhost" => (host, rest),
+            _ => ("docker.io", name),
+        };
+        let valid_repository = !repository.is_empty()
+            && repository.split('/').all(|part| {
+                !part.is_empty()
+                    && part.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+                    && part.bytes().all(|b| {
+                        b.is_ascii_lowercase()
+                            || b.is_ascii_digit()
+                            || matches!(b, b'.' | b'_' | b'-')
+                    })
+            });
+        if registry.is_empty() || !valid_repository {
+            return Err(format!(
+                "`{text}` is not an image reference ([registry/]repository:tag or @sha256:…)"
+            ));
+        }
+        Ok(ImageReference {
+            registry: registry.to_string(),
+            repository: repository.to_string(),
+            tag,
+            digest,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,6 +183,48 @@ mod tests {
         assert_eq!(one.len(), MAX_BASE_NAME);
         assert_ne!(one, two);
         assert!(is_dns1123_label(&one));
+    }
+
+    #[test]
+    fn image_references_split_as_the_charts_hold_them() {
+        let full: ImageReference = "ghcr.io/modelops/modelops-executor:0.1.0".parse().unwrap();
+        assert_eq!(
+            (
+                full.registry.as_str(),
+                full.repository.as_str(),
+                full.tag.as_deref(),
+                full.digest
+            ),
+            ("ghcr.io", "modelops/modelops-executor", Some("0.1.0"), None)
+        );
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let pinned: ImageReference = format!("localhost:5000/x@{digest}").parse().unwrap();
+        assert_eq!(
+            (
+                pinned.registry.as_str(),
+                pinned.repository.as_str(),
+                pinned.tag,
+                pinned.digest
+            ),
+            ("localhost:5000", "x", None, Some(digest))
+        );
+        let hub: ImageReference = "busybox:1".parse().unwrap();
+        assert_eq!(
+            (hub.registry.as_str(), hub.repository.as_str()),
+            ("docker.io", "busybox")
+        );
+        for bad in [
+            "",
+            "ghcr.io/x",
+            "X/Y:1",
+            "a:",
+            "a:b c",
+            "a@sha256:12",
+            "ghcr.io/:1",
+            "a//b:1",
+        ] {
+            assert!(bad.parse::<ImageReference>().is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -62,6 +62,10 @@ pub async fn preprocess(
         None => cluster.registry.unwrap_or_default(),
     };
     let mut globals = Vec::new();
+    // Lowest precedence: the platform's globals and the values may still name another image.
+    if let Some(image) = &args.executor_image {
+        globals.push(executor_image_layer(image));
+    }
     if let Some(content) = &cluster.globals {
         match Layer::config_map(content) {
             Ok(layer) => {
@@ -153,6 +157,22 @@ pub async fn prepare_keeping<T: Send>(
         artifacts,
         objects,
     })
+}
+
+/// `--executor-image` as a globals layer: `images.executor` of the charts.
+fn executor_image_layer(image: &crate::names::ImageReference) -> Layer {
+    let mut executor =
+        serde_json::json!({"registry": image.registry, "repository": image.repository});
+    if let Some(tag) = &image.tag {
+        executor["tag"] = serde_json::json!(tag);
+    }
+    if let Some(digest) = &image.digest {
+        executor["digest"] = serde_json::json!(digest);
+    }
+    Layer {
+        origin: crate::diagnostics::Origin::new("--executor-image", 0),
+        value: serde_json::json!({"images": {"executor": executor}}),
+    }
 }
 
 pub fn resolve_chart(explicit: Option<&Path>) -> Result<PathBuf, Error> {
