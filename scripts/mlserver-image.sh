@@ -84,6 +84,10 @@ build_rootfs() {
   }
   local rootfs="$DIR/rootfs" t0
   t0=$(date +%s)
+  # A build that died inside debootstrap may have left its /proc mounted: never delete through it.
+  if [ -d "$rootfs" ]; then
+    findmnt -rn -o TARGET | grep -F "$rootfs/" | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+  fi
   rm -rf "$rootfs"; mkdir -p "$DIR"
   log "debootstrap $SUITE (minbase, python3.11) into $rootfs"
   debootstrap --variant=minbase --include=python3.11,python3.11-venv,python3-distutils,ca-certificates \
@@ -133,6 +137,12 @@ load_image() {
     || die "ctr images import $tarball failed"
   log "loaded docker.io/seldonio/mlserver:$MLSERVER_VERSION-sklearn on real-0"
 }
+
+# One build at a time: tests that need the image call `load` concurrently, and scripts/test.sh
+# prebuilds it in the background; the others wait here and then find it cached.
+mkdir -p "$CACHE/mlserver"
+exec 9>"$CACHE/mlserver/.lock"
+flock 9
 
 case "${1:-}" in
   build) build_image ;;

@@ -17,8 +17,12 @@ started_here=0
 if ! scripts/testcluster.sh status >/dev/null 2>&1; then
   started_here=1
 fi
+prebuild_pids=()
 finish() {
   local status=$?
+  local pid
+  # Background builds still running (a test failed first): stop them and their children.
+  for pid in "${prebuild_pids[@]}"; do kill -- "-$pid" 2>/dev/null || true; done
   if [ "$status" -ne 0 ]; then
     echo "== tests failed (exit $status); control plane logs follow ==" >&2
     scripts/testcluster.sh logs >&2 || true
@@ -43,6 +47,33 @@ build_pid=$!
 scripts/testcluster.sh up
 # The object stores of tests/artifact_stores.rs (installed and cached on first use).
 eval "$(scripts/artifact-stores.sh up)"
+# What the later stages need and the first cargo test run does not, built in the background at
+# low priority while those tests (mostly waiting on the cluster) run: the MLServer image of the
+# real node's tests and Tekton. Cached: both finish at once when warm. Each script takes a lock,
+# so a test asking for the image meanwhile waits for this build instead of racing it.
+prebuild_logs="$(mktemp -d)"
+# The Windows build of the binary, run under Wine (docs/artifact-stores.md, "Windows"); a debug
+# build here, the release one is the Dockerfile.windows image's.
+MODELOPS_WINDOWS_PROFILE="${MODELOPS_WINDOWS_PROFILE:-dev}" \
+  setsid nice -n 10 scripts/windows-build.sh >"$prebuild_logs/windows.log" 2>&1 &
+prebuild_pids+=("$!")
+if [ "$MODELOPS_TESTCLUSTER_REAL_NODE" = 1 ]; then
+  setsid nice -n 10 scripts/mlserver-image.sh load >"$prebuild_logs/mlserver.log" 2>&1 &
+  prebuild_pids+=("$!")
+  setsid nice -n 10 scripts/testcluster.sh tekton build >"$prebuild_logs/tekton.log" 2>&1 &
+  prebuild_pids+=("$!")
+fi
+prebuilt() { # waits for the background builds; prints a failed one's log
+  local pid failed=0
+  for pid in "${prebuild_pids[@]}"; do wait "$pid" || failed=1; done
+  prebuild_pids=()
+  grep -h '^== ' "$prebuild_logs"/*.log >&2 || true
+  if [ "$failed" = 1 ]; then
+    tail -n 40 "$prebuild_logs"/*.log >&2
+    echo "a background build or check failed (Windows build, MLServer image or Tekton; logs above)" >&2
+    exit 1
+  fi
+}
 wait "$build_pid"
 
 MODELOPS_TEST_KUBECONFIG="$(scripts/testcluster.sh kubeconfig)"
@@ -52,8 +83,12 @@ if [ "$MODELOPS_TESTCLUSTER_REAL_NODE" = 1 ] && [ ! -f "$(dirname "$MODELOPS_TES
   exit 1
 fi
 cargo test --all-targets --locked "$@"
+if [ "$MODELOPS_TESTCLUSTER_REAL_NODE" != 1 ]; then
+  prebuilt
+fi
 # The real node's tests are #[ignore]d (reported as such) unless the cluster has the real node.
 if [ "$MODELOPS_TESTCLUSTER_REAL_NODE" = 1 ]; then
+  prebuilt
   # The test flow runner's own unit tests (Go; the real-node test builds and runs its image).
   (cd tests/images/flow-runner && go vet ./... && go test -count=1 ./...)
   cargo test --locked --test real_node -- --ignored

@@ -20,7 +20,8 @@
 #   scripts/testcluster.sh tekton    build (or reuse) and start Tekton Pipelines (controller, webhook,
 #                                    TaskRun images on real-0) and tkn; prints their bin directory
 #                                    (scripts/testcluster-tekton.sh; needs the real node);
-#                                    `tekton down` stops it
+#                                    `tekton down` stops it; `tekton build` only builds
+#                                    (cached) and prints the bin directory
 #   scripts/testcluster.sh restart-apiserver SECONDS [--controllers]
 #                                    kill kube-apiserver (SIGKILL), wait SECONDS, start it again
 #                                    with the same flags, port and certificates, wait for /readyz
@@ -460,7 +461,12 @@ artifact_store() { "$ROOT/scripts/artifact-stores.sh" s3; }
 case "${1:-}" in
   build) build; [ "$REAL_NODE" = 0 ] || build_node; echo "$BIN" ;;
   artifact-store) artifact_store ;;
-  tekton) if [ "${2:-}" = down ]; then tekton_down; else tekton_up; fi ;;
+  tekton)
+    case "${2:-}" in
+      down) tekton_down ;;
+      build) tekton_build; echo "$TBIN" ;;
+      *) tekton_up ;;
+    esac ;;
   up) up ;;
   down) down ;;
   status) status ;;

@@ -9,8 +9,8 @@
 #                                       and run the checks; prints the .exe path last
 #   MODELOPS_WINDOWS_PROFILE=dev|release   cargo profile (default release, what ships)
 #
-# Prerequisites (named when missing): the Rust target (`rustup target add x86_64-pc-windows-gnu`),
-# Debian's gcc-mingw-w64-x86-64; for the checks, Debian's wine64 (skipped, and said, without it).
+# Prerequisites: the Rust target (`rustup target add x86_64-pc-windows-gnu`, done here), Debian's
+# gcc-mingw-w64-x86-64 and wine64 (installed here when missing and running as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=x86_64-pc-windows-gnu
@@ -23,8 +23,19 @@ die() { echo "windows-build: $*" >&2; exit 1; }
 rustup target list --installed 2>/dev/null | grep -qx "$target" \
   || rustup target add "$target" \
   || die "the Rust target $target cannot be installed (rustup target add $target)"
-command -v x86_64-w64-mingw32-gcc >/dev/null \
-  || die "no MinGW-w64 linker: apt-get install gcc-mingw-w64-x86-64"
+# Debian's MinGW-w64 linker and Wine, installed when missing (as scripts/testcluster.sh does;
+# MODELOPS_TESTCLUSTER_INSTALL=0: name them and stop instead).
+missing=()
+command -v x86_64-w64-mingw32-gcc >/dev/null || missing+=(gcc-mingw-w64-x86-64)
+[ -x /usr/lib/wine/wine64 ] || command -v wine64 >/dev/null || command -v wine >/dev/null || missing+=(wine64)
+if [ "${#missing[@]}" -gt 0 ]; then
+  [ "${MODELOPS_TESTCLUSTER_INSTALL:-1}" = 1 ] && [ "$(id -u)" = 0 ] \
+    || die "missing Debian packages: ${missing[*]} (apt-get install ${missing[*]})"
+  echo "== apt-get install ${missing[*]}" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2 \
+    || { apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2; } \
+    || die "apt-get install ${missing[*]} failed"
+fi
 export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc
 export CC_x86_64_pc_windows_gnu=x86_64-w64-mingw32-gcc
 
@@ -39,23 +50,26 @@ machine=$(od -An -tx2 -j$((pe + 4)) -N2 "$exe" | tr -d ' ')
 [ "$machine" = 8664 ] || die "$exe is not x86-64 (machine $machine)"
 echo "== $exe: PE x86-64, $(stat -c %s "$exe") bytes, built in $(( $(date +%s) - started )) s" >&2
 
-if ! command -v wine64 >/dev/null && ! command -v wine >/dev/null; then
-  echo "== wine not installed (apt-get install wine64): the .exe was built but not run" >&2
-  echo "$exe"
-  exit 0
-fi
-wine=$(command -v wine64 || command -v wine)
+# Debian's wine64 package puts its loader in /usr/lib/wine (the `wine` package adds the PATH one).
+wine=$(command -v wine64 || command -v wine || { [ -x /usr/lib/wine/wine64 ] && echo /usr/lib/wine/wine64; } || true)
+[ -n "$wine" ] || die "no wine loader found after installing wine64"
 work=$(mktemp -d)
 server=""
 cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 export WINEPREFIX="${MODELOPS_WINEPREFIX:-$HOME/.cache/modelops-executor/wineprefix}" WINEDEBUG=-all
-run() { "$wine" "$exe" "$@"; }
+# Wine 8 lacks bcryptprimitives.dll (ProcessPrng), which Rust's std needs and real Windows has:
+# the test-only stand-in of tests/windows/ goes beside a copy of the .exe for this run only.
+mkdir -p "$work/bin"
+x86_64-w64-mingw32-gcc -O2 -shared -o "$work/bin/bcryptprimitives.dll" \
+  tests/windows/bcryptprimitives.c -ladvapi32 || die "building the Wine stand-in DLL failed"
+cp "$exe" "$work/bin/modelops-executor.exe"
+run() { "$wine" "$work/bin/modelops-executor.exe" "$@"; }
 
-version=$(run --version 2>/dev/null | tr -d '\r')
+version=$(run --version 2>"$work/wine.log" | tr -d '\r') || true
 case "$version" in
   "modelops-executor "*) echo "== wine: $version" >&2 ;;
-  *) die "--version under wine printed '$version'" ;;
+  *) tail -5 "$work/wine.log" >&2; die "--version under wine printed '$version'" ;;
 esac
 
 printf 'model bytes\n' >"$work/model.bin"
