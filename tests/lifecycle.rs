@@ -1497,13 +1497,21 @@ async fn a_chart_with_a_crd_and_its_resources_installs() {
         "the dry run created the CRD"
     );
 
+    // The namespace did not exist: the dry run said the Secret could not be checked either.
+    assert!(
+        stderr(&dry_run).contains("their namespace does not exist yet"),
+        "{}",
+        stderr(&dry_run)
+    );
+
     let first = install(&[]);
     assert!(first.status.success(), "{}", stderr(&first));
+    // The CRD, the widget and the job's artifact credentials Secret (from-env).
     let inventory = scene.inventory().await;
-    assert_eq!(inventory.len(), 2, "{inventory:?}");
+    assert_eq!(inventory.len(), 3, "{inventory:?}");
     assert_eq!(
         scene.still_there(&inventory).await.len(),
-        2,
+        3,
         "{inventory:?}"
     );
     assert_eq!(scene.record().await.unwrap()["phase"], "Installed");
@@ -1770,9 +1778,20 @@ async fn a_referenced_credentials_secret_is_checked_before_anything_is_applied()
         "{err}"
     );
     assert!(scene.record().await.is_none(), "no job record written");
-    assert!(scene.remaining().await.is_empty(), "nothing applied");
+    let namespaces: Api<Namespace> = Api::all(scene.client.clone());
+    assert!(
+        namespaces
+            .get_opt(&scene.namespace)
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing applied, not even the namespace"
+    );
 
     // A Secret without the S3 secret key: named, with what S3 needs.
+    scene
+        .create_namespace(&scene.namespace, "lifecycle-test")
+        .await;
     let secrets: Api<Secret> = Api::namespaced(scene.client.clone(), &scene.namespace);
     let partial = json!({
         "apiVersion": "v1", "kind": "Secret",
@@ -1803,15 +1822,7 @@ async fn a_referenced_credentials_secret_is_checked_before_anything_is_applied()
         .unwrap();
     let installed = install(&scene);
     assert!(installed.status.success(), "{}", stderr(&installed));
-    for deployment in scene.labelled::<Deployment>().await {
-        let text = serde_json::to_string(&deployment.spec).unwrap();
-        if text.contains("fetch-models") {
-            assert!(
-                text.contains("\"secretName\":\"modelops-artifact-credentials\""),
-                "{text}"
-            );
-        }
-    }
+    assert_fetch_models_read(&scene, "modelops-artifact-credentials").await;
     let finally = scene.run(&[&["finally"][..], &scene.job_ref()].concat());
     assert!(finally.status.success(), "{}", stderr(&finally));
     assert!(
@@ -1879,15 +1890,7 @@ async fn from_env_credentials_make_a_job_owned_secret_that_finally_deletes() {
             .any(|line| line.contains(&format!(" Secret {} {name} ", scene.namespace))),
         "the record lists the Secret"
     );
-    for deployment in scene.labelled::<Deployment>().await {
-        let text = serde_json::to_string(&deployment.spec).unwrap();
-        if text.contains("fetch-models") {
-            assert!(
-                text.contains(&format!("\"secretName\":\"{name}\"")),
-                "{text}"
-            );
-        }
-    }
+    assert_fetch_models_read(&scene, &name).await;
     // A no-op re-install leaves the Secret as it was.
     let before = scene.versions().await;
     let again = scene.run(&scene.install_args("examples/batch-fraud", &[]));
@@ -1926,4 +1929,39 @@ async fn from_env_credentials_make_a_job_owned_secret_that_finally_deletes() {
             .contains("artifact credentials Secret is made from the executor's environment")
     );
     scene.cleanup().await;
+}
+
+/// Every scoring service's `fetch-models` init container takes its environment from `secret`.
+async fn assert_fetch_models_read(scene: &Scene, secret: &str) {
+    let deployments = scene.labelled::<Deployment>().await;
+    let mut services = 0;
+    for deployment in &deployments {
+        let pod = deployment
+            .spec
+            .as_ref()
+            .unwrap()
+            .template
+            .spec
+            .as_ref()
+            .unwrap();
+        for init in pod.init_containers.iter().flatten() {
+            if init.name != "fetch-models" {
+                continue;
+            }
+            services += 1;
+            let sources: Vec<&str> = init
+                .env_from
+                .iter()
+                .flatten()
+                .filter_map(|source| source.secret_ref.as_ref())
+                .map(|secret_ref| secret_ref.name.as_str())
+                .collect();
+            assert_eq!(sources, [secret], "{}", deployment.name_any());
+        }
+    }
+    assert!(
+        services > 0,
+        "no scoring service with fetch-models among {} deployments",
+        deployments.len()
+    );
 }

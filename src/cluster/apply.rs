@@ -47,7 +47,7 @@ pub async fn install(
     cancel: impl std::future::Future<Output = Signal>,
 ) -> Result<JobRecord, ClusterError> {
     let started = Instant::now();
-    ensure_namespace(
+    let namespace = ensure_namespace(
         cluster,
         &job.namespace,
         options.create_namespace,
@@ -60,7 +60,7 @@ pub async fn install(
     let (known, deferred): (Vec<&Object>, Vec<&Object>) =
         objects.iter().partition(|o| !is_defined_by(&defined, o));
     if options.dry_run {
-        return dry_run(cluster, job, objects, &defined, options).await;
+        return dry_run(cluster, job, objects, &defined, namespace, options).await;
     }
 
     preflight(cluster, &known, &job.job_id, options.concurrency).await?;
@@ -91,9 +91,23 @@ async fn dry_run(
     job: &JobInfo,
     objects: &[Object],
     defined: &BTreeSet<(String, String)>,
+    namespace: NamespaceState,
     options: &InstallOptions,
 ) -> Result<JobRecord, ClusterError> {
-    let checkable = dry_run_checkable(cluster, objects, defined).await?;
+    let mut checkable = dry_run_checkable(cluster, objects, defined).await?;
+    if namespace == NamespaceState::OnlyPlanned {
+        // The API server checks a namespaced object only in a namespace that exists.
+        let (namespaced, rest): (Vec<&Object>, Vec<&Object>) =
+            checkable.into_iter().partition(|o| o.namespace().is_some());
+        if !namespaced.is_empty() {
+            tracing::warn!(
+                namespace = %job.namespace,
+                objects = namespaced.len(),
+                "dry run: the namespaced objects are not checked by the API server: their namespace does not exist yet (--create-namespace creates it, a dry run does not)"
+            );
+        }
+        checkable = rest;
+    }
     preflight(cluster, &checkable, &job.job_id, options.concurrency).await?;
     for (wave, members) in waves(checkable.iter().copied()) {
         apply_wave(cluster, &members, options.concurrency, true).await?;
@@ -624,6 +638,14 @@ fn ownership_problem(object: &Object, labels: Option<&Labels>, job_label: &str) 
     }
 }
 
+/// What [`ensure_namespace`] left: the job's namespace exists (or was not asked about), or a dry
+/// run found it missing and only checked that it could be created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NamespaceState {
+    Ready,
+    OnlyPlanned,
+}
+
 /// Creates the namespace when asked to. Without `--create-namespace` nothing cluster-scoped is
 /// touched, so the task's namespaced Role suffices; a missing namespace then shows up as a clear
 /// error on the first namespaced request.
@@ -632,9 +654,9 @@ async fn ensure_namespace(
     namespace: &str,
     create: bool,
     dry_run: bool,
-) -> Result<(), ClusterError> {
+) -> Result<NamespaceState, ClusterError> {
     if !create {
-        return Ok(());
+        return Ok(NamespaceState::Ready);
     }
     let api: Api<Namespace> = Api::all(cluster.client.clone());
     let body: Namespace = serde_json::from_value(serde_json::json!({
@@ -651,11 +673,15 @@ async fn ensure_namespace(
         .with_retry(&action, || api.create(&params, &body))
         .await
     {
+        Ok(_) if dry_run => {
+            tracing::info!(%namespace, "dry run: the namespace would be created");
+            Ok(NamespaceState::OnlyPlanned)
+        }
         Ok(_) => {
             tracing::info!(%namespace, "namespace created");
-            Ok(())
+            Ok(NamespaceState::Ready)
         }
-        Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(NamespaceState::Ready),
         Err(err) => Err(ClusterError::api(action, err)),
     }
 }
