@@ -277,6 +277,11 @@ impl Scene {
     }
 
     fn install(&self, ir: &str, values: &str, extra: &[&str]) -> (Output, Duration) {
+        self.run(&self.install_args(ir, values, extra))
+    }
+
+    /// `install` of `ir` into this test's namespace and job, with the values file `values`.
+    fn install_args<'a>(&'a self, ir: &'a str, values: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
         let mut args = vec![
             "install",
             "--ir",
@@ -294,7 +299,7 @@ impl Scene {
             values,
         ];
         args.extend_from_slice(extra);
-        self.run(&args)
+        args
     }
 
     /// Runs `command` for this test's job (`--job-id`, `--namespace`) with `extra` arguments.
@@ -922,6 +927,14 @@ print(json.dumps({"rows": rows, "predictions": model.predict(rows).tolist(),
 /// stored as `<job>/iris/1/model.joblib` in the S3-compatible store, whose credentials Secret
 /// the job's namespace (created here) gets. Returns the model and its URI.
 async fn stored_iris_model(scene: &Scene, load_delay: u32) -> (Trained, String) {
+    let (model, uri, store) = uploaded_iris_model(scene, load_delay).await;
+    store.credentials(scene).await;
+    (model, uri)
+}
+
+/// The iris model trained in the MLServer image, uploaded to the S3-compatible store: the model,
+/// its `s3://` URI and the store (no credentials Secret made).
+async fn uploaded_iris_model(scene: &Scene, load_delay: u32) -> (Trained, String, Store) {
     let rootfs = mlserver_image(&scene.state);
     let model = train(&rootfs, load_delay);
     let store = Store::start();
@@ -931,8 +944,7 @@ async fn stored_iris_model(scene: &Scene, load_delay: u32) -> (Trained, String) 
             model.joblib.clone(),
         )
         .await;
-    store.credentials(scene).await;
-    (model, uri)
+    (model, uri, store)
 }
 
 /// The S3-compatible store (moto) on the real node's host address, so pods on real-0 reach it:
@@ -1466,15 +1478,7 @@ async fn from_env_credentials_reach_fetch_models_and_wrong_ones_fail_install() {
     let Some(scene) = Scene::new("from_env_credentials").await else {
         return;
     };
-    let rootfs = mlserver_image(&scene.state);
-    let model = train(&rootfs, 0);
-    let store = Store::start();
-    let uri = store
-        .upload(
-            &format!("{}/iris/1/model.joblib", scene.job_id),
-            model.joblib.clone(),
-        )
-        .await;
+    let (model, uri, store) = uploaded_iris_model(&scene, 0).await;
     let sha256 = sha256_hex(&model.joblib);
     let values = mlserver_values(&scene, None);
     let secret_name = modelops_executor::preprocess::credentials_secret_name(&scene.job_id);
@@ -1490,29 +1494,20 @@ async fn from_env_credentials_reach_fetch_models_and_wrong_ones_fail_install() {
             None,
             merchants_flow("iris"),
         );
-        let mut args = vec![
-            "install",
-            "--ir",
+        let args = scene.install_args(
             &ir,
-            "--chart",
-            "charts/modelops",
-            "--globals",
-            "examples/globals.yaml",
-            "--namespace",
-            &scene.namespace,
-            "--create-namespace",
-            "--job-id",
-            &scene.job_id,
-            "-f",
             &values,
-            "--artifact-credentials",
-            "from-env",
-            "--timeout",
-            "4m",
-            "--max-restarts",
-            "1",
-        ];
-        args.extend(["--log-format", "text"]);
+            &[
+                "--artifact-credentials",
+                "from-env",
+                "--timeout",
+                "4m",
+                "--max-restarts",
+                "1",
+                "--log-format",
+                "text",
+            ],
+        );
         let mut command = scene.command(&args);
         for name in ["AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_REGION"] {
             command.env(name, store.var(name));

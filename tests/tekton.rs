@@ -992,6 +992,7 @@ async fn cancel_goes_through_the_pipeline_run_else_removes_the_job() -> Result<(
                 .extend(apply_file(&client, &placement, &root().join("tekton").join(file)).await?);
         }
         common::register_channels(&client, &placement.channels_namespace, MANAGER).await?;
+        common::provide_artifact_credentials(&client, &placement.namespace, MANAGER).await?;
         common::ensure_windows_node(&client, MANAGER).await?;
         let ns = placement.namespace.as_str();
         let canceller = "canceller@example.com";

@@ -191,13 +191,13 @@ pub(super) async fn artifact_credentials(
     problems.into_result(()).map_err(Error::Artifacts)
 }
 
+/// "S3", "S3 and Google Cloud Storage", "S3, Google Cloud Storage and Azure Blob Storage".
 fn store_names(needs: &crate::artifacts::check::Needs) -> String {
-    needs
-        .stores
-        .keys()
-        .map(|store| store.name())
-        .collect::<Vec<_>>()
-        .join(", ")
+    let names: Vec<&str> = needs.stores.keys().map(|store| store.name()).collect();
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => names.join(""),
+    }
 }
 
 /// Where install reads the `modelops-globals` ConfigMap from.

@@ -139,7 +139,15 @@ impl Watched {
         let Some(object) = self.objects.get(&(kind.clone(), name.clone())) else {
             return Judged::Waiting("not found yet".to_string());
         };
-        let pods = || self.pods_of[target].iter().map(|name| &self.pods[name].1);
+        // A pod older than its object belongs to an earlier object of the same name (the job
+        // re-installed right after finally, its pods not yet collected): it says nothing of this one.
+        let born = created_at(object);
+        let pods = || {
+            self.pods_of[target]
+                .iter()
+                .map(|name| &self.pods[name].1)
+                .filter(move |pod| !matches!((created_at(pod), born), (Some(pod), Some(born)) if pod < born))
+        };
         // Pods first: a crash-looping pod explains a Deployment that "is progressing".
         for pod in pods() {
             let verdict = readiness::pod(pod, policy, Some(now));
@@ -236,6 +244,15 @@ fn owner_of_pod(pod: &Value) -> Option<Key> {
     Some(("Job".to_string(), job.to_string()))
 }
 
+/// `metadata.creationTimestamp`, when there is a readable one.
+fn created_at(object: &Value) -> Option<jiff::Timestamp> {
+    object
+        .pointer("/metadata/creationTimestamp")
+        .and_then(Value::as_str)?
+        .parse()
+        .ok()
+}
+
 /// The pod and the container whose logs explain a failure.
 fn failing_container(pod: &Value) -> Option<FailingPod> {
     let name = pod.pointer("/metadata/name")?.as_str()?.to_string();
@@ -318,6 +335,36 @@ status:
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_pod_older_than_its_deployment_is_an_earlier_deployments() {
+        // Re-installed at 00:05 after finally: the crashing pod (00:00) of the deleted Deployment
+        // of the same name still carries its labels until the garbage collector removes it.
+        let newer = DEPLOYMENT.replace(
+            "generation: 1}",
+            "generation: 1, creationTimestamp: '2026-01-01T00:05:00Z'}",
+        );
+        let w = watched(
+            &[target("Deployment", "svc")],
+            &[("Deployment", &newer), ("Pod", CRASHING)],
+        );
+        assert!(
+            matches!(w.verdict(), Verdict::Waiting(1)),
+            "{:?}",
+            w.verdict()
+        );
+        // Its own pods still count.
+        let own = CRASHING.replace("00:00:00Z", "00:05:01Z");
+        let w = watched(
+            &[target("Deployment", "svc")],
+            &[("Deployment", &newer), ("Pod", &own)],
+        );
+        assert!(
+            matches!(w.verdict(), Verdict::Failed { .. }),
+            "{:?}",
+            w.verdict()
+        );
     }
 
     #[test]
