@@ -532,8 +532,13 @@ fn sha256_hex(bytes: &[u8]) -> String {
     String::from_utf8(output.stdout).unwrap()[..64].to_string()
 }
 
-/// `values-digest` of an offline `preprocess` of the same inputs.
+/// `values-digest` of an offline `preprocess` of the same inputs: the install Task also passes
+/// its own image (the test cluster's executor image, the Tasks' default) as --executor-image.
 fn offline_digest(ir: &Path, job_id: &str, namespace: &str) -> String {
+    let spec: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("testcluster/images/executor.json")).unwrap(),
+    )
+    .unwrap();
     let output = Command::new(BIN)
         .args(["preprocess", "--ir"])
         .arg(ir)
@@ -542,6 +547,8 @@ fn offline_digest(ir: &Path, job_id: &str, namespace: &str) -> String {
             "examples/channels/registry.yaml",
             "--globals",
             "examples/globals.yaml",
+            "--executor-image",
+            spec["reference"].as_str().unwrap(),
             "--job-id",
             job_id,
             "--namespace",
