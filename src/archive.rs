@@ -661,6 +661,9 @@ impl FileSink for DiskWriter {
         let file = out
             .into_inner()
             .map_err(|e| self.io_error(&path, e.into_error()))?;
+        // On disk before the caller records the archive as unpacked (fetch-models' marker): a
+        // crash must not leave a marker vouching for files that were never written.
+        file.sync_data().map_err(|e| self.io_error(&path, e))?;
         self.bytes += file.metadata().map(|m| m.len()).unwrap_or(0);
         self.files.insert(path);
         Ok(())
