@@ -1542,6 +1542,7 @@ async fn a_chart_with_a_crd_and_its_resources_installs() {
 async fn a_hundred_thousand_object_inventory_is_sharded_and_finally_cleans_up() {
     use modelops_executor::cluster::Cluster;
     use modelops_executor::cluster::record::{self, InventoryEntry, JobRecord};
+    use modelops_executor::k8s::ObjectRef;
     let Some(scene) = Scene::new("sharded_record").await else {
         return;
     };
@@ -1558,10 +1559,12 @@ async fn a_hundred_thousand_object_inventory_is_sharded_and_finally_cleans_up() 
     let mut written = JobRecord::new(&scene.job_id, &scene.namespace, "p", "batch", "d");
     for i in 0..100_000u64 {
         written.inventory.push(InventoryEntry {
-            api_version: "v1".into(),
-            kind: "ConfigMap".into(),
-            namespace: Some(scene.namespace.clone()),
-            name: format!("flow-{i:06}-config"),
+            object: ObjectRef {
+                api_version: "v1".into(),
+                kind: "ConfigMap".into(),
+                namespace: Some(scene.namespace.clone()),
+                name: format!("flow-{i:06}-config"),
+            },
             uid: Some(format!(
                 "{:08x}-0000-4000-8000-{:012x}",
                 i * 7919,

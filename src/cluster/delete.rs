@@ -188,8 +188,8 @@ async fn find_everything(
     let mut other_kinds: Vec<(String, String)> = record
         .iter()
         .flat_map(|r| &r.inventory)
-        .filter(|e| e.namespace.is_some())
-        .map(|e| (e.api_version.clone(), e.kind.clone()))
+        .filter(|e| e.object.namespace.is_some())
+        .map(|e| (e.object.api_version.clone(), e.object.kind.clone()))
         .filter(|kind| !chart_kinds.contains(kind))
         .collect();
     other_kinds.sort();
@@ -257,8 +257,9 @@ fn reconcile<'a>(
                     tracing::info!(object = %entry.display(), "recreated since it was recorded; deleting the current one, which is still this job's");
                 }
             }
-            None if entry.namespace.is_some()
-                && listed.contains(&(entry.api_version.clone(), entry.kind.clone())) =>
+            None if entry.object.namespace.is_some()
+                && listed
+                    .contains(&(entry.object.api_version.clone(), entry.object.kind.clone())) =>
             {
                 missing.push(entry.display());
             }
@@ -358,7 +359,7 @@ async fn read_entries(
         let job_label = &job_label;
         async move {
             let api = match cluster
-                .metadata_api(&entry.api_version, &entry.kind, entry.namespace.as_deref())
+                .metadata_api(&entry.object.api_version, &entry.object.kind, entry.object.namespace.as_deref())
                 .await
             {
                 Ok(api) => api,
@@ -366,7 +367,7 @@ async fn read_entries(
                 Err(err) => return Err(err),
             };
             let action = format!("read {}", entry.display());
-            let Some(found) = cluster.with_retry(&action, || api.get_opt(&entry.name))
+            let Some(found) = cluster.with_retry(&action, || api.get_opt(&entry.object.name))
                 .await
                 .map_err(|e| ClusterError::api(action.clone(), e))?
             else {
@@ -380,8 +381,8 @@ async fn read_entries(
                 tracing::info!(object = %entry.display(), "recreated since it was recorded; deleting the current one, which is still this job's");
             }
             Ok(Some(Doomed::new(
-                &entry.api_version,
-                &entry.kind,
+                &entry.object.api_version,
+                &entry.object.kind,
                 found.metadata,
             )))
         }
@@ -677,10 +678,12 @@ mod tests {
 
     fn entry(kind: &str, name: &str, uid: Option<&str>) -> InventoryEntry {
         InventoryEntry {
-            api_version: "v1".into(),
-            kind: kind.into(),
-            namespace: Some("ns".into()),
-            name: name.into(),
+            object: ObjectRef {
+                api_version: "v1".into(),
+                kind: kind.into(),
+                namespace: Some("ns".into()),
+                name: name.into(),
+            },
             uid: uid.map(str::to_string),
         }
     }
@@ -780,7 +783,7 @@ mod tests {
         let found = vec![doomed("v1", "ConfigMap", "seen", SCORING_FLOW)];
         let listed = BTreeSet::from([("v1".to_string(), "ConfigMap".to_string())]);
         let mut namespace = entry("Namespace", "ns", None);
-        namespace.namespace = None;
+        namespace.object.namespace = None;
         let inventory = vec![
             entry("ConfigMap", "seen", Some("old-uid")),
             entry("ConfigMap", "gone-or-not-ours", None),

@@ -1,7 +1,7 @@
 //! `diff`: what an install would change, object by object, from a server-side dry-run apply
 //! against the live objects. Nothing is written: not the objects, not the job record.
 
-use super::record::{self, InventoryEntry};
+use super::record;
 use super::{Cluster, ClusterError, FIELD_MANAGER};
 use crate::manifest::Object;
 use futures::{StreamExt, TryStreamExt, stream};
@@ -64,10 +64,7 @@ pub async fn diff(
     .await?;
     if let Some(record) = record::read(cluster, namespace, job_id).await? {
         for entry in &record.inventory {
-            if !objects
-                .iter()
-                .any(|o| InventoryEntry::of(o).same_object(entry))
-            {
+            if !objects.iter().any(|o| o.key() == entry.key()) {
                 diffs.push(ObjectDiff {
                     object: entry.display(),
                     change: Change::Pruned,

@@ -33,7 +33,7 @@ pub async fn scoring_services(
     let services: Api<KubeService> = Api::namespaced(cluster.client.clone(), namespace);
     let config_maps: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), namespace);
     let mut found = Vec::new();
-    for entry in record.inventory.iter().filter(|e| {
+    for entry in record.inventory.iter().map(|e| &e.object).filter(|e| {
         e.kind == "Service" && e.api_version == "v1" && e.namespace.as_deref() == Some(namespace)
     }) {
         let action = format!("read service/{} in namespace {namespace}", entry.name);

@@ -8,8 +8,8 @@
 //! job label must not delete it, so `status` can still report `Uninstalled` afterwards.
 
 use super::{Cluster, ClusterError, FIELD_MANAGER};
-use crate::k8s::ObjectKey;
 use crate::k8s::ownership::{LABEL_MANAGED_BY, LABEL_PART_OF, LABEL_PIPELINE, MANAGED_BY, PART_OF};
+use crate::k8s::{ObjectKey, ObjectRef};
 use crate::manifest::Object;
 use crate::names::label_value;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -172,15 +172,12 @@ impl FromStr for PipelineRunRef {
     }
 }
 
-/// One object the job created (or was about to create).
+/// One object the job created (or was about to create), and its uid once the API server gave
+/// one: a uid tells the object apart from a later one of the same name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct InventoryEntry {
-    #[serde(rename = "apiVersion")]
-    pub api_version: String,
-    pub kind: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    pub name: String,
+    #[serde(flatten)]
+    pub object: ObjectRef,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub uid: Option<String>,
 }
@@ -188,40 +185,28 @@ pub struct InventoryEntry {
 impl InventoryEntry {
     pub fn of(object: &Object) -> Self {
         InventoryEntry {
-            api_version: object.api_version().to_string(),
-            kind: object.kind().to_string(),
-            namespace: object.namespace().map(str::to_string),
-            name: object.name().to_string(),
+            object: object.object_ref(),
             uid: None,
         }
-    }
-
-    pub fn same_object(&self, other: &InventoryEntry) -> bool {
-        self.key() == other.key()
     }
 
     /// apiVersion, kind, namespace, name: what identifies an object across uids; for sets and
     /// maps, so matching inventories stays linear in their size.
     pub fn key(&self) -> ObjectKey<'_> {
-        (
-            &self.api_version,
-            &self.kind,
-            self.namespace.as_deref(),
-            &self.name,
-        )
+        self.object.key()
     }
 
     pub fn display(&self) -> String {
-        crate::k8s::display(&self.kind, &self.name)
+        self.object.display()
     }
 
     /// One line: `apiVersion kind namespace|- name uid|-`.
     fn encode_into(&self, out: &mut String) {
         for (i, field) in [
-            self.api_version.as_str(),
-            &self.kind,
-            self.namespace.as_deref().unwrap_or("-"),
-            &self.name,
+            self.object.api_version.as_str(),
+            &self.object.kind,
+            self.object.namespace.as_deref().unwrap_or("-"),
+            &self.object.name,
             self.uid.as_deref().unwrap_or("-"),
         ]
         .into_iter()
@@ -241,10 +226,12 @@ impl InventoryEntry {
         };
         let optional = |s: &str| (s != "-").then(|| s.to_string());
         Some(InventoryEntry {
-            api_version: api_version.to_string(),
-            kind: kind.to_string(),
-            namespace: optional(namespace),
-            name: name.to_string(),
+            object: ObjectRef {
+                api_version: api_version.to_string(),
+                kind: kind.to_string(),
+                namespace: optional(namespace),
+                name: name.to_string(),
+            },
             uid: optional(uid),
         })
     }
@@ -508,7 +495,7 @@ impl JobRecord {
         }
         self.inventory.extend(new);
         self.inventory.sort();
-        self.inventory.dedup_by(|a, b| a.same_object(b));
+        self.inventory.dedup_by(|a, b| a.key() == b.key());
         true
     }
 
@@ -944,17 +931,21 @@ mod tests {
     fn round_trips_through_a_config_map() {
         let mut record = JobRecord::new("job-1", "dev", "fraud", "batch", "abc");
         record.inventory.push(InventoryEntry {
-            api_version: "apps/v1".into(),
-            kind: "Deployment".into(),
-            namespace: Some("dev".into()),
-            name: "d".into(),
+            object: ObjectRef {
+                api_version: "apps/v1".into(),
+                kind: "Deployment".into(),
+                namespace: Some("dev".into()),
+                name: "d".into(),
+            },
             uid: Some("u-1".into()),
         });
         record.inventory.push(InventoryEntry {
-            api_version: "v1".into(),
-            kind: "Namespace".into(),
-            namespace: None,
-            name: "n".into(),
+            object: ObjectRef {
+                api_version: "v1".into(),
+                kind: "Namespace".into(),
+                namespace: None,
+                name: "n".into(),
+            },
             uid: None,
         });
         record.endpoints.push("http://d.dev.svc:8080".into());
@@ -1000,7 +991,7 @@ mod tests {
             record
                 .inventory
                 .iter()
-                .map(|e| (e.name.clone(), e.uid.clone()))
+                .map(|e| (e.object.name.clone(), e.uid.clone()))
                 .collect()
         };
         assert_eq!(
@@ -1048,10 +1039,12 @@ mod tests {
                 ("v1", "ConfigMap")
             };
             record.inventory.push(InventoryEntry {
-                api_version: api_version.into(),
-                kind: kind.into(),
-                namespace: Some("scoring-production".into()),
-                name: format!("fraud-detection-job-0123456789-score-transactions-{i:06}"),
+                object: ObjectRef {
+                    api_version: api_version.into(),
+                    kind: kind.into(),
+                    namespace: Some("scoring-production".into()),
+                    name: format!("fraud-detection-job-0123456789-score-transactions-{i:06}"),
+                },
                 uid: Some(uid(i)),
             });
         }

@@ -27,13 +27,9 @@ async fn run(args: &WaitArgs, settings: &Settings) -> Result<ExitStatus, Error> 
     let targets: Vec<ObjectRef> = record
         .inventory
         .iter()
-        .filter(|e| e.namespace.is_some() && crate::k8s::kinds::is_awaited(&e.kind))
-        .map(|e| ObjectRef {
-            api_version: e.api_version.clone(),
-            kind: e.kind.clone(),
-            namespace: e.namespace.clone(),
-            name: e.name.clone(),
-        })
+        .map(|entry| &entry.object)
+        .filter(|o| o.namespace.is_some() && crate::k8s::kinds::is_awaited(&o.kind))
+        .cloned()
         .collect();
     let until = if record.mode == "streaming" {
         Until::Forever

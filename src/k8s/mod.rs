@@ -38,6 +38,14 @@ impl ObjectRef {
     }
 }
 
+/// The group of an `apiVersion` without its version, `""` for the core group.
+pub fn group_of(api_version: &str) -> &str {
+    api_version
+        .rsplit_once('/')
+        .map(|(group, _)| group)
+        .unwrap_or("")
+}
+
 /// `kind/name`, how kubectl and the messages name an object.
 pub fn display(kind: &str, name: &str) -> String {
     format!("{}/{name}", kind.to_ascii_lowercase())

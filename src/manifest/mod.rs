@@ -84,13 +84,6 @@ impl Object {
             name: self.name().to_string(),
         }
     }
-    /// `apiVersion` group without version, `""` for the core group.
-    pub fn group(&self) -> &str {
-        self.api_version()
-            .rsplit_once('/')
-            .map(|(group, _)| group)
-            .unwrap_or("")
-    }
     /// sha256 of the canonical JSON of the object: equal objects, equal hash.
     pub fn digest(&self) -> String {
         crate::digest::sha256_hex(self.value.to_string().as_bytes())
@@ -106,33 +99,24 @@ pub struct Owner {
 }
 
 /// What ordering, duplicate checks and messages need of an object, kept beside whatever the
-/// caller keeps of it (the object itself, or just its YAML).
+/// caller keeps of it (the object itself, or just its YAML): which object, and where it was
+/// rendered.
 #[derive(Debug, Clone)]
 pub struct Identity {
+    pub object: ObjectRef,
     pub template: String,
     pub document: usize,
-    pub group: String,
-    pub kind: String,
-    pub namespace: Option<String>,
-    pub name: String,
     pub component: Option<String>,
 }
 
 impl Identity {
     fn of(object: &Object) -> Identity {
         Identity {
+            object: object.object_ref(),
             template: object.template.clone(),
             document: object.document,
-            group: object.group().to_string(),
-            kind: object.kind().to_string(),
-            namespace: object.namespace().map(str::to_string),
-            name: object.name().to_string(),
             component: object.component().map(str::to_string),
         }
-    }
-    /// `kind/name`, how kubectl and the messages name an object.
-    pub fn display(&self) -> String {
-        crate::k8s::display(&self.kind, &self.name)
     }
 }
 
@@ -214,18 +198,20 @@ pub fn assemble<T>(pieces: Vec<PieceObjects<T>>) -> Result<Vec<Built<T>>, Manife
     }
     let mut seen: BTreeMap<(&str, &str, &str, &str), &Identity> = BTreeMap::new();
     for Built { identity, .. } in &objects {
+        let object = &identity.object;
+        // Keyed by group, not apiVersion: apps/v1 and apps/v1beta1 name the same object.
         let key = (
-            identity.group.as_str(),
-            identity.kind.as_str(),
-            identity.namespace.as_deref().unwrap_or_default(),
-            identity.name.as_str(),
+            crate::k8s::group_of(&object.api_version),
+            object.kind.as_str(),
+            object.namespace.as_deref().unwrap_or_default(),
+            object.name.as_str(),
         );
         if let Some(first) = seen.insert(key, identity) {
             problems.push(format!(
                 "{}, document {}: {} is also rendered by {}, document {}",
                 identity.template,
                 identity.document,
-                identity.display(),
+                identity.object.display(),
                 first.template,
                 first.document
             ));
@@ -236,8 +222,8 @@ pub fn assemble<T>(pieces: Vec<PieceObjects<T>>) -> Result<Vec<Built<T>>, Manife
             objects.sort_by_cached_key(|built| {
                 let identity = &built.identity;
                 kinds::install_rank(
-                    &identity.kind,
-                    &identity.name,
+                    &identity.object.kind,
+                    &identity.object.name,
                     identity.component.as_deref(),
                 )
             });
