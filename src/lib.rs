@@ -19,6 +19,7 @@ pub mod digest;
 pub mod error;
 pub mod error_chain;
 pub mod ir;
+pub mod job;
 pub mod k8s;
 pub mod logging;
 pub mod manifest;

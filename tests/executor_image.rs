@@ -172,10 +172,10 @@ fn executor_image_spec_matches_the_dockerfile_final_stage() {
         );
     }
     // The binary finds its chart there when --chart is not given.
-    let inputs = repo_file("src/commands/inputs.rs");
+    let inputs = repo_file("src/job/inputs.rs");
     assert!(
         inputs.contains("/usr/share/modelops-executor/charts/modelops"),
-        "src/commands/inputs.rs no longer names the image's chart path"
+        "src/job/inputs.rs no longer names the image's chart path"
     );
 
     // What distroless static :nonroot provides: CA certificates, the nonroot user 65532 with its

@@ -8,7 +8,7 @@ use crate::{Error, ExitStatus};
 use std::io::Write;
 
 pub fn exec(args: BuildPlanArgs, settings: &Settings) -> Result<ExitStatus, Error> {
-    let chart_path = super::inputs::resolve_chart(args.chart.as_deref())?;
+    let chart_path = crate::job::resolve_chart(args.chart.as_deref())?;
     let chart = Chart::load(&chart_path, &settings.input_limits)?;
     let plan = buildplan::plan(&chart)?;
     let yaml = plan.to_yaml();

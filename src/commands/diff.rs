@@ -1,9 +1,9 @@
 //! `diff`: install's inputs, rendered, compared with the cluster; nothing is written.
 
-use super::install;
 use crate::cli::DiffArgs;
 use crate::cluster::Cluster;
 use crate::cluster::diff::{self, Change};
+use crate::job::install;
 use crate::settings::Settings;
 use crate::{Error, ExitStatus};
 use std::fmt::Write as _;
@@ -11,18 +11,12 @@ use std::fmt::Write as _;
 pub async fn exec(args: DiffArgs, settings: &Settings) -> Result<ExitStatus, Error> {
     let globals_source = install::globals_source(&args.install)?;
     let cluster = Cluster::connect(settings.api_retry_budget).await?;
-    let mut prepared = install::prepare_on(
+    // As install would: the referenced Secret checked, or the job-owned one compared (masked).
+    let prepared = install::prepare(
         &cluster,
         &args.install,
         &settings.input_limits,
         globals_source,
-    )
-    .await?;
-    // As install would: the referenced Secret checked, or the job-owned one compared (masked).
-    install::artifact_credentials(
-        &cluster,
-        args.install.input.artifact_credentials,
-        &mut prepared,
     )
     .await?;
     let values = &prepared.preprocessed;

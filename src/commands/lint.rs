@@ -36,7 +36,10 @@ pub async fn exec(args: LintArgs, settings: &Settings) -> Result<ExitStatus, Err
     let limits = &settings.input_limits;
     let mut user = Value::Object(Default::default());
     for path in &args.value_files {
-        values::overlay(&mut user, &super::inputs::read_values_file(path, limits)?);
+        values::overlay(
+            &mut user,
+            &crate::job::inputs::read_values_file(path, limits)?,
+        );
     }
     let findings = match Chart::load(&args.chart, limits) {
         Ok(chart) => lint(&chart, &user),

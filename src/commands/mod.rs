@@ -6,7 +6,6 @@ mod cancel;
 mod diff;
 mod fetch_models;
 mod finally;
-mod inputs;
 mod install;
 pub mod lint;
 mod package;
@@ -20,7 +19,7 @@ use crate::cli::Command;
 use crate::settings::Settings;
 use crate::{Error, ExitStatus};
 
-pub use inputs::{Prepared, prepare};
+pub use crate::job::{Prepared, prepare};
 
 pub async fn run(command: Command, settings: &Settings) -> Result<ExitStatus, Error> {
     match command {

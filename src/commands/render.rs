@@ -1,5 +1,5 @@
-use super::inputs;
 use crate::cli::RenderArgs;
+use crate::job;
 use crate::manifest::{self, Built};
 use crate::settings::Settings;
 use crate::{Error, ExitStatus};
@@ -10,7 +10,7 @@ use std::path::Path;
 pub async fn exec(args: RenderArgs, settings: &Settings) -> Result<ExitStatus, Error> {
     // Each object is kept as its YAML only: the parsed trees of a large job would double the
     // memory `render` needs.
-    let prepared = inputs::prepare_keeping(
+    let prepared = job::prepare_keeping(
         &args.input,
         &settings.input_limits,
         Default::default(),

@@ -1,4 +1,5 @@
-//! The offline half shared by `render`, `preprocess` and `install`: inputs → values → objects.
+//! The offline half of a job, shared by `render`, `preprocess`, `install` and `diff`: inputs →
+//! merged values → checked objects in install order. Nothing here touches a cluster.
 
 use crate::archive::{self, Limits};
 use crate::chart::Chart;
@@ -227,7 +228,7 @@ fn read_text(path: &Path, what: &'static str, limits: &Limits) -> Result<String,
         .map_err(|_| Error::Usage(format!("{what}: {} is not UTF-8 text", path.display())))
 }
 
-pub(super) fn read_values_file(path: &Path, limits: &Limits) -> Result<serde_json::Value, Error> {
+pub fn read_values_file(path: &Path, limits: &Limits) -> Result<serde_json::Value, Error> {
     Ok(values::parse_values_file(
         &path.display().to_string(),
         &read_text(path, "values file (-f)", limits)?,
