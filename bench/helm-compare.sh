@@ -6,7 +6,11 @@
 # 2. Check: for every N, `modelops-executor render` and `helm template` of the Go-template twin
 #    of charts/modelops (bench/helm_chart.py + bench/helm-chart/) fed the SAME merged values
 #    (`modelops-executor preprocess`) must give equal objects (bench/compare_objects.py); also
-#    once for streaming flows with Windows (STATISTICA) models.
+#    once each (10 flows, 40 models) for: streaming flows with Windows (STATISTICA) models, a
+#    53-character PipelineRun-style job id (names shortened by hash), no artifact credentials
+#    (`global.artifacts.credentialsSecret: ""`), and `--artifact-credentials from-env` with an
+#    `--executor-image` digest. Every batch case has a Python (MLServer model-settings) service
+#    and, by the chart's default, a credentials Secret.
 # 3. Measure, side by side, median of several runs (ours and Helm alternate):
 #    - process start: `modelops-executor --version` vs `helm version --short`;
 #    - render: `modelops-executor render` (IR -> objects, preprocessing included) vs
@@ -28,7 +32,7 @@
 # 4. Print the table of ratios (ours / Helm) and speed-ups; RESULTS=FILE keeps the raw numbers.
 #
 # usage: bench/helm-compare.sh
-# env:   RUNS (render, default 5)  CLUSTER_RUNS (default 3)  START_RUNS (default 20)
+# env:   BIN=path (measure that binary instead of `cargo build --release`)  RUNS (render, default 5)  CLUSTER_RUNS (default 3)  START_RUNS (default 20)
 #        RENDER_FLOWS ("10 100 1000")  CLUSTER_FLOWS ("10 200")  MODELS (200)  CLUSTER_MODELS (20)
 #        SKIP_CLUSTER=1 (check + start + render only)  HELM_QPS (1000)  RESULTS (raw TSV copy)
 #        MODELOPS_TESTCLUSTER_DIR (default ~/.cache/modelops-testcluster/bench-helm: a cluster of
@@ -51,8 +55,12 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/modelops-executor/targe
 
 log() { echo "[helm-compare $(date +%T)] $*" >&2; }
 
-cargo build --release --quiet
-BIN="$CARGO_TARGET_DIR/release/modelops-executor"
+# BIN=path: measure that binary instead of building the release one (a commit rebuilds it).
+if [[ -z ${BIN:-} ]]; then
+  cargo build --release --locked --quiet
+  BIN="$CARGO_TARGET_DIR/release/modelops-executor"
+fi
+log "modelops-executor: $BIN ($("$BIN" --version))"
 TOOLS=$(bench/tools.sh --dir)
 HELM="$TOOLS/helm"
 KUBECTL="$TOOLS/kubectl"
@@ -99,7 +107,8 @@ record() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$RAW"; } # section N tool s
 log "helm chart twin: bench/helm_chart.py"
 python3 bench/helm_chart.py "$WORK/chart"
 CHART="$WORK/chart"
-INPUTS=(--channels examples/channels --globals examples/globals.yaml)
+# --chart: the worktree's chart, the one the twin is assembled from (whatever BIN's default is)
+INPUTS=(--chart charts/modelops --channels examples/channels --globals examples/globals.yaml)
 
 # make_ir FLOWS MODELS [VARIANT]: batch flows without Windows models, or VARIANT
 # "streaming-windows" (streaming flows, STATISTICA models too; only rendered, never installed)
@@ -123,23 +132,32 @@ values() {
   echo "$out"
 }
 
-check() { # flows models [variant] [job]
-  local ir v tag="$1-$2${3:+-$3}" job="${4:-check-$1-$2}" ns="bench"
-  ir=$(make_ir "$1" "$2" "${3:-}")
-  v=$(values "$1" "$2" "$job" "$ns" "${3:-}")
-  "$BIN" -q render --ir "$ir" "${INPUTS[@]}" --job-id "$job" --namespace "$ns" >"$WORK/ours-$tag.yaml"
-  "$HELM" template "$job" "$CHART" -f "$v" --namespace "$ns" >"$WORK/helm-$tag.yaml"
-  printf '  N = %-5s %-4s models %-17s: ' "$1" "$2" "${3:-batch}" >&2
-  "$PY" bench/compare_objects.py "$WORK/ours-$tag.yaml" "$WORK/helm-$tag.yaml" --namespace "$ns" >&2
+# check CASE FLOWS MODELS IR-VARIANT JOB [OPTION...]: OPTIONs go to both preprocess and render
+check() {
+  local case=$1 flows=$2 models=$3 variant=$4 job=$5 ns=bench ir v
+  shift 5
+  ir=$(make_ir "$flows" "$models" "$variant")
+  v="$WORK/values-check-$case.yaml"
+  "$BIN" -q preprocess --ir "$ir" "${INPUTS[@]}" --job-id "$job" --namespace "$ns" "$@" >"$v"
+  "$BIN" -q render --ir "$ir" "${INPUTS[@]}" --job-id "$job" --namespace "$ns" "$@" >"$WORK/ours-$case.yaml"
+  "$HELM" template "$job" "$CHART" -f "$v" --namespace "$ns" >"$WORK/helm-$case.yaml"
+  printf '  %-20s N = %-5s %-4s models: ' "$case" "$flows" "$models" >&2
+  "$PY" bench/compare_objects.py "$WORK/ours-$case.yaml" "$WORK/helm-$case.yaml" --namespace "$ns" >&2
 }
 
 log "check: the two charts render equal objects from the same merged values"
-for n in $RENDER_FLOWS; do check "$n" "$MODELS"; done
-check 10 40 streaming-windows # the streaming and Windows (STATISTICA) branches of the charts
+for n in $RENDER_FLOWS; do check "batch-$n" "$n" "$MODELS" "" "check-$n"; done
+# the streaming and Windows (STATISTICA) branches of the charts
+check streaming-windows 10 40 streaming-windows check-streaming
 # A PipelineRun-style job id as long as Helm allows a release name (53): names shortened by hash
-check 10 40 "" modelops-scoring-run-x7k2p-with-a-long-name-of-53-ch
+check long-job-id 10 40 "" modelops-scoring-run-x7k2p-with-a-long-name-of-53-ch
+# No object-store credentials: no Secret volume, mount, envFrom or --credentials-dir
+check no-credentials 10 40 "" check-no-credentials --set global.artifacts.credentialsSecret=
+# The job-owned credentials Secret install creates, and the image the Task passes
+check from-env 10 40 "" check-from-env --artifact-credentials from-env \
+  --executor-image "registry.example.com/modelops/modelops-executor@sha256:$(printf '%064d' 1)"
 if [[ $SKIP_CLUSTER != 1 ]]; then
-  for n in $CLUSTER_FLOWS; do check "$n" "$CLUSTER_MODELS"; done
+  for n in $CLUSTER_FLOWS; do check "cluster-$n" "$n" "$CLUSTER_MODELS" "" "check-$n"; done
 fi
 
 # ---------------------------------------------------------------------------------------------

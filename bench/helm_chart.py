@@ -3,11 +3,13 @@
 
 usage: bench/helm_chart.py OUT_DIR [--chart charts/modelops]
 
-OUT_DIR gets the umbrella's Chart.yaml and values.yaml and every sub-chart's Chart.yaml and
-values.yaml, copied from the Handlebars chart (so defaults and value coalescing are the same),
-plus the Go templates of bench/helm-chart/templates/. The two model download scripts are taken
-from the Handlebars partials and turned into Go `define`s, so a change of those scripts cannot
-go unnoticed. The equality check in helm-compare.sh proves both charts render the same objects.
+OUT_DIR gets the umbrella's Chart.yaml, values.yaml and values.schema.json and every sub-chart's
+Chart.yaml, values.yaml and values.schema.json, copied from the Handlebars chart (so defaults,
+value coalescing and schema validation are the same), plus the Go templates of
+bench/helm-chart/templates/. The equality check in helm-compare.sh proves both charts render the
+same objects; as a cheaper early warning, every partial of the Handlebars files the twin ports
+must have a Go `define` of the same name (or be listed in INLINED below), so a partial added to
+the Handlebars chart cannot go unnoticed.
 """
 import argparse
 import os
@@ -16,19 +18,36 @@ import shutil
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SCRIPTS = ["modelops.scoring-service.fetchModelsSh", "modelops.scoring-service.fetchModelsPs1"]
+COPIED = ("Chart.yaml", "values.yaml", "values.schema.json")
+# The Handlebars files the twin ports (paths under the chart).
+PORTED = ["templates/_helpers.tpl", "templates/_scoring-service.tpl",
+          "charts/scoring-flow/templates/_scoring-flow.tpl"]
+# Handlebars partials whose Go twin is written out in bench/helm-chart/templates/scoring-*.yaml
+# rather than as a define.
+INLINED = {"modelops.scoring-service": "scoring-services.yaml", "scoring-flow.objects": "scoring-flows.yaml"}
 
 
-def inline_partial(text, name):
-    match = re.search(r'\{\{#\*inline "' + re.escape(name) + r'"\}\}\n(.*?)\n\{\{/inline\}\}', text, re.S)
-    if not match:
-        sys.exit(f"helm_chart.py: partial {name} not found in the Handlebars chart")
-    body = match.group(1).replace("{{service.name}}", "{{ .service.name }}")
-    rest = body.replace("{{ .service.name }}", "")
-    if "{{" in rest or "}}" in rest:
-        sys.exit(f"helm_chart.py: partial {name} uses Handlebars expressions other than service.name; "
-                 "update bench/helm_chart.py")
-    return f'{{{{- define "{name}" -}}}}\n{body}\n{{{{- end }}}}\n'
+def copy_chart_files(src, dst):
+    os.makedirs(dst, exist_ok=True)
+    for name in COPIED:
+        if os.path.exists(os.path.join(src, name)):
+            shutil.copy(os.path.join(src, name), os.path.join(dst, name))
+
+
+def check_partials(chart, templates):
+    defined = set()
+    for name in os.listdir(templates):
+        with open(os.path.join(templates, name)) as f:
+            defined |= set(re.findall(r'\{\{-?\s*define\s+"([^"]+)"', f.read()))
+    missing = []
+    for path in PORTED:
+        with open(os.path.join(chart, path)) as f:
+            for name in re.findall(r'\{\{#\*inline\s+"([^"]+)"\}\}', f.read()):
+                if name not in defined and name not in INLINED:
+                    missing.append(f"{path}: {name}")
+    if missing:
+        sys.exit("helm_chart.py: Handlebars partials without a Go twin in bench/helm-chart/templates/ "
+                 "(port them): " + ", ".join(missing))
 
 
 def main():
@@ -36,28 +55,19 @@ def main():
     parser.add_argument("out")
     parser.add_argument("--chart", default=os.path.join(HERE, "..", "charts", "modelops"))
     args = parser.parse_args()
+    templates = os.path.join(HERE, "helm-chart", "templates")
+    check_partials(args.chart, templates)
     if os.path.exists(args.out):
         shutil.rmtree(args.out)
     os.makedirs(os.path.join(args.out, "templates"))
-    for name in ("Chart.yaml", "values.yaml"):
-        shutil.copy(os.path.join(args.chart, name), os.path.join(args.out, name))
+    copy_chart_files(args.chart, args.out)
     for sub in sorted(os.listdir(os.path.join(args.chart, "charts"))):
         src = os.path.join(args.chart, "charts", sub)
         if not os.path.isdir(src):
             sys.exit(f"helm_chart.py: sub-chart {src} is not a directory (packaged sub-charts are not supported)")
-        os.makedirs(os.path.join(args.out, "charts", sub))
-        for name in ("Chart.yaml", "values.yaml"):
-            if os.path.exists(os.path.join(src, name)):
-                shutil.copy(os.path.join(src, name), os.path.join(args.out, "charts", sub, name))
-    templates = os.path.join(HERE, "helm-chart", "templates")
+        copy_chart_files(src, os.path.join(args.out, "charts", sub))
     for name in sorted(os.listdir(templates)):
         shutil.copy(os.path.join(templates, name), os.path.join(args.out, "templates", name))
-    with open(os.path.join(args.chart, "templates", "_scoring-service.tpl")) as f:
-        handlebars = f.read()
-    with open(os.path.join(args.out, "templates", "_fetch-models.tpl"), "w") as f:
-        f.write("{{- /* Generated by bench/helm_chart.py from charts/modelops/templates/_scoring-service.tpl. */ -}}\n")
-        for name in SCRIPTS:
-            f.write(inline_partial(handlebars, name))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,8 @@ app.kubernetes.io/component: {{ .component }}
 modelops.io/job-id: {{ .Release.Name }}
 {{- end }}
 
-{{- /* <registry>/<repository>(@digest|:tag). Context: image, Values, Chart. */ -}}
+{{- /* <registry>/<repository>(@digest|:tag); registry: the image's, else global.registry.host;
+  tag: the image's, else the chart's appVersion. Context: image, Values, Chart. */ -}}
 {{- define "modelops.image" -}}
 {{- if .image.registry }}{{ .image.registry }}{{ else }}{{ .Values.global.registry.host }}{{ end }}/{{ .image.repository }}
 {{- if .image.digest }}@{{ .image.digest }}{{ else }}:{{ default .Chart.AppVersion .image.tag }}{{ end }}

@@ -71,7 +71,7 @@ spec:
   ttlSecondsAfterFinished: {{ .Values.job.ttlSecondsAfterFinished }}
   {{- end }}
   template:
-    {{- include "scoring-flow.podTemplate" (dict "flow" .flow "Values" .Values "Release" .Release "Chart" .Chart "restartPolicy" "Never") | nindent 4 }}
+    {{- include "scoring-flow.podTemplate" . | nindent 4 }}
 {{- end }}
 
 {{- define "scoring-flow.deployment" -}}
@@ -87,7 +87,7 @@ spec:
     matchLabels:
       {{- include "scoring-flow.selectorLabels" . | nindent 6 }}
   template:
-    {{- include "scoring-flow.podTemplate" (dict "flow" .flow "Values" .Values "Release" .Release "Chart" .Chart "restartPolicy" "Always") | nindent 4 }}
+    {{- include "scoring-flow.podTemplate" . | nindent 4 }}
 {{- end }}
 
 {{- define "scoring-flow.hpa" -}}
@@ -125,7 +125,7 @@ metadata:
     {{ $key }}: {{ quote $value }}
     {{- end }}
 spec:
-  restartPolicy: {{ .restartPolicy }}
+  restartPolicy: {{ if eq .flow.mode "batch" }}Never{{ else }}Always{{ end }}
   automountServiceAccountToken: false
   enableServiceLinks: false
   terminationGracePeriodSeconds: {{ .Values.terminationGracePeriodSeconds }}
@@ -151,41 +151,25 @@ spec:
   {{- end }}
   {{- if .flow.scoringServices }}
   initContainers:
-    # Holds the flow back until every scoring service it calls answers on /ready; gives up
-    # (and fails the pod) after waitForScoringServices.timeoutSeconds.
+    # Holds the flow back until every scoring service it calls answers ready on its health
+    # endpoint; gives up (and fails the pod) after waitForScoringServices.timeoutSeconds.
+    # The executor binary itself: `modelops-executor await-services`.
     - name: wait-for-scoring-services
-      image: {{ include "modelops.image" (dict "image" .Values.global.images.tools "Values" .Values "Chart" .Chart) }}
-      imagePullPolicy: {{ .Values.global.images.tools.pullPolicy }}
+      image: {{ include "modelops.image" (dict "image" .Values.global.images.executor "Values" .Values "Chart" .Chart) }}
+      imagePullPolicy: {{ .Values.global.images.executor.pullPolicy }}
       command:
-        - /bin/sh
-        - -c
-        - |
-          set -u
-          deadline=$(( $(date +%s) + WAIT_TIMEOUT_SECONDS ))
-          for service in $SCORING_SERVICES; do
-            url="http://$service:$SCORING_SERVICE_PORT/ready"
-            echo "wait-for-scoring-services: waiting for $url"
-            attempts=0
-            until curl -fs -o /dev/null --max-time 5 "$url"; do
-              if [ "$(date +%s)" -ge "$deadline" ]; then
-                echo "wait-for-scoring-services: ERROR: scoring service $service is not ready at $url after ${WAIT_TIMEOUT_SECONDS}s; see its pods: kubectl get pods -l app.kubernetes.io/name=$service" >&2
-                exit 1
-              fi
-              attempts=$((attempts + 1))
-              [ $((attempts % 12)) -ne 0 ] || echo "wait-for-scoring-services: still waiting for $url"
-              sleep "$WAIT_INTERVAL_SECONDS"
-            done
-            echo "wait-for-scoring-services: $service is ready"
-          done
-      env:
-        - name: SCORING_SERVICES
-          value: {{ quote (join " " .flow.scoringServices) }}
-        - name: SCORING_SERVICE_PORT
-          value: {{ quote .Values.scoringServicePort }}
-        - name: WAIT_TIMEOUT_SECONDS
-          value: {{ quote .Values.waitForScoringServices.timeoutSeconds }}
-        - name: WAIT_INTERVAL_SECONDS
-          value: {{ quote .Values.waitForScoringServices.intervalSeconds }}
+        - /usr/local/bin/modelops-executor
+        - await-services
+        {{- range .flow.scoringServices }}
+        - --service
+        - http://{{ . }}:{{ $.Values.scoringServicePort }}
+        {{- end }}
+        - --ready-path
+        - {{ quote .Values.waitForScoringServices.readyPath }}
+        - --timeout
+        - {{ quote .Values.waitForScoringServices.timeoutSeconds }}
+        - --interval
+        - {{ quote .Values.waitForScoringServices.intervalSeconds }}
       resources:
         {{- toYaml .Values.waitForScoringServices.resources | nindent 8 }}
       securityContext:

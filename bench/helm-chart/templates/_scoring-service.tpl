@@ -2,8 +2,9 @@
   Go-template twin of charts/modelops/templates/_scoring-service.tpl. Context of every partial:
   service (one .Values.scoringServices entry), Values (the scoring-service-<runtime> sub-chart's
   coalesced values, with global), Release, Chart (that sub-chart's), os ("linux" | "windows").
-  The download scripts (fetchModelsSh, fetchModelsPs1) are copied from the Handlebars chart by
-  bench/helm_chart.py into templates/_fetch-models.tpl.
+  Values the Handlebars chart reads through a missing parent (global.resources.scoringService,
+  global.artifacts.credentialsSecret) are read with `dig`: Go templates fail on a nil map where
+  Handlebars gives nothing.
 */ -}}
 
 {{- define "modelops.scoring-service.labels" -}}
@@ -23,6 +24,16 @@ modelops.io/runtime: {{ .service.runtime }}
 {{ if eq .os "windows" }}C:\etc\modelops\models{{ else }}/etc/modelops/models{{ end }}
 {{- end }}
 
+{{- /* True ("true") when the runtime's server is MLServer (server.modelSettings: mlserver). */ -}}
+{{- define "modelops.scoring-service.mlserver" -}}
+{{ if eq (toString (dig "modelSettings" "" (default dict .Values.server))) "mlserver" }}true{{ end }}
+{{- end }}
+
+{{- /* The Secret of object-store credentials, or "". */ -}}
+{{- define "modelops.scoring-service.credentialsSecret" -}}
+{{ dig "artifacts" "credentialsSecret" "" .Values.global }}
+{{- end }}
+
 {{- define "modelops.scoring-service.configmap" -}}
 apiVersion: v1
 kind: ConfigMap
@@ -31,12 +42,12 @@ metadata:
   labels:
     {{- include "modelops.scoring-service.labels" . | nindent 4 }}
 data:
-  {{- if eq .os "windows" }}
-  fetch-models.ps1: |
-    {{- include "modelops.scoring-service.fetchModelsPs1" . | nindent 4 }}
-  {{- else }}
-  fetch-models.sh: |
-    {{- include "modelops.scoring-service.fetchModelsSh" . | nindent 4 }}
+  {{- if include "modelops.scoring-service.mlserver" . }}
+  {{- /* MLServer finds its models as model-settings.json files under the folder it starts with;
+        the deployment mounts mlserver-<i>.json as <i>/<name>/model-settings.json. */}}
+  {{- range $i, $model := .service.models }}
+  mlserver-{{ $i }}.json: {{ squote (toJson (dict "name" $model.name "implementation" $.Values.server.implementation "parameters" (dict "uri" (printf "/models/%s/%s/%s" $model.name $model.version (base $model.uri)) "version" $model.version))) }}
+  {{- end }}
   {{- end }}
   models.json: {{ squote (toJson .service.models) }}
   models.yaml: |
@@ -50,6 +61,8 @@ data:
 
 {{- define "modelops.scoring-service.deployment" -}}
 {{- $windows := eq .os "windows" -}}
+{{- $mlserver := include "modelops.scoring-service.mlserver" . -}}
+{{- $credentials := include "modelops.scoring-service.credentialsSecret" . -}}
 apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -66,7 +79,7 @@ spec:
       labels:
         {{- include "modelops.scoring-service.labels" . | nindent 8 }}
       annotations:
-        # A new model list (or download script) rolls the pods.
+        # A new model list rolls the pods.
         checksum/models: {{ include "modelops.scoring-service.configmap" . | sha256sum }}
         {{- range $key, $value := .Values.podAnnotations }}
         {{ $key }}: {{ quote $value }}
@@ -101,47 +114,41 @@ spec:
       {{- end }}
       initContainers:
         # Downloads every model and checks its sha256; a failure keeps the runtime from starting.
+        # The executor binary itself: `modelops-executor fetch-models`.
         - name: fetch-models
           {{- if $windows }}
-          image: {{ include "modelops.image" (dict "image" .Values.global.images.toolsWindows "Values" .Values "Chart" .Chart) }}
-          imagePullPolicy: {{ .Values.global.images.toolsWindows.pullPolicy }}
+          image: {{ include "modelops.image" (dict "image" .Values.global.images.executorWindows "Values" .Values "Chart" .Chart) }}
+          imagePullPolicy: {{ .Values.global.images.executorWindows.pullPolicy }}
           command:
-            - powershell.exe
-            - -NoLogo
-            - -NoProfile
-            - -NonInteractive
-            - -ExecutionPolicy
-            - Bypass
-            - -File
-            - 'C:\etc\modelops\models\fetch-models.ps1'
+            - modelops-executor.exe
+            - fetch-models
+            - --models
+            - 'C:\etc\modelops\models\models.json'
+            - --model-dir
+            - 'C:\models'
           {{- else }}
-          image: {{ include "modelops.image" (dict "image" .Values.global.images.tools "Values" .Values "Chart" .Chart) }}
-          imagePullPolicy: {{ .Values.global.images.tools.pullPolicy }}
+          image: {{ include "modelops.image" (dict "image" .Values.global.images.executor "Values" .Values "Chart" .Chart) }}
+          imagePullPolicy: {{ .Values.global.images.executor.pullPolicy }}
           command:
-            - /bin/sh
-            - /etc/modelops/models/fetch-models.sh
+            - /usr/local/bin/modelops-executor
+            - fetch-models
+            - --models
+            - /etc/modelops/models/models.json
+            - --model-dir
+            - /models
+            {{- if $credentials }}
+            - --credentials-dir
+            - /var/run/secrets/modelops/artifact-credentials
+            {{- end }}
           {{- end }}
           env:
-            - name: MODELS_FILE
-              {{- if $windows }}
-              value: 'C:\etc\modelops\models\models.json'
-              {{- else }}
-              value: /etc/modelops/models/models.json
-              {{- end }}
-            - name: MODEL_DIR
-              value: {{ squote (include "modelops.scoring-service.modelDir" .) }}
-            - name: FETCH_RETRIES
+            - name: MODELOPS_FETCH_ATTEMPTS
               value: {{ quote .Values.fetchModels.retries }}
-            {{- if not $windows }}
-            # aws-cli and gsutil write caches under $HOME; the root filesystem is read-only.
-            - name: HOME
-              value: /tmp
-            {{- end }}
-          {{- if .Values.fetchModels.credentialsSecret }}
-          # Object-store credentials (AWS_*, GOOGLE_APPLICATION_CREDENTIALS, ...), if the secret exists.
+          {{- if $credentials }}
+          # Object-store credentials (AWS_*, GOOGLE_*, AZURE_STORAGE_*): the Secret's keys.
           envFrom:
             - secretRef:
-                name: {{ .Values.fetchModels.credentialsSecret }}
+                name: {{ $credentials }}
                 optional: true
           {{- end }}
           resources:
@@ -157,11 +164,24 @@ spec:
             {{- if not $windows }}
             - name: tmp
               mountPath: /tmp
+            {{- if $credentials }}
+            - name: artifact-credentials
+              mountPath: /var/run/secrets/modelops/artifact-credentials
+              readOnly: true
+            {{- end }}
             {{- end }}
       containers:
         - name: scoring-service
           image: {{ include "modelops.image" (dict "image" .Values.image "Values" .Values "Chart" .Chart) }}
           imagePullPolicy: {{ .Values.image.pullPolicy }}
+          {{- with dig "command" nil (default dict .Values.server) }}
+          command:
+            {{- toYaml . | nindent 12 }}
+          {{- end }}
+          {{- with dig "args" nil (default dict .Values.server) }}
+          args:
+            {{- toYaml . | nindent 12 }}
+          {{- end }}
           ports:
             - name: http
               containerPort: {{ .Values.port }}
@@ -211,6 +231,11 @@ spec:
             - name: models-config
               mountPath: {{ squote (include "modelops.scoring-service.configDir" .) }}
               readOnly: true
+            {{- if $mlserver }}
+            - name: model-settings
+              mountPath: /etc/modelops/mlserver
+              readOnly: true
+            {{- end }}
             {{- if not $windows }}
             - name: tmp
               mountPath: /tmp
@@ -220,6 +245,12 @@ spec:
         - name: tmp
           emptyDir:
             sizeLimit: 256Mi
+        {{- if $credentials }}
+        - name: artifact-credentials
+          secret:
+            secretName: {{ $credentials }}
+            optional: true
+        {{- end }}
         {{- end }}
         - name: models
           emptyDir:
@@ -227,6 +258,16 @@ spec:
         - name: models-config
           configMap:
             name: {{ .service.name }}-models
+        {{- if $mlserver }}
+        - name: model-settings
+          configMap:
+            name: {{ .service.name }}-models
+            items:
+              {{- range $i, $model := .service.models }}
+              - key: mlserver-{{ $i }}.json
+                path: {{ $i }}/{{ $model.name }}/model-settings.json
+              {{- end }}
+        {{- end }}
 {{- end }}
 
 {{- define "modelops.scoring-service.service" -}}
