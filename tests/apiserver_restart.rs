@@ -31,7 +31,6 @@ use std::time::{Duration, Instant};
 mod common;
 use common::root;
 
-const BIN: &str = env!("CARGO_BIN_EXE_modelops-executor");
 const MANAGER: &str = "apiserver-restart-test";
 
 /// The control plane of `scripts/testcluster.sh` and what the test created in it.
@@ -169,14 +168,9 @@ impl Scene {
 
     /// The binary with JSON logs, the cluster's kubeconfig and the default retry budget.
     fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(BIN);
+        let mut command = common::binary(&self.kubeconfig, args);
         command
-            .args(args)
             .args(["--log-format", "json"])
-            .current_dir(root())
-            .env("KUBECONFIG", &self.kubeconfig)
-            .env_remove("RUST_LOG")
-            .env_remove("MODELOPS_JOB_ID")
             .env_remove("MODELOPS_API_RETRY_BUDGET");
         common::stand_in_artifact_credentials(&mut command);
         command

@@ -7,17 +7,10 @@ mod common;
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::Api;
-use std::process::{Command, Output};
-
-const BIN: &str = env!("CARGO_BIN_EXE_modelops-executor");
+use std::process::Output;
 
 fn run(kubeconfig: &str, args: &[&str]) -> Output {
-    let mut command = Command::new(BIN);
-    command
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("KUBECONFIG", kubeconfig)
-        .env_remove("RUST_LOG");
+    let mut command = common::binary(kubeconfig, args);
     common::stand_in_artifact_credentials(&mut command);
     command.output().expect("the binary runs")
 }

@@ -12,51 +12,33 @@ use kube::api::{
     Api, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
 };
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Client, Config, ResourceExt};
+use kube::{Config, ResourceExt};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+#[macro_use]
 mod common;
-use common::root;
-
-const BIN: &str = env!("CARGO_BIN_EXE_modelops-executor");
+use common::{Stage, root};
 const JOB_LABEL: &str = "modelops.io/job-id";
 
-/// One test's world: a kube client, its own namespace and job id, the binary pointed at the cluster.
+/// One test's world: its place on the cluster ([`Stage`]: client, namespace, job id, the binary
+/// pointed at the cluster) and a directory for Tekton results.
 struct Scene {
-    client: Client,
-    kubeconfig: String,
-    namespace: String,
-    job_id: String,
+    stage: Stage,
     results: tempfile::TempDir,
 }
 
+scene_on_stage!(Scene);
+
 impl Scene {
     async fn new(test: &str) -> Option<Scene> {
-        let path = common::kubeconfig_path(test)?;
-        let config = Config::from_custom_kubeconfig(
-            Kubeconfig::read_from(&path).unwrap(),
-            &KubeConfigOptions::default(),
-        )
-        .await
-        .unwrap();
-        let client = Client::try_from(config).unwrap();
-        let suffix = common::unique_suffix();
-        let short = test
-            .replace('_', "-")
-            .chars()
-            .take(30)
-            .collect::<String>()
-            .trim_end_matches('-')
-            .to_string();
+        let mut stage = Stage::new(test, "lc", 30).await?;
+        stage.stand_in_credentials = true;
         let scene = Scene {
-            client,
-            kubeconfig: path,
-            namespace: format!("lc-{short}-{suffix}"),
-            job_id: format!("{short}-{suffix}"),
+            stage,
             results: tempfile::tempdir().unwrap(),
         };
         // The data channel registry lives in the cluster, as install expects by default.
@@ -67,28 +49,6 @@ impl Scene {
             .await
             .unwrap();
         Some(scene)
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(BIN);
-        command
-            .args(args)
-            .current_dir(root())
-            .env("KUBECONFIG", &self.kubeconfig)
-            .env_remove("RUST_LOG")
-            .env_remove("MODELOPS_JOB_ID");
-        common::stand_in_artifact_credentials(&mut command);
-        command
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        let output = self.command(args).output().expect("the binary runs");
-        eprintln!(
-            "$ modelops-executor {}\n{}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        output
     }
 
     fn install_args<'a>(&'a self, ir: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
@@ -1335,10 +1295,10 @@ async fn two_jobs_of_one_pipeline_in_one_namespace_are_independent() {
         return;
     };
     let second = Scene {
-        client: first.client.clone(),
-        kubeconfig: first.kubeconfig.clone(),
-        namespace: first.namespace.clone(),
-        job_id: format!("{}-second", first.job_id),
+        stage: Stage {
+            job_id: format!("{}-second", first.job_id),
+            ..first.stage.clone()
+        },
         results: tempfile::tempdir().unwrap(),
     };
     for scene in [&first, &second] {

@@ -16,8 +16,6 @@
 
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret};
 use kube::api::{Api, DeleteParams, ListParams, LogParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Client, Config};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -27,10 +25,10 @@ use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+#[macro_use]
 mod common;
-use common::root;
+use common::{Stage, root};
 
-const BIN: &str = env!("CARGO_BIN_EXE_modelops-executor");
 const EXECUTOR_IMAGE: &str = "ghcr.io/modelops/modelops-executor:0.1.0";
 const REAL_NODE_LABEL: (&str, &str) = ("modelops.io/node", "real");
 /// Scoring-service charts the fixtures point at real-0 (every Linux runtime).
@@ -72,11 +70,9 @@ struct Fixture {
 
 /// One test's world on the real node.
 struct Scene {
-    client: Client,
-    kubeconfig: String,
+    stage: Stage,
+    /// The real node's state directory (its images, binaries).
     state: PathBuf,
-    namespace: String,
-    job_id: String,
     dir: tempfile::TempDir,
     /// Base URL of this test's model store (`serve_models`).
     models: String,
@@ -84,26 +80,15 @@ struct Scene {
     cleaned: bool,
 }
 
+scene_on_stage!(Scene);
+
 impl Scene {
     async fn new(test: &str) -> Option<Scene> {
-        let kubeconfig = common::kubeconfig_path(test)?;
-        let state = real_node_state(test, &kubeconfig)?;
-        let config = Config::from_custom_kubeconfig(
-            Kubeconfig::read_from(&kubeconfig).unwrap(),
-            &KubeConfigOptions::default(),
-        )
-        .await
-        .unwrap();
-        let client = Client::try_from(config).unwrap();
-        let suffix = common::unique_suffix();
-        let short: String = test.replace('_', "-").chars().take(24).collect();
-        let short = short.trim_end_matches('-').to_string();
+        let stage = Stage::new(test, "rn", 24).await?;
+        let state = real_node_state(test, &stage.kubeconfig)?;
         let scene = Scene {
-            client,
-            kubeconfig,
+            stage,
             state,
-            namespace: format!("rn-{short}-{suffix}"),
-            job_id: format!("{short}-{suffix}"),
             dir: tempfile::tempdir().unwrap(),
             models: serve_models(),
             cleaned: false,
@@ -250,34 +235,8 @@ impl Scene {
         path.display().to_string()
     }
 
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(BIN);
-        command
-            .args(args)
-            .current_dir(root())
-            .env("KUBECONFIG", &self.kubeconfig)
-            .env_remove("RUST_LOG")
-            .env_remove("MODELOPS_JOB_ID");
-        command
-    }
-
-    /// Runs the binary; prints its stderr and how long it took.
-    fn run(&self, args: &[&str]) -> (Output, Duration) {
-        let started = Instant::now();
-        let output = self.command(args).output().expect("the binary runs");
-        let took = started.elapsed();
-        eprintln!(
-            "$ modelops-executor {} ({:.1}s, {})\n{}",
-            args.join(" "),
-            took.as_secs_f64(),
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
-        (output, took)
-    }
-
     fn install(&self, ir: &str, values: &str, extra: &[&str]) -> (Output, Duration) {
-        self.run(&self.install_args(ir, values, extra))
+        self.run_timed(&self.install_args(ir, values, extra))
     }
 
     /// `install` of `ir` into this test's namespace and job, with the values file `values`.
@@ -302,18 +261,6 @@ impl Scene {
         args
     }
 
-    /// Runs `command` for this test's job (`--job-id`, `--namespace`) with `extra` arguments.
-    fn run_job(&self, command: &str, extra: &[&str]) -> (Output, Duration) {
-        let job = [
-            command,
-            "--job-id",
-            &self.job_id,
-            "--namespace",
-            &self.namespace,
-        ];
-        self.run(&[&job[..], extra].concat())
-    }
-
     /// `finally --force` of this test's job.
     fn finally_args(&self) -> [&str; 6] {
         [
@@ -328,7 +275,7 @@ impl Scene {
 
     async fn cleanup(mut self) {
         self.cleaned = true;
-        let (finally, _) = self.run(&self.finally_args());
+        let finally = self.run(&self.finally_args());
         let namespaces: Api<Namespace> = Api::all(self.client.clone());
         let _ = namespaces
             .delete(&self.namespace, &DeleteParams::background())
@@ -793,7 +740,7 @@ async fn a_flow_reaches_its_scoring_services_by_service_name() {
         ],
     );
     assert!(install.status.success(), "{}", stderr(&install));
-    let (wait, _) = scene.run(&[
+    let wait = scene.run(&[
         "wait",
         "--job-id",
         &scene.job_id,
@@ -1223,7 +1170,7 @@ async fn mlserver_serves_a_trained_model_and_validate_blesses_its_answers() {
     let requests_file = scene.dir.path().join("requests.yaml");
     std::fs::write(&requests_file, requests.to_string()).unwrap();
     let requests_arg = requests_file.display().to_string();
-    let (validate, _) = scene.run(&[
+    let validate = scene.run(&[
         "validate",
         "--job-id",
         &scene.job_id,
@@ -1524,7 +1471,7 @@ async fn from_env_credentials_reach_fetch_models_and_wrong_ones_fail_install() {
         output
     };
     let finally_removes_the_secret = || async {
-        let (finally, _) = scene.run(&scene.finally_args());
+        let finally = scene.run(&scene.finally_args());
         assert!(finally.status.success(), "{}", stderr(&finally));
         assert!(
             secrets.get_opt(&secret_name).await.unwrap().is_none(),

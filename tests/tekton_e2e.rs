@@ -17,7 +17,6 @@ use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -25,15 +24,15 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
 use kube::api::{
     Api, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
 };
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::discovery::{self, Scope};
 use kube::runtime::watcher;
-use kube::{Client, Config, ResourceExt};
+use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
+#[macro_use]
 mod common;
+use common::{BIN, Stage, root};
 
-const BIN: &str = env!("CARGO_BIN_EXE_modelops-executor");
 const MANAGER: &str = "modelops-tekton-e2e";
 const SERVICE_ACCOUNT: &str = "modelops-executor";
 const REAL_NODE: (&str, &str) = ("modelops.io/node", "real");
@@ -47,10 +46,6 @@ const INSTALL_FILES: [&str; 6] = [
     "tekton/pipeline.yaml",
 ];
 const RUN_TIMEOUT: Duration = Duration::from_secs(300);
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// The directory of `tkn` (and Tekton's binaries) when the cluster runs Tekton on a real node.
 fn tekton_bin(test: &str, kubeconfig: &str) -> Option<PathBuf> {
@@ -77,38 +72,22 @@ fn tekton_bin(test: &str, kubeconfig: &str) -> Option<PathBuf> {
 
 /// One test's namespace with the shipped Tekton objects in it.
 struct Scene {
-    client: Client,
-    kubeconfig: String,
+    /// The namespace the Tasks and Pipeline are installed in and the runs run in; the job id
+    /// is the PipelineRun's.
+    stage: Stage,
     tkn: PathBuf,
-    namespace: String,
     dir: tempfile::TempDir,
 }
 
+scene_on_stage!(Scene);
+
 impl Scene {
     async fn new(test: &str) -> Option<Scene> {
-        let kubeconfig = common::kubeconfig_path(test)?;
-        let tkn = tekton_bin(test, &kubeconfig)?.join("tkn");
-        static CRYPTO: Once = Once::new();
-        CRYPTO.call_once(|| {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-        });
-        let config = Config::from_custom_kubeconfig(
-            Kubeconfig::read_from(&kubeconfig).unwrap(),
-            &KubeConfigOptions::default(),
-        )
-        .await
-        .unwrap();
-        let client = Client::try_from(config).unwrap();
-        let short: String = test.replace('_', "-").chars().take(20).collect();
+        let stage = Stage::new(test, "tk", 20).await?;
+        let tkn = tekton_bin(test, &stage.kubeconfig)?.join("tkn");
         let scene = Scene {
-            client,
-            kubeconfig,
+            stage,
             tkn,
-            namespace: format!(
-                "tk-{}-{}",
-                short.trim_end_matches('-'),
-                common::unique_suffix()
-            ),
             dir: tempfile::tempdir().unwrap(),
         };
         let namespaces: Api<Namespace> = Api::all(scene.client.clone());
@@ -805,16 +784,14 @@ async fn streaming_run_cancelled_with_cancelled_run_finally_runs_finally() {
 #[ignore = "needs Tekton on the real node: scripts/test.sh runs it with MODELOPS_TESTCLUSTER_REAL_NODE=1"]
 async fn cancel_by_job_id_sends_the_running_pipeline_run_to_finally() {
     cancel_a_streaming_run("cancel_by_job_id", |scene, job_id| {
-        let output = Command::new(BIN)
-            .args([
+        let output = scene
+            .command(&[
                 "cancel",
                 "--job-id",
                 job_id,
                 "--namespace",
                 &scene.namespace,
             ])
-            .env("KUBECONFIG", &scene.kubeconfig)
-            .env_remove("RUST_LOG")
             .output()
             .unwrap();
         eprintln!(

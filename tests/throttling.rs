@@ -32,13 +32,11 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use serde_json::{Value, json};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::root;
 
-const BIN: &str = env!("CARGO_BIN_EXE_modelops-executor");
 const MANAGER: &str = "throttling-test";
 const BLOCKER_LABEL: &str = "modelops.io/throttling-test-blocker";
 
@@ -326,14 +324,8 @@ impl Throttled {
 
     /// Runs the binary as the throttled identity, JSON logs on stderr.
     async fn run(&self, args: &[&str]) -> Output {
-        let mut command = Command::new(BIN);
-        command
-            .args(args)
-            .args(["--log-format", "json"])
-            .current_dir(root())
-            .env("KUBECONFIG", self.kubeconfig.path())
-            .env_remove("RUST_LOG")
-            .env_remove("MODELOPS_JOB_ID");
+        let mut command = common::binary(&self.kubeconfig.path().to_string_lossy(), args);
+        command.args(["--log-format", "json"]);
         common::stand_in_artifact_credentials(&mut command);
         let started = Instant::now();
         let output =

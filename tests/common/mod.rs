@@ -1,5 +1,6 @@
 //! What the integration test files share: the repository root, the kubeconfig gate, the kube
-//! client, and the cluster fixtures (a Windows node, the data channel registry).
+//! client, a test's place on the cluster and the binary pointed at it ([`Stage`]), and the
+//! cluster fixtures (a Windows node, the data channel registry).
 // Each test file compiles this module and uses a part of it.
 #![allow(dead_code)]
 
@@ -9,6 +10,11 @@ use kube::Client;
 use kube::api::{Api, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_modelops-executor");
 
 /// The repository root: where the binary runs and the examples and charts are.
 pub fn root() -> PathBuf {
@@ -99,6 +105,107 @@ pub async fn ensure_windows_node(client: &Client, manager: &str) -> Result<(), k
         )
         .await?;
     Ok(())
+}
+
+/// The binary with `args`, run from the repository root against the cluster of `kubeconfig`,
+/// with nothing of the caller's environment that would change what it does (`RUST_LOG`, a job
+/// id).
+pub fn binary(kubeconfig: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .current_dir(root())
+        .env("KUBECONFIG", kubeconfig)
+        .env_remove("RUST_LOG")
+        .env_remove("MODELOPS_JOB_ID");
+    command
+}
+
+/// One test's place on the test cluster: a client, the kubeconfig the binary gets, and a
+/// namespace and job id of its own, `<prefix>-<test>-<suffix>` and `<test>-<suffix>` (the
+/// test's name cut to `name_length` characters, so names stay within Kubernetes' limits).
+#[derive(Clone)]
+pub struct Stage {
+    pub client: Client,
+    pub kubeconfig: String,
+    pub namespace: String,
+    pub job_id: String,
+    /// Whether the binary gets the stand-in object-store credentials
+    /// ([`stand_in_artifact_credentials`]): the kwok tests' models are never downloaded.
+    pub stand_in_credentials: bool,
+}
+
+impl Stage {
+    /// `None` (after saying so) when there is no test cluster: see [`kubeconfig_path`].
+    pub async fn new(test: &str, prefix: &str, name_length: usize) -> Option<Stage> {
+        let kubeconfig = kubeconfig_path(test)?;
+        let client = client_from(&kubeconfig).await.unwrap();
+        let suffix = unique_suffix();
+        let short: String = test.replace('_', "-").chars().take(name_length).collect();
+        let short = short.trim_end_matches('-');
+        Some(Stage {
+            client,
+            kubeconfig,
+            namespace: format!("{prefix}-{short}-{suffix}"),
+            job_id: format!("{short}-{suffix}"),
+            stand_in_credentials: false,
+        })
+    }
+
+    /// The binary with `args`, pointed at the cluster ([`binary`]).
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = binary(&self.kubeconfig, args);
+        if self.stand_in_credentials {
+            stand_in_artifact_credentials(&mut command);
+        }
+        command
+    }
+
+    /// Runs the binary; prints the command, its exit status, how long it took and its stderr.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.run_timed(args).0
+    }
+
+    /// [`Stage::run`], and how long it took.
+    pub fn run_timed(&self, args: &[&str]) -> (Output, Duration) {
+        let started = Instant::now();
+        let output = self.command(args).output().expect("the binary runs");
+        let took = started.elapsed();
+        eprintln!(
+            "$ modelops-executor {} ({:.1}s, {})\n{}",
+            args.join(" "),
+            took.as_secs_f64(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output, took)
+    }
+
+    /// `command` of this test's job (`--job-id`, `--namespace`) with `extra` arguments.
+    pub fn run_job(&self, command: &str, extra: &[&str]) -> (Output, Duration) {
+        let job = [
+            command,
+            "--job-id",
+            &self.job_id,
+            "--namespace",
+            &self.namespace,
+        ];
+        self.run_timed(&[&job[..], extra].concat())
+    }
+}
+
+/// A test file's `Scene`, which keeps its [`Stage`] in the field `stage`, reads as that Stage
+/// too: `scene.namespace`, `scene.run(…)`.
+#[allow(unused_macros)]
+macro_rules! scene_on_stage {
+    ($scene:ty) => {
+        impl std::ops::Deref for $scene {
+            type Target = common::Stage;
+            fn deref(&self) -> &common::Stage {
+                &self.stage
+            }
+        }
+    };
 }
 
 /// A short suffix that keeps names of concurrent tests and runs apart: a namespace or job id.
