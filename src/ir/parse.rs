@@ -1,13 +1,13 @@
 //! Documents → typed IR, collecting every problem with file, document and field path.
 
-use super::*;
+use super::types::*;
 use crate::archive::Files;
-use crate::diagnostics::suggestion;
+use crate::diagnostics::{Diagnostics, Origin, suggestion};
 use crate::names::is_dns1123_label;
 use crate::schema::{Reader, join};
 use crate::yaml;
 use serde_json::{Map, Value};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 const KINDS: [&str; 3] = ["ScoringPipeline", "Model", "ScoringFlow"];
 

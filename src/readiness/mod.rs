@@ -4,53 +4,17 @@
 //! a custom resource without status is in progress, never ready. Failures that will not heal by
 //! waiting are reported at once with their reason (README.md, Lifecycle guarantees).
 
+mod conditions;
 mod pod;
+mod verdict;
 pub mod watched;
 
+pub(crate) use conditions::condition;
+use conditions::condition_message;
 pub use pod::pod;
+pub use verdict::{Policy, Readiness};
 
 use serde_json::Value;
-use std::time::Duration;
-
-/// The verdict on one object.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Readiness {
-    Ready,
-    /// Still converging; the text says what is awaited ("2/3 replicas available").
-    InProgress(String),
-    /// Will not become ready by waiting; the text is the reason.
-    Failed(String),
-}
-
-impl Readiness {
-    pub fn is_ready(&self) -> bool {
-        matches!(self, Readiness::Ready)
-    }
-    pub fn is_failed(&self) -> bool {
-        matches!(self, Readiness::Failed(_))
-    }
-}
-
-/// Thresholds of the fail-fast rules.
-#[derive(Debug, Clone, Copy)]
-pub struct Policy {
-    /// How long an image pull may keep failing (registries hiccup) before it is a failure.
-    pub image_pull_grace: Duration,
-    /// How long a pod may stay unschedulable (the autoscaler may add a node) before it is a failure.
-    pub unschedulable_grace: Duration,
-    /// Restarts tolerated in CrashLoopBackOff before it is a failure.
-    pub max_restarts: i64,
-}
-
-impl Default for Policy {
-    fn default() -> Self {
-        Policy {
-            image_pull_grace: Duration::from_secs(60),
-            unschedulable_grace: Duration::from_secs(120),
-            max_restarts: 3,
-        }
-    }
-}
 
 /// Judges an object by its kind. `now` is seconds since the epoch (for grace periods).
 pub fn object(object: &Value) -> Readiness {
@@ -157,37 +121,11 @@ fn text<'v>(object: &'v Value, pointer: &str) -> Option<&'v str> {
     object.pointer(pointer).and_then(Value::as_str)
 }
 
-/// The condition of `type` in `status.conditions`.
-pub(crate) fn condition<'v>(object: &'v Value, kind: &str) -> Option<&'v Value> {
-    object
-        .pointer("/status/conditions")?
-        .as_array()?
-        .iter()
-        .find(|c| c.get("type").and_then(Value::as_str) == Some(kind))
-}
-
 fn condition_is(object: &Value, kind: &str, status: &str) -> bool {
     condition(object, kind)
         .and_then(|c| c.get("status"))
         .and_then(Value::as_str)
         == Some(status)
-}
-
-fn condition_message(condition: &Value) -> String {
-    let reason = condition
-        .get("reason")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let message = condition
-        .get("message")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    match (reason.is_empty(), message.is_empty()) {
-        (false, false) => format!("{reason}: {message}"),
-        (false, true) => reason.to_string(),
-        (true, false) => message.to_string(),
-        (true, true) => "no reason given".to_string(),
-    }
 }
 
 /// `Some(InProgress)` while the controller has not yet seen the latest spec.

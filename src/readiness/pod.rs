@@ -1,6 +1,7 @@
 //! Pods: ready, in progress, or failed for a reason that waiting will not fix.
 
-use super::{Policy, Readiness, condition, condition_message};
+use super::conditions::{condition, condition_message};
+use super::verdict::{Policy, Readiness};
 use jiff::Timestamp;
 use serde_json::Value;
 

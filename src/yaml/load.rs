@@ -16,7 +16,7 @@
 //!   template wrote (`render::marks`); each mark must open and close inside one scalar, or the
 //!   value changed the structure of the document.
 
-use super::{Document, YamlError};
+use super::document::{Document, YamlError};
 use crate::render::marks;
 use serde_json::{Map, Number, Value};
 use std::collections::HashMap;
@@ -44,7 +44,7 @@ pub enum Scalars {
 
 /// Parses every document of `text`; documents that are empty (or `null`) are counted in
 /// `Document::index` but not returned. `starts` are the first lines of the documents, as
-/// [`super::document_start_lines`] finds them.
+/// `yaml::document_start_lines` finds them.
 pub(super) fn load(
     text: &str,
     scalars: Scalars,

@@ -2,40 +2,13 @@
 //! Handlebars consumes) and emitted back. The one YAML library of the crate is `serde_norway`,
 //! the maintained fork of the archived `serde_yaml` (docs/design-choices.md).
 
+mod document;
 mod emit;
 mod load;
 
+pub use document::{Document, YamlError};
 pub use load::{ALIAS_BUDGET_BYTES, MAX_DEPTH, Scalars, resolve_plain};
 use serde_json::Value;
-
-/// One YAML document of a stream, with the 1-based line where it starts.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Document {
-    /// 1-based position in the stream, counting empty documents too.
-    pub index: usize,
-    pub line: usize,
-    pub value: Value,
-}
-
-/// A YAML syntax or type error, positioned in the stream.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}{message}", location.map(|(l, c)| format!("line {l}, column {c}: ")).unwrap_or_default())]
-pub struct YamlError {
-    pub message: String,
-    pub location: Option<(usize, usize)>,
-}
-
-impl From<serde_norway::Error> for YamlError {
-    fn from(err: serde_norway::Error) -> Self {
-        let location = err.location().map(|l| (l.line(), l.column()));
-        let mut message = err.to_string();
-        // serde_norway appends "at line X column Y"; the location is reported separately.
-        if let Some(pos) = message.find(" at line ") {
-            message.truncate(pos);
-        }
-        YamlError { message, location }
-    }
-}
 
 /// Parses every non-empty document of a multi-document YAML stream. Empty documents (only
 /// comments or whitespace, as templates often produce) are skipped but still counted. A large
