@@ -438,7 +438,6 @@ async fn download_once(
     model: &ModelEntry,
     options: &Options,
 ) -> Result<(u64, String), TryError> {
-    use tokio::io::AsyncWriteExt;
     let (size, mut stream) = source.open().await?;
     if let Some(size) = size
         && size > options.max_bytes
@@ -453,22 +452,33 @@ async fn download_once(
             detail: e.to_string(),
         })
     };
-    let file = tokio::fs::File::create(part).await.map_err(disk)?;
-    let mut out = tokio::io::BufWriter::with_capacity(1024 * 1024, file);
-    let mut hasher = Sha256::new();
+    let file = std::fs::File::create(part).map_err(disk)?;
+    // Hashing and writing run on a thread of their own, overlapped with the download: in the
+    // task that reads the stream they cost a quarter of the throughput (docs/benchmarks.md).
+    let (chunks, received) = tokio::sync::mpsc::channel::<Bytes>(64);
+    let sink = tokio::task::spawn_blocking(move || hash_and_write(file, received));
     let mut written = 0u64;
     let started = Instant::now();
     let mut last_report = started;
+    let mut failure = None;
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk?;
+        let chunk = match chunk {
+            Ok(chunk) => chunk,
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        };
         written += chunk.len() as u64;
         if written > options.max_bytes {
-            return Err(TryError::Final(Reason::TooLarge {
+            failure = Some(TryError::Final(Reason::TooLarge {
                 limit: options.max_bytes,
             }));
+            break;
         }
-        hasher.update(&chunk);
-        out.write_all(&chunk).await.map_err(disk)?;
+        if chunks.send(chunk).await.is_err() {
+            break; // the writer stopped on a disk error, reported below
+        }
         if last_report.elapsed() >= options.progress_every {
             last_report = Instant::now();
             tracing::info!(
@@ -481,11 +491,15 @@ async fn download_once(
             );
         }
     }
-    // No fsync here: the file is in the pod's model volume, and what could survive a crash
-    // half-written is never trusted: a plain file is re-hashed before it is skipped, and an
-    // archive is unpacked from it into files that are synced before its marker is written.
-    // (Syncing 300 MiB cost more than the download itself: docs/benchmarks.md.)
-    out.flush().await.map_err(disk)?;
+    drop(chunks);
+    // Always wait for the writer, even after a failure: the next try re-creates the same file.
+    let digest = sink
+        .await
+        .map_err(|e| disk(std::io::Error::other(e.to_string())))?
+        .map_err(disk)?;
+    if let Some(failure) = failure {
+        return Err(failure);
+    }
     if let Some(size) = size
         && written != size
     {
@@ -493,7 +507,29 @@ async fn download_once(
             "the connection ended after {written} of {size} bytes"
         )));
     }
-    Ok((written, crate::digest::to_hex(&hasher.finalize())))
+    Ok((written, digest))
+}
+
+/// The writer thread of [`download_once`]: hashes every chunk and writes it to `file`, until the
+/// sender is dropped. Returns the sha256 as hex.
+///
+/// No fsync: the file is in the pod's model volume, and what could survive a crash half-written
+/// is never trusted: a plain file is re-hashed before it is skipped, and an archive is unpacked
+/// from it into files that are synced before its marker is written. (Syncing 300 MiB cost more
+/// than the download itself: docs/benchmarks.md.)
+fn hash_and_write(
+    file: std::fs::File,
+    mut received: tokio::sync::mpsc::Receiver<Bytes>,
+) -> std::io::Result<String> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::with_capacity(1024 * 1024, file);
+    let mut hasher = Sha256::new();
+    while let Some(chunk) = received.blocking_recv() {
+        hasher.update(&chunk);
+        out.write_all(&chunk)?;
+    }
+    out.flush()?;
+    Ok(crate::digest::to_hex(&hasher.finalize()))
 }
 
 type Chunks = BoxStream<'static, Result<Bytes, TryError>>;
