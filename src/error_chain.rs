@@ -23,6 +23,20 @@ pub fn one_line(err: &(dyn std::error::Error + 'static)) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// The chain on one line, leaving out a cause whose text the outer ones already say (object
+/// stores and HTTP clients repeat their source's text in their own).
+pub fn one_line_distinct(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut messages = messages(err);
+    let mut text = messages.next().unwrap_or_default();
+    for cause in messages {
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
+}
+
 /// An API error status as one bounded line, `<code> <reason>: <message>`: kube's own text
 /// repeats the message and appends the whole `Status`, and a rejected Job's message holds its
 /// entire pod template.

@@ -11,6 +11,7 @@
 use super::uri::{ArchiveKind, ArtifactUri, Store, UriError};
 use crate::archive::{self, ArchiveError, Limits};
 use crate::backoff::Backoff;
+use crate::error_chain::one_line_distinct;
 use bytes::Bytes;
 use futures::stream::{BoxStream, StreamExt};
 use object_store::ObjectStoreExt;
@@ -314,7 +315,7 @@ async fn fetch_one(
         })
         .await
         .map_err(|e| Reason::Unpack(e.to_string()))?
-        .map_err(|e| Reason::Unpack(error_chain(&e)))?;
+        .map_err(|e| Reason::Unpack(one_line_distinct(&e)))?;
         tracing::info!(model = %model.name, version = %model.version, files, bytes = unpacked, "unpacked");
     } else {
         tokio::fs::create_dir(&staged)
@@ -652,7 +653,7 @@ impl Source {
                     .get(url)
                     .send()
                     .await
-                    .map_err(|e| TryError::Transient(error_chain(&e.without_url())))?;
+                    .map_err(|e| TryError::Transient(one_line_distinct(&e.without_url())))?;
                 let status = response.status();
                 if !status.is_success() {
                     let reason = match status.as_u16() {
@@ -670,7 +671,7 @@ impl Source {
                 let stream = response
                     .bytes_stream()
                     .map(|chunk| {
-                        chunk.map_err(|e| TryError::Transient(error_chain(&e.without_url())))
+                        chunk.map_err(|e| TryError::Transient(one_line_distinct(&e.without_url())))
                     })
                     .boxed();
                 Ok((size, stream))
@@ -717,10 +718,10 @@ fn store_error(store: &'static str, err: object_store::Error) -> TryError {
         E::PermissionDenied { .. } | E::Unauthenticated { .. } => {
             TryError::Final(Reason::AccessDenied {
                 store,
-                detail: first_line(&error_chain(&err)),
+                detail: first_line(&one_line_distinct(&err)),
             })
         }
-        other => TryError::Transient(first_line(&error_chain(&other))),
+        other => TryError::Transient(first_line(&one_line_distinct(&other))),
     }
 }
 
@@ -776,20 +777,6 @@ fn with_env<B, K: std::str::FromStr>(
                 Err(_) => builder,
             }
         })
-}
-
-/// The chain on one line, leaving out a cause whose text the outer ones already say (object
-/// stores repeat their source's text in their own).
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut messages = crate::error_chain::messages(err);
-    let mut text = messages.next().unwrap_or_default();
-    for cause in messages {
-        if !text.contains(&cause) {
-            text.push_str(": ");
-            text.push_str(&cause);
-        }
-    }
-    text
 }
 
 fn first_line(text: &str) -> String {
