@@ -14,7 +14,7 @@
 //! (then `--ignored`); run by hand on a cluster without one they skip visibly, and fail under `CI`
 //! unless that variable says 0.
 
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Pod, Secret};
 use kube::api::{Api, DeleteParams, ListParams, LogParams, PostParams};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -31,6 +31,7 @@ use common::{Stage, root};
 
 const EXECUTOR_IMAGE: &str = "ghcr.io/modelops/modelops-executor:0.1.0";
 const REAL_NODE_LABEL: (&str, &str) = ("modelops.io/node", "real");
+const REAL_NODE_NAME: &str = "real-0";
 /// Scoring-service charts the fixtures point at real-0 (every Linux runtime).
 const SERVICE_CHARTS: [&str; 4] = [
     "scoring-service-python",
@@ -61,6 +62,26 @@ fn real_node_state(test: &str, kubeconfig: &str) -> Option<PathBuf> {
     None
 }
 
+/// A node under pressure is tainted and schedules nothing: say so at once, rather than let every
+/// test time out on "untolerated taint" (a cold CI run fills the disk with ~25 GB of caches).
+async fn refuse_a_node_under_pressure(client: &kube::Client) {
+    let node = Api::<Node>::all(client.clone())
+        .get(REAL_NODE_NAME)
+        .await
+        .unwrap_or_else(|e| panic!("reading node {REAL_NODE_NAME}: {e}"));
+    let conditions = node.status.and_then(|s| s.conditions).unwrap_or_default();
+    for condition in conditions {
+        if condition.type_.ends_with("Pressure") && condition.status == "True" {
+            panic!(
+                "node {REAL_NODE_NAME} has {}: {} (the kubelet evicts and schedules nothing; for \
+                 DiskPressure, free disk space on this machine)",
+                condition.type_,
+                condition.message.unwrap_or_default()
+            );
+        }
+    }
+}
+
 /// A fixture image: busybox (every applet linked), a user-less entrypoint, extra files.
 struct Fixture {
     reference: &'static str,
@@ -86,6 +107,7 @@ impl Scene {
     async fn new(test: &str) -> Option<Scene> {
         let stage = Stage::new(test, "rn", 24).await?;
         let state = real_node_state(test, &stage.kubeconfig)?;
+        refuse_a_node_under_pressure(&stage.client).await;
         let scene = Scene {
             stage,
             state,

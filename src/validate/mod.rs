@@ -1,4 +1,4 @@
-//! `validate` (DESIGN §12, docs/validation.md): is every scoring service really serving? The TFX
+//! `validate` (docs/validation.md): is every scoring service really serving? The TFX
 //! InfraValidator's step after WaitUntilRunning, over the Open Inference Protocol.
 //!
 //! LOAD_ONLY: the server is live and ready **and** every model version answers ready (a server

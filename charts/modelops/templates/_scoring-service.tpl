@@ -114,7 +114,7 @@ spec:
       {{/if}}
       initContainers:
         # Downloads every model and checks its sha256; a failure keeps the runtime from starting.
-        # The executor binary itself (DESIGN §11): `modelops-executor fetch-models`.
+        # The executor binary itself (docs/artifact-stores.md): `modelops-executor fetch-models`.
         - name: fetch-models
           {{#if (eq os "windows")}}
           image: {{include "modelops.image" @root.Values.global.images.executorWindows}}

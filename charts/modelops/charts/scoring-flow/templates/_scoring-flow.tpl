@@ -158,7 +158,7 @@ spec:
   initContainers:
     # Holds the flow back until every scoring service it calls answers ready on its health
     # endpoint; gives up (and fails the pod) after waitForScoringServices.timeoutSeconds.
-    # The executor binary itself (DESIGN §11): `modelops-executor await-services`.
+    # The executor binary itself (docs/artifact-stores.md): `modelops-executor await-services`.
     - name: wait-for-scoring-services
       image: {{include "modelops.image" @root.Values.global.images.executor}}
       imagePullPolicy: {{@root.Values.global.images.executor.pullPolicy}}
