@@ -21,6 +21,7 @@ pub mod error_chain;
 pub mod ir;
 pub mod job;
 pub mod k8s;
+pub mod lint;
 pub mod logging;
 pub mod manifest;
 pub mod names;

@@ -7,7 +7,7 @@ mod diff;
 mod fetch_models;
 mod finally;
 mod install;
-pub mod lint;
+mod lint;
 mod package;
 mod preprocess;
 mod render;
