@@ -126,6 +126,21 @@ pub struct Files {
 }
 
 impl Files {
+    /// Files from `(path, text)` pairs, in the order given: how tests and built-in inputs
+    /// describe a small tree.
+    pub fn from_texts(origin: &str, entries: &[(&str, &str)]) -> Files {
+        Files {
+            origin: origin.to_string(),
+            files: entries
+                .iter()
+                .map(|(path, text)| File {
+                    path: path.to_string(),
+                    bytes: text.as_bytes().to_vec(),
+                })
+                .collect(),
+        }
+    }
+
     /// If every file lives under one top-level directory, drop that directory from every path.
     ///
     /// `tar czf ir.tgz ir/` and `helm package` both wrap the content in one directory; after this

@@ -310,24 +310,11 @@ fn check_render(chart: &Chart, user: &Value, findings: &mut Vec<Finding>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::archive::{File, Files};
+    use crate::archive::Files;
     use serde_json::json;
 
     fn chart(entries: &[(&str, &str)]) -> Chart {
-        Chart::from_files(
-            &Files {
-                origin: "t".into(),
-                files: entries
-                    .iter()
-                    .map(|(p, t)| File {
-                        path: p.to_string(),
-                        bytes: t.as_bytes().to_vec(),
-                    })
-                    .collect(),
-            },
-            None,
-        )
-        .unwrap()
+        Chart::from_files(&Files::from_texts("t", entries), None).unwrap()
     }
 
     const META: &str = "apiVersion: v2\nname: t\nversion: 1.0.0\ndescription: test\n";

@@ -80,25 +80,12 @@ pub fn import(imports: &[Import], child: &Value, parent: &mut Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::archive::{File, Files};
+    use crate::archive::Files;
     use crate::chart::{Chart, coalesce};
     use serde_json::json;
 
     fn chart(entries: &[(&str, &str)]) -> Chart {
-        Chart::from_files(
-            &Files {
-                origin: "top".into(),
-                files: entries
-                    .iter()
-                    .map(|(p, t)| File {
-                        path: p.to_string(),
-                        bytes: t.as_bytes().to_vec(),
-                    })
-                    .collect(),
-            },
-            None,
-        )
-        .unwrap()
+        Chart::from_files(&Files::from_texts("top", entries), None).unwrap()
     }
 
     fn tagged() -> Chart {

@@ -447,16 +447,7 @@ mod tests {
     use serde_json::json;
 
     fn files(entries: &[(&str, &str)]) -> Files {
-        Files {
-            origin: "test-chart".into(),
-            files: entries
-                .iter()
-                .map(|(p, t)| File {
-                    path: p.to_string(),
-                    bytes: t.as_bytes().to_vec(),
-                })
-                .collect(),
-        }
+        Files::from_texts("test-chart", entries)
     }
 
     fn tgz(entries: &[(String, Vec<u8>)]) -> Vec<u8> {

@@ -143,24 +143,12 @@ fn values_path<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::archive::{File, Files};
+    use crate::archive::Files;
     use crate::chart::{Chart, coalesce};
     use serde_json::json;
 
     fn chart(entries: &[(&str, &str)]) -> Result<Chart, ChartError> {
-        Chart::from_files(
-            &Files {
-                origin: "top".into(),
-                files: entries
-                    .iter()
-                    .map(|(p, t)| File {
-                        path: p.to_string(),
-                        bytes: t.as_bytes().to_vec(),
-                    })
-                    .collect(),
-            },
-            None,
-        )
+        Chart::from_files(&Files::from_texts("top", entries), None)
     }
 
     const TOP_SCHEMA: &str = r#"{"type": "object", "properties": {

@@ -326,16 +326,9 @@ fn read_channel(r: &mut Reader, name: &str, config_map: &Value) -> Option<Channe
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::archive::File;
 
     fn registry(text: &str) -> (Registry, Diagnostics) {
-        let files = Files {
-            origin: "channels".into(),
-            files: vec![File {
-                path: "c.yaml".into(),
-                bytes: text.as_bytes().to_vec(),
-            }],
-        };
+        let files = Files::from_texts("channels", &[("c.yaml", text)]);
         let mut diagnostics = Diagnostics::default();
         (Registry::from_files(&files, &mut diagnostics), diagnostics)
     }

@@ -480,21 +480,12 @@ fn check_outside(file: &TemplateFile, text: &str) -> Result<(), RenderError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::archive::{File, Files};
+    use crate::archive::Files;
 
     fn chart(entries: &[(&str, &str)]) -> Chart {
         let mut all = vec![("Chart.yaml", "apiVersion: v2\nname: t\nversion: 1.0.0\n")];
         all.extend_from_slice(entries);
-        let files = Files {
-            origin: "t".into(),
-            files: all
-                .iter()
-                .map(|(p, s)| File {
-                    path: p.to_string(),
-                    bytes: s.as_bytes().to_vec(),
-                })
-                .collect(),
-        };
+        let files = Files::from_texts("t", &all);
         Chart::from_files(&files, None).unwrap()
     }
 
