@@ -193,8 +193,35 @@ impl ValueHelper {
     }
 }
 
-fn missing(param: &PathAndJson<'_>) -> RenderError {
+pub(super) fn missing(param: &PathAndJson<'_>) -> RenderError {
     RenderErrorReason::MissingVariable(param.relative_path().cloned()).into()
+}
+
+/// The context a partial (`include`) or a string template (`tpl`) renders with, in `inner`: its
+/// argument when given (by reference into the values when it is a path, so nothing is copied),
+/// else the caller's own context.
+pub(super) fn scope_like_a_partial<'rc>(
+    inner: &mut RenderContext<'_, 'rc>,
+    argument: Option<&PathAndJson<'rc>>,
+    caller: &RenderContext<'_, 'rc>,
+) -> Result<(), RenderError> {
+    let block = inner.block_mut().expect("a new render context has a block");
+    match argument {
+        Some(param) if param.is_value_missing() => return Err(missing(param)),
+        Some(param) => match param.context_path() {
+            Some(path) => block.base_path_mut().clone_from(path),
+            None => block.set_base_value(param.value().clone()),
+        },
+        None => {
+            if let Some(caller) = caller.block() {
+                match caller.base_value() {
+                    Some(value) => block.set_base_value(value.clone()),
+                    None => block.base_path_mut().clone_from(caller.base_path()),
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn fail(helper: &str, message: impl std::fmt::Display) -> RenderError {
@@ -289,24 +316,7 @@ impl HelperDef for Include {
             ));
         };
         let mut partial = RenderContext::new(template.name.as_ref());
-        let block = partial
-            .block_mut()
-            .expect("a new render context has a block");
-        match h.param(1) {
-            Some(param) if param.is_value_missing() => return Err(missing(param)),
-            Some(param) => match param.context_path() {
-                Some(path) => block.base_path_mut().clone_from(path),
-                None => block.set_base_value(param.value().clone()),
-            },
-            None => {
-                if let Some(caller) = rc.block() {
-                    match caller.base_value() {
-                        Some(value) => block.set_base_value(value.clone()),
-                        None => block.base_path_mut().clone_from(caller.base_path()),
-                    }
-                }
-            }
-        }
+        scope_like_a_partial(&mut partial, h.param(1), rc)?;
         let _depth = IncludeDepth::enter(name)?;
         let mut out = StringOutput::new();
         template.render(registry, ctx, &mut partial, &mut out)?;

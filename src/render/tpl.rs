@@ -38,9 +38,7 @@ impl HelperDef for Tpl {
     ) -> Result<ScopedJson<'rc>, RenderError> {
         let source = match h.param(0) {
             Some(param) if param.is_value_missing() => {
-                return Err(
-                    RenderErrorReason::MissingVariable(param.relative_path().cloned()).into(),
-                );
+                return Err(super::helpers::missing(param));
             }
             Some(param) => match param.value() {
                 Value::String(text) => text.as_str(),
@@ -82,26 +80,7 @@ impl HelperDef for Tpl {
             ));
         }
         let mut inner = RenderContext::new(None);
-        let block = inner.block_mut().expect("a new render context has a block");
-        match h.param(1) {
-            Some(param) if param.is_value_missing() => {
-                return Err(
-                    RenderErrorReason::MissingVariable(param.relative_path().cloned()).into(),
-                );
-            }
-            Some(param) => match param.context_path() {
-                Some(path) => block.base_path_mut().clone_from(path),
-                None => block.set_base_value(param.value().clone()),
-            },
-            None => {
-                if let Some(caller) = rc.block() {
-                    match caller.base_value() {
-                        Some(value) => block.set_base_value(value.clone()),
-                        None => block.base_path_mut().clone_from(caller.base_path()),
-                    }
-                }
-            }
-        }
+        super::helpers::scope_like_a_partial(&mut inner, h.param(1), rc)?;
         let mut out = StringOutput::new();
         DEPTH.with(|d| d.set(depth + 1));
         let rendered = template.render(registry, ctx, &mut inner, &mut out);
@@ -150,7 +129,7 @@ impl HelperDef for Lookup {
         }
         let (object, key) = (h.param(0).expect("two"), h.param(1).expect("two"));
         if object.is_value_missing() {
-            return Err(RenderErrorReason::MissingVariable(object.relative_path().cloned()).into());
+            return Err(super::helpers::missing(object));
         }
         let found = match (object.value(), key.value()) {
             (Value::Array(items), Value::Number(index)) => {
