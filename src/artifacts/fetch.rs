@@ -456,7 +456,9 @@ async fn download_once(
     let file = std::fs::File::create(part).map_err(disk)?;
     // Hashing and writing run on a thread of their own, overlapped with the download: in the
     // task that reads the stream they cost a quarter of the throughput (docs/benchmarks.md).
-    let (chunks, received) = tokio::sync::mpsc::channel::<Bytes>(64);
+    // At most 16 chunks wait (a body chunk is at most hyper's read buffer, ~400 KiB): memory
+    // stays flat in the object's size.
+    let (chunks, received) = tokio::sync::mpsc::channel::<Bytes>(16);
     let sink = tokio::task::spawn_blocking(move || hash_and_write(file, received));
     let mut written = 0u64;
     let started = Instant::now();
