@@ -456,9 +456,9 @@ async fn download_once(
     let file = std::fs::File::create(part).map_err(disk)?;
     // Hashing and writing run on a thread of their own, overlapped with the download: in the
     // task that reads the stream they cost a quarter of the throughput (docs/benchmarks.md).
-    // At most 16 chunks wait (a body chunk is at most hyper's read buffer, ~400 KiB): memory
-    // stays flat in the object's size.
-    let (chunks, received) = tokio::sync::mpsc::channel::<Bytes>(16);
+    // At most QUEUED_CHUNKS pieces of at most QUEUED_CHUNK_BYTES wait for the writer: memory
+    // stays flat in the object's size, whatever size of chunk the client hands over.
+    let (chunks, received) = tokio::sync::mpsc::channel::<Bytes>(QUEUED_CHUNKS);
     let sink = tokio::task::spawn_blocking(move || hash_and_write(file, received));
     let mut written = 0u64;
     let started = Instant::now();
@@ -479,7 +479,7 @@ async fn download_once(
             }));
             break;
         }
-        if chunks.send(chunk).await.is_err() {
+        if send_in_pieces(&chunks, chunk).await.is_err() {
             break; // the writer stopped on a disk error, reported below
         }
         if last_report.elapsed() >= options.progress_every {
@@ -511,6 +511,21 @@ async fn download_once(
         )));
     }
     Ok((written, digest))
+}
+
+const QUEUED_CHUNKS: usize = 8;
+const QUEUED_CHUNK_BYTES: usize = 1024 * 1024;
+
+/// Sends `chunk` to the writer in pieces of at most [`QUEUED_CHUNK_BYTES`] (no copy: the pieces
+/// share the chunk's buffer, released as the writer finishes each). Fails once the writer is gone.
+async fn send_in_pieces(
+    writer: &tokio::sync::mpsc::Sender<Bytes>,
+    mut chunk: Bytes,
+) -> Result<(), tokio::sync::mpsc::error::SendError<Bytes>> {
+    while chunk.len() > QUEUED_CHUNK_BYTES {
+        writer.send(chunk.split_to(QUEUED_CHUNK_BYTES)).await?;
+    }
+    writer.send(chunk).await
 }
 
 /// The writer thread of [`download_once`]: hashes every chunk and writes it to `file`, until the
