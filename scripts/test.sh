@@ -33,6 +33,10 @@ finish() {
   if [ "$stores_started_here" -eq 1 ]; then
     scripts/artifact-stores.sh down >&2 || true
   fi
+  # The S3 store the real-node tests start on the node's host address (tests/real_node.rs,
+  # `Store::start`): theirs, so it stops with them.
+  MODELOPS_ARTIFACT_STORES_DIR="$HOME/.cache/modelops-artifact-stores/run-real-node" \
+    scripts/artifact-stores.sh down >&2 || true
   exit "$status"
 }
 stores_started_here=0
