@@ -2,8 +2,9 @@
 # fetch-models benchmark (issue 15): download of one SIZE_MIB object from the local S3-compatible
 # store (moto, scripts/artifact-stores.sh) by `fetch-models` versus `curl` of the same object, in
 # the same run (curl signs the GET itself with --aws-sigv4: moto with IAM authentication on answers
-# presigned URLs with 500, and the signature is the same work either way); median of RUNS runs each, alternating. Prints the throughput
-# ratio (curl time / fetch-models time; >= 0.8 is the target) and fetch-models' peak RSS.
+# presigned URLs with 500, and the signature is the same work either way); median of RUNS runs
+# each, alternating. Prints, for two CPU placements (below), the throughput ratio (curl time /
+# fetch-models time; >= 0.8 is the target) and both peak RSS values.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MIB=${SIZE_MIB:-300}
@@ -32,28 +33,44 @@ URL="$AWS_ENDPOINT_URL/$MODELOPS_TEST_BUCKET/$KEY"
 printf '[{"name":"bench","version":"1","uri":"s3://%s/%s"}]' "$MODELOPS_TEST_BUCKET" "$KEY" >"$WORK/models.json"
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-: >"$WORK/fetch.txt"; : >"$WORK/curl.txt"
-for run in $(seq 1 "$RUNS"); do
-  rm -rf "$WORK/models" "$WORK/curl.bin"
-  # %e elapsed seconds, %M peak RSS in KiB
-  /usr/bin/time -f "%e %M" -o "$WORK/t" "$BIN" -q fetch-models --models "$WORK/models.json" --model-dir "$WORK/models"
-  cat "$WORK/t" >>"$WORK/fetch.txt"
-  /usr/bin/time -f "%e %M" -o "$WORK/t" curl -fsS -o "$WORK/curl.bin" \
-    --aws-sigv4 "aws:amz:$AWS_REGION:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
-    -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "$URL"
-  cat "$WORK/t" >>"$WORK/curl.txt"
-  echo "run $run: fetch-models $(cat "$WORK/fetch.txt" | tail -1 | cut -d' ' -f1) s, curl $(tail -1 "$WORK/curl.txt" | cut -d' ' -f1) s" >&2
-done
-cmp "$WORK/curl.bin" "$WORK/models/bench/1/$(basename "$KEY")"
-fetch_s=$(cut -d' ' -f1 "$WORK/fetch.txt" | median)
-curl_s=$(cut -d' ' -f1 "$WORK/curl.txt" | median)
-fetch_rss=$(cut -d' ' -f2 "$WORK/fetch.txt" | sort -n | tail -1)
-curl_rss=$(cut -d' ' -f2 "$WORK/curl.txt" | sort -n | tail -1)
-python3 - "$SIZE_MIB" "$fetch_s" "$curl_s" "$fetch_rss" "$curl_rss" <<'PYEOF'
+
+# measure PLACEMENT CLIENT_PREFIX...: RUNS alternated downloads by fetch-models and curl, each run
+# under CLIENT_PREFIX (e.g. `taskset -c 1`); prints the summary line of that placement.
+measure() {
+  local placement=$1
+  shift
+  : >"$WORK/fetch.txt"
+  : >"$WORK/curl.txt"
+  for run in $(seq 1 "$RUNS"); do
+    rm -rf "$WORK/models" "$WORK/curl.bin"
+    # %e elapsed seconds, %M peak RSS in KiB
+    /usr/bin/time -f "%e %M" -o "$WORK/t" "$@" "$BIN" -q fetch-models --models "$WORK/models.json" --model-dir "$WORK/models"
+    cat "$WORK/t" >>"$WORK/fetch.txt"
+    /usr/bin/time -f "%e %M" -o "$WORK/t" "$@" curl -fsS -o "$WORK/curl.bin" \
+      --aws-sigv4 "aws:amz:$AWS_REGION:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+      -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "$URL"
+    cat "$WORK/t" >>"$WORK/curl.txt"
+    echo "$placement, run $run: fetch-models $(tail -1 "$WORK/fetch.txt" | cut -d' ' -f1) s, curl $(tail -1 "$WORK/curl.txt" | cut -d' ' -f1) s" >&2
+  done
+  cmp "$WORK/curl.bin" "$WORK/models/bench/1/$(basename "$KEY")"
+  python3 - "$placement" "$SIZE_MIB" "$(cut -d' ' -f1 "$WORK/fetch.txt" | median)" "$(cut -d' ' -f1 "$WORK/curl.txt" | median)" \
+    "$(cut -d' ' -f2 "$WORK/fetch.txt" | sort -n | tail -1)" "$(cut -d' ' -f2 "$WORK/curl.txt" | sort -n | tail -1)" <<'PYEOF'
 import sys
-size, fetch, curl, frss, crss = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-print(f"object: {size} MiB from moto (S3), median of runs")
-print(f"fetch-models: {fetch:.2f} s ({size / fetch:.0f} MiB/s), peak RSS {frss / 1024:.1f} MiB")
-print(f"curl:         {curl:.2f} s ({size / curl:.0f} MiB/s), peak RSS {crss / 1024:.1f} MiB")
-print(f"throughput ratio fetch-models/curl: {curl / fetch:.2f} (target >= 0.8)")
+placement, size, fetch, curl, frss, crss = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+print(f"{placement}: fetch-models {fetch:.2f} s ({size / fetch:.0f} MiB/s, peak RSS {frss / 1024:.1f} MiB); "
+      f"curl {curl:.2f} s ({size / curl:.0f} MiB/s, peak RSS {crss / 1024:.1f} MiB); ratio fetch-models/curl {curl / fetch:.2f}")
 PYEOF
+}
+
+echo "object: $SIZE_MIB MiB from moto (S3), median of $RUNS runs; $(nproc) CPUs; target: ratio >= 0.8 (isolated)"
+# Isolated (the judged figure): the store's server on CPU 0, the client on CPU 1, as in a
+# cluster, where the store is another machine and fetch-models runs with the chart's 1-CPU limit.
+# Shared: no pinning; on a 2-CPU machine the server and the client then compete for the same
+# cores, and fetch-models' extra work (sha256 of every byte, which curl does not do) shows.
+server=$(cat "${MODELOPS_ARTIFACT_STORES_DIR:-${MODELOPS_ARTIFACT_STORES_CACHE:-$HOME/.cache/modelops-artifact-stores}/run}/s3.pid")
+if [ "$(nproc)" -ge 2 ]; then
+  taskset -a -p -c 0 "$server" >/dev/null
+  measure "isolated (server CPU 0, client CPU 1)" taskset -c 1
+  taskset -a -p -c "0-$(($(nproc) - 1))" "$server" >/dev/null
+fi
+measure "shared (no pinning)" env
