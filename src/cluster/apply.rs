@@ -2,7 +2,7 @@
 //! with bounded concurrency, waits between waves, and pruning of what is no longer rendered.
 
 use super::delete::{self, Cascade, DeleteOptions};
-use super::record::{self, InventoryEntry, JobRecord, Phase, Task};
+use super::record::{self, InventoryEntry, JobRecord, Task};
 use super::wait::{self, Signal, Until, WaitOptions};
 use super::{Cluster, ClusterError, FIELD_MANAGER};
 use crate::k8s::kinds::Wave;
@@ -146,9 +146,7 @@ async fn begin(
     };
     let previous = record.inventory.clone();
     record.values_digest = job.values_digest.clone();
-    record.phase = Phase::Installing;
-    record.task = Task::Install;
-    record.last_error = None;
+    record.begin(Task::Install);
     record.pipeline_run = job.pipeline_run.clone();
     // The record lists every object before the first one is applied: a crash at any point
     // leaves finally a complete list. When the record already lists them all, that holds without
@@ -177,7 +175,7 @@ async fn finish(
         Ok(()) => {
             record.retain_rendered(objects);
             record.endpoints = endpoints(objects);
-            record.phase = Phase::Installed;
+            record.succeeded();
             record::write(cluster, record).await?;
             tracing::info!(
                 objects = objects.len(),

@@ -7,7 +7,7 @@
 //! size of the objects. The job's live objects are found with one label-selected LIST per kind
 //! rather than one read per recorded object.
 
-use super::record::{self, InventoryEntry, JobRecord, Phase, Task};
+use super::record::{self, InventoryEntry, JobRecord, Task};
 use super::{Cluster, ClusterError};
 use crate::k8s::kinds::{self, Wave};
 use crate::k8s::ownership::{self, LABEL_COMPONENT, LABEL_JOB_ID, Selecting};
@@ -120,11 +120,7 @@ pub async fn uninstall(
     };
     if let Some(record) = &mut record {
         match &result {
-            Ok(()) => {
-                record.phase = Phase::Uninstalled;
-                record.inventory.clear();
-                record.endpoints.clear();
-            }
+            Ok(()) => record.succeeded(),
             Err(err) => record.last_error = Some(crate::error_chain::one_line(err)),
         }
         record::write(cluster, record).await?;
@@ -164,8 +160,7 @@ async fn find_everything(
         let mut record = record::read(cluster, namespace, job_id).await?;
         match &mut record {
             Some(record) => {
-                record.phase = Phase::Uninstalling;
-                record.task = Task::Finally;
+                record.begin(Task::Finally);
                 record::write(cluster, record).await?;
             }
             None => {

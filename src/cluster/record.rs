@@ -279,6 +279,38 @@ pub fn now() -> String {
 }
 
 impl JobRecord {
+    /// `task` starts: the record says so, with the task's phase. Install starts the job afresh,
+    /// so an earlier failure is no longer its state; wait and finally keep it until they end
+    /// (`status` still says why a job failed while finally cleans up, and after).
+    pub fn begin(&mut self, task: Task) {
+        self.phase = match task {
+            Task::Install => Phase::Installing,
+            Task::Wait => Phase::Running,
+            Task::Finally => Phase::Uninstalling,
+        };
+        if task == Task::Install {
+            self.last_error = None;
+        }
+        self.task = task;
+    }
+
+    /// The current task ended well: installed; scored (no error left); or uninstalled, with
+    /// nothing left to list (the last error, if any, stays as the job's history).
+    pub fn succeeded(&mut self) {
+        match self.task {
+            Task::Install => self.phase = Phase::Installed,
+            Task::Wait => {
+                self.phase = Phase::Succeeded;
+                self.last_error = None;
+            }
+            Task::Finally => {
+                self.phase = Phase::Uninstalled;
+                self.inventory.clear();
+                self.endpoints.clear();
+            }
+        }
+    }
+
     /// A task ended with `err`: `Cancelled` when a signal stopped it, else `Failed`, with the
     /// reason on one line.
     pub fn ended_by(&mut self, err: &super::ClusterError) {
@@ -903,6 +935,42 @@ mod tests {
         // "a" keeps the unreadable one and the two newest (3); "new-3" is one too many, "old" too
         // old; the installed job's record stays whatever its age; "b" is within both limits.
         assert_eq!(pruned, ["new-3", "old"]);
+    }
+
+    /// The phases a record goes through, and what each task's start and end keep of the last
+    /// error: install clears it, wait's success clears it, finally keeps it as history.
+    #[test]
+    fn each_task_begins_and_ends_with_its_phase() {
+        let mut record = JobRecord::new("j", "ns", "p", "batch", "d");
+        record.last_error = Some("an earlier install failed".into());
+        record.endpoints.push("http://s.ns.svc:8080".into());
+        record.begin(Task::Install);
+        assert_eq!(
+            (record.task, record.phase),
+            (Task::Install, Phase::Installing)
+        );
+        assert_eq!(record.last_error, None);
+        record.succeeded();
+        assert_eq!(record.phase, Phase::Installed);
+
+        record.begin(Task::Wait);
+        assert_eq!((record.task, record.phase), (Task::Wait, Phase::Running));
+        record.last_error = Some("scoring failed".into());
+        record.begin(Task::Finally);
+        assert_eq!(
+            (record.task, record.phase, record.last_error.as_deref()),
+            (Task::Finally, Phase::Uninstalling, Some("scoring failed"))
+        );
+        record.succeeded();
+        assert_eq!(record.phase, Phase::Uninstalled);
+        assert_eq!(record.last_error.as_deref(), Some("scoring failed"));
+        assert!(record.endpoints.is_empty() && record.inventory.is_empty());
+
+        let mut scored = JobRecord::new("k", "ns", "p", "batch", "d");
+        scored.begin(Task::Wait);
+        scored.last_error = Some("a watch broke once".into());
+        scored.succeeded();
+        assert_eq!((scored.phase, scored.last_error), (Phase::Succeeded, None));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 use crate::cli::WaitArgs;
 use crate::cluster::Cluster;
-use crate::cluster::record::{self, Phase, Task};
+use crate::cluster::record::{self, Task};
 use crate::cluster::wait::{self, Until, WaitOptions};
 use crate::k8s::ObjectRef;
 use crate::settings::Settings;
@@ -17,8 +17,7 @@ async fn run(args: &WaitArgs, settings: &Settings) -> Result<ExitStatus, Error> 
     let cluster = Cluster::connect(settings.api_retry_budget).await?;
     let (namespace, job_id) = (&args.job.namespace, &args.job.job_id);
     let mut record = record::read_required(&cluster, namespace, job_id).await?;
-    record.task = Task::Wait;
-    record.phase = Phase::Running;
+    record.begin(Task::Wait);
     record::write(&cluster, &mut record).await?;
     results.write(tekton::JOB_ID, job_id)?;
     results.write(tekton::ENDPOINTS, &record.endpoints.join("\n"))?;
@@ -48,10 +47,7 @@ async fn run(args: &WaitArgs, settings: &Settings) -> Result<ExitStatus, Error> 
     let outcome = wait::wait_for(&cluster, &targets, &options, wait::shutdown_signal()).await;
 
     match &outcome {
-        Ok(()) => {
-            record.phase = Phase::Succeeded;
-            record.last_error = None;
-        }
+        Ok(()) => record.succeeded(),
         Err(err) => record.ended_by(err),
     }
     // Recording the outcome is what the next task relies on; a failure here is reported but must
