@@ -517,7 +517,8 @@ const QUEUED_CHUNKS: usize = 8;
 const QUEUED_CHUNK_BYTES: usize = 1024 * 1024;
 
 /// Sends `chunk` to the writer in pieces of at most [`QUEUED_CHUNK_BYTES`] (no copy: the pieces
-/// share the chunk's buffer, released as the writer finishes each). Fails once the writer is gone.
+/// share the chunk's buffer, freed once the writer is done with all of them). Fails once the
+/// writer is gone.
 async fn send_in_pieces(
     writer: &tokio::sync::mpsc::Sender<Bytes>,
     mut chunk: Bytes,
