@@ -353,8 +353,9 @@ async fn read_entries(
     let found: Vec<Option<Doomed>> = stream::iter(entries.into_iter().map(|entry| {
         let job_label = &job_label;
         async move {
+            let object = &entry.object;
             let api = match cluster
-                .metadata_api(&entry.object.api_version, &entry.object.kind, entry.object.namespace.as_deref())
+                .metadata_api(&object.api_version, &object.kind, object.namespace.as_deref())
                 .await
             {
                 Ok(api) => api,
@@ -362,7 +363,7 @@ async fn read_entries(
                 Err(err) => return Err(err),
             };
             let action = format!("read {}", entry.display());
-            let Some(found) = cluster.with_retry(&action, || api.get_opt(&entry.object.name))
+            let Some(found) = cluster.with_retry(&action, || api.get_opt(&object.name))
                 .await
                 .map_err(|e| ClusterError::api(action.clone(), e))?
             else {
@@ -375,11 +376,7 @@ async fn read_entries(
             if entry.uid.is_some() && entry.uid != found.metadata.uid {
                 tracing::info!(object = %entry.display(), "recreated since it was recorded; deleting the current one, which is still this job's");
             }
-            Ok(Some(Doomed::new(
-                &entry.object.api_version,
-                &entry.object.kind,
-                found.metadata,
-            )))
+            Ok(Some(Doomed::new(&object.api_version, &object.kind, found.metadata)))
         }
     }))
     .buffer_unordered(concurrency.max(1))
