@@ -230,7 +230,7 @@ impl Scene {
             .map(|cm| cm.data.unwrap_or_default())
     }
 
-    /// The record's inventory: `apiVersion kind namespace|- name uid|-` lines.
+    /// The record's inventory: `apiVersion kind namespace|- name uid|- [applied]` lines.
     async fn inventory(&self) -> Vec<String> {
         let record = self.record().await.expect("job record");
         record["inventory"].lines().map(str::to_string).collect()
@@ -242,7 +242,7 @@ impl Scene {
         let mut out = Vec::new();
         for line in inventory {
             let parts: Vec<&str> = line.split(' ').collect();
-            let [api_version, kind, namespace, name, uid] = parts[..] else {
+            let [api_version, kind, namespace, name, uid, ..] = parts[..] else {
                 panic!("bad inventory line `{line}`");
             };
             let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
@@ -716,6 +716,84 @@ async fn reinstall_is_a_no_op_and_changes_update_and_prune() {
         "pruned objects stay in the inventory"
     );
     scene.cleanup().await;
+}
+
+/// A re-install sends no apply for an object it proves unchanged (`cluster::unchanged`), and still
+/// applies one whose fields another writer changed: here a key of the flow's ConfigMap that an
+/// update (as `kubectl edit` makes) removed, which the re-install puts back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reinstall_applies_only_what_changed_and_restores_a_removed_field() {
+    let Some(scene) = Scene::new("reinstall_skip").await else {
+        return;
+    };
+    let args = scene.install_args(
+        "examples/streaming-recommendations",
+        &["--log-format", "json"],
+    );
+    let install = scene.run(&args);
+    assert!(install.status.success(), "{}", stderr(&install));
+    let (objects, unchanged) = applied_counts(&install);
+    assert!(objects >= 5 && unchanged == 0, "{objects} {unchanged}");
+
+    let config_maps: Api<ConfigMap> = Api::namespaced(scene.client.clone(), &scene.namespace);
+    let name = &format!("{}-config", scene.flow("recommendations", "rank-products"));
+    let data = config_maps.get(name).await.unwrap().data.unwrap();
+    let (key, value) = data.iter().next().unwrap();
+    let removal = PatchParams {
+        field_manager: Some("ops-console".into()),
+        ..PatchParams::default()
+    };
+    config_maps
+        .patch(name, &removal, &Patch::Merge(json!({"data": {key: null}})))
+        .await
+        .unwrap();
+    assert!(
+        !config_maps
+            .get(name)
+            .await
+            .unwrap()
+            .data
+            .unwrap_or_default()
+            .contains_key(key)
+    );
+
+    let again = scene.run(&args);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(
+        applied_counts(&again),
+        (objects, objects - 1),
+        "only the edited ConfigMap is applied again"
+    );
+    assert_eq!(
+        config_maps
+            .get(name)
+            .await
+            .unwrap()
+            .data
+            .unwrap_or_default()
+            .get(key),
+        Some(value),
+        "the removed key was not restored"
+    );
+    let third = scene.run(&args);
+    assert!(third.status.success(), "{}", stderr(&third));
+    assert_eq!(applied_counts(&third), (objects, objects));
+    scene.cleanup().await;
+}
+
+/// The objects of every wave install logged as applied, and how many of them were unchanged.
+fn applied_counts(output: &Output) -> (u64, u64) {
+    let mut counts = (0, 0);
+    for line in String::from_utf8_lossy(&output.stderr).lines() {
+        let Ok(event) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if event["message"] == "applied" {
+            counts.0 += event["objects"].as_u64().unwrap();
+            counts.1 += event["unchanged"].as_u64().unwrap();
+        }
+    }
+    counts
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1530,6 +1608,7 @@ async fn a_hundred_thousand_object_inventory_is_sharded_and_finally_cleans_up() 
                 i * 7919,
                 i * 104_729
             )),
+            applied: Some(format!("{:032x}", i.wrapping_mul(0x9e37_79b9_7f4a_7c15))),
         });
     }
     written.inventory.sort();

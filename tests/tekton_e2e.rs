@@ -402,7 +402,7 @@ impl Scene {
         }
         for line in inventory {
             let parts: Vec<&str> = line.split(' ').collect();
-            let [api_version, kind, _namespace, name, uid] = parts[..] else {
+            let [api_version, kind, _namespace, name, uid, ..] = parts[..] else {
                 panic!("bad inventory line `{line}`");
             };
             let api = self

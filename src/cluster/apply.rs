@@ -3,6 +3,7 @@
 
 use super::delete::{self, Cascade, DeleteOptions};
 use super::record::{self, InventoryEntry, JobRecord, Task};
+use super::unchanged::{self, Live};
 use super::wait::{self, Signal, Until, WaitOptions};
 use super::{Cluster, ClusterError, FIELD_MANAGER};
 use crate::k8s::kinds::Wave;
@@ -63,14 +64,18 @@ pub async fn install(
         return dry_run(cluster, job, objects, &defined, namespace, options).await;
     }
 
-    preflight(cluster, &known, &job.job_id, options.concurrency).await?;
+    let live = preflight(cluster, &known, &job.job_id, options.concurrency).await?;
     let (mut record, previous) = begin(cluster, job, objects).await?;
 
     let outcome = apply_waves(
         cluster,
         job,
         objects,
-        &deferred,
+        Plan {
+            unchanged: unchanged::unchanged(&known, &live, &previous),
+            deferred: &deferred,
+            previous: &previous,
+        },
         options,
         &mut record,
         cancel,
@@ -110,7 +115,14 @@ async fn dry_run(
     }
     preflight(cluster, &checkable, &job.job_id, options.concurrency).await?;
     for (wave, members) in waves(checkable.iter().copied()) {
-        apply_wave(cluster, &members, options.concurrency, true).await?;
+        apply_wave(
+            cluster,
+            &members,
+            &HashMap::new(),
+            options.concurrency,
+            true,
+        )
+        .await?;
         tracing::info!(
             ?wave,
             objects = members.len(),
@@ -194,12 +206,21 @@ async fn finish(
     }
 }
 
-/// `deferred`: the objects of kinds the plan's CRDs define, preflighted once those are served.
-async fn apply_waves(
+/// What install knows of the objects before applying them.
+struct Plan<'a> {
+    /// The objects whose apply would change nothing (`cluster::unchanged`), with their entries.
+    unchanged: HashMap<ObjectKey<'a>, InventoryEntry>,
+    /// The objects of kinds the plan's CRDs define, preflighted once those are served.
+    deferred: &'a [&'a Object],
+    /// The inventory before this install.
+    previous: &'a [InventoryEntry],
+}
+
+async fn apply_waves<'a>(
     cluster: &Cluster,
     job: &JobInfo,
-    objects: &[Object],
-    deferred: &[&Object],
+    objects: &'a [Object],
+    mut plan: Plan<'a>,
     options: &InstallOptions,
     record: &mut JobRecord,
     cancel: impl std::future::Future<Output = Signal>,
@@ -209,14 +230,18 @@ async fn apply_waves(
     for (wave, members) in waves(objects) {
         let applied = tokio::select! {
             signal = &mut cancel => return Err(ClusterError::Cancelled(signal)),
-            applied = apply_wave(cluster, &members, options.concurrency, false) => applied,
+            applied = apply_wave(cluster, &members, &plan.unchanged, options.concurrency, false) => applied,
         };
         let applied = applied?;
         // Only new uids (objects created or re-created) are worth a write before the next wave.
-        if record.set_uids(&applied) {
+        if record.set_applied(&applied) {
             record::write(cluster, record).await?;
         }
-        tracing::info!(?wave, objects = members.len(), "applied");
+        let unchanged = members
+            .iter()
+            .filter(|o| plan.unchanged.contains_key(&o.key()))
+            .count();
+        tracing::info!(?wave, objects = members.len(), unchanged, "applied");
         let awaited: Vec<ObjectRef> = match wave {
             Wave::Definitions => members.iter().map(|o| o.object_ref()).collect(),
             // Flows must not start before the scoring services they call are ready.
@@ -247,8 +272,10 @@ async fn apply_waves(
         if wave == Wave::Definitions {
             wait_crds(cluster, &awaited, remaining, &mut cancel).await?;
             cluster.refresh_discovery().await;
-            await_served(cluster, deferred, deadline).await?;
-            preflight(cluster, deferred, &job.job_id, options.concurrency).await?;
+            await_served(cluster, plan.deferred, deadline).await?;
+            let live = preflight(cluster, plan.deferred, &job.job_id, options.concurrency).await?;
+            plan.unchanged
+                .extend(unchanged::unchanged(plan.deferred, &live, plan.previous));
         } else {
             wait::wait_for(cluster, &awaited, &wait_options, &mut cancel).await?;
         }
@@ -417,15 +444,20 @@ pub fn waves<'a>(objects: impl IntoIterator<Item = &'a Object>) -> Vec<(Wave, Ve
     out
 }
 
+/// Applies the wave's objects but those proven `unchanged`, which keep their entries.
 async fn apply_wave(
     cluster: &Cluster,
     objects: &[&Object],
+    unchanged: &HashMap<ObjectKey<'_>, InventoryEntry>,
     concurrency: usize,
     dry_run: bool,
-) -> Result<Vec<(InventoryEntry, String)>, ClusterError> {
+) -> Result<Vec<InventoryEntry>, ClusterError> {
     stream::iter(objects.iter().map(|object| async move {
-        let live = apply_one(cluster, object, dry_run).await?;
-        Ok::<_, ClusterError>((InventoryEntry::of(object), live.uid.unwrap_or_default()))
+        if let Some(entry) = unchanged.get(&object.key()) {
+            return Ok(entry.clone());
+        }
+        let applied = apply_one(cluster, object, dry_run).await?;
+        Ok::<_, ClusterError>(unchanged::entry_after_apply(object, &applied))
     }))
     .buffer_unordered(concurrency.max(1))
     .try_collect()
@@ -503,21 +535,22 @@ fn conflicting_manager(message: &str) -> Option<String> {
     Some(message[start..end].to_string())
 }
 
-/// Refuses, before anything is written, if an object of the plan exists and is not this job's.
+/// Refuses, before anything is written, if an object of the plan exists and is not this job's;
+/// returns what it read of the job's own objects that exist (for `cluster::unchanged`).
 ///
 /// Namespaced objects are checked with one paginated metadata LIST per kind and namespace (what
 /// else lives there does not matter: only names of the plan are looked at), so the cost is a
 /// handful of requests rather than one read per object; cluster-scoped objects, and kinds the
 /// executor may not list, are read one by one.
-pub async fn preflight(
+pub async fn preflight<'a>(
     cluster: &Cluster,
-    objects: &[&Object],
+    objects: &[&'a Object],
     job_id: &str,
     concurrency: usize,
-) -> Result<(), ClusterError> {
+) -> Result<HashMap<ObjectKey<'a>, Live>, ClusterError> {
     let job_label = ownership::job_label(job_id);
-    let mut by_kind: BTreeMap<(&str, &str, &str), Vec<&Object>> = BTreeMap::new();
-    let mut one_by_one: Vec<&Object> = Vec::new();
+    let mut by_kind: BTreeMap<(&str, &str, &str), Vec<&'a Object>> = BTreeMap::new();
+    let mut one_by_one: Vec<&'a Object> = Vec::new();
     for object in objects {
         match object.namespace() {
             Some(namespace) => by_kind
@@ -527,20 +560,20 @@ pub async fn preflight(
             None => one_by_one.push(object),
         }
     }
-    let listed: Vec<(Vec<String>, Vec<&Object>)> = stream::iter(by_kind.into_iter().map(
+    let listed: Vec<(Vec<Checked<'a>>, Vec<&'a Object>)> = stream::iter(by_kind.into_iter().map(
         |((api_version, kind, namespace), members)| {
             let job_label = &job_label;
             async move {
-                match list_names(cluster, api_version, kind, namespace).await? {
+                match list_metadata(cluster, api_version, kind, namespace).await? {
                     Some(live) => {
-                        let problems = members
+                        let checked = members
                             .iter()
                             .filter_map(|object| {
-                                let labels = live.get(object.name())?;
-                                ownership_problem(object, labels.as_ref(), job_label)
+                                let meta = live.get(object.name())?;
+                                Some(check(object, meta, job_label))
                             })
                             .collect();
-                        Ok::<_, ClusterError>((problems, Vec::new()))
+                        Ok::<_, ClusterError>((checked, Vec::new()))
                     }
                     None => Ok((Vec::new(), members)),
                 }
@@ -550,12 +583,12 @@ pub async fn preflight(
     .buffer_unordered(concurrency.max(1))
     .try_collect()
     .await?;
-    let mut problems: Vec<String> = Vec::new();
+    let mut checked: Vec<Checked> = Vec::new();
     for (found, unlisted) in listed {
-        problems.extend(found);
+        checked.extend(found);
         one_by_one.extend(unlisted);
     }
-    let read: Vec<Option<String>> = stream::iter(one_by_one.into_iter().map(|object| {
+    let read: Vec<Option<Checked>> = stream::iter(one_by_one.into_iter().map(|object| {
         let job_label = &job_label;
         async move {
             let api = cluster.api_for(object).await?;
@@ -565,31 +598,50 @@ pub async fn preflight(
                 })
                 .await
                 .map_err(|e| ClusterError::api(format!("read {}", object.display()), e))?;
-            Ok::<_, ClusterError>(live.and_then(|live| {
-                ownership_problem(object, live.metadata.labels.as_ref(), job_label)
-            }))
+            Ok::<_, ClusterError>(live.map(|live| check(object, &live.metadata, job_label)))
         }
     }))
     .buffer_unordered(concurrency.max(1))
     .try_collect()
     .await?;
-    problems.extend(read.into_iter().flatten());
+    checked.extend(read.into_iter().flatten());
+    let mut problems = Vec::new();
+    let mut ours = HashMap::new();
+    for (key, outcome) in checked {
+        match outcome {
+            Ok(live) => {
+                ours.insert(key, live);
+            }
+            Err(problem) => problems.push(problem),
+        }
+    }
     problems.sort();
     if problems.is_empty() {
-        Ok(())
+        Ok(ours)
     } else {
         Err(ClusterError::NotOurs(problems))
     }
 }
 
-/// The names and labels of every object of a kind in a namespace (metadata only, 500 per page),
-/// or `None` when the executor may not list the kind.
-async fn list_names(
+/// An existing object of the plan: this job's (what was read of it), or why it is not.
+type Checked<'a> = (ObjectKey<'a>, Result<Live, String>);
+
+fn check<'a>(object: &'a Object, meta: &ObjectMeta, job_label: &str) -> Checked<'a> {
+    let outcome = match ownership_problem(object, meta.labels.as_ref(), job_label) {
+        None => Ok(Live::of(meta)),
+        Some(problem) => Err(problem),
+    };
+    (object.key(), outcome)
+}
+
+/// The metadata of every object of a kind in a namespace by name (500 per page), or `None` when
+/// the executor may not list the kind.
+async fn list_metadata(
     cluster: &Cluster,
     api_version: &str,
     kind: &str,
     namespace: &str,
-) -> Result<Option<HashMap<String, Option<Labels>>>, ClusterError> {
+) -> Result<Option<HashMap<String, ObjectMeta>>, ClusterError> {
     let api = cluster.api(api_version, kind, Some(namespace)).await?;
     let mut live = HashMap::new();
     let mut params = ListParams::default().limit(PAGE_SIZE);
@@ -604,7 +656,10 @@ async fn list_names(
             Err(err) => return Err(ClusterError::api(action, err)),
         };
         for item in page.items {
-            live.insert(item.metadata.name.unwrap_or_default(), item.metadata.labels);
+            live.insert(
+                item.metadata.name.clone().unwrap_or_default(),
+                item.metadata,
+            );
         }
         match page.metadata.continue_ {
             Some(token) if !token.is_empty() => params = params.continue_token(&token),

@@ -677,6 +677,7 @@ mod tests {
                 name: name.into(),
             },
             uid: uid.map(str::to_string),
+            applied: None,
         }
     }
 

@@ -10,6 +10,7 @@ pub mod record;
 mod retry;
 pub use retry::DEFAULT_BUDGET as DEFAULT_RETRY_BUDGET;
 pub mod status;
+pub mod unchanged;
 pub mod wait;
 
 use crate::diagnostics::Diagnostics;

@@ -180,6 +180,10 @@ pub struct InventoryEntry {
     pub object: ObjectRef,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub uid: Option<String>,
+    /// What the last apply sent and left owned, hashed (`cluster::unchanged`): lets a re-install
+    /// skip the object while nothing changed. Internal, so not in `status` or `jobs` output.
+    #[serde(skip)]
+    pub applied: Option<String>,
 }
 
 impl InventoryEntry {
@@ -187,6 +191,7 @@ impl InventoryEntry {
         InventoryEntry {
             object: object.object_ref(),
             uid: None,
+            applied: None,
         }
     }
 
@@ -200,7 +205,7 @@ impl InventoryEntry {
         self.object.display()
     }
 
-    /// One line: `apiVersion kind namespace|- name uid|-`.
+    /// One line: `apiVersion kind namespace|- name uid|- [applied]`.
     fn encode_into(&self, out: &mut String) {
         for (i, field) in [
             self.object.api_version.as_str(),
@@ -210,6 +215,7 @@ impl InventoryEntry {
             self.uid.as_deref().unwrap_or("-"),
         ]
         .into_iter()
+        .chain(self.applied.as_deref())
         .enumerate()
         {
             if i > 0 {
@@ -219,10 +225,22 @@ impl InventoryEntry {
         }
     }
 
+    /// Lines without the applied digest (records written before it was kept) are read too.
     fn decode(line: &str) -> Option<Self> {
         let parts: Vec<&str> = line.split(' ').collect();
-        let [api_version, kind, namespace, name, uid] = parts.as_slice() else {
-            return None;
+        let (api_version, kind, namespace, name, uid, applied) = match parts.as_slice() {
+            [api_version, kind, namespace, name, uid] => {
+                (api_version, kind, namespace, name, uid, None)
+            }
+            [api_version, kind, namespace, name, uid, applied] => (
+                api_version,
+                kind,
+                namespace,
+                name,
+                uid,
+                Some(applied.to_string()),
+            ),
+            _ => return None,
         };
         let optional = |s: &str| (s != "-").then(|| s.to_string());
         Some(InventoryEntry {
@@ -233,6 +251,7 @@ impl InventoryEntry {
                 name: name.to_string(),
             },
             uid: optional(uid),
+            applied,
         })
     }
 }
@@ -531,22 +550,22 @@ impl JobRecord {
         true
     }
 
-    /// Records the uids the API server returned for applied objects; returns whether any changed.
-    pub fn set_uids(&mut self, applied: &[(InventoryEntry, String)]) -> bool {
-        let uids: HashMap<ObjectKey, &str> = applied
-            .iter()
-            .map(|(entry, uid)| (entry.key(), uid.as_str()))
-            .collect();
-        let mut changed = false;
+    /// Records the uids and applied digests of applied objects; returns whether a uid changed
+    /// (a new object, which finally must be able to tell apart: worth a write at once, while the
+    /// digests can wait for the outcome's write).
+    pub fn set_applied(&mut self, applied: &[InventoryEntry]) -> bool {
+        let applied: HashMap<ObjectKey, &InventoryEntry> =
+            applied.iter().map(|entry| (entry.key(), entry)).collect();
+        let mut new_uid = false;
         for entry in &mut self.inventory {
-            if let Some(uid) = uids.get(&entry.key())
-                && entry.uid.as_deref() != Some(*uid)
-            {
-                entry.uid = Some(uid.to_string());
-                changed = true;
+            if let Some(now) = applied.get(&entry.key()) {
+                let (uid, digest) = (now.uid.clone(), now.applied.clone());
+                new_uid |= entry.uid != uid;
+                entry.uid = uid;
+                entry.applied = digest;
             }
         }
-        changed
+        new_uid
     }
 
     /// Keeps only the entries of objects still rendered.
@@ -1006,6 +1025,7 @@ mod tests {
                 name: "d".into(),
             },
             uid: Some("u-1".into()),
+            applied: Some("0123456789abcdef0123456789abcdef".into()),
         });
         record.inventory.push(InventoryEntry {
             object: ObjectRef {
@@ -1015,6 +1035,7 @@ mod tests {
                 name: "n".into(),
             },
             uid: None,
+            applied: None,
         });
         record.endpoints.push("http://d.dev.svc:8080".into());
         record.last_error = Some("boom".into());
@@ -1051,8 +1072,13 @@ mod tests {
     fn plan_uids_and_retain_match_objects_by_key() {
         let mut record = JobRecord::new("job-1", "dev", "fraud", "batch", "abc");
         record.plan(&[config_map("b"), config_map("a")]);
-        let applied = [(InventoryEntry::of(&config_map("a")), "uid-a".to_string())];
-        record.set_uids(&applied);
+        let mut applied = InventoryEntry::of(&config_map("a"));
+        applied.uid = Some("uid-a".into());
+        assert!(record.set_applied(std::slice::from_ref(&applied)));
+        assert!(
+            !record.set_applied(&[applied]),
+            "the same uid again is no news"
+        );
         // Planned again with a new object: the known uid stays, nothing is listed twice.
         record.plan(&[config_map("a"), config_map("c"), config_map("c")]);
         let listed = |record: &JobRecord| -> Vec<(String, Option<String>)> {
@@ -1114,6 +1140,8 @@ mod tests {
                     name: format!("fraud-detection-job-0123456789-score-transactions-{i:06}"),
                 },
                 uid: Some(uid(i)),
+                // Digests do not compress: the worst case for the shards' size.
+                applied: Some(crate::digest::sha256_hex(&i.to_le_bytes())[..32].to_string()),
             });
         }
         record.inventory.sort();
