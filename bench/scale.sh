@@ -22,6 +22,12 @@ if [ -z "${BIN:-}" ]; then
   cargo build --release --locked --quiet
   BIN="$CARGO_TARGET_DIR/release/modelops-executor"
 fi
+# A 50,000-flow IR is ~21 MB in one file and its flows' template writes ~260 MB, over the default
+# limits (hostile-input guards, README "Limits"): a platform running jobs that large raises them
+# the same way.
+export MODELOPS_MAX_FILE_BYTES=${MODELOPS_MAX_FILE_BYTES:-256Mi}
+export MODELOPS_MAX_INPUT_BYTES=${MODELOPS_MAX_INPUT_BYTES:-1Gi}
+export MODELOPS_MAX_RENDER_BYTES=${MODELOPS_MAX_RENDER_BYTES:-1Gi}
 FLOOR_DIR=${FLOOR_DIR:-$HOME/.cache/modelops-bench/applyfloor}
 mkdir -p "$FLOOR_DIR"
 # The flags of scripts/testcluster.sh, so the client-go packages it compiled are reused.

@@ -47,6 +47,10 @@ pub struct GlobalArgs {
     /// `-f` and `--channels FILE`.
     #[arg(long, global = true, value_name = "SIZE", default_value = "16Mi", value_parser = parse_size, env = "MODELOPS_MAX_FILE_BYTES")]
     pub max_file_bytes: u64,
+    /// Most bytes one chart template may write: a loop or helper gone wild fails naming the
+    /// template instead of exhausting memory. The chart writes about 2.6 KiB per batch flow.
+    #[arg(long, global = true, value_name = "SIZE", default_value = "256Mi", value_parser = parse_size, env = "MODELOPS_MAX_RENDER_BYTES")]
+    pub max_render_bytes: u64,
 }
 
 impl GlobalArgs {
@@ -59,6 +63,7 @@ impl GlobalArgs {
                 max_entries: self.max_input_files as usize,
                 max_file_bytes: self.max_file_bytes,
             },
+            max_render_bytes: self.max_render_bytes,
         }
     }
 }

@@ -274,11 +274,17 @@ fn check_render(chart: &Chart, user: &Value, findings: &mut Vec<Finding>) {
     let labels = crate::k8s::ownership::labels(&owner.job_id, &owner.pipeline);
     let mut pieces = Vec::new();
     let mut job = user.clone();
-    let rendered = render::render_pieces(chart, &mut job, &release, &mut |piece| {
-        pieces.push(manifest::build_piece(&piece, &owner, &labels, &|object| {
-            object
-        }))
-    });
+    let rendered = render::render_pieces(
+        chart,
+        &mut job,
+        &release,
+        render::DEFAULT_MAX_TEMPLATE_OUTPUT_BYTES,
+        &mut |piece| {
+            pieces.push(manifest::build_piece(&piece, &owner, &labels, &|object| {
+                object
+            }))
+        },
+    );
     if let Err(err) = rendered {
         let mut message = err.to_string();
         if message.contains("`Job.") {

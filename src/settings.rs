@@ -11,6 +11,8 @@ pub struct Settings {
     /// Bounds on every input read from files, directories, archives and downloads
     /// (`--max-input-bytes`, `--max-input-files`, `--max-file-bytes`).
     pub input_limits: crate::archive::Limits,
+    /// How many bytes one chart template may write (`--max-render-bytes`).
+    pub max_render_bytes: u64,
 }
 
 impl Default for Settings {
@@ -18,6 +20,7 @@ impl Default for Settings {
         Settings {
             api_retry_budget: crate::cluster::DEFAULT_RETRY_BUDGET,
             input_limits: crate::archive::Limits::default(),
+            max_render_bytes: crate::render::DEFAULT_MAX_TEMPLATE_OUTPUT_BYTES,
         }
     }
 }

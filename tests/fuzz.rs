@@ -348,9 +348,13 @@ fn render_documents(chart: &Chart, value: &str) -> Result<Vec<Value>, String> {
     if let Value::Object(map) = &mut job {
         map.extend(values_block.as_object().unwrap().clone());
     }
-    render::render_pieces(chart, &mut job, &release, &mut |piece| {
-        text.push_str(&piece.text)
-    })
+    render::render_pieces(
+        chart,
+        &mut job,
+        &release,
+        render::DEFAULT_MAX_TEMPLATE_OUTPUT_BYTES,
+        &mut |piece| text.push_str(&piece.text),
+    )
     .map_err(|e| e.to_string())?;
     let documents =
         yaml::parse_documents_as(&text, Scalars::Rendered).map_err(|e| e.to_string())?;

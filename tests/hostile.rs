@@ -169,9 +169,13 @@ fn rendered_shapes(values: &Value) -> Result<Vec<String>, String> {
         name: "job".into(),
         namespace: "ns".into(),
     };
-    render::render_pieces(chart(), &mut values.clone(), &release, &mut |piece| {
-        text.push_str(&piece.text)
-    })
+    render::render_pieces(
+        chart(),
+        &mut values.clone(),
+        &release,
+        render::DEFAULT_MAX_TEMPLATE_OUTPUT_BYTES,
+        &mut |piece| text.push_str(&piece.text),
+    )
     .map_err(|e| e.to_string())?;
     let documents =
         yaml::parse_documents_as(&text, Scalars::Rendered).map_err(|e| e.to_string())?;

@@ -564,17 +564,14 @@ pub async fn preflight<'a>(
         |((api_version, kind, namespace), members)| {
             let job_label = &job_label;
             async move {
-                match list_metadata(cluster, api_version, kind, namespace).await? {
-                    Some(live) => {
-                        let checked = members
-                            .iter()
-                            .filter_map(|object| {
-                                let meta = live.get(object.name())?;
-                                Some(check(object, meta, job_label))
-                            })
-                            .collect();
-                        Ok::<_, ClusterError>((checked, Vec::new()))
-                    }
+                let by_name: HashMap<&str, &'a Object> = members
+                    .iter()
+                    .map(|object| (object.name(), *object))
+                    .collect();
+                match list_checked(cluster, (api_version, kind, namespace), &by_name, job_label)
+                    .await?
+                {
+                    Some(checked) => Ok::<_, ClusterError>((checked, Vec::new())),
                     None => Ok((Vec::new(), members)),
                 }
             }
@@ -634,16 +631,17 @@ fn check<'a>(object: &'a Object, meta: &ObjectMeta, job_label: &str) -> Checked<
     (object.key(), outcome)
 }
 
-/// The metadata of every object of a kind in a namespace by name (500 per page), or `None` when
+/// Lists a kind in a namespace (metadata only, 500 per page) and checks the plan's objects of
+/// that kind found there, page by page (what else the page holds is dropped with it); `None` when
 /// the executor may not list the kind.
-async fn list_metadata(
+async fn list_checked<'a>(
     cluster: &Cluster,
-    api_version: &str,
-    kind: &str,
-    namespace: &str,
-) -> Result<Option<HashMap<String, ObjectMeta>>, ClusterError> {
+    (api_version, kind, namespace): (&str, &str, &str),
+    plan: &HashMap<&str, &'a Object>,
+    job_label: &str,
+) -> Result<Option<Vec<Checked<'a>>>, ClusterError> {
     let api = cluster.api(api_version, kind, Some(namespace)).await?;
-    let mut live = HashMap::new();
+    let mut checked = Vec::new();
     let mut params = ListParams::default().limit(PAGE_SIZE);
     loop {
         let action = format!("list {kind} in namespace {namespace}");
@@ -655,15 +653,14 @@ async fn list_metadata(
             Err(kube::Error::Api(status)) if status.code == 403 => return Ok(None),
             Err(err) => return Err(ClusterError::api(action, err)),
         };
-        for item in page.items {
-            live.insert(
-                item.metadata.name.clone().unwrap_or_default(),
-                item.metadata,
-            );
+        for item in &page.items {
+            if let Some(object) = item.metadata.name.as_deref().and_then(|n| plan.get(n)) {
+                checked.push(check(object, &item.metadata, job_label));
+            }
         }
         match page.metadata.continue_ {
             Some(token) if !token.is_empty() => params = params.continue_token(&token),
-            _ => return Ok(Some(live)),
+            _ => return Ok(Some(checked)),
         }
     }
 }

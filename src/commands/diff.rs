@@ -12,13 +12,7 @@ pub async fn exec(args: DiffArgs, settings: &Settings) -> Result<ExitStatus, Err
     let globals_source = install::globals_source(&args.install)?;
     let cluster = Cluster::connect(settings.api_retry_budget).await?;
     // As install would: the referenced Secret checked, or the job-owned one compared (masked).
-    let prepared = install::prepare(
-        &cluster,
-        &args.install,
-        &settings.input_limits,
-        globals_source,
-    )
-    .await?;
+    let prepared = install::prepare(&cluster, &args.install, settings, globals_source).await?;
     let values = &prepared.preprocessed;
     let diffs = diff::diff(
         &cluster,

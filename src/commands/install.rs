@@ -15,8 +15,7 @@ async fn run(args: &InstallArgs, settings: &Settings) -> Result<ExitStatus, Erro
     let results = super::Results::new("install", args.run.results_dir.as_deref());
     let globals_source = job::install::globals_source(args)?;
     let cluster = Cluster::connect(settings.api_retry_budget).await?;
-    let prepared =
-        job::install::prepare(&cluster, args, &settings.input_limits, globals_source).await?;
+    let prepared = job::install::prepare(&cluster, args, settings, globals_source).await?;
     let values = &prepared.preprocessed;
     results.write(tekton::JOB_ID, &values.job_id)?;
     results.write(tekton::VALUES_DIGEST, &values.digest)?;

@@ -10,12 +10,9 @@ use std::path::Path;
 pub async fn exec(args: RenderArgs, settings: &Settings) -> Result<ExitStatus, Error> {
     // Each object is kept as its YAML only: the parsed trees of a large job would double the
     // memory `render` needs.
-    let prepared = job::prepare_keeping(
-        &args.input,
-        &settings.input_limits,
-        Default::default(),
-        |object| manifest::to_yaml(&object),
-    )
+    let prepared = job::prepare_keeping(&args.input, settings, Default::default(), |object| {
+        manifest::to_yaml(&object)
+    })
     .await?;
     match &args.output_dir {
         None => {

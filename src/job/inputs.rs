@@ -12,6 +12,7 @@ use crate::preprocess::channels::Registry;
 use crate::preprocess::globals::{ConfigMapContent, Layer};
 use crate::preprocess::{self, Inputs, PreprocessError, Preprocessed};
 use crate::render::{self, Release};
+use crate::settings::Settings;
 use crate::{Error, values};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -110,10 +111,10 @@ pub async fn preprocess(
 /// Everything up to the rendered, validated, ordered objects. Nothing touches a cluster.
 pub async fn prepare(
     args: &InputArgs,
-    limits: &Limits,
+    settings: &Settings,
     cluster: FromCluster,
 ) -> Result<Prepared, Error> {
-    let prepared = prepare_keeping(args, limits, cluster, |object| object).await?;
+    let prepared = prepare_keeping(args, settings, cluster, |object| object).await?;
     Ok(Prepared {
         preprocessed: prepared.preprocessed,
         artifacts: prepared.artifacts,
@@ -125,10 +126,11 @@ pub async fn prepare(
 /// not the parsed tree, which halves its memory for large jobs.
 pub async fn prepare_keeping<T: Send>(
     args: &InputArgs,
-    limits: &Limits,
+    settings: &Settings,
     cluster: FromCluster,
     keep: impl Fn(Object) -> T + Sync,
 ) -> Result<Prepared<Built<T>>, Error> {
+    let limits = &settings.input_limits;
     let chart_path = resolve_chart(args.chart.as_deref())?;
     // Load the chart first: a broken chart is reported before the IR is even fetched.
     let chart = Chart::load(&chart_path, limits)?;
@@ -149,7 +151,15 @@ pub async fn prepare_keeping<T: Send>(
     // Rendering runs on this thread; parsing, checking and `keep` on the others, as pieces of
     // output arrive.
     let pieces = crate::parallel::pipeline(
-        |sink| render::render_pieces(&chart, &mut preprocessed.values, &release, sink),
+        |sink| {
+            render::render_pieces(
+                &chart,
+                &mut preprocessed.values,
+                &release,
+                settings.max_render_bytes,
+                sink,
+            )
+        },
         |piece| manifest::build_piece(&piece, &owner, &labels, &keep),
     )?;
     let objects = manifest::assemble(pieces)?;

@@ -55,7 +55,7 @@ fn pipeline_run(
 pub async fn prepare(
     cluster: &Cluster,
     args: &InstallArgs,
-    limits: &crate::archive::Limits,
+    settings: &crate::settings::Settings,
     globals_source: GlobalsSource,
 ) -> Result<Prepared, Error> {
     // The two reads are independent: one round trip.
@@ -83,7 +83,7 @@ pub async fn prepare(
     let (registry, globals) = tokio::try_join!(registry, globals)?;
     // Everything is validated and rendered before the first write to the cluster.
     let mut prepared =
-        inputs::prepare(&args.input, limits, FromCluster { registry, globals }).await?;
+        inputs::prepare(&args.input, settings, FromCluster { registry, globals }).await?;
     artifact_credentials(cluster, args.input.artifact_credentials, &mut prepared).await?;
     Ok(prepared)
 }

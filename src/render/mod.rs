@@ -58,9 +58,10 @@ pub struct Piece {
 /// A template's output is handed on once this much is buffered (and a document ends).
 const PIECE_BYTES: usize = 64 * 1024;
 
-/// One template may write at most this much (a job of a thousand flows writes a few MiB): a
-/// loop or helper gone wild fails with the template's name and line instead of eating memory.
-pub const MAX_TEMPLATE_OUTPUT_BYTES: usize = 256 * 1024 * 1024;
+/// By default one template may write at most this much (`--max-render-bytes`; the chart writes
+/// about 2.6 KiB per batch flow, so this is some 50,000 flows): a loop or helper gone wild fails
+/// with the template's name instead of eating memory.
+pub const DEFAULT_MAX_TEMPLATE_OUTPUT_BYTES: u64 = 256 * 1024 * 1024;
 
 /// Where a named partial's text sits, to point errors at the `_*.tpl` file and line.
 struct PartialOrigin {
@@ -72,26 +73,34 @@ struct PartialOrigin {
 /// (so unchecked); see [`render_pieces`].
 pub fn render(chart: &Chart, job: &Value, release: &Release) -> Result<Vec<Rendered>, RenderError> {
     let mut out: Vec<Rendered> = Vec::new();
-    render_pieces(chart, &mut job.clone(), release, &mut |piece| {
-        let text = marks::strip(&piece.text).into_owned();
-        match out.last_mut() {
-            Some(last) if piece.line_offset > 0 => last.text.push_str(&text),
-            _ => out.push(Rendered {
-                template: piece.template.to_string(),
-                text,
-            }),
-        }
-    })?;
+    render_pieces(
+        chart,
+        &mut job.clone(),
+        release,
+        DEFAULT_MAX_TEMPLATE_OUTPUT_BYTES,
+        &mut |piece| {
+            let text = marks::strip(&piece.text).into_owned();
+            match out.last_mut() {
+                Some(last) if piece.line_offset > 0 => last.text.push_str(&text),
+                _ => out.push(Rendered {
+                    template: piece.template.to_string(),
+                    text,
+                }),
+            }
+        },
+    )?;
     Ok(out)
 }
 
 /// Renders every enabled chart's templates, in chart order, handing each template's output to
-/// `sink` in [`Piece`]s as it is produced. The job's values are moved into the templates'
-/// context for the time of rendering and put back: for a large job they are megabytes.
+/// `sink` in [`Piece`]s as it is produced; a template that writes more than `max_output_bytes`
+/// fails. The job's values are moved into the templates' context for the time of rendering and
+/// put back: for a large job they are megabytes.
 pub fn render_pieces(
     chart: &Chart,
     job: &mut Value,
     release: &Release,
+    max_output_bytes: u64,
     sink: &mut dyn FnMut(Piece),
 ) -> Result<(), RenderError> {
     let mut scoped = chart::coalesce(chart, job);
@@ -151,7 +160,14 @@ pub fn render_pieces(
         "Template": null,
     }));
     context.data_mut()["Job"] = std::mem::take(job);
-    let rendered = render_scopes(scoped, &registry, &mut context, &partial_origins, sink);
+    let rendered = render_scopes(
+        scoped,
+        &registry,
+        &mut context,
+        &partial_origins,
+        max_output_bytes,
+        sink,
+    );
     *job = std::mem::take(&mut context.data_mut()["Job"]);
     rendered
 }
@@ -161,6 +177,7 @@ fn render_scopes(
     registry: &Handlebars<'_>,
     context: &mut Context,
     partial_origins: &BTreeMap<String, PartialOrigin>,
+    max_output_bytes: u64,
     sink: &mut dyn FnMut(Piece),
 ) -> Result<(), RenderError> {
     for scope in scoped {
@@ -178,6 +195,7 @@ fn render_scopes(
                 document_offset: 0,
                 searched_from: 0,
                 written: 0,
+                limit: max_output_bytes,
                 sink: &mut *sink,
             };
             registry
@@ -227,8 +245,9 @@ struct PieceWriter<'s> {
     document_offset: usize,
     /// No separator line starts in `buffer` before this (so a huge document is scanned once).
     searched_from: usize,
-    /// Bytes the template has written so far.
-    written: usize,
+    /// Bytes the template has written so far, and how many it may.
+    written: u64,
+    limit: u64,
     sink: &'s mut dyn FnMut(Piece),
 }
 
@@ -260,11 +279,11 @@ impl PieceWriter<'_> {
 
 impl std::io::Write for PieceWriter<'_> {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.written += bytes.len();
-        if self.written > MAX_TEMPLATE_OUTPUT_BYTES {
+        self.written += bytes.len() as u64;
+        if self.written > self.limit {
             return Err(std::io::Error::other(format!(
-                "the template writes more than {} MiB",
-                MAX_TEMPLATE_OUTPUT_BYTES / (1024 * 1024)
+                "the template writes more than {} bytes (--max-render-bytes)",
+                self.limit
             )));
         }
         self.buffer.extend_from_slice(bytes);
@@ -523,9 +542,13 @@ mod tests {
         )]);
         let job = json!({"items": (0..5000).collect::<Vec<_>>()});
         let mut pieces = Vec::new();
-        render_pieces(&chart, &mut job.clone(), &release(), &mut |piece| {
-            pieces.push(piece)
-        })
+        render_pieces(
+            &chart,
+            &mut job.clone(),
+            &release(),
+            DEFAULT_MAX_TEMPLATE_OUTPUT_BYTES,
+            &mut |piece| pieces.push(piece),
+        )
         .unwrap();
         assert!(pieces.len() > 3, "{} pieces", pieces.len());
         let whole: String = pieces.iter().map(|p| p.text.as_str()).collect();
@@ -544,6 +567,26 @@ mod tests {
         }
         assert_eq!(documents, crate::yaml::document_count(&whole));
         assert_eq!(render(&chart, &job, &release()).unwrap()[0].text, whole);
+    }
+
+    #[test]
+    fn a_template_writing_more_than_the_limit_fails_naming_it() {
+        let chart = chart(&[(
+            "templates/cm.yaml",
+            "{{#each Job.items}}\n---\nkind: ConfigMap\nmetadata:\n  name: cm-{{this}}\n{{/each}}\n",
+        )]);
+        let mut job = json!({"items": (0..5000).collect::<Vec<_>>()});
+        let render_with = |limit: u64, job: &mut Value| {
+            render_pieces(&chart, job, &release(), limit, &mut |_| {}).map_err(|e| e.to_string())
+        };
+        // 5,000 documents of about 45 bytes.
+        let err = render_with(100_000, &mut job).unwrap_err();
+        assert!(
+            err.contains("templates/cm.yaml")
+                && err.contains("more than 100000 bytes (--max-render-bytes)"),
+            "{err}"
+        );
+        assert!(render_with(1_000_000, &mut job).is_ok());
     }
 
     #[test]

@@ -103,6 +103,13 @@ func deleteNamespace(kubeconfig, name string, timeout time.Duration) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	// The Jobs first, in one request: left to the namespace controller, thousands of Jobs stayed
+	// while their Pending pods were force-deleted and re-created 20 a second for many minutes.
+	background := metav1.DeletePropagationBackground
+	err = cs.BatchV1().Jobs(name).DeleteCollection(ctx, metav1.DeleteOptions{PropagationPolicy: &background}, metav1.ListOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return err
+	}
 	err = cs.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{})
 	for err == nil {
 		_, err = cs.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
