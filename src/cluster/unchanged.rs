@@ -39,29 +39,48 @@ impl Live {
 /// This executor's `managedFields` entries without their `time` (which says when, not what),
 /// hashed; `None` when there are none.
 pub fn managed_fields_digest(meta: &ObjectMeta) -> Option<String> {
-    let mut hasher = Sha256::new();
+    let mut hasher = HashWriter(Sha256::new());
     let mut any = false;
     for entry in meta.managed_fields.iter().flatten() {
         if entry.manager.as_deref() != Some(FIELD_MANAGER) {
             continue;
         }
-        let mut entry = entry.clone();
-        entry.time = None;
-        hasher.update(serde_json::to_vec(&entry).expect("managedFields serialize"));
-        hasher.update(b"\n");
+        let what = (
+            &entry.operation,
+            &entry.api_version,
+            &entry.subresource,
+            &entry.fields_type,
+            &entry.fields_v1,
+        );
+        serde_json::to_writer(&mut hasher, &what).expect("managedFields serialize");
+        hasher.0.update(b"\n");
         any = true;
     }
-    any.then(|| crate::digest::to_hex(&hasher.finalize()))
+    any.then(|| crate::digest::to_hex(&hasher.0.finalize()))
+}
+
+/// Serializes straight into the hash: no copy of the bytes is kept.
+struct HashWriter(Sha256);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The configuration sent (the exact bytes of the apply's body) and the executor's fields after
 /// the apply, as 128 bits of hex: what the inventory keeps per applied object.
 pub fn applied_digest(object: &Object, ours: &str) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(serde_json::to_vec(&object.value).expect("objects serialize"));
-    hasher.update(b"\n");
-    hasher.update(ours.as_bytes());
-    let mut hex = crate::digest::to_hex(&hasher.finalize());
+    let mut hasher = HashWriter(Sha256::new());
+    serde_json::to_writer(&mut hasher, &object.value).expect("objects serialize");
+    hasher.0.update(b"\n");
+    hasher.0.update(ours.as_bytes());
+    let mut hex = crate::digest::to_hex(&hasher.0.finalize());
     hex.truncate(32);
     hex
 }
