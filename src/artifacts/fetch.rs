@@ -50,6 +50,8 @@ pub struct Options {
     pub progress_every: Duration,
     /// Where the credentials Secret is mounted as files (`--credentials-dir`).
     pub credentials_dir: Option<PathBuf>,
+    /// Hash and write on a thread of their own, overlapped with the download (see [`Sink`]).
+    pub overlap_writes: bool,
 }
 
 impl Options {
@@ -454,12 +456,7 @@ async fn download_once(
         })
     };
     let file = std::fs::File::create(part).map_err(disk)?;
-    // Hashing and writing run on a thread of their own, overlapped with the download: in the
-    // task that reads the stream they cost a quarter of the throughput (docs/benchmarks.md).
-    // At most QUEUED_CHUNKS pieces of at most QUEUED_CHUNK_BYTES wait for the writer: memory
-    // stays flat in the object's size, whatever size of chunk the client hands over.
-    let (chunks, received) = tokio::sync::mpsc::channel::<Bytes>(QUEUED_CHUNKS);
-    let sink = tokio::task::spawn_blocking(move || hash_and_write(file, received));
+    let mut sink = Sink::new(file, options.overlap_writes);
     let mut written = 0u64;
     let started = Instant::now();
     let mut last_report = started;
@@ -479,8 +476,8 @@ async fn download_once(
             }));
             break;
         }
-        if send_in_pieces(&chunks, chunk).await.is_err() {
-            break; // the writer stopped on a disk error, reported below
+        if !sink.write(chunk).await {
+            break; // a disk error, reported by `finish` below
         }
         if last_report.elapsed() >= options.progress_every {
             last_report = Instant::now();
@@ -494,12 +491,8 @@ async fn download_once(
             );
         }
     }
-    drop(chunks);
-    // Always wait for the writer, even after a failure: the next try re-creates the same file.
-    let digest = sink
-        .await
-        .map_err(|e| disk(std::io::Error::other(e.to_string())))?
-        .map_err(disk)?;
+    // Always finish the sink, even after a failure: the next try re-creates the same file.
+    let digest = sink.finish().await.map_err(disk)?;
     if let Some(failure) = failure {
         return Err(failure);
     }
@@ -513,45 +506,116 @@ async fn download_once(
     Ok((written, digest))
 }
 
-const QUEUED_CHUNKS: usize = 8;
-const QUEUED_CHUNK_BYTES: usize = 1024 * 1024;
-
-/// Sends `chunk` to the writer in pieces of at most [`QUEUED_CHUNK_BYTES`] (no copy: the pieces
-/// share the chunk's buffer, freed once the writer is done with all of them). Fails once the
-/// writer is gone.
-async fn send_in_pieces(
-    writer: &tokio::sync::mpsc::Sender<Bytes>,
-    mut chunk: Bytes,
-) -> Result<(), tokio::sync::mpsc::error::SendError<Bytes>> {
-    while chunk.len() > QUEUED_CHUNK_BYTES {
-        writer.send(chunk.split_to(QUEUED_CHUNK_BYTES)).await?;
-    }
-    writer.send(chunk).await
-}
-
-/// The writer thread of [`download_once`]: hashes every chunk and writes it to `file`, until the
-/// sender is dropped. Returns the sha256 as hex.
+/// Where a download's bytes go: each chunk is hashed, then written to the `.part` file.
+///
+/// `fetch-models` runs on a single-threaded runtime (`Command::streams_on_one_thread`), and which
+/// sink is fastest depends on the CPUs the process may use (measured: docs/benchmarks.md):
+/// with one (an init container with the chart's 1-CPU limit), hashing each chunk in the
+/// downloading task while it is still in the CPU's cache; with two or more, hashing on a thread
+/// of its own, overlapped with the download.
 ///
 /// No fsync: the file is in the pod's model volume, and what could survive a crash half-written
 /// is never trusted: a plain file is re-hashed before it is skipped, and an archive is unpacked
 /// from it into files that are synced before its marker is written. (Syncing 300 MiB cost more
 /// than the download itself: docs/benchmarks.md.)
-fn hash_and_write(
-    file: std::fs::File,
-    mut received: tokio::sync::mpsc::Receiver<Bytes>,
-) -> std::io::Result<String> {
-    use std::io::Write;
-    // Chunks of at least the buffer's size go to the file directly, small ones (a TLS record's
-    // worth) are gathered first: the download is not copied once more on its way (measured:
-    // docs/benchmarks.md).
-    let mut out = std::io::BufWriter::with_capacity(64 * 1024, file);
-    let mut hasher = Sha256::new();
-    while let Some(chunk) = received.blocking_recv() {
-        hasher.update(&chunk);
-        out.write_all(&chunk)?;
+enum Sink {
+    /// The writer, or the error that stopped it. Page-cache writes do not block for long; a
+    /// stalled disk stalls the download, which is what it should do.
+    Inline(std::io::Result<HashingWriter>),
+    /// At most QUEUED_CHUNKS pieces of at most QUEUED_CHUNK_BYTES wait for the thread: memory
+    /// stays flat in the object's size, whatever size of chunk the client hands over.
+    Thread {
+        chunks: tokio::sync::mpsc::Sender<Bytes>,
+        done: tokio::task::JoinHandle<std::io::Result<String>>,
+    },
+}
+
+const QUEUED_CHUNKS: usize = 8;
+const QUEUED_CHUNK_BYTES: usize = 1024 * 1024;
+
+impl Sink {
+    fn new(file: std::fs::File, overlapped: bool) -> Sink {
+        let writer = HashingWriter::new(file);
+        if !overlapped {
+            return Sink::Inline(Ok(writer));
+        }
+        let (chunks, mut received) = tokio::sync::mpsc::channel::<Bytes>(QUEUED_CHUNKS);
+        let done = tokio::task::spawn_blocking(move || {
+            let mut writer = writer;
+            while let Some(chunk) = received.blocking_recv() {
+                writer.write(&chunk)?;
+            }
+            writer.finish()
+        });
+        Sink::Thread { chunks, done }
     }
-    out.flush()?;
-    Ok(crate::digest::to_hex(&hasher.finalize()))
+
+    /// Takes one chunk; false once the sink has failed (`finish` says why).
+    async fn write(&mut self, mut chunk: Bytes) -> bool {
+        match self {
+            Sink::Inline(Ok(writer)) => match writer.write(&chunk) {
+                Ok(()) => true,
+                Err(e) => {
+                    *self = Sink::Inline(Err(e));
+                    false
+                }
+            },
+            Sink::Inline(Err(_)) => false,
+            // In pieces: no copy, the pieces share the chunk's buffer, freed once the thread is
+            // done with all of them. A send fails only once the thread has stopped on an error.
+            Sink::Thread { chunks, .. } => {
+                while chunk.len() > QUEUED_CHUNK_BYTES {
+                    if chunks
+                        .send(chunk.split_to(QUEUED_CHUNK_BYTES))
+                        .await
+                        .is_err()
+                    {
+                        return false;
+                    }
+                }
+                chunks.send(chunk).await.is_ok()
+            }
+        }
+    }
+
+    /// Flushes the file and returns the sha256 of everything written, as hex.
+    async fn finish(self) -> std::io::Result<String> {
+        match self {
+            Sink::Inline(writer) => writer?.finish(),
+            Sink::Thread { chunks, done } => {
+                drop(chunks);
+                done.await.map_err(std::io::Error::other)?
+            }
+        }
+    }
+}
+
+struct HashingWriter {
+    out: std::io::BufWriter<std::fs::File>,
+    hasher: Sha256,
+}
+
+impl HashingWriter {
+    /// Chunks of at least the buffer's size go to the file directly, small ones (a TLS record's
+    /// worth) are gathered first: the download is not copied once more on its way.
+    fn new(file: std::fs::File) -> HashingWriter {
+        HashingWriter {
+            out: std::io::BufWriter::with_capacity(64 * 1024, file),
+            hasher: Sha256::new(),
+        }
+    }
+
+    fn write(&mut self, chunk: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        self.hasher.update(chunk);
+        self.out.write_all(chunk)
+    }
+
+    fn finish(mut self) -> std::io::Result<String> {
+        use std::io::Write;
+        self.out.flush()?;
+        Ok(crate::digest::to_hex(&self.hasher.finalize()))
+    }
 }
 
 type Chunks = BoxStream<'static, Result<Bytes, TryError>>;
@@ -917,6 +981,7 @@ mod tests {
             connect_timeout: Duration::from_secs(5),
             progress_every: Duration::from_secs(60),
             credentials_dir: None,
+            overlap_writes: false,
         }
     }
 
@@ -970,6 +1035,41 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         assert_eq!(names, ["1"]);
+    }
+
+    #[tokio::test]
+    async fn both_sinks_write_and_hash_every_byte_and_report_a_disk_error() {
+        let dir = tempfile::tempdir().unwrap();
+        // A chunk over QUEUED_CHUNK_BYTES (split in pieces), one under the buffer, one between.
+        let chunks: Vec<Vec<u8>> = vec![
+            (0..QUEUED_CHUNK_BYTES * 2 + 5).map(|i| i as u8).collect(),
+            b"tiny".to_vec(),
+            vec![9u8; 100_000],
+        ];
+        let all = chunks.concat();
+        for overlapped in [false, true] {
+            let path = dir.path().join(format!("out-{overlapped}"));
+            let mut sink = Sink::new(std::fs::File::create(&path).unwrap(), overlapped);
+            for chunk in &chunks {
+                assert!(sink.write(Bytes::from(chunk.clone())).await);
+            }
+            assert_eq!(sink.finish().await.unwrap(), sha(&all), "{overlapped}");
+            assert_eq!(std::fs::read(&path).unwrap(), all, "{overlapped}");
+
+            // A file opened read-only: the first write past the buffer fails, and so does finish.
+            let read_only = std::fs::File::open(&path).unwrap();
+            let mut sink = Sink::new(read_only, overlapped);
+            let mut accepted = 0;
+            for _ in 0..20 {
+                if !sink.write(Bytes::from(vec![1u8; QUEUED_CHUNK_BYTES])).await {
+                    break;
+                }
+                accepted += 1;
+            }
+            assert!(accepted < 20, "{overlapped}: every write was accepted");
+            let err = sink.finish().await.unwrap_err();
+            assert_eq!(err.raw_os_error(), Some(libc::EBADF), "{overlapped}: {err}");
+        }
     }
 
     #[tokio::test]

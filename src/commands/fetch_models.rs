@@ -17,6 +17,8 @@ pub async fn exec(args: FetchModelsArgs) -> Result<ExitStatus, Error> {
         connect_timeout: Duration::from_secs(20),
         progress_every: args.progress_every,
         credentials_dir: args.credentials_dir.clone(),
+        // The CPUs this process may use (affinity and cgroup CPU limit).
+        overlap_writes: std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2),
     };
     let outcomes = fetch::fetch_models(&models, &options).await?;
     let skipped = outcomes.iter().filter(|o| **o == Outcome::Skipped).count();
