@@ -123,17 +123,6 @@ pub enum Command {
     Interface,
 }
 
-impl Command {
-    /// Whether the command runs on a single-threaded runtime. `fetch-models` streams each
-    /// download through hyper: on a multi-threaded runtime every chunk hops from the worker that
-    /// reads the socket to the thread that consumes the body, one wake-up each, and the download
-    /// was 4-7% slower (docs/benchmarks.md). Its hashing and unpacking run on blocking threads
-    /// when it has the CPUs for them (`artifacts::fetch::Sink`).
-    pub fn streams_on_one_thread(&self) -> bool {
-        matches!(self, Command::FetchModels(_) | Command::AwaitServices(_))
-    }
-}
-
 /// Every subcommand with its flags (long name, `MODELOPS_*` variable) and the Tekton results it
 /// writes, and the global flags: what `interface` prints, built from the parser itself.
 pub fn interface() -> serde_json::Value {

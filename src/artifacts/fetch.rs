@@ -508,11 +508,10 @@ async fn download_once(
 
 /// Where a download's bytes go: each chunk is hashed, then written to the `.part` file.
 ///
-/// `fetch-models` runs on a single-threaded runtime (`Command::streams_on_one_thread`), and which
-/// sink is fastest depends on the CPUs the process may use (measured: docs/benchmarks.md):
-/// with one (an init container with the chart's 1-CPU limit), hashing each chunk in the
-/// downloading task while it is still in the CPU's cache; with two or more, hashing on a thread
-/// of its own, overlapped with the download.
+/// The executor runs on a single-threaded runtime (`main`), and which sink is fastest depends on
+/// the CPUs the process may use (measured: docs/benchmarks.md): with one (an init container with
+/// the chart's 1-CPU limit), hashing each chunk in the downloading task while it is still in the
+/// CPU's cache; with two or more, hashing on a thread of its own, overlapped with the download.
 ///
 /// No fsync: the file is in the pod's model volume, and what could survive a crash half-written
 /// is never trusted: a plain file is re-hashed before it is skipped, and an archive is unpacked
