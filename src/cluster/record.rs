@@ -385,8 +385,8 @@ impl JobRecord {
         body
     }
 
-    /// How the inventory is stored: inline while small, else in compressed shards.
-    fn layout(&self) -> Layout {
+    /// The inventory as text, one entry per line.
+    fn inventory_text(&self) -> String {
         let mut text = String::new();
         for entry in &self.inventory {
             if !text.is_empty() {
@@ -394,6 +394,12 @@ impl JobRecord {
             }
             entry.encode_into(&mut text);
         }
+        text
+    }
+
+    /// How the inventory is stored: inline while small, else in compressed shards.
+    fn layout(&self) -> Layout {
+        let text = self.inventory_text();
         if text.len() <= INLINE_LIMIT {
             return Layout::Inline(text);
         }
@@ -410,6 +416,14 @@ impl JobRecord {
                 })
                 .collect(),
         )
+    }
+
+    /// A digest of everything the record holds but `updatedAt`: its content with the inventory
+    /// as plain text. The layout follows from that text, so equal digests mean equal ConfigMaps,
+    /// and a write that would change nothing is known without compressing the inventory.
+    fn fingerprint(&self) -> String {
+        let content = self.content(&Layout::Inline(self.inventory_text()));
+        crate::digest::sha256_hex(content.to_string().as_bytes())
     }
 
     /// The ConfigMap without `updatedAt`, the one field that changes whenever it is written.
@@ -527,7 +541,7 @@ impl JobRecord {
 
     /// Marks the record as what the cluster holds, once its inventory is complete.
     fn into_stored(mut self) -> Self {
-        self.stored = Some(fingerprint(&self.content(&self.layout())));
+        self.stored = Some(self.fingerprint());
         self
     }
 
@@ -650,22 +664,18 @@ pub async fn read_required(
         })
 }
 
-fn fingerprint(content: &Value) -> String {
-    crate::digest::sha256_hex(content.to_string().as_bytes())
-}
-
 /// Writes the whole record (server-side apply, forced: the record has one writer), unless the
 /// cluster already holds exactly this content: `updatedAt` is when the record last changed, not
 /// when a task last ran, so an install that changes nothing leaves the record untouched.
 pub async fn write(cluster: &Cluster, record: &mut JobRecord) -> Result<(), ClusterError> {
     let name = record.name();
-    let layout = record.layout();
-    let mut body = record.content(&layout);
-    let content = fingerprint(&body);
+    let content = record.fingerprint();
     if record.stored.as_deref() == Some(content.as_str()) {
         tracing::debug!(record = %name, phase = %record.phase, "job record unchanged; not written");
         return Ok(());
     }
+    let layout = record.layout();
+    let mut body = record.content(&layout);
     record.updated_at = now();
     body["data"]["updatedAt"] = record.updated_at.clone().into();
     let params = PatchParams::apply(FIELD_MANAGER).force();

@@ -105,10 +105,18 @@ func deleteNamespace(kubeconfig, name string, timeout time.Duration) error {
 	defer cancel()
 	// The Jobs first, in one request: left to the namespace controller, thousands of Jobs stayed
 	// while their Pending pods were force-deleted and re-created 20 a second for many minutes.
+	// At 50,000 Jobs one request outlives the API server's 60 s request timeout ("may still be
+	// processing the request"): it goes on deleting, so ask again until a request completes.
 	background := metav1.DeletePropagationBackground
-	err = cs.BatchV1().Jobs(name).DeleteCollection(ctx, metav1.DeleteOptions{PropagationPolicy: &background}, metav1.ListOptions{})
-	if err != nil && !apierrors.IsNotFound(err) {
-		return err
+	for {
+		err = cs.BatchV1().Jobs(name).DeleteCollection(ctx, metav1.DeleteOptions{PropagationPolicy: &background}, metav1.ListOptions{})
+		if err == nil || apierrors.IsNotFound(err) {
+			break
+		}
+		if !apierrors.IsServerTimeout(err) && !apierrors.IsTimeout(err) {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "applyfloor: deleting the Jobs of %s: %v; asking again\n", name, err)
 	}
 	err = cs.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{})
 	for err == nil {
