@@ -85,7 +85,6 @@ if [ -n "$limited" ]; then
   printf '#!/bin/sh\necho $$ >%s/cgroup.procs\nexec "$@"\n' "$limited" >"$WORK/limited"
   chmod +x "$WORK/limited"
   measure "limited (1-CPU quota, as the chart's limit)" "$WORK/limited"
-  echo $$ >"$(dirname "$limited")/cgroup.procs" 2>/dev/null || true
   rmdir "$limited" 2>/dev/null || true
 else
   echo "limited: skipped, no writable cgroup cpu controller here" >&2
