@@ -194,7 +194,17 @@ start() { # name args...
   # 8>&- 9>&-: do not let the components inherit (and hold) the build/state locks.
   # >>: a restarted component (restart-apiserver) keeps its earlier log; `up` starts empty.
   setsid "$bin" "$@" >>"$STATE/logs/$name.log" 2>&1 < /dev/null 8>&- 9>&- &
-  echo $! > "$STATE/pids/$name.pid"
+  local pid=$! tries=0
+  echo "$pid" > "$STATE/pids/$name.pid"
+  # pid_alive accepts only our own binaries: wait (at most 5 s) until the forked shell and setsid
+  # have exec'd it. A check in between once saw setsid and took containerd for dead ("containerd
+  # exited" while its log showed it booted).
+  while [ "$tries" -lt 100 ]; do
+    case "$(readlink "/proc/$pid/exe" 2>/dev/null || echo gone)" in
+      */setsid | */bash | */sh | */dash) sleep 0.05; tries=$((tries + 1)) ;;
+      *) break ;;
+    esac
+  done
 }
 
 # kube-apiserver with the flags of `up`, also for `restart-apiserver`: the same port, certificates
