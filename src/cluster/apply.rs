@@ -642,30 +642,30 @@ async fn list_checked<'a>(
 ) -> Result<Option<Vec<Checked<'a>>>, ClusterError> {
     let api = cluster.api(api_version, kind, Some(namespace)).await?;
     let mut checked = Vec::new();
-    let mut params = ListParams::default().limit(PAGE_SIZE);
-    loop {
-        let action = format!("list {kind} in namespace {namespace}");
-        let page = match cluster
-            .with_retry(&action, || api.list_metadata(&params))
-            .await
-        {
-            Ok(page) => page,
-            Err(kube::Error::Api(status)) if status.code == 403 => return Ok(None),
-            Err(err) => return Err(ClusterError::api(action, err)),
-        };
-        for item in &page.items {
-            if let Some(object) = item.metadata.name.as_deref().and_then(|n| plan.get(n)) {
-                checked.push(check(object, &item.metadata, job_label));
-            }
-        }
-        match page.metadata.continue_ {
-            Some(token) if !token.is_empty() => params = params.continue_token(&token),
-            _ => return Ok(Some(checked)),
-        }
+    let action = format!("list {kind} in namespace {namespace}");
+    let listed = cluster
+        .list_in_pages(
+            &action,
+            ListParams::default(),
+            |params| {
+                let api = api.clone();
+                async move { api.list_metadata(&params).await }
+            },
+            |items| {
+                for item in &items {
+                    if let Some(object) = item.metadata.name.as_deref().and_then(|n| plan.get(n)) {
+                        checked.push(check(object, &item.metadata, job_label));
+                    }
+                }
+            },
+        )
+        .await;
+    match listed {
+        Ok(()) => Ok(Some(checked)),
+        Err(kube::Error::Api(status)) if status.code == 403 => Ok(None),
+        Err(err) => Err(ClusterError::api(action, err)),
     }
 }
-
-const PAGE_SIZE: u32 = 500;
 
 fn ownership_problem(object: &Object, labels: Option<&Labels>, job_label: &str) -> Option<String> {
     let where_ = object

@@ -294,43 +294,41 @@ async fn sweep(
                 Err(ClusterError::UnknownKind { .. }) => return Ok(None),
                 Err(err) => return Err(err),
             };
-            // Pages of 500, each reduced to what deletion needs before the next: a job's
-            // whole list of metadata at once (managedFields and all) was gigabytes at 100,000
-            // objects.
-            let mut params = ListParams::default().labels(selector).limit(PAGE_SIZE);
+            // Each page is reduced to what deletion needs before the next is listed.
             let mut objects = Vec::new();
-            loop {
-                let page = match cluster
-                    .with_retry(&format!("list {kind}"), || api.list(&params))
-                    .await
-                {
-                    Ok(page) => page,
-                    // The task's Role grants only the kinds the charts render: what the executor may
-                    // not list, it cannot have created either.
-                    Err(kube::Error::Api(status)) if status.code == 403 => {
-                        tracing::debug!(%kind, "not allowed to list; skipped in the sweep");
-                        return Ok(None);
-                    }
-                    // The kind is no longer served (discovery was cached before its CRD, one of the
-                    // job's own, was deleted): no object of it is left.
-                    Err(kube::Error::Api(status)) if status.code == 404 => {
-                        tracing::debug!(%kind, "no longer served; skipped in the sweep");
-                        return Ok(None);
-                    }
-                    Err(e) => {
-                        return Err(ClusterError::api(format!("list {kind} by job label"), e));
-                    }
-                };
-                objects.extend(
-                    page.items
-                        .into_iter()
-                        .filter(|item| !going_away(&item.metadata))
-                        .map(|item| Doomed::new(api_version, kind, item.metadata)),
-                );
-                match page.metadata.continue_ {
-                    Some(token) if !token.is_empty() => params = params.continue_token(&token),
-                    _ => return Ok(Some(objects)),
+            let listed = cluster
+                .list_in_pages(
+                    &format!("list {kind}"),
+                    ListParams::default().labels(selector),
+                    |params| {
+                        let api = api.clone();
+                        async move { api.list(&params).await }
+                    },
+                    |items| {
+                        objects.extend(
+                            items
+                                .into_iter()
+                                .filter(|item| !going_away(&item.metadata))
+                                .map(|item| Doomed::new(api_version, kind, item.metadata)),
+                        )
+                    },
+                )
+                .await;
+            match listed {
+                Ok(()) => Ok(Some(objects)),
+                // The task's Role grants only the kinds the charts render: what the executor may
+                // not list, it cannot have created either.
+                Err(kube::Error::Api(status)) if status.code == 403 => {
+                    tracing::debug!(%kind, "not allowed to list; skipped in the sweep");
+                    Ok(None)
                 }
+                // The kind is no longer served (discovery was cached before its CRD, one of the
+                // job's own, was deleted): no object of it is left.
+                Err(kube::Error::Api(status)) if status.code == 404 => {
+                    tracing::debug!(%kind, "no longer served; skipped in the sweep");
+                    Ok(None)
+                }
+                Err(e) => Err(ClusterError::api(format!("list {kind} by job label"), e)),
             }
         }
     }))
@@ -346,8 +344,6 @@ async fn sweep(
     }
     Ok(sweep)
 }
-
-const PAGE_SIZE: u32 = 500;
 
 /// Already being deleted with nothing holding it back.
 fn going_away(metadata: &ObjectMeta) -> bool {
