@@ -96,12 +96,19 @@ async fn await_one(
     interval: Duration,
 ) -> Result<(), String> {
     let mut attempt = 0u32;
+    let mut last_reason: Option<String> = None;
     loop {
         attempt += 1;
         let remaining = deadline.saturating_duration_since(Instant::now());
         // A hung service must not hold a check longer than the wait between checks.
-        let per_check = remaining.min(interval.max(Duration::from_secs(2)));
-        let reason = match client.get(url).timeout(per_check).send().await {
+        let full_check = interval.max(Duration::from_secs(2));
+        let cut_by_deadline = remaining < full_check;
+        let reason = match client
+            .get(url)
+            .timeout(remaining.min(full_check))
+            .send()
+            .await
+        {
             Ok(response) if response.status().is_success() => {
                 tracing::info!(
                     url,
@@ -112,11 +119,17 @@ async fn await_one(
                 return Ok(());
             }
             Ok(response) => format!("answered {}", response.status()),
-            Err(err) => describe(&err),
+            // A check the deadline cut short says nothing about the service; the answer
+            // before it does (a 503 must not be reported as "no answer in time").
+            Err(err) => match &last_reason {
+                Some(previous) if err.is_timeout() && cut_by_deadline => previous.clone(),
+                _ => describe(&err),
+            },
         };
         if Instant::now() + interval >= deadline {
             return Err(reason);
         }
+        last_reason = Some(reason.clone());
         tracing::info!(url, attempt, elapsed_s = started.elapsed().as_secs(), reason = %reason, "waiting for service");
         tokio::time::sleep(interval).await;
     }
@@ -138,6 +151,11 @@ mod tests {
 
     /// A service that answers 503 to its first `not_ready` requests, then 200.
     async fn service(not_ready: usize) -> String {
+        slow_service(not_ready, Duration::ZERO).await
+    }
+
+    /// `service`, answering each request after `delay`.
+    async fn slow_service(not_ready: usize, delay: Duration) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         tokio::spawn(async move {
@@ -146,6 +164,7 @@ mod tests {
                 let (mut socket, _) = listener.accept().await.unwrap();
                 let mut request = [0u8; 1024];
                 let _ = socket.read(&mut request).await;
+                tokio::time::sleep(delay).await;
                 let status = if served < not_ready {
                     "503 Service Unavailable"
                 } else {
@@ -228,5 +247,27 @@ mod tests {
         );
         assert!(err.contains(&format!("- {closed}: ")), "{err}");
         assert_eq!(err.lines().count(), 3, "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_check_cut_short_by_the_deadline_keeps_the_answer_before_it() {
+        // The first check answers 503 after 700 ms; the second starts 100 ms later with 200 ms
+        // left and is cut by the deadline. The service said 503, not "no answer in time".
+        let slow = format!(
+            "{}/v2/health/ready",
+            slow_service(usize::MAX, Duration::from_millis(700)).await
+        );
+        let err = await_ready(
+            std::slice::from_ref(&slow),
+            Duration::from_secs(1),
+            Duration::from_millis(100),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.ends_with(&format!("- {slow}: answered 503 Service Unavailable")),
+            "{err}"
+        );
     }
 }
