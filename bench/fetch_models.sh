@@ -4,7 +4,10 @@
 # the same run (curl signs the GET itself with --aws-sigv4: moto with IAM authentication on answers
 # presigned URLs with 500, and the signature is the same work either way); median of RUNS runs
 # each, alternating. Prints, for each CPU placement (below), the throughput ratio (curl time /
-# fetch-models time; >= 0.8 is the target) and both peak RSS values.
+# fetch-models time; >= 0.8 is the target) and both peak RSS values, and a second reference that
+# does fetch-models' work with standard tools: curl, then `openssl dgst -sha256` of the downloaded
+# file (curl alone verifies nothing; openssl uses SHA-NI where the CPU has it, coreutils'
+# `sha256sum` is several times slower here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MIB=${SIZE_MIB:-300}
@@ -41,6 +44,7 @@ measure() {
   shift
   : >"$WORK/fetch.txt"
   : >"$WORK/curl.txt"
+  : >"$WORK/verified.txt"
   for run in $(seq 1 "$RUNS"); do
     rm -rf "$WORK/models" "$WORK/curl.bin"
     # %e elapsed seconds, %M peak RSS in KiB
@@ -50,15 +54,22 @@ measure() {
       --aws-sigv4 "aws:amz:$AWS_REGION:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
       -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "$URL"
     cat "$WORK/t" >>"$WORK/curl.txt"
-    echo "$placement, run $run: fetch-models $(tail -1 "$WORK/fetch.txt" | cut -d' ' -f1) s, curl $(tail -1 "$WORK/curl.txt" | cut -d' ' -f1) s" >&2
+    rm -f "$WORK/curl.bin"
+    /usr/bin/time -f "%e %M" -o "$WORK/t" "$@" sh -c 'curl -fsS -o "$1" --aws-sigv4 "$2" --user "$3" -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "$4" && openssl dgst -sha256 "$1" >/dev/null' \
+      sh "$WORK/curl.bin" "aws:amz:$AWS_REGION:s3" "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" "$URL"
+    cat "$WORK/t" >>"$WORK/verified.txt"
+    echo "$placement, run $run: fetch-models $(tail -1 "$WORK/fetch.txt" | cut -d' ' -f1) s, curl $(tail -1 "$WORK/curl.txt" | cut -d' ' -f1) s, curl + openssl sha256 $(tail -1 "$WORK/verified.txt" | cut -d' ' -f1) s" >&2
   done
   cmp "$WORK/curl.bin" "$WORK/models/bench/1/$(basename "$KEY")"
   python3 - "$placement" "$SIZE_MIB" "$(cut -d' ' -f1 "$WORK/fetch.txt" | median)" "$(cut -d' ' -f1 "$WORK/curl.txt" | median)" \
-    "$(cut -d' ' -f2 "$WORK/fetch.txt" | sort -n | tail -1)" "$(cut -d' ' -f2 "$WORK/curl.txt" | sort -n | tail -1)" <<'PYEOF'
+    "$(cut -d' ' -f2 "$WORK/fetch.txt" | sort -n | tail -1)" "$(cut -d' ' -f2 "$WORK/curl.txt" | sort -n | tail -1)" \
+    "$(cut -d' ' -f1 "$WORK/verified.txt" | median)" <<'PYEOF'
 import sys
 placement, size, fetch, curl, frss, crss = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+verified = float(sys.argv[7])
 print(f"{placement}: fetch-models {fetch:.2f} s ({size / fetch:.0f} MiB/s, peak RSS {frss / 1024:.1f} MiB); "
-      f"curl {curl:.2f} s ({size / curl:.0f} MiB/s, peak RSS {crss / 1024:.1f} MiB); ratio fetch-models/curl {curl / fetch:.2f}")
+      f"curl {curl:.2f} s ({size / curl:.0f} MiB/s, peak RSS {crss / 1024:.1f} MiB); ratio fetch-models/curl {curl / fetch:.2f}; "
+      f"curl + openssl sha256 {verified:.2f} s, ratio {verified / fetch:.2f}")
 PYEOF
 }
 
