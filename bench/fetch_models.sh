@@ -35,10 +35,15 @@ PYEOF
 URL="$AWS_ENDPOINT_URL/$MODELOPS_TEST_BUCKET/$KEY"
 printf '[{"name":"bench","version":"1","uri":"s3://%s/%s"}]' "$MODELOPS_TEST_BUCKET" "$KEY" >"$WORK/models.json"
 
+# curl's signed GET of the object; the output file comes after.
+CURL_GET=(curl -fsS --aws-sigv4 "aws:amz:$AWS_REGION:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY"
+  -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "$URL" -o)
+
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-# measure PLACEMENT CLIENT_PREFIX...: RUNS alternated downloads by fetch-models and curl, each run
-# under CLIENT_PREFIX (e.g. `taskset -c 1`); prints the summary line of that placement.
+# measure PLACEMENT CLIENT_PREFIX...: RUNS alternated downloads by fetch-models, curl and curl +
+# openssl, each run under CLIENT_PREFIX (e.g. `taskset -c 1`); prints the summary line of that
+# placement.
 measure() {
   local placement=$1
   shift
@@ -50,13 +55,11 @@ measure() {
     # %e elapsed seconds, %M peak RSS in KiB
     /usr/bin/time -f "%e %M" -o "$WORK/t" "$@" "$BIN" -q fetch-models --models "$WORK/models.json" --model-dir "$WORK/models"
     cat "$WORK/t" >>"$WORK/fetch.txt"
-    /usr/bin/time -f "%e %M" -o "$WORK/t" "$@" curl -fsS -o "$WORK/curl.bin" \
-      --aws-sigv4 "aws:amz:$AWS_REGION:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
-      -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "$URL"
+    /usr/bin/time -f "%e %M" -o "$WORK/t" "$@" "${CURL_GET[@]}" "$WORK/curl.bin"
     cat "$WORK/t" >>"$WORK/curl.txt"
     rm -f "$WORK/curl.bin"
-    /usr/bin/time -f "%e %M" -o "$WORK/t" "$@" sh -c 'curl -fsS -o "$1" --aws-sigv4 "$2" --user "$3" -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "$4" && openssl dgst -sha256 "$1" >/dev/null' \
-      sh "$WORK/curl.bin" "aws:amz:$AWS_REGION:s3" "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" "$URL"
+    /usr/bin/time -f "%e %M" -o "$WORK/t" "$@" env OUT="$WORK/curl.bin" \
+      sh -c '"$@" "$OUT" && openssl dgst -sha256 "$OUT" >/dev/null' sh "${CURL_GET[@]}"
     cat "$WORK/t" >>"$WORK/verified.txt"
     echo "$placement, run $run: fetch-models $(tail -1 "$WORK/fetch.txt" | cut -d' ' -f1) s, curl $(tail -1 "$WORK/curl.txt" | cut -d' ' -f1) s, curl + openssl sha256 $(tail -1 "$WORK/verified.txt" | cut -d' ' -f1) s" >&2
   done
