@@ -129,8 +129,8 @@ async fn await_one(
         if Instant::now() + interval >= deadline {
             return Err(reason);
         }
-        last_reason = Some(reason.clone());
         tracing::info!(url, attempt, elapsed_s = started.elapsed().as_secs(), reason = %reason, "waiting for service");
+        last_reason = Some(reason);
         tokio::time::sleep(interval).await;
     }
 }
