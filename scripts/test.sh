@@ -18,14 +18,32 @@ if ! scripts/testcluster.sh status >/dev/null 2>&1; then
   started_here=1
 fi
 prebuild_pids=()
+# Each cargo test run's output, kept so a failure is summed up again after the control plane's
+# logs: a CI that shows only the end of the output then still names the failed tests. A failed
+# run's outputs and the cluster's logs are also copied to $failed_run (the next `up` overwrites
+# the logs).
+test_outputs="$(mktemp -d)"
+failed_run="$HOME/.cache/modelops-executor/last-failed-run"
+run_tests() { # cargo test ARGS...
+  cargo test "$@" 2>&1 | tee "$test_outputs/$(find "$test_outputs" -name '*.log' | wc -l).log"
+}
 finish() {
   local status=$?
-  local pid
+  local pid output
   # Background builds still running (a test failed first): stop them and their children.
   for pid in "${prebuild_pids[@]}"; do kill -- "-$pid" 2>/dev/null || true; done
   if [ "$status" -ne 0 ]; then
     echo "== tests failed (exit $status); control plane logs follow ==" >&2
     scripts/testcluster.sh logs >&2 || true
+    rm -rf "$failed_run" && mkdir -p "$failed_run"
+    cp "$test_outputs"/*.log "$failed_run/" 2>/dev/null || true
+    cp -r "$(dirname "$(scripts/testcluster.sh kubeconfig)")/logs" "$failed_run/cluster-logs" 2>/dev/null || true
+    for output in "$test_outputs"/*.log; do
+      [ -f "$output" ] && grep -q '^failures:$' "$output" || continue
+      echo "== failed tests (again, without backtraces; whole outputs and cluster logs in $failed_run) ==" >&2
+      sed -n '/^failures:$/,/^test result:/p' "$output" \
+        | grep -v -E '^ +([0-9]+: |at )|^stack backtrace:$' | tail -n 150 >&2
+    done
   fi
   if [ "$started_here" -eq 1 ]; then
     scripts/testcluster.sh down >&2 || true
@@ -86,7 +104,7 @@ if [ "$MODELOPS_TESTCLUSTER_REAL_NODE" = 1 ] && [ ! -f "$(dirname "$MODELOPS_TES
   echo "the running cluster ($(dirname "$MODELOPS_TEST_KUBECONFIG")) has no real node: stop it (scripts/testcluster.sh down) or run with MODELOPS_TESTCLUSTER_REAL_NODE=0" >&2
   exit 1
 fi
-cargo test --all-targets --locked "$@"
+run_tests --all-targets --locked "$@"
 if [ "$MODELOPS_TESTCLUSTER_REAL_NODE" != 1 ]; then
   prebuilt
 fi
@@ -95,9 +113,9 @@ if [ "$MODELOPS_TESTCLUSTER_REAL_NODE" = 1 ]; then
   prebuilt
   # The test flow runner's own unit tests (Go; the real-node test builds and runs its image).
   (cd tests/images/flow-runner && go vet ./... && go test -count=1 ./...)
-  cargo test --locked --test real_node -- --ignored
+  run_tests --locked --test real_node -- --ignored
   # Tekton Pipelines and tkn on the real node (built and cached on first use), then the
   # PipelineRuns of tests/tekton_e2e.rs.
   scripts/testcluster.sh tekton >/dev/null
-  cargo test --locked --test tekton_e2e -- --ignored
+  run_tests --locked --test tekton_e2e -- --ignored
 fi

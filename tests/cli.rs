@@ -113,6 +113,86 @@ fn golden_preprocess_and_render_for_every_example() {
     }
 }
 
+/// The scoring services' Deployments of a render, as (name, minReadySeconds, readiness path).
+fn scoring_service_readiness(manifests: &str) -> Vec<(String, Option<u64>, String)> {
+    modelops_executor::yaml::parse_documents(manifests)
+        .unwrap()
+        .into_iter()
+        .map(|document| document.value)
+        .filter(|doc| {
+            doc["kind"] == "Deployment"
+                && doc["metadata"]["labels"]["app.kubernetes.io/component"] == "scoring-service"
+        })
+        .map(|doc| {
+            let spec = &doc["spec"];
+            let probe = &spec["template"]["spec"]["containers"][0]["readinessProbe"];
+            (
+                doc["metadata"]["name"].as_str().unwrap().to_string(),
+                spec["minReadySeconds"].as_u64(),
+                probe["httpGet"]["path"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_scoring_service_is_ready_when_its_models_are() {
+    // batch-fraud with a second PMML model in the first flow: its PMML service serves two.
+    let dir = tempfile::tempdir().unwrap();
+    let ir = root().join("examples/batch-fraud");
+    for file in ["pipeline.yaml", "models.yaml", "flows.yaml"] {
+        std::fs::copy(ir.join(file), dir.path().join(file)).unwrap();
+    }
+    let flows = std::fs::read_to_string(ir.join("flows.yaml")).unwrap();
+    let step = "    - {name: score, model: fraud-gbm}\n";
+    assert!(
+        flows.contains(step),
+        "examples/batch-fraud/flows.yaml changed"
+    );
+    let flows = flows.replace(
+        step,
+        &format!("{step}    - {{name: rules, model: fraud-rules}}\n"),
+    );
+    std::fs::write(dir.path().join("flows.yaml"), flows).unwrap();
+    let mut models = std::fs::read_to_string(ir.join("models.yaml")).unwrap();
+    models.push_str(
+        "---\napiVersion: modelops.io/v1\nkind: Model\nmetadata:\n  name: fraud-rules\nspec:\n  format: PMML\n  version: \"1.2\"\n  artifact:\n    uri: s3://models/fraud-rules/1.2/model.pmml\n",
+    );
+    std::fs::write(dir.path().join("models.yaml"), models).unwrap();
+    let ir = dir.path().display().to_string();
+    let args = ["render", "--ir", &ir, "--channels", "examples/channels"];
+
+    let rendered = run(&args);
+    assert!(rendered.status.success(), "{}", text(&rendered.stderr));
+    let services = scoring_service_readiness(&text(&rendered.stdout));
+    assert_eq!(services.len(), 4, "{services:?}");
+    for (name, min_ready_seconds, path) in &services {
+        // Never the server-wide /v2/health/ready: true with no model loaded at all.
+        assert!(
+            path.starts_with("/v2/models/") && path.ends_with("/ready"),
+            "{name}: {path}"
+        );
+        if name.contains("-pmml-") {
+            // The probe asks the last model; the other is covered by staying ready 5 s.
+            assert_eq!(path, "/v2/models/fraud-rules/versions/1.2/ready", "{name}");
+            assert_eq!(*min_ready_seconds, Some(5), "{name}");
+        } else {
+            assert_eq!(*min_ready_seconds, None, "{name}: one model, no wait");
+        }
+    }
+
+    // Switched off, the chart's probe path and no wait.
+    let mut off = args.to_vec();
+    off.extend(["--set", "scoring-service-pmml.modelReadiness.enabled=false"]);
+    let rendered = run(&off);
+    assert!(rendered.status.success(), "{}", text(&rendered.stderr));
+    let pmml = scoring_service_readiness(&text(&rendered.stdout))
+        .into_iter()
+        .find(|(name, ..)| name.contains("-pmml-"))
+        .unwrap();
+    assert_eq!((pmml.1, pmml.2.as_str()), (None, "/v2/health/ready"));
+}
+
 #[test]
 fn bad_input_corpus_gives_precise_errors_and_exit_2() {
     let corpus = root().join("tests/corpus");

@@ -676,15 +676,19 @@ async fn a_container_over_its_memory_limit_is_reported_oom_killed() {
     scene.cleanup().await;
 }
 
-/// A scoring service answering the Open Inference Protocol's /v2/health/live and
-/// /v2/health/ready on 8080 (busybox httpd), the paths of the charts' probes.
+/// A scoring service answering the Open Inference Protocol on 8080 (busybox httpd) at the paths
+/// of the charts' probes and of await-services: /v2/health/live, /v2/health/ready, and
+/// /v2/models/<name>/versions/<version>/ready for each model fetch-models put under /models.
 fn http_scorer() -> Fixture {
     Fixture {
         reference: "modelops-test/http-scorer:1",
         entrypoint: &[
             "/bin/sh",
             "-c",
-            "mkdir -p /tmp/www/v2/health && echo ok > /tmp/www/v2/health/ready && echo ok > /tmp/www/v2/health/live && exec httpd -f -v -p 8080 -h /tmp/www",
+            "set -e; mkdir -p /tmp/www/v2/health; echo ok > /tmp/www/v2/health/ready; echo ok > /tmp/www/v2/health/live; \
+             for dir in /models/*/*/; do model=${dir#/models/}; model=${model%/}; \
+             mkdir -p /tmp/www/v2/models/${model%%/*}/versions/${model#*/}; echo ok > /tmp/www/v2/models/${model%%/*}/versions/${model#*/}/ready; done; \
+             exec httpd -f -v -p 8080 -h /tmp/www",
         ],
         files: vec![],
     }

@@ -217,6 +217,17 @@ fn check_name(r: &mut Reader, field: &str, name: &str) {
     }
 }
 
+/// A model version is one directory level under the model's directory (fetch-models) and one
+/// segment of the runtime's URLs (`/v2/models/<name>/versions/<version>/ready`, the readiness
+/// probe): nothing there may need escaping.
+fn is_version(version: &str) -> bool {
+    (1..=128).contains(&version.len())
+        && !version.starts_with('.')
+        && version
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+'))
+}
+
 fn spec_mapping<'v>(
     r: &mut Reader,
     spec: &'v Value,
@@ -336,6 +347,14 @@ fn read_model(r: &mut Reader, spec: &Value, origin: Origin, name: String) -> Opt
         format
     });
     let version = r.required_string(spec, "spec", "version");
+    if let Some(version) = &version
+        && !is_version(version)
+    {
+        r.error(
+            "spec.version",
+            format!("`{version}` is not a version: 1-128 letters, digits, '.', '_', '-' or '+', not starting with '.' (it names a directory and a URL path segment)"),
+        );
+    }
     let artifact = r.required_mapping(spec, "spec", "artifact", &["uri", "sha256"]);
     let (uri, sha256) = match artifact {
         Some(artifact) => {

@@ -77,6 +77,11 @@ spec:
   {{!-- No replicas: the HorizontalPodAutoscaler owns the count. Setting it here would reset
         the autoscaler's choice (or conflict with it) on every re-install. --}}
   revisionHistoryLimit: {{@root.Values.revisionHistoryLimit}}
+  {{#if (and @root.Values.modelReadiness.enabled (gt (len service.models) 1))}}
+  {{!-- The probe asks one model; a pod must stay ready this long before it counts as
+        available, longer than a failed start of another model takes to stop the server. --}}
+  minReadySeconds: {{@root.Values.modelReadiness.minReadySeconds}}
+  {{/if}}
   selector:
     matchLabels:{{nindent 6 (include "modelops.scoring-service.selectorLabels" this)}}
   template:
@@ -213,7 +218,25 @@ spec:
           {{#if @root.Values.probes.startup}}
           startupProbe:{{nindent 12 (toYaml @root.Values.probes.startup)}}
           {{/if}}
+          {{#if (and @root.Values.modelReadiness.enabled service.models)}}
+          {{!-- Ready when the models are: the V2 inference protocol's model readiness of the
+                service's last model (values.yaml, modelReadiness). --}}
+          readinessProbe:
+            httpGet:
+              {{#each service.models}}
+              {{#if @last}}
+              path: {{squote (printf "/v2/models/%s/versions/%s/ready" name version)}}
+              {{/if}}
+              {{/each}}
+              port: {{toJson @root.Values.probes.readiness.httpGet.port}}
+            {{#each @root.Values.probes.readiness}}
+            {{#unless (eq @key "httpGet")}}
+            {{@key}}: {{toJson this}}
+            {{/unless}}
+            {{/each}}
+          {{else}}
           readinessProbe:{{nindent 12 (toYaml @root.Values.probes.readiness)}}
+          {{/if}}
           livenessProbe:{{nindent 12 (toYaml @root.Values.probes.liveness)}}
           resources:{{nindent 12 (toYaml (default @root.Values.resources @root.Values.global.resources.scoringService))}}
           securityContext:{{nindent 12 (include "modelops.containerSecurityContext" this)}}
