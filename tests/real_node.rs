@@ -14,6 +14,7 @@
 //! (then `--ignored`); run by hand on a cluster without one they skip visibly, and fail under `CI`
 //! unless that variable says 0.
 
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Pod, Secret};
 use kube::api::{Api, DeleteParams, ListParams, LogParams, PostParams};
 use serde_json::{Value, json};
@@ -1271,6 +1272,73 @@ async fn a_file_that_is_not_a_model_fails_install_naming_the_model() {
         .find(|c| c.type_ == "Ready")
         .unwrap();
     assert_eq!(ready.status, "False");
+    scene.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the real node: scripts/test.sh runs it with MODELOPS_TESTCLUSTER_REAL_NODE=1"]
+async fn a_service_of_two_models_with_one_broken_fails_install_naming_it() {
+    let Some(scene) = Scene::new("two_models_one_broken").await else {
+        return;
+    };
+    // One MLServer serves both. The probe asks the last model by name, `iris`, which loads;
+    // `broken` downloads and verifies but cannot load, and only minReadySeconds keeps the pod
+    // from counting as available in the moment before the server stops (docs/runtimes.md).
+    let (model, uri, store) = uploaded_iris_model(&scene, 0).await;
+    let bytes = b"not a model\n".to_vec();
+    let broken_uri = store
+        .upload(
+            &format!("{}/broken/1/model.joblib", scene.job_id),
+            bytes.clone(),
+        )
+        .await;
+    store.credentials(&scene).await;
+    let mut flow = merchants_flow("iris");
+    flow["steps"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "second-opinion", "model": "broken"}));
+    let ir = python_ir(
+        scene.dir.path(),
+        "iris",
+        &uri,
+        &sha256_hex(&model.joblib),
+        None,
+        flow,
+    );
+    let broken = json!({"apiVersion": "modelops.io/v1", "kind": "Model", "metadata": {"name": "broken"},
+        "spec": {"format": "PYTHON_BINARY", "version": "1", "artifact": {"uri": broken_uri, "sha256": sha256_hex(&bytes)}}});
+    let models = Path::new(&ir).join("models.yaml");
+    let both = std::fs::read_to_string(&models).unwrap() + "\n---\n" + &broken.to_string();
+    std::fs::write(&models, both).unwrap();
+    let values = mlserver_values(&scene, None);
+    let (install, _) = scene.install(&ir, &values, &["--timeout", "3m", "--max-restarts", "1"]);
+    let message = stderr(&install);
+    assert_eq!(install.status.code(), Some(1), "{message}");
+    assert!(
+        message.contains("container scoring-service: CrashLoopBackOff")
+            && message.contains("Couldn't load model 'broken'"),
+        "{message}"
+    );
+    let deployments: Api<Deployment> = Api::namespaced(scene.client.clone(), &scene.namespace);
+    let service = deployments
+        .list(&ListParams::default().labels("app.kubernetes.io/component=scoring-service"))
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    let spec = service.spec.unwrap();
+    assert_eq!(spec.min_ready_seconds, Some(5));
+    let probe = spec.template.spec.unwrap().containers[0]
+        .readiness_probe
+        .clone()
+        .unwrap();
+    assert_eq!(
+        probe.http_get.unwrap().path.as_deref(),
+        Some("/v2/models/iris/versions/1/ready")
+    );
+    let available = service.status.and_then(|status| status.available_replicas);
+    assert_eq!(available.unwrap_or(0), 0, "never available");
     scene.cleanup().await;
 }
 

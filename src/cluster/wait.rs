@@ -527,7 +527,12 @@ async fn diagnose(
         earlier_errors: Vec::new(),
         logs: None,
     };
-    let Some((pod_name, container)) = pod else {
+    let Some(FailingPod {
+        pod: pod_name,
+        container,
+        previous,
+    }) = pod
+    else {
         return failure;
     };
     let events: Api<Event> = Api::namespaced(cluster.client.clone(), namespace);
@@ -565,6 +570,7 @@ async fn diagnose(
     let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), namespace);
     let params = LogParams {
         container,
+        previous,
         tail_lines: Some(LOG_SCAN_LINES),
         limit_bytes: Some(LOG_LIMIT_BYTES),
         ..LogParams::default()

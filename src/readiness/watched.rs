@@ -25,7 +25,15 @@ enum Judged {
 }
 
 /// The pod, and its container, whose events and logs explain a failure.
-pub type FailingPod = (String, Option<String>);
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailingPod {
+    pub pod: String,
+    pub container: Option<String>,
+    /// The failure is the container's last run, not its current one (it restarted: waiting in
+    /// CrashLoopBackOff, or running again by the time the logs are read): its logs are the
+    /// `previous` ones.
+    pub previous: bool,
+}
 
 /// The verdict over all targets.
 #[derive(Debug, PartialEq)]
@@ -260,16 +268,22 @@ fn failing_container(pod: &Value) -> Option<FailingPod> {
         .into_iter()
         .filter_map(|p| pod.pointer(p).and_then(Value::as_array))
         .flatten();
-    let container = statuses
+    let status = statuses
         .filter(|s| {
             s.pointer("/state/terminated").is_some()
                 || s.pointer("/state/waiting").is_some()
                 || s.pointer("/lastState/terminated").is_some()
         })
-        .find(|s| s.get("ready").and_then(Value::as_bool) != Some(true))
-        .and_then(|s| s.get("name").and_then(Value::as_str))
-        .map(str::to_string);
-    Some((name, container))
+        .find(|s| s.get("ready").and_then(Value::as_bool) != Some(true));
+    Some(FailingPod {
+        pod: name,
+        container: status
+            .and_then(|s| s.get("name").and_then(Value::as_str))
+            .map(str::to_string),
+        previous: status.is_some_and(|s| {
+            s.pointer("/state/terminated").is_none() && s.pointer("/lastState/terminated").is_some()
+        }),
+    })
 }
 
 #[cfg(test)]
@@ -312,7 +326,11 @@ metadata:
 status:
   phase: Running
   containerStatuses:
-  - {name: scorer, restartCount: 5, ready: false, state: {waiting: {reason: CrashLoopBackOff}}}";
+  - name: scorer
+    restartCount: 5
+    ready: false
+    state: {waiting: {reason: CrashLoopBackOff}}
+    lastState: {terminated: {exitCode: 3, containerID: 'containerd://5'}}";
 
     #[test]
     fn a_failing_pod_fails_its_deployment_even_while_it_progresses() {
@@ -331,7 +349,15 @@ status:
                     reason.contains("CrashLoopBackOff after 5 restarts"),
                     "{reason}"
                 );
-                assert_eq!(pod, Some(("svc-5d4f-x1".into(), Some("scorer".into()))));
+                // Its logs are the last run's: the one that crashed, not the next one starting.
+                assert_eq!(
+                    pod,
+                    Some(FailingPod {
+                        pod: "svc-5d4f-x1".into(),
+                        container: Some("scorer".into()),
+                        previous: true,
+                    })
+                );
             }
             other => panic!("{other:?}"),
         }
@@ -413,7 +439,11 @@ status:
             Verdict::Failed {
                 object: "job/flow".into(),
                 reason: "job failed: BackoffLimitExceeded".into(),
-                pod: Some(("flow-b".into(), Some("flow".into()))),
+                pod: Some(FailingPod {
+                    pod: "flow-b".into(),
+                    container: Some("flow".into()),
+                    previous: false,
+                }),
             }
         );
     }
