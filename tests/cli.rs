@@ -181,6 +181,27 @@ fn a_scoring_service_is_ready_when_its_models_are() {
         }
     }
 
+    // A chart probe of another kind gives its settings, not its handler, to the model probe.
+    let mut tcp = args.to_vec();
+    tcp.extend([
+        "--set",
+        "scoring-service-pmml.probes.readiness.httpGet=null",
+        "--set",
+        "scoring-service-pmml.probes.readiness.tcpSocket.port=8080",
+    ]);
+    let rendered = run(&tcp);
+    assert!(rendered.status.success(), "{}", text(&rendered.stderr));
+    let manifests = text(&rendered.stdout);
+    assert!(
+        !manifests.contains("tcpSocket"),
+        "one handler per probe: {manifests}"
+    );
+    let pmml = scoring_service_readiness(&manifests)
+        .into_iter()
+        .find(|(name, ..)| name.contains("-pmml-"))
+        .unwrap();
+    assert_eq!(pmml.2, "/v2/models/fraud-rules/versions/1.2/ready");
+
     // Switched off, the chart's probe path and no wait.
     let mut off = args.to_vec();
     off.extend(["--set", "scoring-service-pmml.modelReadiness.enabled=false"]);

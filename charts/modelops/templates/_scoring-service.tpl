@@ -228,9 +228,10 @@ spec:
               path: {{squote (printf "/v2/models/%s/versions/%s/ready" name version)}}
               {{/if}}
               {{/each}}
-              port: {{toJson @root.Values.probes.readiness.httpGet.port}}
+              port: {{toJson (default "http" @root.Values.probes.readiness.httpGet.port)}}
+            {{!-- The chart's probe settings, but not its handler: the model probe is the handler. --}}
             {{#each @root.Values.probes.readiness}}
-            {{#unless (eq @key "httpGet")}}
+            {{#unless (or (eq @key "httpGet") (eq @key "exec") (eq @key "tcpSocket") (eq @key "grpc"))}}
             {{@key}}: {{toJson this}}
             {{/unless}}
             {{/each}}
