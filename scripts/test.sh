@@ -24,8 +24,10 @@ prebuild_pids=()
 # the logs).
 test_outputs="$(mktemp -d)"
 failed_run="$HOME/.cache/modelops-executor/last-failed-run"
+test_runs=0
 run_tests() { # cargo test ARGS...
-  cargo test "$@" 2>&1 | tee "$test_outputs/$(find "$test_outputs" -name '*.log' | wc -l).log"
+  test_runs=$((test_runs + 1))
+  cargo test "$@" 2>&1 | tee "$test_outputs/$test_runs.log"
 }
 finish() {
   local status=$?

@@ -1030,14 +1030,30 @@ fn python_ir(
     .unwrap();
     let flow = json!({"apiVersion": "modelops.io/v1", "kind": "ScoringFlow", "metadata": {"name": "score-iris"}, "spec": flow});
     std::fs::write(ir.join("flows.yaml"), flow.to_string()).unwrap();
+    // JSON is YAML.
+    let document = python_model(model, uri, sha256, validation);
+    std::fs::write(ir.join("models.yaml"), document.to_string()).unwrap();
+    ir.display().to_string()
+}
+
+/// A PYTHON_BINARY Model of version 1; `validation` is its spec.validation.
+fn python_model(name: &str, uri: &str, sha256: &str, validation: Option<Value>) -> Value {
     let mut spec = json!({"format": "PYTHON_BINARY", "version": "1", "artifact": {"uri": uri, "sha256": sha256}});
     if let Some(validation) = validation {
         spec["validation"] = validation;
     }
-    let document = json!({"apiVersion": "modelops.io/v1", "kind": "Model", "metadata": {"name": model}, "spec": spec});
-    // JSON is YAML.
-    std::fs::write(ir.join("models.yaml"), document.to_string()).unwrap();
-    ir.display().to_string()
+    json!({"apiVersion": "modelops.io/v1", "kind": "Model", "metadata": {"name": name}, "spec": spec})
+}
+
+/// A file that downloads and verifies (its sha256 is right) but that MLServer cannot load, stored
+/// as `<job>/<name>/1/model.joblib`: its URI and sha256.
+async fn upload_not_a_model(store: &Store, scene: &Scene, name: &str) -> (String, String) {
+    let bytes = b"not a model\n".to_vec();
+    let sha256 = sha256_hex(&bytes);
+    let uri = store
+        .upload(&format!("{}/{name}/1/model.joblib", scene.job_id), bytes)
+        .await;
+    (uri, sha256)
 }
 
 /// Values that put the python scoring service, with the chart's default image, on real-0; the
@@ -1231,20 +1247,13 @@ async fn a_file_that_is_not_a_model_fails_install_naming_the_model() {
     };
     mlserver_image(&scene.state);
     let store = Store::start();
-    // Downloads and verifies (its sha256 is right), but MLServer cannot load it.
-    let bytes = b"not a model\n".to_vec();
-    let uri = store
-        .upload(
-            &format!("{}/not-a-model/1/model.joblib", scene.job_id),
-            bytes.clone(),
-        )
-        .await;
+    let (uri, sha256) = upload_not_a_model(&store, &scene, "not-a-model").await;
     store.credentials(&scene).await;
     let ir = python_ir(
         scene.dir.path(),
         "not-a-model",
         &uri,
-        &sha256_hex(&bytes),
+        &sha256,
         None,
         merchants_flow("not-a-model"),
     );
@@ -1285,13 +1294,7 @@ async fn a_service_of_two_models_with_one_broken_fails_install_naming_it() {
     // `broken` downloads and verifies but cannot load, and only minReadySeconds keeps the pod
     // from counting as available in the moment before the server stops (docs/runtimes.md).
     let (model, uri, store) = uploaded_iris_model(&scene, 0).await;
-    let bytes = b"not a model\n".to_vec();
-    let broken_uri = store
-        .upload(
-            &format!("{}/broken/1/model.joblib", scene.job_id),
-            bytes.clone(),
-        )
-        .await;
+    let (broken_uri, broken_sha256) = upload_not_a_model(&store, &scene, "broken").await;
     store.credentials(&scene).await;
     let mut flow = merchants_flow("iris");
     flow["steps"]
@@ -1306,8 +1309,7 @@ async fn a_service_of_two_models_with_one_broken_fails_install_naming_it() {
         None,
         flow,
     );
-    let broken = json!({"apiVersion": "modelops.io/v1", "kind": "Model", "metadata": {"name": "broken"},
-        "spec": {"format": "PYTHON_BINARY", "version": "1", "artifact": {"uri": broken_uri, "sha256": sha256_hex(&bytes)}}});
+    let broken = python_model("broken", &broken_uri, &broken_sha256, None);
     let models = Path::new(&ir).join("models.yaml");
     let both = std::fs::read_to_string(&models).unwrap() + "\n---\n" + &broken.to_string();
     std::fs::write(&models, both).unwrap();
