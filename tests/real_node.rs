@@ -1106,15 +1106,20 @@ async fn flow_pods_on_real_0(scene: &Scene) -> Vec<Pod> {
     flow_pods
 }
 
-/// The scoring service's one pod.
+/// The scoring service's one pod. Pods being deleted are not counted: `finally` leaves a job's pods to the garbage collector, so
+/// an earlier install's pod may still be terminating in the namespace.
 async fn service_pod(scene: &Scene) -> Pod {
     let pods: Api<Pod> = Api::namespaced(scene.client.clone(), &scene.namespace);
-    let list = pods
+    let mut current: Vec<Pod> = pods
         .list(&ListParams::default().labels("app.kubernetes.io/component=scoring-service"))
         .await
-        .unwrap();
-    assert_eq!(list.items.len(), 1, "one scoring service pod");
-    list.items.into_iter().next().unwrap()
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|pod| pod.metadata.deletion_timestamp.is_none())
+        .collect();
+    assert_eq!(current.len(), 1, "one scoring service pod");
+    current.remove(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
